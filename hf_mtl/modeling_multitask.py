@@ -1,0 +1,288 @@
+"""The multi-task model: one shared encoder, one head per task, in an ``nn.ModuleDict`` keyed by task name.
+
+Part of the *modeling core*: imports only torch, transformers and its two sibling files (by relative import),
+so ``save_pretrained`` copies the three files next to the weights and
+``AutoModel.from_pretrained(folder, trust_remote_code=True)`` works where hf_mtl is not installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+from transformers.utils import ModelOutput
+
+from .configuration_multitask import TEXT_CLASSIFICATION, MultiTaskConfig
+from .heads import build_head
+
+
+@dataclass
+class MultiTaskModelOutput(ModelOutput):
+    """Output of [`MultiTaskModel.forward`] for one task.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): the task's loss (times its `loss_weight`), when
+            `labels` are given.
+        logits (`torch.FloatTensor`): `(batch, seq_len, num_labels)` for token tasks, `(batch, num_labels)` for
+            text tasks.
+        hidden_states, attentions: the encoder's, when asked for.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+def check_is_encoder(encoder_config: PretrainedConfig) -> None:
+    """Raise ``ValueError`` unless ``encoder_config`` describes a bidirectional encoder (BERT-like)."""
+    model_type = getattr(encoder_config, "model_type", None)
+    if getattr(encoder_config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"'{model_type}' is an encoder-decoder model; hf_mtl needs an encoder such as BERT, RoBERTa, "
+            "DeBERTa-v2, ELECTRA or MiniLM."
+        )
+    if getattr(encoder_config, "is_decoder", False) or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        raise ValueError(
+            f"'{model_type}' is not an encoder (it has no masked-language-model form in transformers); hf_mtl "
+            "needs a bidirectional encoder such as BERT, RoBERTa, DeBERTa-v2, ELECTRA or MiniLM."
+        )
+    if not hasattr(encoder_config, "hidden_size"):
+        raise ValueError(f"'{model_type}' config has no hidden_size; hf_mtl cannot size the heads for it.")
+
+
+def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    if isinstance(tasks, dict):
+        return dict(tasks)
+    result: dict[str, dict[str, Any]] = {}
+    for position, task in enumerate(tasks):
+        task = dict(task)
+        name = task.pop("name", None)
+        if name is None:
+            raise ValueError(f"Task #{position} has no 'name'.")
+        if name in result:
+            raise ValueError(f"Duplicate task name '{name}': every task needs its own name.")
+        result[name] = task
+    return result
+
+
+class MultiTaskModel(PreTrainedModel):
+    r"""A shared pretrained encoder with one head per task.
+
+    `forward(..., task="ner", labels=...)` runs the encoder and that task's head and returns its loss and logits.
+    [`forward_all_tasks`] runs the encoder once and every head (inference). Heads live in `self.heads`
+    (an `nn.ModuleDict`), so weights are named `heads.<task>.*`.
+
+    Example:
+        ```python
+        >>> from hf_mtl import MultiTaskModel
+        >>> model = MultiTaskModel.from_encoder(
+        ...     "path/or/hub-id-of-an-encoder",
+        ...     tasks={"ner": {"type": "token-classification", "labels": ["O", "B-PER", "I-PER"]},
+        ...            "sentiment": {"type": "text-classification", "labels": ["negative", "positive"]}},
+        ... )
+        >>> outputs = model(**batch, task="ner")  # batch from the tokenizer, labels optional
+        >>> model.save_pretrained("my-model")     # loads back with AutoModel (trust_remote_code=True without hf_mtl)
+        ```
+    """
+
+    config_class = MultiTaskConfig
+    config: MultiTaskConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    # The heads compute sum / num_items_in_batch when the Trainer passes it, so gradient accumulation is exact.
+    accepts_loss_kwargs = True
+
+    def __init__(self, config: MultiTaskConfig) -> None:
+        super().__init__(config)
+        check_is_encoder(config.encoder)
+        self.encoder = AutoModel.from_config(config.encoder)
+        # Each text head owns its pooling layer; the encoder's pooler (BERT, RoBERTa) would be an unused weight.
+        if getattr(self.encoder, "pooler", None) is not None:
+            self.encoder.pooler = None
+        self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
+        self.post_init()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder_name_or_path: str,
+        tasks: dict[str, dict[str, Any]] | list[dict[str, Any]],
+        **encoder_kwargs: Any,
+    ) -> MultiTaskModel:
+        """Build a new multi-task model around a pretrained encoder.
+
+        The encoder's weights are loaded exactly; heads are newly initialised. When the encoder checkpoint has a
+        pretrained pooler (BERT), each text head's dense layer starts from it, as `BertForSequenceClassification`
+        does.
+
+        Args:
+            encoder_name_or_path: a local folder or Hub id of an encoder (`AutoModel.from_pretrained`).
+            tasks: `{name: settings}` or a list of settings with a `name` key; see [`MultiTaskConfig`].
+            encoder_kwargs: passed to `AutoModel.from_pretrained` (e.g. `revision`, `dtype`).
+        """
+        tasks = _tasks_to_dict(tasks)
+        pretrained = AutoModel.from_pretrained(encoder_name_or_path, **encoder_kwargs)
+        check_is_encoder(pretrained.config)
+        config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks)
+        model = cls(config)
+        state = pretrained.state_dict()
+        pooler_state = {k[len("pooler.") :]: v for k, v in state.items() if k.startswith("pooler.")}
+        encoder_state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
+        model.encoder.load_state_dict(encoder_state, strict=True)
+        model._pretrained_pooler = pooler_state or None
+        for name in tasks:
+            model._init_head_from_pooler(name, model.heads[name])
+        model.config._name_or_path = str(encoder_name_or_path)
+        return model.to(pretrained.dtype)
+
+    def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
+        pooler = getattr(self, "_pretrained_pooler", None)
+        if pooler and self.config.tasks[name]["type"] == TEXT_CLASSIFICATION and "dense.weight" in pooler:
+            with torch.no_grad():
+                head.dense.weight.copy_(pooler["dense.weight"])
+                head.dense.bias.copy_(pooler["dense.bias"])
+
+    def add_task(self, name: str, task: dict[str, Any]) -> nn.Module:
+        """Add a new task and its freshly initialised head (transfer learning to a new task).
+
+        Example:
+            >>> model.add_task("topic", {"type": "text-classification", "labels": ["world", "sports"]})
+        """
+        self.config.add_task(name, task)
+        head = build_head(self.config.tasks[name], self.config.encoder)
+        self._init_weights_of(head)
+        self._init_head_from_pooler(name, head)
+        reference = next(self.encoder.parameters())
+        self.heads[name] = head.to(device=reference.device, dtype=reference.dtype).train(self.training)
+        return self.heads[name]
+
+    def remove_task(self, name: str) -> None:
+        """Remove a task and its head."""
+        self._check_task(name)
+        del self.heads[name]
+        del self.config.tasks[name]
+
+    def _init_weights_of(self, module: nn.Module) -> None:
+        for submodule in module.modules():
+            self._init_weights(submodule)
+
+    # ------------------------------------------------------------------ freezing
+    def freeze_encoder(self) -> None:
+        """Freeze the encoder: only heads train (feature extraction)."""
+        self.encoder.requires_grad_(False)
+
+    def unfreeze_encoder(self) -> None:
+        """Make the encoder trainable again (fine-tuning)."""
+        self.encoder.requires_grad_(True)
+
+    @property
+    def encoder_frozen(self) -> bool:
+        """True when no encoder parameter requires gradients."""
+        return not any(p.requires_grad for p in self.encoder.parameters())
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def task_names(self) -> list[str]:
+        """The model's task names."""
+        return list(self.config.tasks)
+
+    def _check_task(self, task: str | None) -> str:
+        if task is None:
+            if len(self.heads) == 1:
+                return next(iter(self.heads))
+            raise ValueError(f"Pass task=<name>: this model has several tasks {self.task_names}.")
+        if task not in self.heads:
+            raise ValueError(f"Unknown task '{task}': this model has tasks {self.task_names}.")
+        return task
+
+    def _encode(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> Any:
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "position_ids": position_ids,
+            "inputs_embeds": inputs_embeds,
+            "output_hidden_states": output_hidden_states,
+            "output_attentions": output_attentions,
+        }
+        return self.encoder(**{k: v for k, v in inputs.items() if v is not None}, return_dict=True)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        task: str | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> MultiTaskModelOutput | tuple:
+        r"""Run the encoder and one task's head.
+
+        Args:
+            task (`str`): the task name (optional when the model has one task).
+            labels (`torch.Tensor`, *optional*): token tasks `(batch, seq_len)` ids with -100 on unscored tokens;
+                single-label text tasks `(batch,)` ids; multi-label `(batch, num_labels)` 0/1 floats; regression
+                `(batch,)` floats.
+            num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
+                this batch divided by it, which makes accumulated steps equal one large batch.
+        """
+        task = self._check_task(task)
+        head = self.heads[task]
+        if labels is not None:
+            input_shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
+            head.check_labels(labels, input_shape, task)
+        encoded = self._encode(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states, output_attentions
+        )
+        logits = head(encoded.last_hidden_state, attention_mask)
+        loss = None
+        if labels is not None:
+            loss = head.loss(logits, labels, num_items_in_batch) * self.config.tasks[task]["loss_weight"]
+        output = MultiTaskModelOutput(
+            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+    def forward_all_tasks(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        tasks: list[str] | None = None,
+        **encoder_inputs: Any,
+    ) -> dict[str, torch.Tensor]:
+        """Run the encoder once and every head (or those in ``tasks``); returns ``{task: logits}``.
+
+        This is what makes a multi-task model cheap at inference: one encoder pass serves every head.
+        """
+        names = [self._check_task(name) for name in (tasks or self.task_names)]
+        encoded = self._encode(
+            input_ids, attention_mask, token_type_ids, encoder_inputs.get("position_ids"), encoder_inputs.get("inputs_embeds")
+        )
+        hidden = encoded.last_hidden_state
+        return {name: self.heads[name](hidden, attention_mask) for name in names}
+
+
+__all__ = ["MultiTaskModel", "MultiTaskModelOutput"]
