@@ -1,0 +1,488 @@
+"""Task specifications: what each task is, where its data lives and how its labels look.
+
+A recipe's ``tasks:`` list holds one mapping per task; :meth:`TaskSpec.from_dict` turns each into a
+:class:`TaskSpec`, checking every field before any data is read. ``hf_mtl.data.prepare_task`` then reads,
+checks and tokenizes the data a spec points at.
+
+Example:
+
+```python
+>>> from hf_mtl.tasks import TaskSpec
+>>> spec = TaskSpec.from_dict(
+...     {"name": "ner", "type": "token-classification", "train": "data/conll2003_train.txt"}, base_dir="recipes"
+... )
+>>> spec.train.format, spec.train.path
+('conll', 'recipes/data/conll2003_train.txt')
+>>> TaskSpec.from_dict({"name": "ner", "type": "token-classification", "train": "x.txt", "label_colum": "tags"})
+Traceback (most recent call last):
+...
+hf_mtl.errors.TaskError: recipe: task 'ner': unknown key 'label_colum' (did you mean 'label_column'?); ...
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import TaskError
+
+__all__ = [
+    "TOKEN_CLASSIFICATION",
+    "TEXT_CLASSIFICATION",
+    "TASK_TYPES",
+    "PROBLEM_TYPES",
+    "DATA_FORMATS",
+    "DataSource",
+    "TaskSpec",
+    "looks_like_iob",
+]
+
+TOKEN_CLASSIFICATION = "token-classification"
+TEXT_CLASSIFICATION = "text-classification"
+TASK_TYPES = (TOKEN_CLASSIFICATION, TEXT_CLASSIFICATION)
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+DATA_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "hub", "disk")
+FILE_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl")
+SPLITS = ("train", "validation", "test")
+
+# Path suffix -> format, used when a data source does not say its format.
+SUFFIX_FORMATS = {
+    ".conllu": "conllu",
+    ".conll": "conll",
+    ".iob2": "conll",
+    ".iob": "conll",
+    ".bio": "conll",
+    ".txt": "conll",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+}
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_IOB_RE = re.compile(r"^(?:O|[BIESLU]-.+|.+-[BIESLU])$")
+
+
+def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def looks_like_iob(labels: list[str]) -> bool:
+    """Whether a tag set looks like IOB/IOB2/BIOES entity tags (so that seqeval applies).
+
+    Example:
+
+    ```python
+    >>> looks_like_iob(["O", "B-PER", "I-PER"]), looks_like_iob(["NOUN", "VERB", "ADJ"])
+    (True, False)
+    ```
+    """
+    if not labels:
+        return False
+    return all(_IOB_RE.match(label) for label in labels) and any(label != "O" for label in labels)
+
+
+@dataclass
+class DataSource:
+    """Where one split of a task's data comes from.
+
+    Args:
+        format: One of ``"conll"``, ``"conllu"``, ``"csv"``, ``"tsv"``, ``"json"``, ``"jsonl"``, ``"hub"``,
+            ``"disk"``. Inferred from ``path``'s suffix when left out (``.conllu``; ``.conll``, ``.iob2``,
+            ``.txt`` -> conll; ``.csv``; ``.tsv``; ``.json``; ``.jsonl``).
+        path: The file (file formats) or the folder written by ``Dataset.save_to_disk`` (``"disk"``).
+        name: ``"hub"`` only: the dataset name (or a local dataset folder) passed to ``datasets.load_dataset``.
+        config: ``"hub"`` only: the dataset configuration.
+        split: ``"hub"``/``"disk"``: the split to read; defaults to the task split it is used for.
+        has_header: csv/tsv: whether the first line names the columns.
+        column_names: csv/tsv without a header: the column names, in file order.
+        tag_column: conll: the whitespace column that holds the tag (an index, negative counts from the
+            end); conllu: ``"upos"`` or ``"xpos"``.
+        word_column: conll: the column holding the word. ``None`` picks 0, or 1 when the first column is a
+            1-based token index (as in UNER ``.iob2`` files).
+        field: json only: the key that holds the list of records, for a JSON object file.
+        encoding: The text encoding of the file.
+
+    Example:
+
+    ```python
+    >>> DataSource.from_value("data/train.conllu").format
+    'conllu'
+    >>> DataSource.from_value({"format": "hub", "name": "conll2003"}).name
+    'conll2003'
+    ```
+    """
+
+    format: str | None = None
+    path: str | None = None
+    name: str | None = None
+    config: str | None = None
+    split: str | None = None
+    has_header: bool = True
+    column_names: list[str] | None = None
+    tag_column: int | str = -1
+    word_column: int | None = None
+    field: str | None = None
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        self.validate("data source")
+
+    def validate(self, where: str) -> None:
+        """Infer the format from the path and check the fields; raises :class:`TaskError` naming ``where``."""
+        if self.path is not None:
+            self.path = str(self.path)
+        if self.format is None:
+            if self.name is not None and self.path is None:
+                self.format = "hub"
+            elif self.path is not None:
+                suffix = Path(self.path).suffix.lower()
+                if suffix not in SUFFIX_FORMATS:
+                    raise TaskError(
+                        f"{where}: cannot tell the format of {self.path!r} from its suffix {suffix!r}; "
+                        f"add `format:` (one of {', '.join(DATA_FORMATS)})"
+                    )
+                self.format = SUFFIX_FORMATS[suffix]
+            else:
+                raise TaskError(f"{where}: a data source needs `path:` (a file or folder) or `name:` (a Hub dataset)")
+        self.format = str(self.format).lower()
+        if self.format not in DATA_FORMATS:
+            raise TaskError(
+                f"{where}: unknown data format {self.format!r}{_suggest(self.format, DATA_FORMATS)}; "
+                f"expected one of {', '.join(DATA_FORMATS)}"
+            )
+        if self.format == "hub":
+            if not self.name:
+                raise TaskError(f"{where}: format 'hub' needs `name:` (the dataset name or a local dataset folder)")
+        elif not self.path:
+            raise TaskError(f"{where}: format {self.format!r} needs `path:`")
+        if self.format == "conllu":
+            if self.tag_column == -1:
+                self.tag_column = "upos"
+            if self.tag_column not in ("upos", "xpos"):
+                raise TaskError(f"{where}: for CoNLL-U, `tag_column` must be 'upos' or 'xpos', not {self.tag_column!r}")
+        elif self.format == "conll":
+            if isinstance(self.tag_column, bool) or not isinstance(self.tag_column, int):
+                raise TaskError(f"{where}: for CoNLL files, `tag_column` must be a column index (e.g. -1), not {self.tag_column!r}")
+        if self.word_column is not None and (isinstance(self.word_column, bool) or not isinstance(self.word_column, int)):
+            raise TaskError(f"{where}: `word_column` must be a column index, not {self.word_column!r}")
+        if self.column_names is not None:
+            if isinstance(self.column_names, str) or not all(isinstance(c, str) for c in self.column_names):
+                raise TaskError(f"{where}: `column_names` must be a list of strings, not {self.column_names!r}")
+            self.column_names = list(self.column_names)
+        if not isinstance(self.has_header, bool):
+            raise TaskError(f"{where}: `has_header` must be true or false, not {self.has_header!r}")
+
+    @classmethod
+    def from_value(cls, value: str | Path | dict[str, Any] | DataSource, where: str = "data source",
+                   base_dir: str | Path | None = None) -> DataSource:
+        """Build a source from a path string or a mapping (as written in a recipe).
+
+        Relative paths are resolved against ``base_dir`` when it is given. Unknown keys raise
+        :class:`TaskError` naming the key and the nearest valid one.
+        """
+        if isinstance(value, DataSource):
+            source = dataclasses.replace(value)
+        elif isinstance(value, (str, Path)):
+            source = cls(path=str(value))
+        elif isinstance(value, dict):
+            known = [f.name for f in dataclasses.fields(cls)]
+            for key in value:
+                if key not in known:
+                    raise TaskError(
+                        f"{where}: unknown key {key!r}{_suggest(str(key), known)}; valid keys: {', '.join(known)}"
+                    )
+            try:
+                source = cls(**value)
+            except TaskError as err:
+                raise TaskError(str(err).replace("data source", where, 1)) from None
+        else:
+            raise TaskError(f"{where}: expected a path or a mapping, got {type(value).__name__} {value!r}")
+        if base_dir is not None and source.path is not None and source.format != "hub":
+            path = Path(source.path).expanduser()
+            if not path.is_absolute():
+                source.path = str(Path(base_dir) / path)
+        if base_dir is not None and source.format == "hub" and source.name is not None:
+            # a local dataset folder named relatively (starts with ./ or ../) is resolved too
+            if source.name.startswith(("./", "../")):
+                source.name = str(Path(base_dir) / source.name)
+        return source
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that differ from the defaults (``format`` always), as plain YAML-able values."""
+        out: dict[str, Any] = {"format": self.format}
+        for f in dataclasses.fields(self):
+            if f.name == "format":
+                continue
+            value = getattr(self, f.name)
+            default = f.default
+            if self.format == "conllu" and f.name == "tag_column":
+                default = "upos"
+            if value != default:
+                out[f.name] = list(value) if isinstance(value, list) else value
+        return out
+
+    def describe(self) -> str:
+        """A short human-readable description, e.g. ``conll file data/train.txt``."""
+        if self.format == "hub":
+            return f"hub dataset {self.name!r}" + (f" ({self.config})" if self.config else "")
+        if self.format == "disk":
+            return f"saved dataset {self.path}"
+        return f"{self.format} file {self.path}"
+
+
+@dataclass
+class TaskSpec:
+    """One task of a multi-task recipe.
+
+    Args:
+        name: Lowercase snake_case task name (``ner``, ``pos``, ``sentiment``); used verbatim in head names,
+            loss and metric keys.
+        type: ``"token-classification"`` or ``"text-classification"``.
+        train / validation / test: Where each split comes from (:class:`DataSource`, a path or a mapping).
+            Without ``validation``, a ``validation_fraction`` of train is carved off (seeded by ``split_seed``).
+        text_column: Text tasks: the text column, or a list of columns joined with a space. Token tasks read
+            from hub/json/disk sources: the column holding the list of words.
+        text_pair_column: Text tasks: an optional second text (sentence pairs).
+        label_column: The label column (token tasks from hub/json/disk: the list of tags).
+        labels: The label names, in id order. Inferred from train when left out (sorted; ``"O"`` first).
+        label_map: Raw value -> label name, e.g. ``{1: "World", 2: "Sports"}``; ClassLabel features map to
+            their names without it.
+        problem_type: Text tasks: ``"single_label_classification"``, ``"multi_label_classification"`` or
+            ``"regression"``.
+        label_separator: Multi-label given as one delimited string (e.g. ``"|"``).
+        max_length: Longest tokenized input; longer inputs are truncated, and that is reported.
+        metric: The metric to report; defaults from the task (see :meth:`resolved_metric`).
+        label_all_subwords: Token tasks: label every sub-word with its word's tag (default: the first only).
+        validation_fraction / split_seed: How to carve a validation split from train when there is none.
+        max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
+        loss_weight: Weight of this task's loss.
+        dropout: Head dropout (``None``: the encoder's).
+
+    Example:
+
+    ```python
+    >>> spec = TaskSpec(name="sentiment", type="text-classification", train="recipes/data/sst2_train.tsv",
+    ...                 text_column="sentence", label_map={0: "negative", 1: "positive"})
+    >>> spec.head_config(["negative", "positive"])["id2label"]
+    {0: 'negative', 1: 'positive'}
+    ```
+    """
+
+    name: str
+    type: str
+    train: DataSource | None = None
+    validation: DataSource | None = None
+    test: DataSource | None = None
+    text_column: str | list[str] = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    labels: list[str] | None = None
+    label_map: dict[Any, str] | None = None
+    problem_type: str = "single_label_classification"
+    label_separator: str | None = None
+    max_length: int = 128
+    metric: str | None = None
+    label_all_subwords: bool = False
+    validation_fraction: float = 0.1
+    split_seed: int = 0
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    loss_weight: float = 1.0
+    dropout: float | None = None
+    base_dir: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"task {self.name!r}"
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise TaskError(
+                f"task {self.name!r}: `name` must be lowercase snake_case (letters, digits, '_', starting with a "
+                f"letter), e.g. {re.sub(r'[^a-z0-9_]+', '_', str(self.name).lower()).strip('_') or 'ner'!r}"
+            )
+        if self.type not in TASK_TYPES:
+            raise TaskError(
+                f"{where}: unknown `type` {self.type!r}{_suggest(str(self.type), TASK_TYPES)}; "
+                f"expected one of {', '.join(TASK_TYPES)}"
+            )
+        for split in SPLITS:
+            value = getattr(self, split)
+            if value is not None:
+                setattr(self, split, DataSource.from_value(value, f"{where}, `{split}`", self.base_dir))
+        if self.train is None and self.validation is None and self.test is None:
+            raise TaskError(f"{where}: give at least one data split (`train:`, `validation:` or `test:`)")
+        if self.problem_type not in PROBLEM_TYPES:
+            raise TaskError(
+                f"{where}: unknown `problem_type` {self.problem_type!r}{_suggest(str(self.problem_type), PROBLEM_TYPES)}; "
+                f"expected one of {', '.join(PROBLEM_TYPES)}"
+            )
+        if self.type == TOKEN_CLASSIFICATION and self.problem_type != "single_label_classification":
+            raise TaskError(f"{where}: `problem_type` applies to text-classification tasks only; token tasks are single-label")
+        if isinstance(self.text_column, (list, tuple)):
+            if not self.text_column or not all(isinstance(c, str) for c in self.text_column):
+                raise TaskError(f"{where}: `text_column` must be a column name or a non-empty list of names")
+            self.text_column = list(self.text_column)
+            if self.type == TOKEN_CLASSIFICATION:
+                raise TaskError(f"{where}: token tasks take one `text_column` (the list of words), not a list")
+        elif not isinstance(self.text_column, str):
+            raise TaskError(f"{where}: `text_column` must be a column name, not {self.text_column!r}")
+        if self.text_pair_column is not None and self.type == TOKEN_CLASSIFICATION:
+            raise TaskError(f"{where}: `text_pair_column` applies to text-classification tasks only")
+        if self.labels is not None:
+            if isinstance(self.labels, str) or not isinstance(self.labels, (list, tuple)):
+                raise TaskError(f"{where}: `labels` must be a list of label names, not {self.labels!r}")
+            self.labels = [str(label) for label in self.labels]
+            dupes = sorted({label for label in self.labels if self.labels.count(label) > 1})
+            if dupes:
+                raise TaskError(f"{where}: `labels` lists {', '.join(dupes)} more than once")
+            if self.problem_type == "regression":
+                raise TaskError(f"{where}: a regression task has no `labels`; remove them")
+        if self.label_map is not None:
+            if not isinstance(self.label_map, dict) or not self.label_map:
+                raise TaskError(f"{where}: `label_map` must be a mapping from raw values to label names")
+            self.label_map = {key: str(value) for key, value in self.label_map.items()}
+        if self.label_separator is not None and self.problem_type != "multi_label_classification":
+            raise TaskError(f"{where}: `label_separator` applies to multi_label_classification only")
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
+            raise TaskError(f"{where}: `max_length` must be an integer >= 2, not {self.max_length!r}")
+        if not isinstance(self.validation_fraction, (int, float)) or not 0 < self.validation_fraction < 1:
+            raise TaskError(f"{where}: `validation_fraction` must be between 0 and 1, not {self.validation_fraction!r}")
+        for key in ("max_train_examples", "max_eval_examples"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise TaskError(f"{where}: `{key}` must be a positive integer or null, not {value!r}")
+        if not isinstance(self.loss_weight, (int, float)) or isinstance(self.loss_weight, bool) or self.loss_weight <= 0:
+            raise TaskError(f"{where}: `loss_weight` must be a positive number, not {self.loss_weight!r}")
+        self.loss_weight = float(self.loss_weight)
+        if self.dropout is not None and (not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1):
+            raise TaskError(f"{where}: `dropout` must be in [0, 1), not {self.dropout!r}")
+        if self.metric is not None and (not isinstance(self.metric, str) or not self.metric):
+            raise TaskError(f"{where}: `metric` must be a metric name, not {self.metric!r}")
+        if not isinstance(self.split_seed, int):
+            raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
+
+    # ----------------------------------------------------------------------------------------- recipes
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The keys a recipe's task mapping may use."""
+        return [f.name for f in dataclasses.fields(cls) if f.name != "base_dir"]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "recipe", base_dir: str | Path | None = None) -> TaskSpec:
+        """Build a spec from a recipe mapping, checking keys and values.
+
+        Args:
+            d: The task mapping (a ``tasks:`` entry of a recipe).
+            where: Where the mapping comes from, for error messages (e.g. the recipe file).
+            base_dir: Folder against which relative data paths are resolved (usually the recipe's folder).
+
+        Raises:
+            TaskError: for unknown keys (naming the nearest valid key), missing or invalid values.
+
+        Example:
+
+        ```python
+        >>> TaskSpec.from_dict({"name": "pos", "type": "token-classification",
+        ...                     "train": {"path": "ud.conllu", "tag_column": "upos"}}).train.format
+        'conllu'
+        ```
+        """
+        if not isinstance(d, dict):
+            raise TaskError(f"{where}: a task must be a mapping with at least `name`, `type` and `train`, got {d!r}")
+        name = d.get("name", "<unnamed>")
+        prefix = f"{where}: task {name!r}"
+        known = cls.field_names()
+        for key in d:
+            if key not in known:
+                raise TaskError(f"{prefix}: unknown key {key!r}{_suggest(str(key), known)}; valid keys: {', '.join(known)}")
+        for key in ("name", "type"):
+            if key not in d:
+                raise TaskError(f"{prefix}: missing `{key}`")
+        kwargs = dict(d)
+        for split in SPLITS:
+            if kwargs.get(split) is not None:
+                kwargs[split] = DataSource.from_value(kwargs[split], f"{prefix}, `{split}`", base_dir)
+        try:
+            return cls(**kwargs)
+        except TaskError as err:
+            message = str(err)
+            raise TaskError(message if message.startswith(where) else f"{where}: {message}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a recipe mapping: fields that differ from the defaults (``name``/``type`` always).
+
+        ``TaskSpec.from_dict(spec.to_dict()) == spec``.
+        """
+        out: dict[str, Any] = {"name": self.name, "type": self.type}
+        for f in dataclasses.fields(self):
+            if f.name in ("name", "type", "base_dir"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, DataSource):
+                out[f.name] = value.to_dict()
+            elif value != f.default:
+                out[f.name] = list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
+        return out
+
+    # ----------------------------------------------------------------------------------------- helpers
+    @property
+    def is_token_task(self) -> bool:
+        return self.type == TOKEN_CLASSIFICATION
+
+    @property
+    def is_regression(self) -> bool:
+        return self.type == TEXT_CLASSIFICATION and self.problem_type == "regression"
+
+    @property
+    def is_multi_label(self) -> bool:
+        return self.type == TEXT_CLASSIFICATION and self.problem_type == "multi_label_classification"
+
+    def resolved_metric(self, labels: list[str] | None = None) -> str:
+        """The metric to report: ``metric`` when set, else the task's default.
+
+        Token tasks: ``"seqeval"`` when the labels look like IOB tags, else ``"token_accuracy"`` (POS).
+        Text tasks: ``"accuracy"`` (single-label), ``"multilabel"``, ``"regression"``.
+        """
+        if self.metric:
+            return self.metric
+        if self.is_token_task:
+            labels = labels if labels is not None else self.labels
+            return "seqeval" if labels is None or looks_like_iob(labels) else "token_accuracy"
+        return {"single_label_classification": "accuracy", "multi_label_classification": "multilabel",
+                "regression": "regression"}[self.problem_type]
+
+    def head_config(self, labels: list[str] | None = None) -> dict[str, Any]:
+        """The per-task entry the model config stores.
+
+        Args:
+            labels: The label names in id order (ignored for regression, which has one output ``"value"``).
+
+        Example:
+
+        ```python
+        >>> spec = TaskSpec(name="ner", type="token-classification", train="x.conll")
+        >>> spec.head_config(["O", "B-PER"])
+        {'type': 'token-classification', 'id2label': {0: 'O', 1: 'B-PER'}, 'label2id': {'O': 0, 'B-PER': 1}, 'dropout': None, 'loss_weight': 1.0}
+        ```
+        """
+        if self.is_regression:
+            names = ["value"]
+        else:
+            names = list(labels if labels is not None else (self.labels or []))
+            if not names:
+                raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
+        config: dict[str, Any] = {
+            "type": self.type,
+            "id2label": dict(enumerate(names)),
+            "label2id": {label: i for i, label in enumerate(names)},
+        }
+        if self.type == TEXT_CLASSIFICATION:
+            config["problem_type"] = self.problem_type
+        config["dropout"] = self.dropout
+        config["loss_weight"] = self.loss_weight
+        return config
