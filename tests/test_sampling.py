@@ -1,0 +1,316 @@
+"""Task sampling: probabilities, frequencies, coverage, grouping, sharding, determinism, length grouping."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from accelerate.data_loader import BatchSamplerShard
+from scipy.stats import chisquare
+
+from hf_mtl.errors import HfMtlError, TaskError
+from hf_mtl.sampling import (
+    SAMPLING_STRATEGIES,
+    MultiTaskBatchSampler,
+    annealing_alpha,
+    task_probabilities,
+)
+
+SIZES = {"ner": 800, "pos": 200, "sts": 50}
+
+
+def _lengths(sizes: dict[str, int], seed: int = 0) -> dict[str, list[int]]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.integers(3, 128, n).tolist() for name, n in sizes.items()}
+
+
+def _task_counts(sampler: MultiTaskBatchSampler) -> Counter:
+    return Counter(sampler.task_of(batch[0]) for batch in sampler)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# task_probabilities / annealing_alpha
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_task_probabilities_formulas():
+    assert SAMPLING_STRATEGIES == ("proportional", "temperature", "uniform", "annealed")
+    n = np.array([800.0, 200.0, 50.0])
+    expected = {
+        "proportional": n / n.sum(),
+        "temperature": np.sqrt(n) / np.sqrt(n).sum(),
+        "uniform": np.ones(3) / 3,
+    }
+    for strategy, probs in expected.items():
+        got = task_probabilities(SIZES, strategy, temperature=2.0)
+        assert list(got) == list(SIZES)
+        np.testing.assert_allclose(list(got.values()), probs)
+    annealed = task_probabilities(SIZES, "annealed", alpha=0.5)
+    np.testing.assert_allclose(list(annealed.values()), expected["temperature"])
+    t5 = task_probabilities(SIZES, "temperature", temperature=5.0)
+    np.testing.assert_allclose(list(t5.values()), n**0.2 / (n**0.2).sum())
+
+
+def test_task_probabilities_errors():
+    with pytest.raises(TaskError, match="Did you mean 'temperature'"):
+        task_probabilities(SIZES, "temprature")
+    with pytest.raises(TaskError, match="proportional, temperature, uniform, annealed"):
+        task_probabilities(SIZES, "round_robin")
+    with pytest.raises(HfMtlError, match="temperature"):
+        task_probabilities(SIZES, "temperature", temperature=0.0)
+    with pytest.raises(HfMtlError, match="temperature"):
+        task_probabilities(SIZES, "temperature", temperature=-1.0)
+    with pytest.raises(TaskError, match="at least one task"):
+        task_probabilities({}, "uniform")
+    with pytest.raises(TaskError, match="'pos'"):
+        task_probabilities({"ner": 10, "pos": 0}, "proportional")
+    with pytest.raises(HfMtlError, match="alpha"):
+        task_probabilities(SIZES, "annealed")
+
+
+def test_annealing_alpha():
+    assert annealing_alpha(0.0) == 1.0
+    assert annealing_alpha(1.0) == 0.2
+    assert annealing_alpha(0.5) == pytest.approx(0.6)
+    assert annealing_alpha(-1.0) == 1.0 and annealing_alpha(2.0) == 0.2
+    assert annealing_alpha(0.5, start=1.0, end=0.0) == 0.5
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# frequencies
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["proportional", "temperature", "uniform"])
+def test_empirical_frequencies_match(strategy):
+    sampler = MultiTaskBatchSampler(
+        {name: [1] * n for name, n in SIZES.items()},
+        batch_size=1,
+        strategy=strategy,
+        temperature=2.0,
+        steps_per_epoch=20_000,
+        length_grouping=False,
+        seed=123,
+    )
+    counts = _task_counts(sampler)
+    observed = np.array([counts[name] for name in SIZES])
+    probs = np.array(list(sampler.probabilities().values()))
+    assert observed.sum() == 20_000
+    assert chisquare(observed, probs * observed.sum()).pvalue > 1e-3
+    np.testing.assert_allclose(observed / observed.sum(), probs, atol=0.015)
+
+
+def test_exhaustive_proportional_frequencies_are_batch_counts():
+    sampler = MultiTaskBatchSampler(_lengths(SIZES), batch_size=8, strategy="proportional")
+    counts = _task_counts(sampler)
+    assert dict(counts) == {"ner": 100, "pos": 25, "sts": 7}
+    assert len(sampler) == 132
+
+
+def test_annealed_moves_from_proportional_towards_uniform():
+    sampler = MultiTaskBatchSampler(
+        {name: [1] * n for name, n in SIZES.items()}, batch_size=10, strategy="annealed", total_epochs=3
+    )
+    draws = sampler.draws_per_epoch
+    first = sampler.probabilities(epoch=0, draw=0)
+    last = sampler.probabilities(epoch=2, draw=draws - 1)
+    assert first == pytest.approx(task_probabilities(SIZES, "proportional"))
+    assert last == pytest.approx(task_probabilities(SIZES, "annealed", alpha=0.2))
+    assert sampler.alpha(epoch=2, draw=draws - 1) == pytest.approx(0.2)
+    middle = sampler.probabilities(epoch=1, draw=0)
+    assert first["sts"] < middle["sts"] < last["sts"] < 1 / 3
+    assert first["ner"] > middle["ner"] > last["ner"] > 1 / 3
+    # the drawn tasks follow the schedule: the small task is much rarer in epoch 0 than in epoch 2
+    rare = []
+    for epoch in (0, 2):
+        sampler.set_epoch(epoch)
+        rare.append(_task_counts(sampler)["sts"])
+    assert rare[0] < rare[1]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# structure of the stream
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length_grouping", [True, False])
+@pytest.mark.parametrize("group_size", [1, 4])
+def test_proportional_epoch_covers_every_example_once(length_grouping, group_size):
+    sizes = {"ner": 101, "pos": 37, "cls": 5}
+    sampler = MultiTaskBatchSampler(
+        _lengths(sizes), batch_size=8, group_size=group_size, length_grouping=length_grouping, seed=7
+    )
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert len(sampler) % group_size == 0
+    seen = [i for batch in batches for i in batch]
+    assert set(seen) == set(range(sum(sizes.values())))
+    if group_size == 1:
+        assert sorted(seen) == list(range(sum(sizes.values())))  # exactly once
+        assert len(sampler) == sum(math.ceil(n / 8) for n in sizes.values())
+    assert all(1 <= len(b) <= 8 for b in batches)
+
+
+def test_global_index_space():
+    sampler = MultiTaskBatchSampler({"a": [1] * 3, "b": [1] * 4, "c": [1] * 2}, batch_size=2)
+    assert sampler.task_offsets == {"a": 0, "b": 3, "c": 7}
+    assert sampler.task_sizes == {"a": 3, "b": 4, "c": 2}
+    assert [sampler.task_of(i) for i in range(9)] == ["a"] * 3 + ["b"] * 4 + ["c"] * 2
+    with pytest.raises(HfMtlError, match="outside"):
+        sampler.task_of(9)
+
+
+@pytest.mark.parametrize("strategy", SAMPLING_STRATEGIES)
+def test_no_batch_mixes_tasks_and_groups_share_a_task(strategy):
+    group_size = 3
+    sampler = MultiTaskBatchSampler(
+        _lengths(SIZES), batch_size=16, strategy=strategy, group_size=group_size, steps_per_epoch=40
+    )
+    batches = list(sampler)
+    assert len(batches) == 40 * group_size == len(sampler)
+    tasks = []
+    for batch in batches:
+        batch_tasks = {sampler.task_of(i) for i in batch}
+        assert len(batch_tasks) == 1
+        tasks.append(batch_tasks.pop())
+    for start in range(0, len(tasks), group_size):
+        assert len(set(tasks[start : start + group_size])) == 1
+
+
+@pytest.mark.parametrize("strategy", ["proportional", "temperature"])
+def test_sharding_with_accelerate_batch_sampler_shard(strategy):
+    sampler = MultiTaskBatchSampler(_lengths(SIZES), batch_size=8, strategy=strategy, group_size=2, seed=3)
+    shards = [list(BatchSamplerShard(sampler, num_processes=2, process_index=k)) for k in range(2)]
+    assert len(shards[0]) == len(shards[1]) == len(sampler) // 2
+    for batch0, batch1 in zip(shards[0], shards[1], strict=True):
+        assert {sampler.task_of(i) for i in batch0} == {sampler.task_of(i) for i in batch1}
+        assert len(set(batch0)) == len(batch0)
+        assert not set(batch0) & set(batch1)
+    if strategy == "proportional":  # no batch (not even a task's last, smaller one) is lost by the shard
+        seen = {i for shard in shards for batch in shard for i in batch}
+        assert seen == set(range(sum(SIZES.values())))
+        assert sum(len(b) for shard in shards for b in shard) == sum(len(b) for b in sampler)
+
+
+def test_sharding_with_gradient_accumulation():
+    # 2 processes x 2 accumulation steps: the 2 micro-batches of each process within one step share a task
+    sampler = MultiTaskBatchSampler(_lengths(SIZES), batch_size=8, strategy="uniform", group_size=4, seed=1)
+    shards = [list(BatchSamplerShard(sampler, num_processes=2, process_index=k)) for k in range(2)]
+    for step in range(0, len(shards[0]), 2):
+        micro = [shards[k][step + j] for k in range(2) for j in range(2)]
+        assert len({sampler.task_of(batch[0]) for batch in micro}) == 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# determinism
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", SAMPLING_STRATEGIES)
+def test_determinism_and_set_epoch(strategy):
+    def make(seed: int = 0) -> MultiTaskBatchSampler:
+        return MultiTaskBatchSampler(
+            _lengths(SIZES), batch_size=8, strategy=strategy, seed=seed, total_epochs=2
+        )
+
+    sampler = make()
+    first = list(sampler)
+    assert list(sampler) == first  # iterating again without set_epoch: same stream
+    assert list(make()) == first  # a fresh sampler with the same seed: same stream
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first
+    other = make()
+    other.set_epoch(1)
+    assert list(other) == second
+    assert list(make(seed=1)) != first
+
+
+def test_resume_sees_the_same_stream():
+    sampler = MultiTaskBatchSampler(_lengths(SIZES), batch_size=8, strategy="temperature", seed=5)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    resumed = MultiTaskBatchSampler(_lengths(SIZES), batch_size=8, strategy="temperature", seed=5)
+    resumed.set_epoch(2)
+    iterator = iter(resumed)
+    for _ in range(10):
+        next(iterator)
+    assert list(iterator) == full[10:]
+
+
+def test_task_streams_restart_with_new_shuffle():
+    # a tiny task drawn far more often than it has batches: it runs passes, each one a permutation
+    sampler = MultiTaskBatchSampler(
+        {"big": [1] * 100, "tiny": [1] * 4}, batch_size=4, strategy="uniform", steps_per_epoch=200, seed=0
+    )
+    tiny = [tuple(b) for b in sampler if sampler.task_of(b[0]) == "tiny"]
+    assert len(tiny) > 50
+    assert all(sorted(batch) == [100, 101, 102, 103] for batch in tiny)
+    assert len(set(tiny)) > 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# length grouping
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _padded_tokens(sampler: MultiTaskBatchSampler, lengths: list[int]) -> int:
+    return sum(max(lengths[i] for i in batch) * len(batch) for batch in sampler)
+
+
+def test_length_grouping_reduces_padding():
+    rng = np.random.default_rng(0)
+    task_lengths = {"a": rng.integers(5, 200, 2000).tolist(), "b": rng.integers(5, 50, 500).tolist()}
+    flat = task_lengths["a"] + task_lengths["b"]
+    grouped = MultiTaskBatchSampler(
+        task_lengths, batch_size=16, length_grouping=True, bucket_size_multiplier=20
+    )
+    plain = MultiTaskBatchSampler(task_lengths, batch_size=16, length_grouping=False)
+    real = sum(flat)
+    padded_grouped, padded_plain = _padded_tokens(grouped, flat), _padded_tokens(plain, flat)
+    assert real <= padded_grouped < padded_plain
+    assert padded_grouped - real < 0.25 * (padded_plain - real)
+    # order of batches stays random: the batch max lengths are not sorted
+    maxima = [max(flat[i] for i in b) for b in grouped if grouped.task_of(b[0]) == "a"]
+    assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# errors
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"batch_size": 0}, HfMtlError, "batch_size"),
+        ({"batch_size": -2}, HfMtlError, "batch_size"),
+        ({"group_size": 0}, HfMtlError, "group_size"),
+        ({"strategy": "uniformly"}, TaskError, "Did you mean 'uniform'"),
+        ({"strategy": "temperature", "temperature": 0.0}, HfMtlError, "temperature"),
+        ({"steps_per_epoch": 0}, HfMtlError, "steps_per_epoch"),
+        ({"total_epochs": 0}, HfMtlError, "total_epochs"),
+        ({"bucket_size_multiplier": 0}, HfMtlError, "bucket_size_multiplier"),
+    ],
+)
+def test_sampler_errors(kwargs, error, match):
+    args = {"batch_size": 4, **kwargs}
+    batch_size = args.pop("batch_size")
+    with pytest.raises(error, match=match):
+        MultiTaskBatchSampler({"a": [1, 2, 3]}, batch_size, **args)
+
+
+def test_sampler_errors_on_tasks():
+    with pytest.raises(TaskError, match="'empty'"):
+        MultiTaskBatchSampler({"a": [1, 2], "empty": []}, batch_size=2)
+    with pytest.raises(TaskError, match="at least one task"):
+        MultiTaskBatchSampler({}, batch_size=2)
+
+
+def test_no_batch_size_attribute_for_accelerate():
+    sampler = MultiTaskBatchSampler({"a": [1, 2, 3]}, batch_size=2)
+    assert sampler.max_batch_size == 2
+    assert getattr(sampler, "batch_size", None) is None
+    assert "batch_size=2" in repr(sampler)
