@@ -1,0 +1,41 @@
+"""Data for multi-task training: read each task's splits, check them, tokenize and align labels, collate.
+
+Public entry points:
+
+```python
+from hf_mtl.data import load_task_splits, prepare_task, TaskData, DataCollatorForMultiTask
+raw = load_task_splits(spec)          # DatasetDict of raw splits: "train", "validation", optional "test"
+td = prepare_task(spec, tokenizer)    # reads, validates, infers labels, tokenizes
+```
+"""
+
+from .alignment import (
+    IGNORE_INDEX,
+    TruncationReport,
+    needs_prefix_space,
+    prepare_tokenizer,
+    tokenize_text_task,
+    tokenize_token_task,
+)
+from .collator import DataCollatorForMultiTask
+from .prepare import TaskData, infer_labels, load_task_splits, prepare_task
+from .readers import RawSplit, read_conll, read_conllu, read_split, read_table
+
+__all__ = [
+    "IGNORE_INDEX",
+    "DataCollatorForMultiTask",
+    "RawSplit",
+    "TaskData",
+    "TruncationReport",
+    "infer_labels",
+    "load_task_splits",
+    "needs_prefix_space",
+    "prepare_task",
+    "prepare_tokenizer",
+    "read_conll",
+    "read_conllu",
+    "read_split",
+    "read_table",
+    "tokenize_text_task",
+    "tokenize_token_task",
+]

