@@ -171,7 +171,9 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
     by length, cuts it into batches and shuffles the order of all the pass's batches: batches hold examples of
     similar length (less padding) but come in random order. Without it, a pass is plain shuffled batches. The last
     batch of a pass may be smaller (no example is dropped). When a task's pass runs out mid-epoch, a new pass
-    (new shuffle) starts.
+    (new shuffle) starts; if that happens within a draw, the new pass first batches the examples not yet in the
+    draw and then the others, so the batches of one draw are disjoint whenever the task has at least
+    ``group_size × batch_size`` examples (such a pass may hold two smaller batches).
 
     **Epoch.** ``steps_per_epoch`` draws if given. Otherwise the epoch covers every task's batches once:
     ``sum_i ceil(b_i / group_size)`` draws, with ``b_i = ceil(n_i / batch_size)``; for ``group_size=1`` that is
@@ -361,22 +363,35 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
     # the stream
     # ----------------------------------------------------------------------------------------------------------
 
-    def _task_pass(self, task: int, rng: np.random.Generator) -> list[np.ndarray]:
-        """One pass over a task: all its (local) indices, cut into batches, in random order."""
-        n = self.task_sizes[self.task_names[task]]
+    def _batches(self, task: int, indices: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Shuffle some (local) indices of a task and cut them into batches, in random order."""
         bs = self.max_batch_size
-        perm = rng.permutation(n)
+        perm = indices[rng.permutation(len(indices))]
         if not self.length_grouping:
-            return [perm[i : i + bs] for i in range(0, n, bs)]
+            return [perm[i : i + bs] for i in range(0, len(perm), bs)]
         lengths = self._lengths[task]
         chunk = bs * self.bucket_size_multiplier
         batches: list[np.ndarray] = []
-        for start in range(0, n, chunk):
+        for start in range(0, len(perm), chunk):
             part = perm[start : start + chunk]
             part = part[np.argsort(lengths[part], kind="stable")]
             batches.extend(part[i : i + bs] for i in range(0, len(part), bs))
         order = rng.permutation(len(batches))
         return [batches[i] for i in order]
+
+    def _task_pass(
+        self, task: int, rng: np.random.Generator, avoid_first: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        """One pass over a task: all its (local) indices, cut into batches, in random order.
+
+        ``avoid_first`` (examples already in the current draw, when a pass starts mid-draw) are batched
+        separately and come last, so the draw's next batches share no example with its earlier ones.
+        """
+        indices = np.arange(self.task_sizes[self.task_names[task]])
+        if avoid_first is None or len(avoid_first) == 0:
+            return self._batches(task, indices, rng)
+        used = np.isin(indices, avoid_first)
+        return self._batches(task, indices[~used], rng) + self._batches(task, indices[used], rng)
 
     def _draw_tasks(self, rng: np.random.Generator) -> np.ndarray:
         """The task index of each draw of the current epoch."""
@@ -406,10 +421,15 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
         pending: list[list[np.ndarray]] = [[] for _ in self.task_names]
         for task in tasks.tolist():
             offset = self._starts[task]
+            in_group: list[np.ndarray] = []
             for _ in range(self.group_size):
                 if not pending[task]:
-                    pending[task] = self._task_pass(task, task_rngs[task])[::-1]  # pop() from the end
-                yield (pending[task].pop() + offset).tolist()
+                    used = np.concatenate(in_group) if in_group else None  # a pass starting mid-draw
+                    pending[task] = self._task_pass(task, task_rngs[task], used)[::-1]  # pop() from the end
+                batch = pending[task].pop()
+                if self.group_size > 1:
+                    in_group.append(batch)
+                yield (batch + offset).tolist()
 
     def __repr__(self) -> str:
         return (

@@ -314,3 +314,20 @@ def test_no_batch_size_attribute_for_accelerate():
     assert sampler.max_batch_size == 2
     assert getattr(sampler, "batch_size", None) is None
     assert "batch_size=2" in repr(sampler)
+
+
+def test_batches_of_one_draw_are_disjoint_across_pass_boundaries():
+    # 10 examples, batches of 2, groups of 4: passes of 5 batches end inside draws
+    for seed in range(5):
+        sampler = MultiTaskBatchSampler(
+            {"a": list(range(10)), "b": [1] * 9},
+            batch_size=2,
+            group_size=4,
+            strategy="uniform",
+            steps_per_epoch=50,
+            seed=seed,
+        )
+        batches = list(sampler)
+        for start in range(0, len(batches), 4):
+            group = [i for batch in batches[start : start + 4] for i in batch]
+            assert len(group) == len(set(group))
