@@ -120,7 +120,7 @@ def test_group_entities_iob_and_iobes():
     text = "a b c d e f g"
     spans = [(i * 2, i * 2 + 1) for i in range(7)]
     tags = ["B-PER", "I-PER", "I-LOC", "O", "S-ORG", "B-ORG", "E-ORG"]
-    words = [{"tag": t, "score": 0.5 + i / 100, "start": s, "end": e} for i, (t, (s, e)) in enumerate(zip(tags, spans))]
+    words = [{"tag": t, "score": 0.5 + i / 100, "start": s, "end": e} for i, (t, (s, e)) in enumerate(zip(tags, spans, strict=True))]
     entities = group_entities(words, text)
     assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in entities] == [
         ("PER", "a b", 0, 3),
