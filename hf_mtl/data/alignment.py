@@ -200,7 +200,7 @@ _TEXT_AUX = ("_truncated", "_tokens_lost")
 
 def _split_report(tokenized: datasets.Dataset, task: str, split: str, max_length: int,
                   aux: tuple[str, ...]) -> tuple[datasets.Dataset, TruncationReport]:
-    sums = {key: int(sum(tokenized[key])) for key in aux}
+    sums = {key: int(sum(tokenized[key][:])) for key in aux}
     report = TruncationReport(
         task=task, split=split, max_length=max_length, examples=tokenized.num_rows,
         truncated_examples=sums["_truncated"], tokens_lost=sums["_tokens_lost"],

@@ -131,7 +131,7 @@ def _sort_key(label: str) -> tuple[Any, ...]:
 def _labels_in(ds: datasets.Dataset, spec: TaskSpec) -> dict[str, int]:
     """Label -> first row (1-based) it appears in."""
     seen: dict[str, int] = {}
-    column = ds["tags"] if spec.is_token_task else ds["label"]
+    column = ds["tags"][:] if spec.is_token_task else ds["label"][:]  # [:]: a list, fast
     for row, value in enumerate(column, 1):
         for label in value if isinstance(value, list) else [value]:
             seen.setdefault(label, row)

@@ -350,6 +350,8 @@ def read_table(source: DataSource) -> datasets.Dataset:
         return datasets.load_dataset(builder, data_files={"train": str(path)}, split="train", **kwargs)
     except Exception as err:
         cause = err.__cause__ or err.__context__ or err
+        if "corresponds to no data" in str(err) or "corresponds to no data" in str(cause):
+            raise DataError(f"{path}: no data rows (only a header, or an empty file): the split is empty") from None
         raise DataError(f"{path}: cannot read as {source.format}: {type(cause).__name__}: {cause}") from None
 
 
@@ -440,7 +442,7 @@ def _standardize_tokens(ds: datasets.Dataset, spec: TaskSpec, where: str) -> Raw
     namer = _LabelNamer(spec, class_names, where)
     words_out: list[list[str]] = []
     tags_out: list[list[str]] = []
-    for row, (words, tags) in enumerate(zip(ds[spec.text_column], ds[spec.label_column], strict=True), 1):
+    for row, (words, tags) in enumerate(zip(ds[spec.text_column][:], ds[spec.label_column][:], strict=True), 1):
         if not isinstance(words, list) or not isinstance(tags, list):
             raise DataError(f"{where}, row {row}: a token task needs lists of words and tags in "
                             f"{spec.text_column!r} / {spec.label_column!r}, got {type(words).__name__} / {type(tags).__name__}")
@@ -469,13 +471,13 @@ def _standardize_text(ds: datasets.Dataset, source: DataSource, spec: TaskSpec, 
 
     class_names = _class_label_names(ds.features[spec.label_column])
     namer = _LabelNamer(spec, class_names, where)
-    text_values = [ds[c] for c in text_columns]
+    text_values = [ds[c][:] for c in text_columns]
     out: dict[str, list[Any]] = {"text": []}
     if spec.text_pair_column:
         out["text_pair"] = []
-        pair_values = ds[spec.text_pair_column]
+        pair_values = ds[spec.text_pair_column][:]
     out["label"] = []
-    for i, raw in enumerate(ds[spec.label_column]):
+    for i, raw in enumerate(ds[spec.label_column][:]):
         row = i + 1
         out["text"].append(text_of(text_columns, [v[i] for v in text_values], row))
         if spec.text_pair_column:
@@ -555,6 +557,6 @@ def _apply_token_label_map(raw: RawSplit, spec: TaskSpec, where: str) -> RawSpli
     if not spec.label_map:
         return raw
     namer = _LabelNamer(spec, None, where)
-    tags = [[namer(t, row) for t in sentence] for row, sentence in enumerate(raw.dataset["tags"], 1)]
+    tags = [[namer(t, row) for t in sentence] for row, sentence in enumerate(raw.dataset["tags"][:], 1)]
     raw.dataset = raw.dataset.remove_columns("tags").add_column("tags", tags)
     return raw
