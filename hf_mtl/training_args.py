@@ -1,0 +1,66 @@
+"""Training arguments: transformers' ``TrainingArguments`` plus the settings multi-task training adds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from .errors import TaskError
+from .sampling import SAMPLING_STRATEGIES
+
+
+@dataclass
+class MultiTaskTrainingArguments(TrainingArguments):
+    """[`TrainingArguments`] for [`MultiTaskTrainer`]; every stock argument works as usual.
+
+    Training length: `max_steps` counts optimizer steps; `num_train_epochs` counts "epochs" of the sampled task
+    stream, one epoch being as many batches as it takes to cover every task's training set once at proportional
+    rates. Warm-up and the learning-rate schedule are sized from that (use `warmup_ratio` or `warmup_steps`).
+
+    Example:
+        ```python
+        >>> args = MultiTaskTrainingArguments("out", sampling="temperature", sampling_temperature=2.0, max_steps=1000,
+        ...                                   eval_strategy="steps", eval_steps=200, metric_for_best_model="average")
+        ```
+    """
+
+    sampling: str = field(
+        default="proportional",
+        metadata={"help": f"How the next batch's task is drawn: one of {', '.join(SAMPLING_STRATEGIES)}."},
+    )
+    sampling_temperature: float = field(
+        default=2.0, metadata={"help": "T for temperature sampling: p_i proportional to n_i^(1/T)."}
+    )
+    anneal_start: float = field(default=1.0, metadata={"help": "Annealed sampling: alpha at the start of training."})
+    anneal_end: float = field(default=0.2, metadata={"help": "Annealed sampling: alpha at the end of training."})
+    task_loss_weights: dict[str, float] | None = field(
+        default=None, metadata={"help": "Per-task loss multipliers, e.g. {'ner': 1.0, 'sentiment': 0.5}."}
+    )
+    length_grouping: bool = field(
+        default=True,
+        metadata={"help": "Within a task, batch examples of similar length together (less padding)."},
+    )
+    ddp_find_unused_parameters: bool | None = field(
+        default=True,
+        metadata={"help": "Each step trains one head, so the other heads are unused under DDP."},
+    )
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "hf_mtl's collator keeps only model inputs; leave this off."}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sampling not in SAMPLING_STRATEGIES:
+            import difflib
+
+            close = difflib.get_close_matches(str(self.sampling), SAMPLING_STRATEGIES, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise TaskError(
+                f"sampling={self.sampling!r} is not a sampling strategy; use one of {list(SAMPLING_STRATEGIES)}.{hint}"
+            )
+        if self.sampling_temperature <= 0:
+            raise TaskError(f"sampling_temperature must be > 0, got {self.sampling_temperature}.")
+        for name, weight in (self.task_loss_weights or {}).items():
+            if float(weight) < 0:
+                raise TaskError(f"task_loss_weights['{name}'] must be >= 0, got {weight}.")
