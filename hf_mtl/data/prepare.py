@@ -202,7 +202,7 @@ def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: lis
     ...                 validation="recipes/data/conll2003_validation.txt")
     >>> td = prepare_task(spec, tok)
     >>> td.labels[:3], td.metric, td.tokenized["train"].column_names
-    (['O', 'B-LOC', 'B-MISC'], 'seqeval', ['input_ids', 'token_type_ids', 'attention_mask', 'labels', 'length'])
+    (['O', 'B-LOC', 'B-MISC'], 'seqeval', ['input_ids', 'attention_mask', 'token_type_ids', 'labels', 'length'])
     ```
     """
     raw, declared, notes = _load(spec)

@@ -86,7 +86,7 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     Example:
 
     ```python
-    >>> read_text_file("recipes/data/sst2_validation.tsv")[:15]
+    >>> read_text_file("recipes/data/sst2_validation.tsv")[:17]
     'sentence\\tlabel\\nit'
     ```
     """
