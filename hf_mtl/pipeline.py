@@ -191,7 +191,8 @@ class MultiTaskPipeline(Pipeline):
         is_split_into_words (`bool`, *optional*, defaults to `False`): a `list[str]` input is one pre-split
             sentence rather than a list of texts. (A list of lists is always read as pre-split sentences.)
 
-    Empty or whitespace-only inputs give `{task: []}` for token tasks and `{task: None}` for text tasks.
+    Empty or whitespace-only inputs (and inputs of only characters the tokenizer drops, such as control
+    characters) give `[]` for token tasks and `None` for text tasks.
 
     Example:
         ```python
@@ -383,6 +384,8 @@ class MultiTaskPipeline(Pipeline):
                     sample.truncated = True
                     truncated.append(sample.index)
                 self._add_rows(sample, windows, rows, use_all_windows=windowed, raw_text=not split, types=with_types)
+                if not any(rows[row].positions for row in sample.rows):  # only characters the tokenizer drops
+                    sample.empty = True
         if truncated:
             shown = truncated[:20] + (["..."] if len(truncated) > 20 else [])
             logger.warning(
@@ -399,6 +402,26 @@ class MultiTaskPipeline(Pipeline):
         sample: _Sample, windows: list[Any], rows: list[_Row], use_all_windows: bool, raw_text: bool, types: bool
     ) -> None:
         """Append the sample's rows; each word is read at its first sub-word, in the window where it is most central."""
+        if raw_text and len(windows) == 1:  # the common case, in one pass: each word's first token is its first
+            window = windows[0]
+            positions, words, spans = [], [], {}
+            previous = None
+            for position, (word, (start, end)) in enumerate(zip(window.word_ids, window.offsets, strict=True)):
+                if word is None:
+                    continue
+                if word != previous:
+                    positions.append(position)
+                    words.append(word)
+                    spans[word] = (start, end)
+                    previous = word
+                else:
+                    spans[word] = (spans[word][0], end)
+            sample.word_spans = spans
+            sample.rows.append(len(rows))
+            rows.append(
+                _Row(sample.index, True, window.ids, window.type_ids if types else None, positions, words)
+            )
+            return
         word_ids = [window.word_ids for window in windows]
         offsets = [window.offsets for window in windows]
         if raw_text:  # word spans and first sub-word starts from the offsets, over every window (cut words too)
@@ -494,15 +517,16 @@ class MultiTaskPipeline(Pipeline):
         threshold: float,
     ) -> None:
         """Turn one batch's logits into per-row word tags and per-sample text results (vectorized per task)."""
+        device = next(iter(logits.values())).device
         batch_index = [b for b, i in enumerate(batch) for _ in rows[i].positions]
-        positions = [p for i in batch for p in rows[i].positions]
+        batch_index = torch.tensor(batch_index, dtype=torch.long, device=device)
+        positions = torch.tensor([p for i in batch for p in rows[i].positions], dtype=torch.long, device=device)
         first_rows = [b for b, i in enumerate(batch) if rows[i].first]
         for task, task_logits in logits.items():
             kind = self.output_kinds[task]
             id2label = self.model.config.tasks[task]["id2label"]
-            task_logits = task_logits.float()
             if kind in (ENTITIES, WORD_TAGS):
-                read = task_logits[batch_index, positions]  # (words in batch, num_labels)
+                read = task_logits[batch_index, positions].float()  # (words in batch, num_labels)
                 scores, ids = read.softmax(-1).max(-1)
                 scores, ids = scores.tolist(), ids.tolist()
                 start = 0
@@ -511,7 +535,7 @@ class MultiTaskPipeline(Pipeline):
                     token_reads[task][i] = (ids[start : start + n], scores[start : start + n])
                     start += n
                 continue
-            task_logits = task_logits[first_rows]
+            task_logits = task_logits[first_rows].float()
             samples = [rows[batch[b]].sample for b in first_rows]
             if kind == REGRESSION:
                 for sample, value in zip(samples, task_logits[:, 0].tolist(), strict=True):

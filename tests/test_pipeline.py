@@ -248,6 +248,8 @@ def test_empty_and_whitespace_inputs(pipe):
     assert results[0] == empty and results[1] == empty and results[3] == empty
     assert results[2]["pos"][0]["word"] == "Paris"
     assert pipe("") == empty
+    assert pipe("\u200b\x00 \x01") == empty  # only characters the tokenizer drops
+    assert pipe([["\u200b"], ["Paris", "\x00"]])[0] == empty
     assert pipe(["", " "], is_split_into_words=True) == empty
     assert pipe([]) == []
 
