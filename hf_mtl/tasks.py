@@ -108,6 +108,8 @@ class DataSource:
             1-based token index (as in UNER ``.iob2`` files).
         field: json only: the key that holds the list of records, for a JSON object file.
         encoding: The text encoding of the file.
+        rows: Keep only these examples, as a Python slice ``"start:stop"`` over the file's examples in order
+            (e.g. ``"0:6080"`` and ``"6080:"`` split one file into train and test). The count kept is noted.
 
     Example:
 
@@ -130,9 +132,17 @@ class DataSource:
     word_column: int | None = None
     field: str | None = None
     encoding: str = "utf-8"
+    rows: str | None = None
 
     def __post_init__(self) -> None:
         self.validate("data source")
+
+    def row_slice(self) -> slice | None:
+        """``rows`` as a :class:`slice` (``None`` when all rows are kept)."""
+        if self.rows is None:
+            return None
+        start, stop = (part.strip() for part in str(self.rows).split(":", 1))
+        return slice(int(start) if start else None, int(stop) if stop else None)
 
     def validate(self, where: str) -> None:
         """Infer the format from the path and check the fields; raises :class:`TaskError` naming ``where``."""
@@ -178,6 +188,8 @@ class DataSource:
             self.column_names = list(self.column_names)
         if not isinstance(self.has_header, bool):
             raise TaskError(f"{where}: `has_header` must be true or false, not {self.has_header!r}")
+        if self.rows is not None and not re.fullmatch(r"\s*-?\d*\s*:\s*-?\d*\s*", str(self.rows)):
+            raise TaskError(f"{where}: `rows` must be a slice 'start:stop' such as '0:6080' or '6080:', not {self.rows!r}")
 
     @classmethod
     def from_value(cls, value: str | Path | dict[str, Any] | DataSource, where: str = "data source",

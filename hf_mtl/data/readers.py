@@ -548,6 +548,12 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
             ds = read_disk(source, split)
         result = _standardize_tokens(ds, spec, where) if spec.is_token_task else _standardize_text(ds, source, spec, where)
         _note(result.notes, source.path or source.name, f"read {ds.num_rows} rows")
+    rows = source.row_slice()
+    if rows is not None:
+        total = result.dataset.num_rows
+        kept = range(total)[rows]
+        result.dataset = result.dataset.select(kept)
+        _note(result.notes, source.path or source.name, f"kept rows {source.rows} ({len(kept)} of {total} examples)")
     if result.dataset.num_rows == 0:
         raise DataError(f"{where}: the split is empty (0 examples)")
     return result
