@@ -180,6 +180,7 @@ class MultiTaskTrainer(Trainer):
             data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
         self._task_losses = _TaskLossTracker()
+        self.examples_seen: dict[str, int] = {}
         self._eval_task: str | None = None
         super().__init__(
             model=model,
@@ -271,9 +272,11 @@ class MultiTaskTrainer(Trainer):
     # ------------------------------------------------------------------ training step and logging
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         task = inputs.get("task")
+        batch_size = len(inputs["input_ids"]) if "input_ids" in inputs else 0
         loss = super().training_step(model, inputs, num_items_in_batch)
         if task is not None:
             self._task_losses.add(task, loss)
+            self.examples_seen[task] = self.examples_seen.get(task, 0) + batch_size * self.args.world_size
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -338,6 +341,8 @@ class MultiTaskTrainer(Trainer):
         for task, dataset in datasets.items():
             self._eval_task = task
             prefix = f"{metric_key_prefix}_{task}"
+            if hasattr(dataset, "sort") and "length" in getattr(dataset, "column_names", []):
+                dataset = dataset.sort("length")  # metrics ignore order; similar lengths pad less
             try:
                 dataloader = self.get_eval_dataloader(TaskDataset(task, dataset))
                 output = self.evaluation_loop(

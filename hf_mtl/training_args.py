@@ -45,6 +45,9 @@ class MultiTaskTrainingArguments(TrainingArguments):
         default=True,
         metadata={"help": "Each step trains one head, so the other heads are unused under DDP."},
     )
+    per_device_eval_batch_size: int = field(
+        default=32, metadata={"help": "Evaluation batch size per device (examples are length-sorted per task)."}
+    )
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "hf_mtl's collator keeps only model inputs; leave this off."}
     )
