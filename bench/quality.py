@@ -197,7 +197,7 @@ def run_single_and_joint(args: argparse.Namespace, work: Path) -> dict[str, dict
                                 eval_split="test")
     print(comparison.to_markdown(), flush=True)
     single_tasks = {}
-    for task, result in comparison.single.items():
+    for result in comparison.single.values():
         single_tasks.update(result_entries(result))
     return {
         "single": {"tasks": single_tasks, "parameters": sum(r.num_parameters for r in comparison.single.values()),
