@@ -28,8 +28,10 @@ TASK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation")
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+def _version_tuple(version: Any) -> tuple[int, ...]:
+    """The release numbers of a version: ``"0.2.0rc1"`` -> ``(0, 2, 0)``; ``()`` when there are none."""
+    match = re.match(r"\s*v?(\d+(?:\.\d+){0,2})", str(version))
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
 
 
 def check_task_name(name: Any) -> str:
@@ -129,7 +131,10 @@ class MultiTaskConfig(PretrainedConfig):
             `id2label`, `problem_type` for text tasks (`"single_label_classification"`,
             `"multi_label_classification"`, `"regression"`), `dropout` (head dropout, default: the encoder's
             hidden dropout) and `loss_weight` (default 1.0).
-        hf_mtl_version (`str`): the hf_mtl version that wrote the config (filled in automatically).
+        hf_mtl_version (`str`): the hf_mtl version that wrote the config (filled in automatically). A config from
+            an older version loads with defaults for the task settings it lacks; one from a newer version loads with
+            a warning, ignoring task settings this version does not know and skipping tasks it cannot build (an
+            unknown task type), whose head weights are then left unused.
 
     Example:
         ```python
@@ -164,10 +169,20 @@ class MultiTaskConfig(PretrainedConfig):
                 HF_MTL_VERSION,
             )
         self.hf_mtl_version = HF_MTL_VERSION
-        self.tasks = {
-            name: normalize_task_config(name, task, ignore_unknown=from_newer_version)
-            for name, task in (self.tasks or {}).items()
-        }
+        tasks = {}
+        for name, task in (self.tasks or {}).items():
+            try:
+                tasks[name] = normalize_task_config(name, task, ignore_unknown=from_newer_version)
+            except ValueError as error:
+                if not from_newer_version:
+                    raise
+                # e.g. a task type added after this version: load the other tasks, drop this one's head
+                logger.warning(
+                    "Task '%s' (saved by hf_mtl %s) cannot be loaded by hf_mtl %s and is skipped; its head's weights "
+                    "are ignored: %s",
+                    name, written_by, HF_MTL_VERSION, error,
+                )
+        self.tasks = tasks
 
     @property
     def task_names(self) -> list[str]:

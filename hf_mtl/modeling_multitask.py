@@ -111,6 +111,17 @@ class MultiTaskModel(PreTrainedModel):
 
     # ------------------------------------------------------------------ construction
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *model_args: Any, **kwargs: Any) -> MultiTaskModel:
+        """[`PreTrainedModel.from_pretrained`], reading weights from safetensors only.
+
+        `use_safetensors` defaults to `True`: a folder or repository that has only a pickled `pytorch_model.bin` is
+        refused (`OSError: Error no file named model.safetensors ...`) rather than unpickled.
+        """
+        if kwargs.get("use_safetensors") is None:
+            kwargs["use_safetensors"] = True
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    @classmethod
     def from_encoder(
         cls,
         encoder_name_or_path: str,
@@ -126,9 +137,12 @@ class MultiTaskModel(PreTrainedModel):
         Args:
             encoder_name_or_path: a local folder or Hub id of an encoder (`AutoModel.from_pretrained`).
             tasks: `{name: settings}` or a list of settings with a `name` key; see [`MultiTaskConfig`].
-            encoder_kwargs: passed to `AutoModel.from_pretrained` (e.g. `revision`, `dtype`).
+            encoder_kwargs: passed to `AutoModel.from_pretrained` (e.g. `revision`, `dtype`). Weights are read from
+                safetensors only (`use_safetensors=True` unless given): a `pytorch_model.bin`-only encoder is refused.
         """
         tasks = _tasks_to_dict(tasks)
+        if encoder_kwargs.get("use_safetensors") is None:
+            encoder_kwargs["use_safetensors"] = True  # never unpickle a pytorch_model.bin
         pretrained = AutoModel.from_pretrained(encoder_name_or_path, **encoder_kwargs)
         check_is_encoder(pretrained.config)
         config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks)

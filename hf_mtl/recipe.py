@@ -38,10 +38,13 @@ from .tasks import TaskSpec
 from .training_args import MultiTaskTrainingArguments
 
 EMBEDDED_ENCODER = "embedded"
+EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the embedded folder holds (for model cards)
 RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training")
 MODEL_KEYS = ("encoder", "from_model", "freeze_encoder")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
+# YAML reads an unquoted `no` as false; in these fields it means the strategy "no" (`eval_strategy=no`).
+NO_STRATEGY_KEYS = ("eval_strategy", "save_strategy", "logging_strategy")
 
 
 class RecipeLoader(yaml.SafeLoader):
@@ -87,6 +90,13 @@ class ModelSection:
         """The encoder to load (the embedded MiniLM folder for ``embedded``)."""
         return default_encoder() if self.encoder == EMBEDDED_ENCODER else self.encoder
 
+    @property
+    def base_model_name(self) -> str:
+        """The name a model card gives the starting point (the Hub id of the embedded MiniLM for ``embedded``)."""
+        if self.from_model:
+            return self.from_model
+        return EMBEDDED_HUB_ID if self.encoder == EMBEDDED_ENCODER else self.encoder
+
 
 @dataclass
 class Recipe:
@@ -115,6 +125,7 @@ class Recipe:
     def training_arguments(self, output_dir: str | None = None, **overrides: Any) -> MultiTaskTrainingArguments:
         """``MultiTaskTrainingArguments`` from the recipe's ``training`` section (plus ``overrides``)."""
         settings = {"report_to": "none", **self.training, **overrides}
+        settings.update({key: "no" for key in NO_STRATEGY_KEYS if settings.get(key) is False})
         where = f"{self.path or 'recipe'}: training"
         _check_keys(settings, TRAINING_KEYS, where)
         try:
@@ -125,8 +136,24 @@ class Recipe:
             raise RecipeError(f"{where}: {error}") from None
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.load(text, Loader=RecipeLoader) if text != "" else ""
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What went wrong, in one line; tags that would build Python objects are named as such."""
+    problem = str(getattr(error, "problem", None) or error).splitlines()[0]
+    if "python/" in problem:
+        problem += " (recipes are plain YAML: tags that build Python objects, such as !!python/..., are refused)"
+    return problem
+
+
+def _parse_value(text: str, override: str) -> Any:
+    if text == "":
+        return ""
+    try:
+        return yaml.load(text, Loader=RecipeLoader)
+    except yaml.YAMLError as error:
+        raise RecipeError(
+            f"Override '{override}': the value {text!r} is not a YAML scalar, list or mapping: {_yaml_problem(error)}; "
+            "quote it if it is a string."
+        ) from None
 
 
 def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
@@ -153,7 +180,7 @@ def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
             key, value = argument.split("=", 1)
         else:
             raise RecipeError(f"Override '{argument}' is not of the form key=value or --key value.")
-        parsed.append((key.replace("-", "_") if key.count(".") == 0 else key, _parse_value(value)))
+        parsed.append((key.replace("-", "_") if key.count(".") == 0 else key, _parse_value(value, argument)))
         position += 1
     return parsed
 
@@ -221,7 +248,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise RecipeError(f"{path} is not valid YAML{at}: {getattr(error, 'problem', error)}") from None
+        raise RecipeError(f"{path} is not valid YAML{at}: {_yaml_problem(error)}") from None
     except UnicodeDecodeError as error:
         raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}).") from None
     if not isinstance(raw, dict):
@@ -244,6 +271,9 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     _check_keys(training, TRAINING_KEYS, f"{where}: training")
     if not isinstance(raw["tasks"], list) or not raw["tasks"]:
         raise RecipeError(f"{where}: `tasks` must be a non-empty list of task mappings.")
+    for key in ("output_dir", "data_dir", "description"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise RecipeError(f"{where}: `{key}` must be a string (a path), got {type(raw[key]).__name__} {raw[key]!r}.")
 
     data_dir = raw.get("data_dir")
     # data_dir is a command-line style option: relative to the current directory, like output_dir.

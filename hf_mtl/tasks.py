@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TaskError
+from .metrics import METRIC_NAMES
 
 __all__ = [
     "TOKEN_CLASSIFICATION",
@@ -373,8 +374,11 @@ class TaskSpec:
         self.loss_weight = float(self.loss_weight)
         if self.dropout is not None and (not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1):
             raise TaskError(f"{where}: `dropout` must be in [0, 1), not {self.dropout!r}")
-        if self.metric is not None and (not isinstance(self.metric, str) or not self.metric):
-            raise TaskError(f"{where}: `metric` must be a metric name, not {self.metric!r}")
+        if self.metric is not None and (not isinstance(self.metric, str) or self.metric not in METRIC_NAMES):
+            raise TaskError(
+                f"{where}: `metric` must be one of {', '.join(METRIC_NAMES)}, not {self.metric!r}"
+                f"{_suggest(str(self.metric), METRIC_NAMES)}"
+            )
         if not isinstance(self.split_seed, int):
             raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
 

@@ -10,25 +10,36 @@ What it adds, all through the Trainer's public hooks:
   ``log`` path (progress bar, ``report_to`` integrations, ``trainer_state.json``).
 - ``evaluate``: each task on its own eval set, metrics as ``eval_<task>_<metric>``, plus ``eval_average`` (the
   mean of each task's main metric), usable as ``metric_for_best_model="average"`` and by early stopping.
+- ``save_model``/``train``: crash-safe checkpoints. transformers (5.x) writes ``checkpoint-N/`` in place, with
+  ``trainer_state.json`` last; hf_mtl treats that file as the checkpoint's commit record (it removes a stale one
+  before saving into an existing folder), and ``train(resume_from_checkpoint=True)`` resumes from the newest
+  checkpoint that :func:`checkpoint_problem` finds complete, skipping any that a kill left half-written. The
+  per-task example counts are saved in the checkpoint and restored on resume.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
+import re
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers import EvalPrediction, Trainer
-from transformers.trainer_utils import speed_metrics
+from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, speed_metrics
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 
 from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
-from .errors import DataError, TaskError
+from .errors import DataError, HfMtlError, TaskError
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
@@ -47,6 +58,109 @@ def default_metric(task: Mapping[str, Any]) -> str:
     if task["type"] == TOKEN_CLASSIFICATION:
         return "seqeval" if looks_like_iob(list(task["id2label"].values())) else "token_accuracy"
     return {"multi_label_classification": "multilabel", "regression": "regression"}.get(task["problem_type"], "accuracy")
+
+
+EXAMPLES_SEEN_FILE = "examples_seen.json"
+_CHECKPOINT_NAME = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            weights.keys()
+    except Exception as error:  # safetensors raises SafetensorError (and OSError) for truncated or garbled files
+        return f"{path.name} is not a readable safetensors file ({error})"
+    return None
+
+
+def checkpoint_problem(
+    folder: str | os.PathLike, require_weights: bool = True, require_optimizer: bool = True
+) -> str | None:
+    """Why ``folder`` is not a complete Trainer checkpoint, or ``None`` when resuming from it can work.
+
+    A checkpoint is complete when its commit record ``trainer_state.json`` (written last) is valid JSON whose
+    ``global_step`` matches the folder name, its weights are safetensors whose header covers the whole file (a
+    ``pytorch_model.bin`` pickle is refused), and ``optimizer.pt``/``scheduler.pt`` exist.
+
+    Args:
+        folder: a ``checkpoint-N`` folder.
+        require_weights: check the weights (off for DeepSpeed/FSDP checkpoints, which store them their own way).
+        require_optimizer: check the optimizer and scheduler files (off for ``save_only_model`` checkpoints).
+
+    Example:
+        ```python
+        >>> checkpoint_problem("out/checkpoint-6")  # a run killed while saving step 6
+        'trainer_state.json is missing (the save did not finish)'
+        ```
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "it is not a folder"
+    state_file = folder / TRAINER_STATE_NAME
+    if not state_file.is_file():
+        return f"{TRAINER_STATE_NAME} is missing (the save did not finish)"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return f"{TRAINER_STATE_NAME} is not valid JSON ({error}; the save did not finish)"
+    step = state.get("global_step") if isinstance(state, dict) else None
+    if not isinstance(step, int):
+        return f"{TRAINER_STATE_NAME} has no integer `global_step`"
+    named = _CHECKPOINT_NAME.match(folder.name)
+    if named and int(named.group(1)) != step:
+        return f"{TRAINER_STATE_NAME} records step {step}, not {named.group(1)}"
+    if require_weights:
+        index_file = folder / SAFE_WEIGHTS_INDEX_NAME
+        if (folder / SAFE_WEIGHTS_NAME).is_file():
+            problem = _safetensors_problem(folder / SAFE_WEIGHTS_NAME)
+            if problem:
+                return problem
+        elif index_file.is_file():
+            try:
+                shards = sorted(set(json.loads(index_file.read_text(encoding="utf-8"))["weight_map"].values()))
+            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+                return f"{SAFE_WEIGHTS_INDEX_NAME} is not a valid weight index ({error})"
+            for shard in shards:
+                problem = _safetensors_problem(folder / shard) if (folder / shard).is_file() else f"{shard} is missing"
+                if problem:
+                    return problem
+        elif (folder / WEIGHTS_NAME).is_file():
+            return f"its weights are a pickle ({WEIGHTS_NAME}); hf_mtl loads safetensors only"
+        else:
+            return f"{SAFE_WEIGHTS_NAME} is missing"
+    if require_optimizer:
+        for name in (OPTIMIZER_NAME, SCHEDULER_NAME):
+            if not (folder / name).is_file():
+                return f"{name} is missing"
+    return None
+
+
+def last_complete_checkpoint(
+    output_dir: str | os.PathLike, require_weights: bool = True, require_optimizer: bool = True
+) -> str | None:
+    """The newest ``checkpoint-N`` folder of ``output_dir`` that :func:`checkpoint_problem` finds complete.
+
+    Newer, incomplete checkpoints (a run killed while saving) are skipped with a warning that says why. Returns
+    ``None`` when there is no complete checkpoint.
+
+    Example:
+        ```python
+        >>> last_complete_checkpoint("out")  # checkpoint-6 was half-written when the run was killed
+        'out/checkpoint-4'
+        ```
+    """
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    numbered = [(int(m.group(1)), path) for path in folder.iterdir() if (m := _CHECKPOINT_NAME.match(path.name))]
+    for _, path in sorted(numbered, reverse=True):
+        problem = checkpoint_problem(path, require_weights, require_optimizer)
+        if problem is None:
+            return str(path)
+        logger.warning("Skipping incomplete checkpoint %s: %s.", path, problem)
+    return None
 
 
 def _example_lengths(dataset: Any) -> list[int]:
@@ -268,6 +382,69 @@ class MultiTaskTrainer(Trainer):
             persistent_workers=self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0,
         )
         return self.accelerator.prepare(loader)
+
+    # ------------------------------------------------------------------ checkpoints and resuming
+    def _checkpoint_checks(self) -> dict[str, bool]:
+        """What :func:`checkpoint_problem` can check for this run's checkpoints."""
+        custom_layout = self.is_deepspeed_enabled or self.is_fsdp_enabled
+        return {"require_weights": not custom_layout, "require_optimizer": not (custom_layout or self.args.save_only_model)}
+
+    def train(
+        self, resume_from_checkpoint: str | bool | None = None, trial: Any = None,
+        ignore_keys_for_eval: list[str] | None = None, **kwargs: Any,
+    ) -> Any:
+        """[`Trainer.train`], resuming only from complete checkpoints.
+
+        Args:
+            resume_from_checkpoint: `True` resumes from the newest *complete* checkpoint in `args.output_dir`
+                (half-written ones, left by a run killed while saving, are skipped with a warning); a path must be
+                a complete checkpoint. The per-task example counts (`examples_seen`) continue from the checkpoint's.
+
+        Raises:
+            HfMtlError: no complete checkpoint to resume from, or the given one is incomplete (the message says
+                what is missing).
+        """
+        checks = self._checkpoint_checks()
+        if resume_from_checkpoint is True:
+            found = last_complete_checkpoint(self.args.output_dir, **checks)
+            if found is None:
+                raise HfMtlError(
+                    f"resume_from_checkpoint=True, but {self.args.output_dir} holds no complete checkpoint-N folder; "
+                    "start without resume_from_checkpoint, or point it at a checkpoint folder."
+                )
+            resume_from_checkpoint = found
+        elif resume_from_checkpoint is False:
+            resume_from_checkpoint = None
+        if resume_from_checkpoint is not None:
+            problem = checkpoint_problem(resume_from_checkpoint, **checks)
+            if problem:
+                raise HfMtlError(f"Cannot resume from {resume_from_checkpoint}: {problem}.")
+            counts_file = Path(resume_from_checkpoint) / EXAMPLES_SEEN_FILE
+            if counts_file.is_file():
+                self.examples_seen = {str(k): int(v) for k, v in json.loads(counts_file.read_text()).items()}
+            else:
+                logger.warning("%s has no %s: examples_seen counts from 0.", resume_from_checkpoint, EXAMPLES_SEEN_FILE)
+                self.examples_seen = {}
+        return super().train(
+            resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval,
+            **kwargs,
+        )
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """[`Trainer.save_model`]; for a checkpoint, also invalidates it until the save completes, and saves counts.
+
+        The Trainer calls this first when it writes `checkpoint-N/` and writes `trainer_state.json` last. A stale
+        `trainer_state.json` (from an earlier run that reached step N) is removed before anything is overwritten,
+        so a kill during the save never leaves a folder that looks complete; `examples_seen.json` goes beside the
+        weights.
+        """
+        folder = Path(output_dir if output_dir is not None else self.args.output_dir)
+        checkpoint = _internal_call and self.args.should_save and _CHECKPOINT_NAME.match(folder.name) is not None
+        if checkpoint and (folder / TRAINER_STATE_NAME).exists():
+            (folder / TRAINER_STATE_NAME).unlink()
+        super().save_model(output_dir, _internal_call=_internal_call)
+        if checkpoint:
+            (folder / EXAMPLES_SEEN_FILE).write_text(json.dumps(self.examples_seen, sort_keys=True) + "\n")
 
     # ------------------------------------------------------------------ training step and logging
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:

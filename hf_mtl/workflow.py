@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoTokenizer, PrinterCallback
+from transformers import AutoTokenizer, PrinterCallback, set_seed
 
 from .data import TaskData, prepare_task
 from .errors import RecipeError, TaskError
@@ -59,8 +59,15 @@ class TrainResult:
 
 
 def load_tokenizer(path: str) -> Any:
-    """The fast tokenizer of a model folder or Hub id."""
-    return AutoTokenizer.from_pretrained(path)
+    """The fast tokenizer of a model folder or Hub id; one that cannot be loaded is a :class:`RecipeError`."""
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as error:  # no such folder or Hub id, not cached while offline, no tokenizer in it
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RecipeError(
+            f"Cannot load a tokenizer from {path!r} (`model.encoder` / `model.from_model` must be a model folder "
+            f"or a Hub id that can be reached): {first_line}"
+        ) from None
 
 
 def prepare_recipe_tasks(
@@ -71,7 +78,9 @@ def prepare_recipe_tasks(
     for spec in specs:
         labels = None
         if model is not None and spec.name in model.config.tasks and not spec.is_regression:
-            labels = list(model.config.tasks[spec.name]["id2label"].values())
+            id2label = model.config.tasks[spec.name]["id2label"]
+            # in id order: a config read from JSON may list ids as strings sort them ("0", "1", "10", "11", ..., "2")
+            labels = [id2label[i] for i in sorted(id2label, key=int)]
         prepared[spec.name] = prepare_task(spec, tokenizer, labels=labels)
         for note in prepared[spec.name].notes:
             logger.info("task %s: %s", spec.name, note)
@@ -125,6 +134,7 @@ def train_recipe(
     prepared = prepare_recipe_tasks(specs, tokenizer, existing)
     del existing
     tokenizer = next((d.tokenizer for d in prepared.values() if d.tokenizer is not None), tokenizer)
+    set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
     model = build_model(recipe, prepared)
     trainer = MultiTaskTrainer(
         model=model,
@@ -169,7 +179,7 @@ def _write_outputs(
         model=trainer.model,
         result=result,
         prepared=prepared,
-        base_model=recipe.model.from_model or recipe.model.encoder,
+        base_model=recipe.model.base_model_name,
         truncation={name: data.truncation for name, data in prepared.items()},
     )
 
@@ -196,7 +206,12 @@ def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_si
     if missing:
         raise RecipeError(f"The recipe's task(s) {missing} are not in {model_dir} (its tasks: {model.task_names}).")
     prepared = prepare_recipe_tasks(list(recipe.tasks), tokenizer, model)
-    args = recipe.training_arguments(output_dir=str(Path(model_dir) / "eval"), per_device_eval_batch_size=batch_size)
+    # Only the recipe's evaluation settings matter here; its schedule (eval/save strategies, best-model reload)
+    # would make Trainer ask for the datasets of a training run.
+    args = recipe.training_arguments(
+        output_dir=str(Path(model_dir) / "eval"), per_device_eval_batch_size=batch_size, eval_strategy="no",
+        save_strategy="no", load_best_model_at_end=False,
+    )
     trainer = MultiTaskTrainer(
         model=model, args=args, processing_class=tokenizer, task_metrics={n: d.metric for n, d in prepared.items()}
     )

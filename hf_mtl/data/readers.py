@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
+import json
 import logging
 import math
 import re
@@ -83,6 +85,8 @@ def check_file(path: str | Path, what: str = "data file") -> Path:
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     """Read a whole text file, turning decoding failures into a :class:`DataError` with the byte offset.
 
+    A UTF-8 byte-order mark at the start of the file is dropped (it is not part of the first word).
+
     Example:
 
     ```python
@@ -93,11 +97,11 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     p = check_file(path)
     data = p.read_bytes()
     try:
-        codecs.lookup(encoding)
+        codec = codecs.lookup(encoding)
     except LookupError:
         raise DataError(f"{p}: unknown encoding {encoding!r} (set `encoding:` to e.g. utf-8 or latin-1)") from None
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         bad = data[err.start : err.start + 4]
@@ -105,6 +109,18 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
             f"{p} is not valid {encoding}: byte {bad[:1]!r} at offset {err.start} (line {line}) cannot be decoded "
             f"({err.reason}); set `encoding:` on this data source (e.g. `encoding: latin-1` or `cp1252`)"
         ) from None
+    # A byte-order mark (as Windows tools write) is not part of the first word.
+    return text[1:] if codec.name == "utf-8" and text.startswith("\ufeff") else text
+
+
+def _lines(text: str) -> list[str]:
+    """The file's lines as an editor numbers them: split at ``\n`` (``\r\n`` too; a lone ``\r`` only in files
+    without any ``\n``). Unlike ``str.splitlines``, characters such as U+2028 or ``\x85`` inside a word do not
+    split a line, so line numbers in errors match the file."""
+    if "\n" not in text and "\r" in text:
+        return text.split("\r")
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _fields(line: str) -> list[str]:
@@ -122,13 +138,13 @@ def _note(notes: list[str], path: Any, message: str) -> None:
 def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None = None,
                 encoding: str = "utf-8") -> RawSplit:
     text = read_text_file(path, encoding)
-    lines = text.splitlines()
+    lines = _lines(text)
     # the layout (number of columns) is taken from the first token line
     expected: int | None = None
     first_line = 0
     tabbed = False
     for number, line in enumerate(lines, 1):
-        if line.strip() and not line.startswith("#") and not line.startswith("-DOCSTART-"):
+        if line.strip() and not line.startswith("#") and _fields(line)[0] != "-DOCSTART-":
             expected, first_line, tabbed = len(_fields(line)), number, "\t" in line
             break
     if expected is None:
@@ -189,6 +205,8 @@ def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None 
                     f"{path}:{number}: column {tag_column} holds {tag!r}, a placeholder, not a tag: {'  '.join(parts)!r}; "
                     f"set `tag_column:` to the tag column (for UNER .iob2 files `id word tag - -`: tag_column: 2)"
                 )
+            if not parts[word_column]:
+                raise DataError(f"{path}:{number}: column {word_column} (the word) is empty: {lines[number - 1]!r}")
         words.append([parts[word_column] for _, parts in sentence])
         tags.append(sentence_tags)
     notes: list[str] = []
@@ -240,7 +258,7 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
     tags: list[list[str]] = []
     multiword = empty_nodes = 0
     block: list[tuple[int, str]] = []
-    lines = text.splitlines()
+    lines = _lines(text)
 
     def flush() -> None:
         nonlocal multiword, empty_nodes
@@ -267,8 +285,10 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
                     empty_nodes += 1
                 continue
             tag = token[tag_column]
-            if tag in (None, "_"):
+            if tag in (None, "_", ""):
                 raise DataError(f"{path}:{number}: token {token['form']!r} has no {tag_column.upper()} ('_'): {line!r}")
+            if not token["form"]:
+                raise DataError(f"{path}:{number}: the FORM column (the word) is empty: {line!r}")
             sentence_words.append(token["form"])
             sentence_tags.append(tag)
         words.append(sentence_words)
@@ -315,43 +335,143 @@ def read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf
 
 
 # --------------------------------------------------------------------------------------------- tables
-def read_table(source: DataSource) -> datasets.Dataset:
-    """Read a CSV/TSV/JSON/JSONL file with datasets' own ``csv``/``json`` builders, as written.
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), (
+        "null" if value is None else "a number"))
 
-    CSV/TSV: ``has_header: false`` needs ``column_names``; TSV is read without quote handling (as GLUE
-    writes it); strings such as ``NA`` or ``null`` stay strings. JSON: ``field`` names the key holding the
-    records in a JSON object file.
+
+_NO_ROWS = "no data rows (only a header, or an empty file): the split is empty"
+
+
+def _check_json_lines(path: Path, text: str) -> None:
+    if not text.strip():
+        raise DataError(f"{path}: {_NO_ROWS}")
+    for number, line in enumerate(_lines(text), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise DataError(f"{path}:{number}: not valid JSON ({err}); JSON Lines hold one JSON object a line") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object (a record), found {_json_kind(record)}: {line[:80]!r}")
+
+
+def _check_json(path: Path, text: str, field_name: str | None) -> None:
+    """Check the records of a JSON/JSONL file before datasets reads it (its reader crashes the process on some
+    inputs, e.g. a first line ``null``, and silently turns a list of numbers into a ``text`` column)."""
+    if not text.strip():
+        raise DataError(f"{path}: {_NO_ROWS}")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        if err.msg == "Extra data" and field_name is None:  # JSON Lines in a .json file, as datasets allows
+            _check_json_lines(path, text)
+            return
+        raise DataError(f"{path}:{err.lineno}: not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
+    if field_name is not None:
+        if not isinstance(document, dict) or field_name not in document:
+            keys = ", ".join(map(str, document)) if isinstance(document, dict) else _json_kind(document)
+            raise DataError(f"{path}: `field: {field_name}` names no key of the file's top-level object (found: {keys})")
+        document = document[field_name]
+        if not isinstance(document, list):
+            raise DataError(f"{path}: `field: {field_name}` holds {_json_kind(document)}, expected a list of records")
+    if isinstance(document, list):
+        if not document:
+            raise DataError(f"{path}: {_NO_ROWS}")
+        for index, record in enumerate(document):
+            if not isinstance(record, dict):
+                where = f"{field_name}[{index}]" if field_name else f"record {index}"
+                raise DataError(f"{path}: {where} is {_json_kind(record)}, expected a JSON object (a record)")
+    elif not isinstance(document, dict):
+        raise DataError(f"{path}: the file holds {_json_kind(document)}; expected a list of JSON objects (records)")
+
+
+def _records(path: Path, reader: Any) -> Any:
+    try:
+        yield from reader
+    except csv.Error as err:
+        raise DataError(f"{path}:{reader.line_num}: cannot split this line into fields: {err}") from None
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Header names as pandas gives them (what earlier hf_mtl versions read): ``Unnamed: i`` for an empty name,
+    ``name.1``, ``name.2`` for repeats."""
+    out: list[str] = []
+    for index, name in enumerate(names):
+        name = name or f"Unnamed: {index}"
+        base, count = name, 0
+        while name in out:
+            count += 1
+            name = f"{base}.{count}"
+        out.append(name)
+    return out
+
+
+def _read_delimited(path: Path, text: str, source: DataSource) -> datasets.Dataset:
+    """CSV/TSV records with Python's ``csv`` module: every value the string written (no type guessing), a record
+    with more fields than there are columns an error naming its line, missing trailing fields null."""
+    delimiter = "\t" if source.format == "tsv" else ","
+    quoting = csv.QUOTE_NONE if source.format == "tsv" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    records = ((reader.line_num, record) for record in _records(path, reader) if record)  # blank lines are skipped
+    header_line, header = next(records, (0, [])) if source.has_header else (0, [])
+    for name in header:
+        if "\x00" in name:  # Arrow cuts column names at NUL
+            raise DataError(f"{path}:{header_line}: the header's column name {name!r} holds a NUL character")
+    if not source.has_header and not source.column_names:
+        first = next(records, (0, []))[1]
+        raise DataError(
+            f"{path}: `has_header: false` needs `column_names:` (the file's first line has {len(first)} columns), "
+            f"e.g. column_names: [label, title, description]"
+        )
+    names = _unique_names(list(source.column_names or header))
+    columns: dict[str, list[str | None]] = {name: [] for name in names}
+    for line, record in records:
+        if len(record) > len(names):
+            what = "`column_names` names" if source.column_names else "the header names"
+            raise DataError(
+                f"{path}:{line}: {len(record)} fields, but {what} {len(names)} columns: {record[:len(names) + 2]}; "
+                f"is there a stray {delimiter!r} in the text? " + (
+                    "TSV files have no quoting: remove tabs from the text" if delimiter == "\t"
+                    else "quote fields that contain commas"
+                )
+            )
+        for index, name in enumerate(names):
+            columns[name].append(record[index] if index < len(record) else None)
+    if not names or not columns[names[0]]:
+        raise DataError(f"{path}: {_NO_ROWS}")
+    features = datasets.Features({name: datasets.Value("string") for name in names})
+    return datasets.Dataset.from_dict(columns, features=features)
+
+
+def read_table(source: DataSource) -> datasets.Dataset:
+    """Read a CSV/TSV/JSON/JSONL file, as written.
+
+    CSV/TSV are read with Python's ``csv`` module: ``has_header: false`` needs ``column_names``; TSV has no
+    quoting (as GLUE writes it); every value is the string written (``NA``, ``null``, ``007`` and ``1e5`` stay
+    as they are); a record with more fields than the header is a :class:`DataError` naming its line; blank lines
+    are skipped. JSON/JSONL are read with datasets' ``json`` builder after their records are checked (a line or
+    record that is not a JSON object is a :class:`DataError` naming it); ``field`` names the key holding the
+    records in a JSON object file, and a ``.json`` file may also hold JSON Lines.
     """
     path = check_file(source.path)
-    read_text_file(path, source.encoding)  # a clear error for a wrong encoding, before datasets sees it
+    text = read_text_file(path, source.encoding)  # a clear error for a wrong encoding, before datasets sees it
     if source.format in ("csv", "tsv"):
-        delimiter = "\t" if source.format == "tsv" else ","
-        kwargs: dict[str, Any] = {"delimiter": delimiter, "encoding": source.encoding, "keep_default_na": False}
-        if source.format == "tsv":
-            kwargs["quoting"] = csv.QUOTE_NONE
-        if not source.has_header:
-            if not source.column_names:
-                first = path.read_text(encoding=source.encoding).split("\n", 1)[0]
-                n = len(next(csv.reader([first], delimiter=delimiter))) if first else 0
-                raise DataError(
-                    f"{path}: `has_header: false` needs `column_names:` (the file's first line has {n} columns), "
-                    f"e.g. column_names: [label, title, description]"
-                )
-            kwargs.update(header=None, column_names=source.column_names)
-        elif source.column_names:
-            kwargs.update(header=0, column_names=source.column_names)
-        builder = "csv"
+        return _read_delimited(path, text, source)
+    if source.format == "jsonl":
+        _check_json_lines(path, text)
     else:
-        kwargs = {"encoding": source.encoding}
-        if source.field:
-            kwargs["field"] = source.field
-        builder = "json"
+        _check_json(path, text, source.field)
+    kwargs: dict[str, Any] = {"encoding": source.encoding}
+    if source.field:
+        kwargs["field"] = source.field
     try:
-        return datasets.load_dataset(builder, data_files={"train": str(path)}, split="train", **kwargs)
+        return datasets.load_dataset("json", data_files={"train": str(path)}, split="train", **kwargs)
     except Exception as err:
         cause = err.__cause__ or err.__context__ or err
         if "corresponds to no data" in str(err) or "corresponds to no data" in str(cause):
-            raise DataError(f"{path}: no data rows (only a header, or an empty file): the split is empty") from None
+            raise DataError(f"{path}: {_NO_ROWS}") from None
         raise DataError(f"{path}: cannot read as {source.format}: {type(cause).__name__}: {cause}") from None
 
 
@@ -391,6 +511,11 @@ def _key(value: Any) -> str:
     return str(value)
 
 
+def _shown(value: Any) -> str:
+    """A value for a message: a number read from a table as text shows as the number it is."""
+    return value if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) else repr(value)
+
+
 def _class_label_names(feature: Any) -> list[str] | None:
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
@@ -422,7 +547,7 @@ class _LabelNamer:
                 if candidate is not None and _key(candidate) in self.map:
                     return self.map[_key(candidate)]
             raise DataError(
-                f"{self.where}, row {row}: label {raw!r} is not a key of `label_map` (keys: {', '.join(self.map)})"
+                f"{self.where}, row {row}: label {_shown(raw)} is not a key of `label_map` (keys: {', '.join(self.map)})"
             )
         return name if name is not None else _key(raw)
 
