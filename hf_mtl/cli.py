@@ -164,8 +164,12 @@ def _command_export(args: argparse.Namespace) -> None:
 def _command_push(args: argparse.Namespace) -> None:
     from .hub import push_model_folder
 
-    url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token,
-                            commit_message=args.commit_message)
+    try:
+        url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token,
+                                commit_message=args.commit_message)
+    except OSError as error:  # the Hub's HTTP errors (not logged in, no access), offline mode, no connection
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"could not push to {args.repo_id}: {first_line}") from None
     print(f"pushed {args.model_dir} to {url}")
 
 

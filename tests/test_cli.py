@@ -214,3 +214,12 @@ def test_missing_data_file_fails_before_training(tmp_path, tiny_encoder_dir):
     assert result.returncode == 2
     assert "missing.txt" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_model_card_names_the_embedded_encoder_by_its_hub_id():
+    from hf_mtl.recipe import ModelSection
+
+    assert ModelSection().base_model_name == "sentence-transformers/all-MiniLM-L6-v2"
+    assert ModelSection().encoder_path != "embedded"  # the local folder of the embedded package
+    assert ModelSection(encoder="org/encoder").base_model_name == "org/encoder"
+    assert ModelSection(from_model="outputs/old").base_model_name == "outputs/old"
