@@ -128,12 +128,33 @@ class Recipe:
         settings.update({key: "no" for key in NO_STRATEGY_KEYS if settings.get(key) is False})
         where = f"{self.path or 'recipe'}: training"
         _check_keys(settings, TRAINING_KEYS, where)
+        output_dir = output_dir or self.output_dir
         try:
-            return MultiTaskTrainingArguments(output_dir=output_dir or self.output_dir, **settings)
-        except HfMtlError as error:
-            raise RecipeError(f"{where}: {error}") from None
-        except (TypeError, ValueError) as error:
-            raise RecipeError(f"{where}: {error}") from None
+            return MultiTaskTrainingArguments(output_dir=output_dir, **settings)
+        except Exception as error:  # TrainingArguments raises ValueError, TypeError, OverflowError, ... on bad values
+            culprit = _failing_training_key(output_dir, settings)
+            detail = str(error) if isinstance(error, HfMtlError) else f"{type(error).__name__}: {error}"
+            raise RecipeError(f"{where}{f'.{culprit}' if culprit else ''}: {detail}") from None
+
+
+def _failing_training_key(output_dir: str, settings: dict[str, Any]) -> str | None:
+    """The one training setting that fails on its own (to name it in the error), if there is one."""
+    for key, value in settings.items():
+        if key == "report_to":
+            continue
+        try:
+            MultiTaskTrainingArguments(output_dir=output_dir, report_to="none", **{key: value})
+        except Exception:
+            return key
+    return None
+
+
+def _editor_position(text: str, index: int) -> tuple[int, int]:
+    """(line, column) of a character as an editor numbers them: YAML also breaks lines at \\x85, U+2028 and U+2029,
+    which editors show inside a line."""
+    before = text[:index]
+    separator = "\n" if "\n" in text else "\r"
+    return before.count(separator) + 1, index - (before.rfind(separator) + 1) + 1
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:
@@ -244,10 +265,11 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if not path.is_file():
         raise RecipeError(f"Recipe file {path} does not exist.")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=RecipeLoader)
+        text = path.read_bytes().decode("utf-8")
+        raw = yaml.load(text, Loader=RecipeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        at = " at line {}, column {}".format(*_editor_position(text, mark.index)) if mark is not None else ""
         raise RecipeError(f"{path} is not valid YAML{at}: {_yaml_problem(error)}") from None
     except UnicodeDecodeError as error:
         raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}).") from None

@@ -203,7 +203,10 @@ class DataSource:
         if isinstance(value, DataSource):
             source = dataclasses.replace(value)
         elif isinstance(value, (str, Path)):
-            source = cls(path=str(value))
+            try:
+                source = cls(path=str(value))
+            except TaskError as err:
+                raise TaskError(str(err).replace("data source", where, 1)) from None
         elif isinstance(value, dict):
             known = [f.name for f in dataclasses.fields(cls)]
             for key in value:

@@ -15,6 +15,7 @@ What "loads or raises hf_mtl's own error" means here, checked on every example:
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import itertools
@@ -74,8 +75,8 @@ def fresh_file(folder: Path, suffix: str, data: bytes) -> Path:
 
 
 def physical_lines(data: bytes) -> int:
-    """Lines as an editor numbers them: separated by \\n (a \\r\\n counts once)."""
-    return data.count(b"\n") + 1
+    """Lines as an editor numbers them: separated by \\n (a \\r\\n counts once), or by \\r in a file without \\n."""
+    return (data.count(b"\n") if b"\n" in data else data.count(b"\r")) + 1
 
 
 def check_error(error: HfMtlError, path: Path, data: bytes) -> None:
@@ -232,6 +233,7 @@ def _conllu_anything(tmp_path, data, tag_column):
     assert ds.num_rows >= 1
     for words, tags in zip(ds["words"], ds["tags"], strict=True):
         assert len(words) == len(tags)
+        assert len(words) >= 1
         assert all(isinstance(t, str) and t not in ("", "_") for t in tags)
         assert all(isinstance(w, str) and w for w in words)
 
@@ -441,6 +443,32 @@ def recipe_mappings(draw):
     return recipe
 
 
+VALID_RECIPE = {
+    "output_dir": "out",
+    "tasks": [{"name": "ner", "type": "token-classification", "train": "data/train.txt"}],
+    "training": {"max_steps": 5},
+}
+
+
+@st.composite
+def mutated_recipes(draw):
+    """A valid recipe with one setting changed (to a value of any type) or added."""
+    recipe = copy.deepcopy(VALID_RECIPE)
+    task = recipe["tasks"][0]
+    where = draw(st.sampled_from(["top", "task", "source", "training", "model", "unchanged"]))
+    if where == "top":
+        recipe[draw(st.sampled_from(list(RECIPE_KEYS)))] = draw(yaml_values)
+    elif where == "task":
+        task[draw(st.sampled_from(TASK_FIELDS))] = draw(yaml_values)
+    elif where == "source":
+        task["train"] = {"path": "data/train.txt", draw(st.sampled_from(SOURCE_FIELDS)): draw(yaml_values)}
+    elif where == "training":
+        recipe["training"][draw(st.sampled_from(TRAINING_KEYS))] = draw(yaml_scalars)
+    elif where == "model":
+        recipe["model"] = {draw(st.sampled_from(MODEL_KEYS)): draw(yaml_values)}
+    return recipe
+
+
 def _check_recipe_outcome(path: Path, data: bytes, overrides=None) -> None:
     try:
         recipe = load_recipe(path, overrides=overrides)
@@ -465,7 +493,7 @@ def _recipe_structured(tmp_path, mapping):
 
 test_recipe_any_mapping_loads_or_raises_recipe_error, test_recipe_any_mapping_slow = default_and_slow(
     _recipe_structured,
-    mapping=recipe_mappings(),
+    mapping=st.one_of(recipe_mappings(), mutated_recipes()),
 )
 
 yaml_pieces = st.sampled_from(["output_dir: out", "tasks:", "  - name: ner", "    type: token-classification",
@@ -503,11 +531,6 @@ override_texts = st.one_of(
                                          "*a", "&", ": :", "null"]), st.text(max_size=6))).map("".join),
     st.text(max_size=10),
 )
-VALID_RECIPE = {
-    "output_dir": "out",
-    "tasks": [{"name": "ner", "type": "token-classification", "train": "data/train.txt"}],
-    "training": {"max_steps": 5},
-}
 
 
 def _recipe_overrides(tmp_path, overrides):

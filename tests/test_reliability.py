@@ -362,6 +362,48 @@ def test_tables_that_would_load_shifted_or_crash_are_refused(tmp_path, name, con
         read_split(spec.train, spec, "train")
 
 
+def test_table_values_are_read_as_written(tmp_path):
+    # pandas used to guess types: a text column of numbers read "007" as "7.0", "1e5" as "100000.0".
+    path = tmp_path / "numbers.csv"
+    path.write_text('text,label\n007,01\n1e5,NA\n3.10,null\n"\r",x\n', encoding="utf-8")
+    spec = TaskSpec(name="topic", type="text-classification", train=str(path))
+    ds = read_split(spec.train, spec, "train").dataset
+    assert ds["text"] == ["007", "1e5", "3.10", "\r"]
+    assert ds["label"] == ["01", "NA", "null", "x"]
+
+
+def test_training_value_that_transformers_rejects_names_the_setting(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("output_dir: out\ntasks:\n  - {name: ner, type: token-classification, train: x.txt}\n"
+                      "training: {max_steps: 5, ddp_timeout: 86400000000000.0}\n")
+    with pytest.raises(RecipeError, match=rf"{recipe}: training\.ddp_timeout: OverflowError"):
+        load_recipe(recipe)
+
+
+def test_conllu_columns_are_split_on_tabs_only(tmp_path):
+    # conllu's line parser also splits on runs of 2+ spaces: "New  York" shifted the columns, and the UPOS read
+    # was the LEMMA's value.
+    path = tmp_path / "spaces.conllu"
+    path.write_text("1\tNew  York\tnew york\tPROPN\tNNP\t_\t0\troot\t_\t_\n", encoding="utf-8")
+    ds = read_conllu(path)
+    assert ds["words"] == [["New  York"]] and ds["tags"] == [["PROPN"]]
+
+
+def test_recipe_errors_cite_the_line_an_editor_shows(tmp_path):
+    # YAML counts U+0085 (NEL) as a line break; editors do not.
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_bytes('description: "a\u0085b"\noutput_dir: out\ntasks: [unclosed, x: :\n'.encode())
+    with pytest.raises(RecipeError, match=rf"{recipe} is not valid YAML at line 3, column 22"):  # YAML: line 4
+        load_recipe(recipe)
+
+
+def test_a_bad_data_path_names_the_recipe_and_task(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("output_dir: out\ntasks:\n  - {name: ner, type: token-classification, train: ''}\n")
+    with pytest.raises(RecipeError, match=rf"{recipe}: task 'ner', `train`: cannot tell the format of ''"):
+        load_recipe(recipe)
+
+
 def test_json_lines_in_a_json_file_still_load(tmp_path):
     path = tmp_path / "lines.json"
     path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"}\n', encoding="utf-8")

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import conllu
 import datasets
+from conllu.parser import parse_id_value
 
 from ..errors import DataError
 from ..tasks import DataSource, TaskSpec
@@ -270,29 +270,35 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
             n_cols = len(line.split("\t"))
             if n_cols != 10:
                 raise DataError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, found {n_cols}: {line!r}")
-        try:
-            (sentence,) = conllu.parse("\n".join(line for _, line in block) + "\n\n")
-        except Exception as err:  # conllu raises ParseException and others, without line numbers
-            raise DataError(f"{path}:{block[0][0]}: cannot parse this CoNLL-U sentence: {err}") from None
         sentence_words: list[str] = []
         sentence_tags: list[str] = []
-        for (number, line), token in zip(token_lines, sentence, strict=True):
-            token_id = token["id"]
+        column = 3 if tag_column == "upos" else 4
+        for number, line in token_lines:
+            # split on tabs only: conllu's own line parser also splits on runs of 2+ spaces, which shifts the
+            # columns of a FORM or LEMMA such as "New  York" (the UPOS read would be another column's value)
+            fields = line.split("\t")
+            try:
+                token_id = parse_id_value(fields[0])
+            except Exception as err:  # conllu's ParseException
+                raise DataError(f"{path}:{number}: the ID column holds {fields[0]!r}, not a token ID ({err}): {line!r}") from None
             if isinstance(token_id, tuple):
                 if len(token_id) == 3 and token_id[1] == "-":
                     multiword += 1
                 else:
                     empty_nodes += 1
                 continue
-            tag = token[tag_column]
-            if tag in (None, "_", ""):
-                raise DataError(f"{path}:{number}: token {token['form']!r} has no {tag_column.upper()} ('_'): {line!r}")
-            if not token["form"]:
+            if token_id is None:
+                raise DataError(f"{path}:{number}: the ID column is empty ('_' or ''): {line!r}")
+            form, tag = fields[1], fields[column]
+            if tag in ("_", ""):
+                raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
+            if not form:
                 raise DataError(f"{path}:{number}: the FORM column (the word) is empty: {line!r}")
-            sentence_words.append(token["form"])
+            sentence_words.append(form)
             sentence_tags.append(tag)
-        words.append(sentence_words)
-        tags.append(sentence_tags)
+        if sentence_words:  # a block of only multi-word tokens or empty nodes has no word to tag
+            words.append(sentence_words)
+            tags.append(sentence_tags)
         block.clear()
 
     for number, line in enumerate(lines, 1):

@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from transformers import TrainerCallback
+from transformers import TrainerCallback, set_seed
 
 from hf_mtl.recipe import load_recipe
 from hf_mtl.trainer import MultiTaskTrainer, last_complete_checkpoint
@@ -38,7 +38,7 @@ class Progress(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         (self.folder / "progress.json").write_text(json.dumps({"step": state.global_step}))
         if self.slow_from is not None and state.global_step >= self.slow_from:
-            time.sleep(0.5)
+            time.sleep(3.0)
 
 
 class HangingTrainer(MultiTaskTrainer):
@@ -67,6 +67,7 @@ def main() -> None:
     args = recipe.training_arguments(output_dir=str(output))
     tokenizer = load_tokenizer(recipe.model.encoder_path)
     prepared = prepare_recipe_tasks(list(recipe.tasks), tokenizer)
+    set_seed(args.seed)  # as hf_mtl.workflow.train_recipe does: the new heads come from the recipe's seed
     model = build_model(recipe, prepared)
     HangingTrainer.hang_at = (
         None if options.hang_in_save_at_step is None else f"checkpoint-{options.hang_in_save_at_step}"
