@@ -88,7 +88,8 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         id2label = {0: "value"}
     if not id2label:
         raise ValueError(f"Task '{name}': give its labels (a list of label names, or id2label).")
-    id2label = {int(i): str(label) for i, label in id2label.items()}
+    # JSON keys are strings and may come back in string order ('10' before '2'): keep id order.
+    id2label = {int(i): str(label) for i, label in sorted(id2label.items(), key=lambda item: int(item[0]))}
     if sorted(id2label) != list(range(len(id2label))):
         raise ValueError(f"Task '{name}': id2label keys must be 0..{len(id2label) - 1}, got {sorted(id2label)}.")
     if len(set(id2label.values())) != len(id2label):

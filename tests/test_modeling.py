@@ -332,3 +332,12 @@ def test_embedded_minilm_multitask_round_trip(minilm_path, tmp_path):
     reloaded = AutoModel.from_pretrained(tmp_path).eval()
     for task in model.task_names:
         assert torch.equal(model(**inputs, task=task).logits, reloaded(**inputs, task=task).logits)
+
+
+def test_id2label_from_json_keeps_id_order_past_ten_labels():
+    from hf_mtl.configuration_multitask import normalize_task_config
+
+    by_string = {str(i): f"tag{i}" for i in sorted(range(12), key=str)}  # '0', '1', '10', '11', '2', ...
+    task = normalize_task_config("pos", {"type": "token-classification", "id2label": by_string})
+    assert list(task["id2label"]) == list(range(12))
+    assert list(task["id2label"].values()) == [f"tag{i}" for i in range(12)]
