@@ -60,7 +60,7 @@ def test_final_cell_prints_each_tasks_metric_as_evaluated(executed):
     for task, row in rows.items():
         metric, key, score = row.group(2), row.group(3), float(row.group(4))
         assert key == main_metric_key(metric) and 0.0 <= score <= 1.0
-        assert score == pytest.approx(saved[f"eval_{task}_{key}"], abs=5e-5)
+        assert score == pytest.approx(saved[f"eval_{task}_{key}"], abs=6e-5)  # printed to 4 decimals: at most half a unit off, plus float slack
         scores.append(score)
     assert (rows["ner"].group(2), rows["pos"].group(2)) == ("seqeval", "token_accuracy")
     average = float(lines[-1].split()[-1])
