@@ -107,6 +107,26 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel
     return model
 
 
+def build_trainer(
+    model: MultiTaskModel,
+    args: Any,
+    prepared: dict[str, TaskData],
+    tokenizer: Any,
+    trainer_class: type[MultiTaskTrainer] = MultiTaskTrainer,
+    **kwargs: Any,
+) -> MultiTaskTrainer:
+    """A trainer over the prepared tasks: their train and validation splits, their metrics (``kwargs`` go on to it)."""
+    return trainer_class(
+        model=model,
+        args=args,
+        train_dataset={name: data.tokenized["train"] for name, data in prepared.items()},
+        eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
+        processing_class=tokenizer,
+        task_metrics={name: data.metric for name, data in prepared.items()},
+        **kwargs,
+    )
+
+
 def _eval_split(data: TaskData, preferred: str) -> Any:
     splits = data.tokenized
     return splits[preferred] if preferred in splits else splits["validation"]
@@ -136,14 +156,7 @@ def train_recipe(
     tokenizer = next((d.tokenizer for d in prepared.values() if d.tokenizer is not None), tokenizer)
     set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
     model = build_model(recipe, prepared)
-    trainer = MultiTaskTrainer(
-        model=model,
-        args=args,
-        train_dataset={name: data.tokenized["train"] for name, data in prepared.items()},
-        eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
-        processing_class=tokenizer,
-        task_metrics={name: data.metric for name, data in prepared.items()},
-    )
+    trainer = build_trainer(model, args, prepared, tokenizer)
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start

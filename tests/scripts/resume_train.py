@@ -23,7 +23,7 @@ from transformers import TrainerCallback, set_seed
 
 from hf_mtl.recipe import load_recipe
 from hf_mtl.trainer import MultiTaskTrainer, last_complete_checkpoint
-from hf_mtl.workflow import build_model, load_tokenizer, prepare_recipe_tasks
+from hf_mtl.workflow import build_model, build_trainer, load_tokenizer, prepare_recipe_tasks
 
 TIMING_KEYS = ("runtime", "per_second")
 
@@ -72,13 +72,8 @@ def main() -> None:
     HangingTrainer.hang_at = (
         None if options.hang_in_save_at_step is None else f"checkpoint-{options.hang_in_save_at_step}"
     )
-    trainer = HangingTrainer(
-        model=model,
-        args=args,
-        train_dataset={name: data.tokenized["train"] for name, data in prepared.items()},
-        eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
-        processing_class=tokenizer,
-        task_metrics={name: data.metric for name, data in prepared.items()},
+    trainer = build_trainer(
+        model, args, prepared, tokenizer, trainer_class=HangingTrainer,
         callbacks=[Progress(output, options.slow_from_step)],
     )
     output.mkdir(parents=True, exist_ok=True)
