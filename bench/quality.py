@@ -16,11 +16,12 @@ Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0, linear sc
 - ``single``: four hf_mtl single-task models, ``750 x scale`` steps each;
 - ``joint_proportional``: one joint model, ``3000 x scale`` steps, proportional sampling;
 - ``joint_temperature``: the same with temperature sampling (T = 2);
-- ``joint_annealed``: the same with annealed sampling (alpha 1.0 -> 0.2).
+- ``joint_annealed``: the same with annealed sampling (alpha 1.0 -> 0.2);
+- ``joint_uniform``: equal exposure: tasks drawn uniformly, so each sees ``750 x scale x 32`` examples, as its
+  single-task model does.
 
-``single`` and ``joint_proportional`` come from ``hf_mtl.compare.compare_recipe`` (the code behind
-``hf-mtl compare``); the two other joint arms from ``hf_mtl.workflow.train_recipe`` (the code behind
-``hf-mtl train``).
+Every hf_mtl arm runs through ``hf_mtl.workflow.train_recipe`` (the code behind ``hf-mtl train`` and
+``hf-mtl compare``); each arm can run on its own (``--arms single``).
 
 Transfer: a fifth task, ``uner`` (Universal NER on UD English-EWT, PER/LOC/ORG), trained on the first
 ``--transfer-examples`` (500) sentences of its dev file and scored on its test file, for ``--transfer-steps``
@@ -28,8 +29,9 @@ steps: once from the joint model of ``joint_proportional`` (a new head; ``from_m
 encoder, each with the encoder frozen (only the head trains; learning rate ``--frozen-lr``, 1e-3, since a linear
 probe barely moves at 5e-5) and unfrozen (5e-5).
 
-Every arm's result is written to ``--work`` as it finishes, and a rerun skips the arms already there (so a long
-run can be resumed); ``--fresh`` starts over. The load average before and after each arm is recorded, since
+Every arm's result is written to ``--results`` (``docs/benchmarks/quality_arms.json``, committed) as it finishes,
+and a rerun skips the arms already there (so a long run can be resumed across sessions: commit the file after
+each arm); ``--fresh`` starts over. Models go to ``--work`` (``bench/out/quality``, not committed). The load average before and after each arm is recorded, since
 wall times are only comparable on a quiet machine.
 
 Usage:
@@ -70,20 +72,21 @@ from transformers import (  # noqa: E402
 )
 
 import hf_mtl  # noqa: E402, F401  (registers the model classes)
-from hf_mtl.compare import compare_recipe  # noqa: E402
 from hf_mtl.data import prepare_task  # noqa: E402
 from hf_mtl.metrics import compute_task_metrics, main_metric_key  # noqa: E402
 from hf_mtl.recipe import ModelSection, Recipe  # noqa: E402
 from hf_mtl.tasks import TaskSpec  # noqa: E402
 from hf_mtl.workflow import TrainResult, load_tokenizer, train_recipe  # noqa: E402
 
-DATA_DIR = Path(os.environ.get("HF_MTL_DATA", "/work/shared/data"))
 REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("HF_MTL_DATA", REPO_ROOT.parent / "shared" / "data"))  # --data-dir overrides
 TASK_NAMES = ("ner", "pos", "sentiment", "topic")
 JOINT_ARMS = {
     "joint_proportional": {"sampling": "proportional"},
     "joint_temperature": {"sampling": "temperature", "sampling_temperature": 2.0},
     "joint_annealed": {"sampling": "annealed"},
+    # equal exposure: 3,000 steps over 4 tasks drawn uniformly = 750 x 32 examples per task, as a single-task model
+    "joint_uniform": {"sampling": "uniform"},
 }
 ALL_ARMS = ("stock", "single", *JOINT_ARMS, "transfer")
 AG_COLUMNS = ["label", "title", "description"]
@@ -188,24 +191,19 @@ def run_stock(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"tasks": out, "parameters": parameters, "train_seconds": sum(t["train_seconds"] for t in out.values())}
 
 
-def run_single_and_joint(args: argparse.Namespace, work: Path) -> dict[str, dict[str, Any]]:
-    """Arms `single` and `joint_proportional`, through `compare_recipe` (what `hf-mtl compare` runs)."""
-    training = {**base_training(args), "max_steps": steps(3000, args.scale), **JOINT_ARMS["joint_proportional"]}
-    recipe = make_recipe(task_dicts(args.max_examples), work / "compare", training,
-                         ModelSection(encoder=args.encoder))
-    comparison = compare_recipe(recipe, output_dir=work / "compare", single_steps=steps(750, args.scale),
-                                eval_split="test")
-    print(comparison.to_markdown(), flush=True)
-    single_tasks = {}
-    for result in comparison.single.values():
-        single_tasks.update(result_entries(result))
-    return {
-        "single": {"tasks": single_tasks, "parameters": sum(r.num_parameters for r in comparison.single.values()),
-                   "train_seconds": sum(r.train_seconds for r in comparison.single.values())},
-        "joint_proportional": {"tasks": result_entries(comparison.joint), "parameters": comparison.joint.num_parameters,
-                               "train_seconds": comparison.joint.train_seconds,
-                               "model_dir": comparison.joint.output_dir},
-    }
+def run_single(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Arm `single`: one hf_mtl model per task, ``750 x scale`` steps each, through `train_recipe`."""
+    training = {**base_training(args), "max_steps": steps(750, args.scale)}
+    recipe = make_recipe(task_dicts(args.max_examples), work / "single", training, ModelSection(encoder=args.encoder))
+    tasks: dict[str, Any] = {}
+    parameters, seconds = 0, 0.0
+    for task in recipe.task_names:
+        result = train_recipe(recipe, tasks=[task], output_dir=str(work / f"single_{task}"), eval_split="test")
+        tasks.update(result_entries(result))
+        parameters += result.num_parameters
+        seconds += result.train_seconds
+        print(f"single {task}: {tasks[task]}", flush=True)
+    return {"tasks": tasks, "parameters": parameters, "train_seconds": seconds}
 
 
 def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
@@ -213,7 +211,7 @@ def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
     recipe = make_recipe(task_dicts(args.max_examples), work / arm, training, ModelSection(encoder=args.encoder))
     result = train_recipe(recipe, eval_split="test")
     return {"tasks": result_entries(result), "parameters": result.num_parameters,
-            "train_seconds": result.train_seconds}
+            "train_seconds": result.train_seconds, "model_dir": result.output_dir}
 
 
 def run_transfer(args: argparse.Namespace, work: Path, joint_dir: str) -> dict[str, Any]:
@@ -318,10 +316,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--frozen-lr", type=float, default=1e-3)
     parser.add_argument("--max-examples", type=int, default=None, help="cap every split (smoke tests only)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-dir", default=None,
+                        help="the shared data folder (default: $HF_MTL_DATA, else ../shared/data next to the repository)")
+    parser.add_argument("--results", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality_arms.json"),
+                        help="each finished arm is written here (commit it: a rerun skips the arms it holds)")
     parser.add_argument("--work", default=str(REPO_ROOT / "bench" / "out" / "quality"))
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality.json"))
     parser.add_argument("--fresh", action="store_true", help="ignore arm results already in --work")
     args = parser.parse_args(argv)
+    global DATA_DIR
+    if args.data_dir:
+        DATA_DIR = Path(args.data_dir)
+    if not DATA_DIR.is_dir():
+        parser.error(f"data folder {DATA_DIR} does not exist (give --data-dir or set HF_MTL_DATA)")
     args.encoder_path = ModelSection(encoder=args.encoder).encoder_path
     arms = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
     unknown = [arm for arm in arms if arm not in ALL_ARMS]
@@ -329,10 +336,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"unknown arm(s) {unknown}; choose from {ALL_ARMS}")
     torch.set_num_threads(args.threads)
     work = Path(args.work)
-    if args.fresh and work.exists():
-        shutil.rmtree(work)
+    done_file = Path(args.results)
+    if args.fresh:
+        shutil.rmtree(work, ignore_errors=True)
+        done_file.unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    done_file = work / "arms.json"
     results: dict[str, Any] = json.loads(done_file.read_text()) if done_file.exists() else {}
 
     def record(arm: str, value: dict[str, Any], load_before: tuple[float, ...]) -> None:
@@ -341,16 +349,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         done_file.write_text(json.dumps(results, indent=2) + "\n")
 
     for arm in arms:
-        if arm in results or arm == "transfer" or (arm == "single" and "joint_proportional" in arms):
+        if arm in results or arm == "transfer":
             continue
         print(f"=== arm {arm} ===", flush=True)
         load = os.getloadavg()
         if arm == "stock":
             record(arm, run_stock(args, work), load)
-        elif arm in ("single", "joint_proportional"):
-            both = run_single_and_joint(args, work)
-            for name, value in both.items():
-                record(name, value, load)
+        elif arm == "single":
+            record(arm, run_single(args, work), load)
         else:
             record(arm, run_joint(args, work, arm), load)
     if "transfer" in arms and "transfer" not in results:
