@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from .errors import TaskError
+from .errors import TaskError, did_you_mean
 from .sampling import SAMPLING_STRATEGIES
+from .task_kinds import check_loss_weight
 
 
 @dataclass
@@ -55,15 +56,11 @@ class MultiTaskTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.sampling not in SAMPLING_STRATEGIES:
-            import difflib
-
-            close = difflib.get_close_matches(str(self.sampling), SAMPLING_STRATEGIES, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
             raise TaskError(
-                f"sampling={self.sampling!r} is not a sampling strategy; use one of {list(SAMPLING_STRATEGIES)}.{hint}"
+                f"sampling={self.sampling!r} is not a sampling strategy{did_you_mean(self.sampling, SAMPLING_STRATEGIES)}; "
+                f"use one of {list(SAMPLING_STRATEGIES)}."
             )
         if self.sampling_temperature <= 0:
             raise TaskError(f"sampling_temperature must be > 0, got {self.sampling_temperature}.")
         for name, weight in (self.task_loss_weights or {}).items():
-            if float(weight) < 0:
-                raise TaskError(f"task_loss_weights['{name}'] must be >= 0, got {weight}.")
+            check_loss_weight(weight, f"task_loss_weights['{name}']", TaskError)
