@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import HfMtlError
+from .model_card import SIDE_CARD_FILE, set_card_model_id
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "configuration_multitask.py", "modeling_multitask.py",
                   "heads.py")
-# Files a training run leaves that do not belong in a model repository.
-IGNORED_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "runs/**", "training_args.bin", "*.pt", "*.pkl"]
+# Files a training run leaves that never belong in a model repository: checkpoints, pickles, private files
+# ("_*", as Trainer.push_to_hub skips them) and the card written beside a README.md the user wrote.
+IGNORED_PATTERNS = ["_*", "checkpoint-*", "checkpoint-*/**", "*.pt", "*.pkl", SIDE_CARD_FILE]
+# Files that are uploaded only when asked (`include_training_files=True`): TensorBoard logs and the pickled
+# TrainingArguments.
+TRAINING_FILES = ["runs/**", "training_args.bin"]
+
+
+def ignore_patterns(include_training_files: bool = False) -> list[str]:
+    """The upload's ignore patterns, shared by `hf-mtl push` and `MultiTaskTrainer.push_to_hub`."""
+    return list(IGNORED_PATTERNS) if include_training_files else [*IGNORED_PATTERNS, *TRAINING_FILES]
 
 
 def check_model_folder(folder: str | Path) -> Path:
@@ -27,11 +37,13 @@ def check_model_folder(folder: str | Path) -> Path:
 
 
 def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
-                      commit_message: str = "Upload hf_mtl multi-task model") -> str:
+                      commit_message: str = "Upload hf_mtl multi-task model", include_training_files: bool = False) -> str:
     """Create ``repo_id`` (if needed) and upload the folder; returns the commit URL.
 
     The repository then loads with ``AutoModel.from_pretrained(repo_id, trust_remote_code=True)`` anywhere,
-    or without remote code where hf_mtl is installed and imported.
+    or without remote code where hf_mtl is installed and imported. The hf_mtl model card (README.md) gets
+    ``repo_id`` in its "how to use" code. ``runs/`` and ``training_args.bin`` are uploaded only with
+    ``include_training_files=True``.
     """
     from huggingface_hub import HfApi
 
@@ -40,8 +52,9 @@ def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, t
         raise HfMtlError(f"Repository id {repo_id!r} must look like 'user-or-org/model-name'.")
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+    set_card_model_id(folder, repo_id)
     commit = api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), commit_message=commit_message, ignore_patterns=IGNORED_PATTERNS,
-        repo_type="model",
+        repo_id=repo_id, folder_path=str(folder), commit_message=commit_message,
+        ignore_patterns=ignore_patterns(include_training_files), repo_type="model",
     )
     return str(getattr(commit, "commit_url", commit))

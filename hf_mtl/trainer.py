@@ -41,6 +41,7 @@ from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
 from .errors import DataError, HfMtlError, TaskError
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
+from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
 from .tasks import looks_like_iob
@@ -242,7 +243,7 @@ class _TaskLossTracker:
         return means
 
 
-class MultiTaskTrainer(Trainer):
+class MultiTaskTrainer(ModelCardMixin, Trainer):
     """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
 
     Args:

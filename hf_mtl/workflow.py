@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, PrinterCallback, set_seed
 from .data import TaskData, prepare_task
 from .errors import RecipeError, TaskError
 from .metrics import main_metric_key
-from .model_card import write_model_card
+from .model_card import MultiTaskModelCardData
 from .modeling_multitask import MultiTaskModel
 from .plotting import plot_training_curves
 from .recipe import Recipe
@@ -115,7 +115,9 @@ def build_trainer(
     trainer_class: type[MultiTaskTrainer] = MultiTaskTrainer,
     **kwargs: Any,
 ) -> MultiTaskTrainer:
-    """A trainer over the prepared tasks: their train and validation splits, their metrics (``kwargs`` go on to it)."""
+    """A trainer over the prepared tasks: their train and validation splits, their metrics, their data sources for
+    the model card (``kwargs`` go on to it)."""
+    card_data = kwargs.pop("model_card_data", None) or MultiTaskModelCardData()
     return trainer_class(
         model=model,
         args=args,
@@ -123,6 +125,7 @@ def build_trainer(
         eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
         processing_class=tokenizer,
         task_metrics={name: data.metric for name, data in prepared.items()},
+        model_card_data=card_data.add_tasks(prepared),
         **kwargs,
     )
 
@@ -157,12 +160,16 @@ def train_recipe(
     set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
     model = build_model(recipe, prepared)
     trainer = build_trainer(model, args, prepared, tokenizer)
+    trainer.model_card_data.base_model = recipe.model.base_model_name
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
     eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
+    trainer.model_card_data.eval_splits.update(
+        {name: eval_split if eval_split in data.tokenized else "validation" for name, data in prepared.items()}
+    )
     metrics = trainer.evaluate(eval_dataset=eval_sets)
-    trainer.save_model(output_dir)
+    trainer.save_model(output_dir)  # weights, tokenizer, modeling code and the model card (README.md)
     if trainer.is_world_process_zero():
         result = TrainResult(
             output_dir=str(output_dir),
@@ -187,14 +194,6 @@ def _write_outputs(
     (folder / TRAIN_SUMMARY_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
     trainer.state.save_to_json(str(folder / "trainer_state.json"))
     plot_training_curves(trainer.state.log_history, list(prepared), trainer.task_metrics, folder / "training_curves.png")
-    write_model_card(
-        folder,
-        model=trainer.model,
-        result=result,
-        prepared=prepared,
-        base_model=recipe.model.base_model_name,
-        truncation={name: data.truncation for name, data in prepared.items()},
-    )
 
 
 def format_results_table(result: TrainResult) -> str:
