@@ -26,6 +26,7 @@ def __getattr__(name: str):
     lazy = {
         "MultiTaskTrainer": "trainer",
         "MultiTaskTrainingArguments": "training_args",
+        "MultiTaskModelCardData": "model_card",
         "TaskSpec": "tasks",
         "DataSource": "tasks",
         "prepare_task": "data",
@@ -43,6 +44,7 @@ def __getattr__(name: str):
 __all__ = [
     "DataError",
     "DataSource",
+    "MultiTaskModelCardData",
     "MultiTaskPipeline",
     "MultiTaskTrainer",
     "MultiTaskTrainingArguments",

@@ -1,18 +1,12 @@
-"""The model card (README.md) of a trained hf_mtl model, written the same way by ``trainer.save_model()``,
+"""The model card (README.md) of a trained hf_mtl model: the same card from ``trainer.save_model()``,
 ``trainer.push_to_hub()`` and ``hf-mtl train``.
 
-- :class:`MultiTaskModelCardData`: what the card says. Some fields are the user's (language, license, model name,
-  Hub dataset ids, tags); the rest is filled in while training (per-task scores with the split each was computed
-  on, hyperparameters, library versions, base model, tasks and labels, examples seen).
-- :class:`ModelCardCallback`: fills them in from the Trainer's events (``on_train_begin``, ``on_evaluate``,
-  ``on_predict``, ``on_log``, ``on_train_end``).
-- :class:`ModelCardMixin`: gives ``MultiTaskTrainer`` its ``create_model_card`` (the template is
-  ``hf_mtl/templates/model_card.md``; metadata and ``model-index`` through huggingface_hub's
-  ``ModelCardData``/``EvalResult``), a ``save_model`` that writes the card, and a ``push_to_hub`` that uploads
-  without ``runs/`` and ``training_args.bin`` unless asked.
-
-A README.md that hf_mtl did not write (no :data:`CARD_MARKER` line) is never overwritten: the card then goes to
-:data:`SIDE_CARD_FILE` beside it, with a warning.
+:class:`MultiTaskModelCardData` holds what the card says (the user's fields, and those filled in while training);
+:class:`ModelCardCallback` fills it from the Trainer's events; :class:`ModelCardMixin` gives ``MultiTaskTrainer``
+its ``create_model_card`` (template ``hf_mtl/templates/model_card.md``; metadata and ``model-index`` through
+huggingface_hub's ``ModelCardData``/``EvalResult``), a ``save_model`` that writes the card and a ``push_to_hub``
+that leaves ``runs/`` and ``training_args.bin`` out unless asked. A README.md that hf_mtl did not write (no
+:data:`CARD_MARKER` line) is never overwritten: the card then goes to :data:`SIDE_CARD_FILE`, with a warning.
 """
 
 from __future__ import annotations
@@ -188,10 +182,9 @@ class MultiTaskModelCardData:
             split = self.eval_splits.get(task, "validation") if prefix == "eval" else prefix
             splits.setdefault(prefix, set()).add(split)
             self.results.setdefault(task, {})[split] = {"metrics": scores, "step": step}
-        for prefix, names in splits.items():
+        for prefix, split_names in splits.items():
             if isinstance(metrics.get(f"{prefix}_average"), (int, float)):
-                label = next(iter(names)) if len(names) == 1 else " + ".join(sorted(names))
-                self.averages[label] = float(metrics[f"{prefix}_average"])
+                self.averages[" + ".join(sorted(split_names))] = float(metrics[f"{prefix}_average"])
         if in_training and found:
             line: dict[str, Any] = {"step": step, "epoch": round(epoch, 2) if epoch is not None else None}
             line.update({task: scores for (task, _), scores in found.items()})
@@ -289,27 +282,23 @@ class MultiTaskModelCardData:
         return {
             "tasks": task_rows, "results": result_rows, "data_lines": data_lines, "notes": self.notes,
             "averages": [{"split": split, "score": f"{score:.4f}"} for split, score in self.averages.items()],
-            "eval_lines": _eval_table(self.eval_lines, tasks, task_metrics),
+            "eval_lines": _eval_table(self.eval_lines, task_metrics),
             "train_summary": _train_summary(self.train_info),
             "examples_seen": ", ".join(f"{task} {self.examples_seen[task]:,}" for task in tasks
                                        if task in self.examples_seen),
             "all_metrics": [f"{task}, {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(e["metrics"].items()))
                             for task in tasks for split, e in self.results.get(task, {}).items()],
-            "hyperparameters": [(name, _plain(value)) for name, value in self.hyperparameters.items()],
+            "hyperparameters": [(name, str(getattr(value, "value", value)))  # enums by their value
+                                for name, value in self.hyperparameters.items()],
             "versions": list(library_versions().items()),
         }
 
 
-def _plain(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
-def _eval_table(lines: list[dict[str, Any]], tasks: Mapping[str, Any], task_metrics: Mapping[str, str]) -> str:
+def _eval_table(lines: list[dict[str, Any]], task_metrics: Mapping[str, str]) -> str:
     """Markdown table of the evaluations during training: the main metric of each task."""
     if not lines:
         return ""
-    columns = [column for line in lines for column in line if column not in ("step", "epoch")]
-    columns = list(dict.fromkeys(columns))
+    columns = list(dict.fromkeys(column for line in lines for column in line if column not in ("step", "epoch")))
     keys = {task: main_metric_key(task_metrics[task]) if task in task_metrics else None for task in columns}
     header = ["step", "epoch", *(f"{task} {keys[task] or ''}".strip() for task in columns)]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -323,16 +312,13 @@ def _eval_table(lines: list[dict[str, Any]], tasks: Mapping[str, Any], task_metr
 
 
 def _train_summary(info: Mapping[str, Any]) -> str:
-    if not info:
-        return ""
-    parts = [f"{info['global_step']} optimizer steps"] if "global_step" in info else []
-    if info.get("epoch") is not None:
-        parts.append(f"{info['epoch']:.2f} epochs of the sampled task stream")
-    if "train_runtime" in info:
-        parts.append(f"{info['train_runtime']:.1f} s")
+    text = ""
+    if "global_step" in info:  # set with train_runtime, from the Trainer's last log
+        epochs = f" ({info['epoch']:.2f} epochs of the sampled task stream)" if info.get("epoch") is not None else ""
+        text = f"Trained for {info['global_step']} optimizer steps{epochs} in {info['train_runtime']:.1f} s. "
     if "num_parameters" in info:
-        parts.append(f"{info['num_parameters']:,} parameters")
-    return "Trained for " + ", ".join(parts) + "." if parts else ""
+        text += f"{info['num_parameters']:,} parameters (encoder and heads)."
+    return text.strip()
 
 
 def library_versions() -> dict[str, str]:
@@ -387,14 +373,11 @@ def write_model_card(card: ModelCard, folder: str | os.PathLike) -> Path:
 def set_card_model_id(folder: str | os.PathLike, model_id: str) -> bool:
     """Put ``model_id`` into the "how to use" code of the hf_mtl card in ``folder`` (before a push); returns
     whether the card changed. A README.md that hf_mtl did not write is left alone."""
-    path = Path(folder) / CARD_FILE
-    if not is_hf_mtl_card(path):
-        return False
-    text = path.read_text(encoding="utf-8")
-    if f'"{MODEL_ID_PLACEHOLDER}"' not in text:
-        return False
-    path.write_text(text.replace(f'"{MODEL_ID_PLACEHOLDER}"', f'"{model_id}"'), encoding="utf-8")
-    return True
+    path, placeholder = Path(folder) / CARD_FILE, f'"{MODEL_ID_PLACEHOLDER}"'
+    text = path.read_text(encoding="utf-8") if is_hf_mtl_card(path) else ""
+    if placeholder in text:
+        path.write_text(text.replace(placeholder, f'"{model_id}"'), encoding="utf-8")
+    return placeholder in text
 
 
 class ModelCardCallback(TrainerCallback):
@@ -404,23 +387,20 @@ class ModelCardCallback(TrainerCallback):
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
 
-    def _task_names(self) -> list[str]:
-        return list(self.trainer.accelerator.unwrap_model(self.trainer.model).config.tasks)
+    def _record(self, state: Any, metrics: Mapping[str, Any] | None, in_training: bool) -> None:
+        tasks = self.trainer.accelerator.unwrap_model(self.trainer.model).config.tasks
+        self.trainer.model_card_data.record_metrics(metrics or {}, tasks, state.global_step, state.epoch, in_training)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.trainer.model_card_data.hyperparameters = training_hyperparameters(self.trainer)
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
                     **kwargs: Any) -> None:
-        self.trainer.model_card_data.record_metrics(
-            metrics or {}, self._task_names(), state.global_step, state.epoch, in_training=self.trainer.is_in_train
-        )
+        self._record(state, metrics, in_training=self.trainer.is_in_train)
 
     def on_predict(self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None,
                    **kwargs: Any) -> None:
-        self.trainer.model_card_data.record_metrics(
-            metrics or {}, self._task_names(), state.global_step, state.epoch, in_training=False
-        )
+        self._record(state, metrics, in_training=False)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
                **kwargs: Any) -> None:
@@ -466,10 +446,9 @@ class ModelCardMixin:
         tasks' data sources). Returns the path written (None on processes other than the main one).
         """
         data = self.model_card_data
-        data.language = language if language is not None else data.language
-        data.license = license if license is not None else data.license
-        data.model_name = model_name if model_name is not None else data.model_name
-        data.base_model = finetuned_from if finetuned_from is not None else data.base_model
+        given = {"language": language, "license": license, "model_name": model_name, "base_model": finetuned_from}
+        for name, value in given.items():
+            setattr(data, name, value if value is not None else getattr(data, name))
         for extra in (tags, tasks, getattr(self.model, "model_tags", None)):
             for tag in [extra] if isinstance(extra, str) else extra or []:
                 if tag not in data.tags:

@@ -254,6 +254,8 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
         eval_dataset: `{task: dataset}`; each task is evaluated on its own.
         processing_class: the tokenizer (used for padding and saved with checkpoints).
         task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
+        model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
+            that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
 
     Example:

@@ -85,7 +85,10 @@ def cli_card(tmp_path_factory, tiny_encoder_dir):
     with pytest.MonkeyPatch.context() as monkeypatch:
         hub = FakeHub(monkeypatch)
         assert main(["push", str(folder / "model"), REPO_ID]) == 0
-    return {"folder": folder / "model", "written": written, **hub.calls}
+        pushed = dict(hub.calls)
+        assert main(["push", str(folder / "model"), REPO_ID, "--include-training-files"]) == 0
+        pushed["uploaded_with_training_files"] = hub.calls["uploaded"]
+    return {"folder": folder / "model", "written": written, **pushed}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +110,8 @@ def python_run(tmp_path_factory, tiny_encoder_dir):
     )
     trainer.train()
     trainer.evaluate()
+    (folder / "model" / "runs").mkdir()
+    (folder / "model" / "runs" / "events.out.tfevents.1").write_text("TensorBoard log")
     with pytest.MonkeyPatch.context() as monkeypatch:
         hub = FakeHub(monkeypatch)
         trainer.push_to_hub()
@@ -163,9 +168,8 @@ def test_push_leaves_training_files_out_unless_asked(cli_card, python_run):
     for uploaded in (cli_card["uploaded"], python_run["uploaded"]):
         assert {"README.md", "model.safetensors", "config.json", "modeling_multitask.py"} <= set(uploaded)
         assert not any(name.startswith("runs/") or name == "training_args.bin" for name in uploaded), uploaded
-    assert any(name.startswith("runs/") for name in python_run["uploaded_with_training_files"]) or not any(
-        p.is_dir() for p in python_run["folder"].glob("runs"))
-    assert "training_args.bin" in python_run["uploaded_with_training_files"]
+    assert {"runs/events.out.tfevents.1", "training_args.bin"} <= set(python_run["uploaded_with_training_files"])
+    assert "training_args.bin" in cli_card["uploaded_with_training_files"]
     assert "training_args.bin" not in ignore_patterns(include_training_files=True)
 
 
