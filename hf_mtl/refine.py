@@ -27,7 +27,14 @@ from .metrics import main_metric_key
 from .modeling_multitask import MultiTaskModel
 from .recipe import ModelSection, Recipe
 from .trainer import MultiTaskTrainer
-from .workflow import TrainResult, _eval_split, _write_outputs, build_trainer, load_tokenizer, prepare_recipe_tasks
+from .workflow import (
+    TrainResult,
+    _eval_split,
+    _write_outputs,
+    build_trainer,
+    load_tokenizer,
+    prepare_recipe_tasks,
+)
 
 logger = logging.getLogger("hf_mtl")
 
