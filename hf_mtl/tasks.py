@@ -552,9 +552,10 @@ def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:
         members = units.setdefault(unit, [])
         if any(other.name == spec.name for other in members):
             raise TaskError(f"group {unit!r} has two tasks named {spec.name!r}; every task of a group needs its own name")
-        if spec.group is None and members or sum(other.name == spec.name for other in specs) > 1:
-            raise TaskError(f"two tasks are named {spec.name!r}; every task needs its own name")
         members.append(spec)
+    for spec in specs:
+        if sum(other.name == spec.name for other in specs) > 1:
+            raise TaskError(f"two tasks are named {spec.name!r}; every task needs its own name")
     for unit, members in units.items():
         first = members[0]
         for other in members[1:]:

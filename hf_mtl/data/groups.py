@@ -23,7 +23,7 @@ Example:
 ...          for name, column in (("pos", 1), ("ner", 3))]
 >>> group = prepare_group("conll", specs, tok)
 >>> group.tokenized["train"].column_names
-['input_ids', 'token_type_ids', 'attention_mask', 'labels_pos', 'labels_ner', 'length']
+['input_ids', 'attention_mask', 'token_type_ids', 'labels_pos', 'labels_ner', 'length']
 >>> group.tasks["ner"].metric, group.tasks["pos"].metric
 ('seqeval', 'token_accuracy')
 ```
@@ -185,9 +185,9 @@ def prepare_group(
     if len({spec.is_token_task for spec in specs}) > 1:
         raise TaskError(f"group {name!r} mixes token and text tasks; a group's tasks are all one or the other")
     raw, declared, notes = _read_group(name, specs)
+    missing = {spec.name: _count_missing(name, spec, raw[spec.name]) for spec in specs}
     label_lists = {spec.name: choose_labels(spec, raw[spec.name], declared[spec.name], (labels or {}).get(spec.name))
                    for spec in specs}
-    missing = {spec.name: _count_missing(name, spec, raw[spec.name]) for spec in specs}
     first = specs[0]
     if first.is_token_task:
         tokenizer = prepare_tokenizer(tokenizer)
@@ -225,7 +225,7 @@ def prepare_group(
             spec=spec, labels=label_lists[spec.name], raw=raw[spec.name],
             tokenized=datasets.DatasetDict({split: _task_view(shared[split], raw[spec.name][split], spec)
                                             for split in shared}),
-            truncation=reports, notes=notes[spec.name], tokenizer=tokenizer,
+            truncation=reports, notes=notes[spec.name], tokenizer=tokenizer, shared=datasets.DatasetDict(shared),
         )
     return GroupData(name=name, tasks=tasks, tokenized=datasets.DatasetDict(shared), missing=missing,
                      truncation=reports, tokenizer=tokenizer)

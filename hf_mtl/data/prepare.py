@@ -33,6 +33,8 @@ class TaskData:
         notes: What was done along the way (carved validation split, skipped lines, ...).
         tokenizer: The tokenizer actually used (a copy with ``add_prefix_space=True`` for byte-level BPE
             tokenizers on token tasks; save that one with the model).
+        shared: A task of a group (``spec.group``): the group's tokenized splits, every example with one
+            ``labels_<task>`` column per task of the group (what the group trains on; see ``prepare_group``).
     """
 
     spec: TaskSpec
@@ -42,6 +44,7 @@ class TaskData:
     truncation: dict[str, TruncationReport]
     notes: list[str] = field(default_factory=list)
     tokenizer: PreTrainedTokenizerBase | None = field(default=None, repr=False)
+    shared: datasets.DatasetDict | None = field(default=None, repr=False)
 
     @property
     def head_config(self) -> dict[str, Any]:
