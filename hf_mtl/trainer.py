@@ -40,6 +40,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
 from .errors import DataError, HfMtlError, TaskError
+from .lora import unwrap_peft_model
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
@@ -276,6 +277,7 @@ class MultiTaskTrainer(Trainer):
         task_metrics: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
+        model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
         if not isinstance(model, MultiTaskModel):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
