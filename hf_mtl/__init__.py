@@ -34,6 +34,8 @@ def __getattr__(name: str):
         "train_recipe": "workflow",
         "compare_recipe": "compare",
         "export_task": "export",
+        "apply_lora": "lora",
+        "merge_lora": "lora",
     }
     if name in lazy:
         import importlib
@@ -49,9 +51,11 @@ __all__ = [
     "MultiTaskTrainer",
     "MultiTaskTrainingArguments",
     "TaskSpec",
+    "apply_lora",
     "compare_recipe",
     "export_task",
     "load_recipe",
+    "merge_lora",
     "prepare_task",
     "register_pipeline",
     "train_recipe",

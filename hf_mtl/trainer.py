@@ -41,6 +41,7 @@ from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
 from .errors import DataError, HfMtlError, TaskError
 from .exposure import apply_equal_exposure
+from .lora import unwrap_peft_model
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
 from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
@@ -280,6 +281,7 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
         task_metrics: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
+        model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
         if not isinstance(model, MultiTaskModel):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:

@@ -131,6 +131,13 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel
         model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks)
     if recipe.model.freeze_encoder:
         model.freeze_encoder()
+    if recipe.model.lora is not None:
+        from .lora import apply_lora, trainable_parameters
+
+        apply_lora(model, recipe.model.lora, base_encoder=recipe.model.encoder_path)
+        trainable, total = trainable_parameters(model)
+        logger.warning("LoRA: training %s of %s parameters (%.2f%%: adapters and heads).", f"{trainable:,}",
+                       f"{total:,}", 100 * trainable / total)
     return model
 
 
