@@ -330,6 +330,7 @@ class MultiTaskModel(PreTrainedModel):
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         num_items_in_batch: torch.Tensor | int | dict[str, torch.Tensor | int] | None = None,
+        loss_weight: float | dict[str, float] | None = None,
     ) -> MultiTaskModelOutput | tuple:
         r"""Run the encoder and one task's head, or (a group batch) the encoder once and several heads.
 
@@ -343,6 +344,9 @@ class MultiTaskModel(PreTrainedModel):
             num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
                 this batch divided by it, which makes accumulated steps equal one large batch. A group batch
                 takes `{task: count}`: each task's loss is exact for its own labels.
+            loss_weight (`float`, or `{task: float}` for a group batch, *optional*): multiplies the loss instead of
+                the task's configured `loss_weight` (the trainer's run-time `task_loss_weights`); the config is not
+                changed.
 
         Example:
             ```python
@@ -368,7 +372,8 @@ class MultiTaskModel(PreTrainedModel):
         logits = head(encoded.last_hidden_state, attention_mask)
         loss = None
         if labels is not None:
-            loss = head.loss(logits, labels, num_items_in_batch) * self.config.tasks[task]["loss_weight"]
+            weight = self.config.tasks[task]["loss_weight"] if loss_weight is None else loss_weight
+            loss = head.loss(logits, labels, num_items_in_batch) * weight
         output = MultiTaskModelOutput(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
