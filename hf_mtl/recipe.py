@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from .errors import HfMtlError, RecipeError
+from .errors import HfMtlError, RecipeError, did_you_mean
 from .tasks import TaskSpec, group_tasks
 from .training_args import MultiTaskTrainingArguments
 
@@ -58,16 +57,11 @@ RecipeLoader.add_implicit_resolver(
 )
 
 
-def _nearest(key: str, valid: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _check_keys(mapping: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
     for key in mapping:
         if key not in valid:
             listed = ", ".join(valid) if len(valid) <= 12 else "any field of MultiTaskTrainingArguments"
-            raise RecipeError(f"{where}: unknown key '{key}'{_nearest(key, valid)}; valid keys: {listed}.")
+            raise RecipeError(f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; valid keys: {listed}.")
 
 
 def default_encoder() -> str:
@@ -256,7 +250,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
         else:
             valid = list(RECIPE_KEYS) + list(TRAINING_KEYS) + [f"model.{k}" for k in MODEL_KEYS]
             raise RecipeError(
-                f"Override '{key}' names no recipe setting{_nearest(key, valid)}; use output_dir, data_dir, "
+                f"Override '{key}' names no recipe setting{did_you_mean(key, valid)}; use output_dir, data_dir, "
                 "model.<key>, training.<key> (or just the training argument) or tasks.<task>.<key>."
             )
     return raw

@@ -117,7 +117,7 @@ def test_save_and_reload_identical_logits_with_safetensors(tiny_model, tmp_path)
 
 def test_saved_folder_carries_remote_code(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path)
-    for name in ("configuration_multitask.py", "modeling_multitask.py", "heads.py"):
+    for name in ("configuration_multitask.py", "modeling_multitask.py", "heads.py", "task_kinds.py"):
         assert (tmp_path / name).exists(), name
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map == {

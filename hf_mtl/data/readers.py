@@ -36,7 +36,7 @@ from typing import Any
 import datasets
 from conllu.parser import parse_id_value
 
-from ..errors import DataError
+from ..errors import DataError, did_you_mean
 from ..tasks import DataSource, TaskSpec
 
 logger = logging.getLogger("hf_mtl")
@@ -576,7 +576,7 @@ def _require_columns(ds: datasets.Dataset, columns: list[str], where: str) -> No
     for column in columns:
         if column not in ds.column_names:
             raise DataError(
-                f"{where}: no column {column!r}; the columns are {', '.join(ds.column_names)} "
+                f"{where}: no column {column!r}{did_you_mean(column, ds.column_names)}; the columns are {', '.join(ds.column_names)} "
                 "(set `text_column` / `text_pair_column` / `label_column`, or `column_names` for a headerless file)"
             )
 
