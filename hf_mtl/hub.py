@@ -7,7 +7,9 @@ from pathlib import Path
 from .errors import HfMtlError
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "configuration_multitask.py", "modeling_multitask.py",
-                  "heads.py", "task_kinds.py")
+                  "heads.py", "task_kinds.py",
+                  # the "multitask" pipeline as remote code (config.json's custom_pipelines)
+                  "pipeline_multitask.py", "word_windows.py", "errors.py")
 # Files a training run leaves that do not belong in a model repository.
 IGNORED_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "runs/**", "training_args.bin", "*.pt", "*.pkl"]
 

@@ -121,6 +121,27 @@ class MultiTaskModel(PreTrainedModel):
             kwargs["use_safetensors"] = True
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
+    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> Any:
+        """[`PreTrainedModel.save_pretrained`], also declaring the `multitask` pipeline for remote code.
+
+        `config.json` gets a `custom_pipelines` entry, and the pipeline's files are copied next to the weights with
+        the modeling code (they are relative imports of this file), so `pipeline("multitask", model=folder,
+        trust_remote_code=True)` works where hf_mtl is not installed. The in-memory config is left as it was.
+        """
+        # A relative import (not at the top: the pipeline is needed only here) so that transformers copies
+        # pipeline_multitask.py and what it imports along with this file, on save and on remote-code loading.
+        from .pipeline_multitask import custom_pipelines
+
+        previous = self.config.__dict__.get("custom_pipelines")
+        self.config.custom_pipelines = custom_pipelines()
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if previous is None:
+                del self.config.custom_pipelines
+            else:
+                self.config.custom_pipelines = previous
+
     @classmethod
     def from_encoder(
         cls,
