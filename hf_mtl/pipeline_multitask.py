@@ -1,29 +1,25 @@
 """The ``multitask`` pipeline: one encoder pass per batch serves every task head.
 
-[`MultiTaskPipeline`] is a `transformers` [`~transformers.ChunkPipeline`]: `preprocess` cuts each input into one
-or more windows, `_forward` runs the encoder and every head once per batch of windows, `postprocess` joins an
-input's windows into one dict keyed by task name:
+[`MultiTaskPipeline`] is a transformers `ChunkPipeline`: `preprocess` cuts each input into windows, `_forward` runs
+the encoder and every head once per batch of windows, `postprocess` joins an input's windows into one dict keyed by
+task name. Following that contract, transformers' own options work as in its pipelines: `batch_size`,
+`num_workers`, `device`, a `KeyDataset` or a generator as input (streamed), `truncation`.
 
-- entity tasks (token tasks whose labels are an entity scheme: IOB1/IOB2/IOBES/BILOU, ``B-PER`` or ``B_PER``, as
-  decided by :func:`~hf_mtl.task_kinds.output_kind`, the same test that makes the metrics score them with seqeval):
-  grouped entity spans ``{"entity_group", "score", "word", "start", "end"}``, like transformers'
-  token-classification pipeline with ``aggregation_strategy="first"``, grouped at the word level;
-- other token tasks (POS, chunking): one ``{"word", "tag", "score", "start", "end"}`` per word;
-- single-label text tasks: ``{"label", "score"}`` (a list of ``top_k`` of them with ``top_k=``);
-- multi-label text tasks: ``[{"label", "score"}, ...]`` for every label whose sigmoid score is >= ``threshold``;
-- regression: ``{"value": float}``.
+Output per task kind (:func:`~hf_mtl.task_kinds.output_kind`, the test that also picks each task's metric):
 
-A word's tag (and its probability) is the prediction on the word's **first sub-word**, as the model is trained.
-An entity's score is the mean of its words' probabilities. ``start``/``end`` are character offsets into the input
-string (into ``" ".join(words)`` for pre-split words), so ``text[start:end] == word`` always holds.
+- entity tasks (token tasks with IOB1/IOB2/IOBES/BILOU labels, ``B-PER`` or ``B_PER``): entity spans
+  ``{"entity_group", "score", "word", "start", "end"}`` grouped at the word level, like transformers'
+  token-classification pipeline with ``aggregation_strategy="first"``; an entity's score is its words' mean;
+- other token tasks (POS): one ``{"word", "tag", "score", "start", "end"}`` per word;
+- single-label text tasks: ``{"label", "score"}`` (a list of ``top_k`` of them with ``top_k=``); multi-label:
+  ``[{"label", "score"}, ...]`` for the labels scoring >= ``threshold``; regression: ``{"value": float}``.
 
-Because it follows the pipeline contract, transformers' own options work as in its pipelines: ``batch_size``,
-``num_workers``, ``device``, a ``KeyDataset`` or a generator as input (streamed: results come back as an iterator,
-the input is read only as far as needed), ``truncation``.
+A word's tag is the prediction on its **first sub-word**, as the model is trained. ``start``/``end`` index the
+input string (``" ".join(words)`` for pre-split words), so ``text[start:end] == word``.
 
-This file is copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so
-``pipeline("multitask", model=folder, trust_remote_code=True)`` works where hf_mtl is not installed: it imports
-torch, transformers and, relatively, ``errors``, ``task_kinds`` and ``word_windows`` only.
+Copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so ``pipeline("multitask",
+model=folder, trust_remote_code=True)`` works without hf_mtl: imports torch, transformers and, relatively,
+``errors``, ``task_kinds`` and ``word_windows`` only.
 """
 
 from __future__ import annotations
@@ -48,15 +44,13 @@ from .task_kinds import (
     detect_label_scheme,
     output_kind,
 )
-from .word_windows import group_entities, plan_reads, pre_split_text, word_spans
+from .word_windows import group_entities, plan_reads, pre_split_text, window_limit, word_spans
 
 logger = logging.getLogger(__name__)
 
 PIPELINE_TASK = "multitask"
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_THRESHOLD = 0.5
-# Families whose position ids start after the padding index: two positions fewer than max_position_embeddings.
-_OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xlm-roberta-xl")
 # `truncation` values, as the tokenizers spell them (pairs of texts are not inputs of this pipeline)
 _TRUNCATE = (True, "longest_first", "only_first")
 _DO_NOT_TRUNCATE = (False, "do_not_truncate")
@@ -252,22 +246,10 @@ class MultiTaskPipeline(ChunkPipeline):
         return list(dict.fromkeys(tasks))
 
     def _max_length(self, requested: int | None = None) -> int:
-        encoder_config = self.model.config.encoder
-        limits = []
-        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
-        if tokenizer_limit and tokenizer_limit < 1_000_000:
-            limits.append(int(tokenizer_limit))
-        max_positions = getattr(encoder_config, "max_position_embeddings", None)
-        if max_positions and getattr(encoder_config, "position_embedding_type", "absolute") == "absolute":
-            if encoder_config.model_type in _OFFSET_POSITION_MODEL_TYPES:
-                max_positions -= 2
-            limits.append(int(max_positions))
-        model_limit = min(limits) if limits else 512
-        if requested is None:
-            return model_limit
-        if requested > model_limit:
+        model_limit = window_limit(self.model.config.encoder, getattr(self.tokenizer, "model_max_length", None))
+        if requested is not None and requested > model_limit:
             raise HfMtlError(f"max_length={requested} is more than the model accepts ({model_limit} tokens).")
-        return requested
+        return model_limit if requested is None else requested
 
     # ------------------------------------------------------------------ inputs
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
@@ -298,7 +280,7 @@ class MultiTaskPipeline(ChunkPipeline):
         return super().__call__(inputs, **kwargs)
 
     def predict(self, inputs: Any, **kwargs: Any) -> Any:
-        """The same as calling the pipeline (also scikit-learn's name for it)."""
+        """The same as calling the pipeline (scikit-learn's name for it, which transformers' pipelines offer)."""
         return self(inputs, **kwargs)
 
     def get_iterator(
@@ -336,30 +318,48 @@ class MultiTaskPipeline(ChunkPipeline):
         A string is raw text, a list of strings pre-split words (`is_split_into_words` is settled by `__call__`).
         """
         index, item = (input_.index, input_.item) if isinstance(input_, _Numbered) else (None, input_)
-        item = _check_item(index, item)
-        limit = self._max_length(max_length)
+        sample, windows = self._encode(index, _check_item(index, item), stride, self._max_length(max_length), truncation)
+        word_ids = [window.word_ids for window in windows]
+        offsets = [window.offsets for window in windows]
+        raw_text = isinstance(item, str)
+        if raw_text:  # over every window: a word cut by the last one still gets its whole span
+            sample.word_spans = word_spans(word_ids, offsets)
+        used = len(windows) if stride is not None else 1
+        reads = plan_reads(word_ids[:used], offsets[:used], raw_text)
+        sample.empty = sample.empty or not any(positions for positions, _ in reads)  # characters the tokenizer drops
+        with_types = "token_type_ids" in self.tokenizer.model_input_names
+        for number, (window, (positions, words)) in enumerate(zip(windows[:used], reads, strict=True)):
+            model_inputs = {"input_ids": torch.tensor([window.ids]), "attention_mask": torch.tensor([window.attention_mask])}
+            if with_types:
+                model_inputs["token_type_ids"] = torch.tensor([window.type_ids])
+            model_inputs["window"] = _Window(sample, number == 0, len(window.ids), positions, words)
+            model_inputs["is_last"] = number == used - 1
+            yield model_inputs
+
+    def _encode(
+        self, index: int | None, item: str | list[str], stride: int | None, limit: int, truncation: bool | None
+    ) -> tuple[_Sample, list[Any]]:
+        """The sample and every window of `limit` tokens the tokenizer cuts it into (overlapping by `stride`)."""
         if stride is not None and stride >= limit - self.tokenizer.num_special_tokens_to_add():
             raise HfMtlError(
                 f"stride={stride} must be smaller than the tokens a window holds "
                 f"({limit - self.tokenizer.num_special_tokens_to_add()}); e.g. stride={limit // 4}."
             )
-        raw_text = isinstance(item, str)
-        if raw_text:
+        if isinstance(item, str):
             sample = _Sample(index, item, {}, empty=not item.strip(), limit=limit)
         else:
             text, spans = pre_split_text(item)
             sample = _Sample(index, text, spans, empty=not any(word.strip() for word in item), limit=limit)
-        encoded = self.tokenizer(
-            ["" if sample.empty else item],
-            is_split_into_words=not raw_text and not sample.empty,
+        windows = self.tokenizer(
+            ["" if sample.empty else item],  # an empty input still runs, as one window without words
+            is_split_into_words=not isinstance(item, str) and not sample.empty,
             truncation=True,
             max_length=limit,
             stride=stride or 0,
             return_overflowing_tokens=True,
             return_offsets_mapping=True,
             return_token_type_ids=False,
-        )
-        windows = encoded.encodings
+        ).encodings
         if len(windows) > 1 and stride is None:
             if truncation is False:
                 raise HfMtlError(
@@ -368,25 +368,7 @@ class MultiTaskPipeline(ChunkPipeline):
                     "windows, or truncation=True to cut it."
                 )
             sample.truncated = truncation is None
-        word_ids = [window.word_ids for window in windows]
-        offsets = [window.offsets for window in windows]
-        if raw_text:
-            sample.word_spans = word_spans(word_ids, offsets)
-        used = len(windows) if stride is not None else 1
-        reads = plan_reads(word_ids[:used], offsets[:used], raw_text)
-        if not any(positions for positions, _ in reads):  # only characters the tokenizer drops
-            sample.empty = True
-        with_types = "token_type_ids" in self.tokenizer.model_input_names
-        for number, (window, (positions, words)) in enumerate(zip(windows[:used], reads, strict=True)):
-            model_inputs = {
-                "input_ids": torch.tensor([window.ids]),
-                "attention_mask": torch.tensor([window.attention_mask]),
-            }
-            if with_types:
-                model_inputs["token_type_ids"] = torch.tensor([window.type_ids])
-            model_inputs["window"] = _Window(sample, number == 0, len(window.ids), positions, words)
-            model_inputs["is_last"] = number == used - 1
-            yield model_inputs
+        return sample, windows
 
     # ------------------------------------------------------------------ forward
     def get_inference_context(self) -> Any:

@@ -33,10 +33,33 @@ from typing import Any
 
 from .task_kinds import LabelScheme, detect_label_scheme, entity_spans
 
+# Families whose position ids start after the padding index: two positions fewer than max_position_embeddings.
+OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xlm-roberta-xl")
 WordIds = Sequence[int | None]
 Offsets = Sequence[tuple[int, int]]
 # (token positions read, the word index of each) for one window
 Reads = tuple[list[int], list[int]]
+
+
+def window_limit(encoder_config: Any, tokenizer_limit: int | None) -> int:
+    """The most tokens a window may hold: the tokenizer's ``model_max_length`` and the encoder's absolute position
+    embeddings, whichever is smaller (512 when neither says).
+
+    Example:
+
+    ```python
+    >>> from types import SimpleNamespace
+    >>> window_limit(SimpleNamespace(model_type="roberta", max_position_embeddings=514), 10**30)
+    512
+
+    ```
+    """
+    limits = [int(tokenizer_limit)] if tokenizer_limit and tokenizer_limit < 1_000_000 else []
+    max_positions = getattr(encoder_config, "max_position_embeddings", None)
+    if max_positions and getattr(encoder_config, "position_embedding_type", "absolute") == "absolute":
+        offset = 2 if getattr(encoder_config, "model_type", None) in OFFSET_POSITION_MODEL_TYPES else 0
+        limits.append(int(max_positions) - offset)
+    return min(limits) if limits else 512
 
 
 def pre_split_text(words: Sequence[str], delimiter: str = " ") -> tuple[str, dict[int, tuple[int, int]]]:
@@ -206,4 +229,4 @@ def group_entities(
     return entities
 
 
-__all__ = ["content_bounds", "group_entities", "plan_reads", "pre_split_text", "word_spans"]
+__all__ = ["content_bounds", "group_entities", "plan_reads", "pre_split_text", "window_limit", "word_spans"]

@@ -8,7 +8,14 @@ import pytest
 
 from hf_mtl import word_windows
 from hf_mtl.task_kinds import LabelScheme, detect_label_scheme
-from hf_mtl.word_windows import content_bounds, group_entities, plan_reads, pre_split_text, word_spans
+from hf_mtl.word_windows import (
+    content_bounds,
+    group_entities,
+    plan_reads,
+    pre_split_text,
+    window_limit,
+    word_spans,
+)
 
 
 def test_docstring_examples_hold():
@@ -80,3 +87,12 @@ def test_group_entities_uses_the_task_scheme():
     scheme = detect_label_scheme(["O", "PER_B", "PER_I"])
     assert scheme == LabelScheme("IOB2", separator="_", prefix_first=False)
     assert [(e["entity_group"], e["word"]) for e in group_entities(words, "abc", scheme)] == [("PER", "ab")]
+
+
+def test_window_limit_takes_the_smaller_of_tokenizer_and_positions():
+    from types import SimpleNamespace
+
+    bert = SimpleNamespace(model_type="bert", max_position_embeddings=128)
+    assert window_limit(bert, 512) == 128 and window_limit(bert, 64) == 64
+    relative = SimpleNamespace(model_type="deberta-v2", max_position_embeddings=512, position_embedding_type="relative_key")
+    assert window_limit(relative, int(1e30)) == 512 and window_limit(SimpleNamespace(), None) == 512
