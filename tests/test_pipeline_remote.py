@@ -67,6 +67,8 @@ def remote_run(saved, tmp_path_factory):
         assert type(nlp).__name__ == "MultiTaskPipeline", type(nlp)
         assert "hf_mtl" not in type(nlp).__module__ and "hf_mtl" not in type(nlp.model).__module__
         streamed = list(nlp(text for text in {TEXTS!r}))
+        inferred = pipeline(model={str(folder)!r}, trust_remote_code=True)  # the task from custom_pipelines
+        assert type(inferred).__name__ == "MultiTaskPipeline" and inferred.task == "multitask", inferred.task
         print("RESULTS", json.dumps({{"list": nlp({TEXTS!r}, batch_size=2), "stream": streamed}}))
         """
     )
