@@ -190,15 +190,32 @@ class MultiTaskModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory: Any, *args: Any, state_dict: dict[str, Any] | None = None,
                         **kwargs: Any) -> Any:
-        """[`PreTrainedModel.save_pretrained`]; a model with LoRA adapters saves only the adapters and the heads.
+        """[`PreTrainedModel.save_pretrained`], also declaring the `multitask` pipeline for remote code.
 
-        Its `config.json` keeps the adapter settings and the base encoder (`lora.base_encoder`), which
-        `from_pretrained` loads first. Merge the adapters (`hf_mtl.lora.merge_lora`) to save a self-contained model.
+        `config.json` gets a `custom_pipelines` entry, and the pipeline's files are copied next to the weights with
+        the modeling code (they are relative imports of this file), so `pipeline("multitask", model=folder,
+        trust_remote_code=True)` works where hf_mtl is not installed. The in-memory config is left as it was.
+
+        A model with LoRA adapters saves only the adapters and the heads; its `config.json` keeps the adapter
+        settings and the base encoder (`lora.base_encoder`), which `from_pretrained` loads first. Merge the adapters
+        (`hf_mtl.lora.merge_lora`) to save a self-contained model.
         """
         if getattr(self.config, "lora", None):
             state_dict = state_dict if state_dict is not None else self.state_dict()
             state_dict = {name: tensor for name, tensor in state_dict.items() if _is_adapter_weight(name)}
-        return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        # A relative import (not at the top: the pipeline is needed only here) so that transformers copies
+        # pipeline_multitask.py and what it imports along with this file, on save and on remote-code loading.
+        from .pipeline_multitask import custom_pipelines
+
+        previous = self.config.__dict__.get("custom_pipelines")
+        self.config.custom_pipelines = custom_pipelines()
+        try:
+            return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        finally:
+            if previous is None:
+                del self.config.custom_pipelines
+            else:
+                self.config.custom_pipelines = previous
 
     @classmethod
     def from_encoder(
