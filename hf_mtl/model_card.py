@@ -371,13 +371,16 @@ def write_model_card(card: ModelCard, folder: str | os.PathLike) -> Path:
 
 
 def set_card_model_id(folder: str | os.PathLike, model_id: str) -> bool:
-    """Put ``model_id`` into the "how to use" code of the hf_mtl card in ``folder`` (before a push); returns
-    whether the card changed. A README.md that hf_mtl did not write is left alone."""
-    path, placeholder = Path(folder) / CARD_FILE, f'"{MODEL_ID_PLACEHOLDER}"'
+    """Name ``model_id`` in the "how to use" code of the hf_mtl card in ``folder`` (before a push); returns whether
+    the card changed. A README.md that hf_mtl did not write is left alone."""
+    path = Path(folder) / CARD_FILE
     text = path.read_text(encoding="utf-8") if is_hf_mtl_card(path) else ""
-    if placeholder in text:
-        path.write_text(text.replace(placeholder, f'"{model_id}"'), encoding="utf-8")
-    return placeholder in text
+    head, use, code = text.partition("\n## Use\n")
+    # the section's only quoted model references: pipeline(..., model="...") and from_pretrained("...")
+    updated = head + use + re.sub(r'(model="|from_pretrained\(")[^"\n]*"', lambda m: f'{m[1]}{model_id}"', code)
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    return updated != text
 
 
 class ModelCardCallback(TrainerCallback):
