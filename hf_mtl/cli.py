@@ -1,4 +1,4 @@
-"""The `hf-mtl` command (also `python -m hf_mtl`): train, evaluate, predict, compare, export, push.
+"""The `hf-mtl` command (also `python -m hf_mtl`): train, evaluate, predict, compare, refine, export, push.
 
 Errors a user can cause (a bad recipe, a missing file, an unknown task) print one line on stderr and exit with
 status 2, before anything trains; no traceback.
@@ -62,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
                          help="steps per single-task model (default: as many examples as the joint model saw)")
     compare.add_argument("--split", default="test", choices=["test", "validation"])
     compare.add_argument("--compare-dir", default=None, help="where to write models and tables")
+
+    refine = commands.add_parser("refine", help="joint, then refine: a short per-task fine-tune, one model per task",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    refine.add_argument("model_dir", help="the trained joint model (only read)")
+    refine.add_argument("recipe", help="the recipe with the tasks' data and training arguments")
+    refine.add_argument("--steps", type=int, required=True, help="optimizer steps per task (0: copy the joint heads)")
+    refine.add_argument("--split", default="test", choices=["test", "validation"])
+    refine.add_argument("--output-dir", default=None, help="where the per-task models go (default: MODEL_DIR-refined)")
+    refine.add_argument("--tasks", default=None, help="comma-separated tasks to refine (default: all of the recipe)")
 
     export = commands.add_parser("export", help="write one task as a standard AutoModelFor*Classification folder")
     export.add_argument("model_dir")
@@ -149,6 +158,17 @@ def _command_compare(args: argparse.Namespace, overrides: list[str]) -> None:
     print(comparison.to_markdown())
 
 
+def _command_refine(args: argparse.Namespace, overrides: list[str]) -> None:
+    from .recipe import load_recipe
+    from .refine import refine_model
+
+    _require_model_dir(args.model_dir)
+    tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
+    refinement = refine_model(args.model_dir, load_recipe(args.recipe, overrides), steps=args.steps,
+                              output_dir=args.output_dir, tasks=tasks, eval_split=args.split)
+    print(refinement.to_markdown())
+
+
 def _command_export(args: argparse.Namespace) -> None:
     from transformers import AutoTokenizer
 
@@ -179,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `hf-mtl`; returns the exit status."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("train", "evaluate", "compare"):
+    if extra and args.command not in ("train", "evaluate", "compare", "refine"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -191,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             _command_predict(args)
         elif args.command == "compare":
             _command_compare(args, extra)
+        elif args.command == "refine":
+            _command_refine(args, extra)
         elif args.command == "export":
             _command_export(args)
         elif args.command == "push":

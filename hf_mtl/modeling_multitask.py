@@ -7,6 +7,7 @@ so ``save_pretrained`` copies the three files next to the weights and
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,20 +23,23 @@ from .heads import build_head
 
 @dataclass
 class MultiTaskModelOutput(ModelOutput):
-    """Output of [`MultiTaskModel.forward`] for one task.
+    """Output of [`MultiTaskModel.forward`] for one task, or for the tasks of a group batch.
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*): the task's loss (times its `loss_weight`), when
-            `labels` are given.
-        logits (`torch.FloatTensor`): `(batch, seq_len, num_labels)` for token tasks, `(batch, num_labels)` for
-            text tasks.
+            `labels` are given; for a group batch the sum of its tasks' weighted losses.
+        logits (`torch.FloatTensor`, or `dict[str, torch.FloatTensor]` for a group batch): `(batch, seq_len,
+            num_labels)` for token tasks, `(batch, num_labels)` for text tasks.
         hidden_states, attentions: the encoder's, when asked for.
+        task_losses (`dict[str, torch.FloatTensor]`, *optional*): group batches: each task's weighted loss
+            (detached), for per-task logging.
     """
 
     loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | dict[str, torch.FloatTensor] | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    task_losses: dict[str, torch.FloatTensor] | None = None
 
 
 def check_is_encoder(encoder_config: PretrainedConfig) -> None:
@@ -245,23 +249,39 @@ class MultiTaskModel(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        task: str | None = None,
+        labels: torch.Tensor | dict[str, torch.Tensor] | None = None,
+        task: str | Sequence[str] | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
-        num_items_in_batch: torch.Tensor | int | None = None,
+        num_items_in_batch: torch.Tensor | int | dict[str, torch.Tensor | int] | None = None,
     ) -> MultiTaskModelOutput | tuple:
-        r"""Run the encoder and one task's head.
+        r"""Run the encoder and one task's head, or (a group batch) the encoder once and several heads.
 
         Args:
-            task (`str`): the task name (optional when the model has one task).
-            labels (`torch.Tensor`, *optional*): token tasks `(batch, seq_len)` ids with -100 on unscored tokens;
-                single-label text tasks `(batch,)` ids; multi-label `(batch, num_labels)` 0/1 floats; regression
-                `(batch,)` floats.
+            task (`str`, or a list of names): the task name (optional when the model has one task). A list (or
+                `labels` given as a dict) makes a *group batch*: examples labelled for several tasks.
+            labels (`torch.Tensor` or `dict[str, torch.Tensor]`, *optional*): token tasks `(batch, seq_len)` ids
+                with -100 on unscored tokens; single-label text tasks `(batch,)` ids (-100: no label);
+                multi-label `(batch, num_labels)` 0/1 floats; regression `(batch,)` floats. A group batch gives
+                `{task: labels}`; the loss is then the sum of each task's weighted loss.
             num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
-                this batch divided by it, which makes accumulated steps equal one large batch.
+                this batch divided by it, which makes accumulated steps equal one large batch. A group batch
+                takes `{task: count}`: each task's loss is exact for its own labels.
+
+        Example:
+            ```python
+            >>> out = model(**inputs, labels={"pos": pos_labels, "ner": ner_labels})  # one encoder pass
+            >>> out.loss, out.task_losses["ner"], out.logits["pos"].shape
+            ```
         """
+        if isinstance(labels, Mapping) or (task is not None and not isinstance(task, str)):
+            return self._forward_group(
+                list(labels) if task is None else list(task), labels, num_items_in_batch, return_dict,
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                position_ids=position_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+            )
         task = self._check_task(task)
         head = self.heads[task]
         if labels is not None:
@@ -277,6 +297,44 @@ class MultiTaskModel(PreTrainedModel):
         output = MultiTaskModelOutput(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
+        return output if return_dict is not False else output.to_tuple()
+
+    def _forward_group(
+        self,
+        tasks: list[str],
+        labels: Mapping[str, torch.Tensor] | None,
+        num_items_in_batch: Any,
+        return_dict: bool | None,
+        **encoder_inputs: Any,
+    ) -> MultiTaskModelOutput | tuple:
+        """The encoder once, then each task's head and loss (a group batch; see `forward`)."""
+        names = [self._check_task(name) for name in tasks]
+        if not names:
+            raise ValueError("A group batch needs at least one task (labels={} and no task names given).")
+        if labels is not None:
+            if set(labels) != set(names):
+                raise ValueError(f"A group batch for tasks {names} got labels for tasks {sorted(labels)}.")
+            if num_items_in_batch is not None and not isinstance(num_items_in_batch, Mapping):
+                raise ValueError("A group batch takes num_items_in_batch as {task: count}, one count per task's labels.")
+            input_ids = encoder_inputs["input_ids"]
+            input_shape = input_ids.shape if input_ids is not None else encoder_inputs["inputs_embeds"].shape[:2]
+            for name in names:
+                self.heads[name].check_labels(labels[name], input_shape, name)
+        encoded = self._encode(**encoder_inputs)
+        hidden, attention_mask = encoded.last_hidden_state, encoder_inputs["attention_mask"]
+        logits = {name: self.heads[name](hidden, attention_mask) for name in names}
+        loss, task_losses = None, None
+        if labels is not None:
+            task_losses = {}
+            for name in names:
+                items = None if num_items_in_batch is None else num_items_in_batch[name]
+                if items is not None:  # a step where no example carries this task's labels: its loss is 0, not 0/0
+                    items = items.clamp(min=1) if torch.is_tensor(items) else max(items, 1)
+                task_loss = self.heads[name].loss(logits[name], labels[name], items) * self.config.tasks[name]["loss_weight"]
+                task_losses[name] = task_loss.detach()
+                loss = task_loss if loss is None else loss + task_loss
+        output = MultiTaskModelOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
+                                      attentions=encoded.attentions, task_losses=task_losses)
         return output if return_dict is not False else output.to_tuple()
 
     def forward_all_tasks(

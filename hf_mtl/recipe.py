@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from .errors import HfMtlError, RecipeError
-from .tasks import TaskSpec
+from .tasks import TaskSpec, group_tasks
 from .training_args import MultiTaskTrainingArguments
 
 EMBEDDED_ENCODER = "embedded"
@@ -313,6 +313,10 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise RecipeError(f"{where}: duplicate task name(s) {duplicates}; every task needs its own name.")
+    try:
+        group_tasks(tasks)  # the tasks of a group agree on what they share
+    except HfMtlError as error:
+        raise RecipeError(f"{where}: {error}") from None
     output_dir = Path(raw["output_dir"])
     recipe = Recipe(
         path=path,

@@ -40,6 +40,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGH
 from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
 from .errors import DataError, HfMtlError, TaskError
+from .exposure import apply_equal_exposure
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
 from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
@@ -296,6 +297,8 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
             data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
+        if self.task_train_datasets:
+            apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
         self._task_losses = _TaskLossTracker()
         self.examples_seen: dict[str, int] = {}
         self._eval_task: str | None = None

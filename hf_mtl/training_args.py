@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from .errors import TaskError
+from .exposure import check_steps_per_task
 from .sampling import SAMPLING_STRATEGIES
 
 
@@ -37,6 +38,11 @@ class MultiTaskTrainingArguments(TrainingArguments):
     task_loss_weights: dict[str, float] | None = field(
         default=None, metadata={"help": "Per-task loss multipliers, e.g. {'ner': 1.0, 'sentiment': 0.5}."}
     )
+    steps_per_task: int | None = field(
+        default=None,
+        metadata={"help": "Equal exposure: every task sees as many examples as a single-task model of this many "
+                  "steps (implies sampling='uniform'; max_steps = steps_per_task x number of tasks)."},
+    )
     length_grouping: bool = field(
         default=True,
         metadata={"help": "Within a task, batch examples of similar length together (less padding)."},
@@ -62,6 +68,8 @@ class MultiTaskTrainingArguments(TrainingArguments):
             raise TaskError(
                 f"sampling={self.sampling!r} is not a sampling strategy; use one of {list(SAMPLING_STRATEGIES)}.{hint}"
             )
+        if self.steps_per_task is not None:
+            check_steps_per_task(self)
         if self.sampling_temperature <= 0:
             raise TaskError(f"sampling_temperature must be > 0, got {self.sampling_temperature}.")
         for name, weight in (self.task_loss_weights or {}).items():
