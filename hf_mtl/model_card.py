@@ -284,8 +284,8 @@ class MultiTaskModelCardData:
             "averages": [{"split": split, "score": f"{score:.4f}"} for split, score in self.averages.items()],
             "eval_lines": _eval_table(self.eval_lines, task_metrics),
             "train_summary": _train_summary(self.train_info),
-            "examples_seen": ", ".join(f"{task} {self.examples_seen[task]:,}" for task in tasks
-                                       if task in self.examples_seen),
+            "examples_seen": ", ".join(f"{unit} {self.examples_seen[unit]:,}" for unit in (  # tasks, then groups
+                [t for t in tasks if t in self.examples_seen] + sorted(set(self.examples_seen) - set(tasks)))),
             "all_metrics": [f"{task}, {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(e["metrics"].items()))
                             for task in tasks for split, e in self.results.get(task, {}).items()],
             "hyperparameters": [(name, str(getattr(value, "value", value)))  # enums by their value
