@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", default=None)
     push.add_argument("--commit-message", default="Upload hf_mtl multi-task model")
+    push.add_argument("--include-training-files", action="store_true",
+                      help="also upload runs/ (TensorBoard logs) and training_args.bin (left out by default)")
+    push.add_argument("--keep-lora", action="store_true",
+                      help="a LoRA model: push the adapters and heads only (default: merged into the encoder)")
     return parser
 
 
@@ -186,7 +190,8 @@ def _command_push(args: argparse.Namespace) -> None:
 
     try:
         url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token,
-                                commit_message=args.commit_message)
+                                commit_message=args.commit_message, include_training_files=args.include_training_files,
+                                merge_lora=not args.keep_lora)
     except OSError as error:  # the Hub's HTTP errors (not logged in, no access), offline mode, no connection
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"could not push to {args.repo_id}: {first_line}") from None

@@ -41,7 +41,9 @@ from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
 from .errors import DataError, HfMtlError, TaskError
 from .exposure import apply_equal_exposure
+from .lora import unwrap_peft_model
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
+from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
 from .tasks import looks_like_iob
@@ -243,7 +245,7 @@ class _TaskLossTracker:
         return means
 
 
-class MultiTaskTrainer(Trainer):
+class MultiTaskTrainer(ModelCardMixin, Trainer):
     """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
 
     Args:
@@ -254,6 +256,8 @@ class MultiTaskTrainer(Trainer):
         eval_dataset: `{task: dataset}`; each task is evaluated on its own.
         processing_class: the tokenizer (used for padding and saved with checkpoints).
         task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
+        model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
+            that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
 
     Example:
@@ -277,6 +281,7 @@ class MultiTaskTrainer(Trainer):
         task_metrics: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
+        model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
         if not isinstance(model, MultiTaskModel):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
