@@ -20,6 +20,8 @@ Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0 (`--seed`)
 - ``joint_uniform``: equal exposure: tasks drawn uniformly, so each sees ``750 x scale x 32`` examples, as its
   single-task model does.
 
+- ``joint_temperature_scaled``: temperature sampling with each task's loss times 1/ln(number of labels) (Muppet,
+  ``loss_scaling: log_labels``) and the heads at 10x the learning rate (``head_learning_rate_multiplier: 10``);
 - ``joint_<strategy>_refine``: joint, then refine (MT-DNN): that joint arm's model, then ``--refine-steps`` (150 x
   scale) steps on each task alone through ``hf_mtl.refine.refine_model`` (``hf-mtl refine``); its
   ``train_seconds`` / ``examples_seen`` count the joint run and the refinement; ``refine`` in ``--arms`` stands
@@ -103,6 +105,10 @@ JOINT_ARMS = {
     "joint_annealed": {"sampling": "annealed"},
     # equal exposure: 3,000 steps over 4 tasks drawn uniformly = 750 x 32 examples per task, as a single-task model
     "joint_uniform": {"sampling": "uniform"},
+    # temperature sampling + Muppet's loss scaling (1/ln(number of labels)) + heads at 10x the encoder's learning rate
+    # (the training options `loss_scaling` / `head_learning_rate_multiplier` of branch `trainer`)
+    "joint_temperature_scaled": {"sampling": "temperature", "sampling_temperature": 2.0, "loss_scaling": "log_labels",
+                                 "head_learning_rate_multiplier": 10.0},
 }
 # joint_<strategy>_refine (REFINE_SUFFIX): that joint model, then --refine-steps per task (MT-DNN)
 REFINE_ARMS = tuple(f"{arm}{REFINE_SUFFIX}" for arm in JOINT_ARMS)
