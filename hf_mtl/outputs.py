@@ -105,7 +105,10 @@ def check_writable_file(path: str | os.PathLike, what: str = "output file") -> P
         raise OutputError(f"{what} {target} is a folder; give a file name.")
     if target.exists() and not os.access(target, os.W_OK):
         raise OutputError(f"{what} {target} exists and is read-only; choose another file.")
-    check_writable_folder(target.parent if str(target.parent) else Path("."), what=f"the folder of {what}")
+    existing = _nearest_existing(target.parent)
+    if not existing.is_dir():
+        raise OutputError(f"{what} {target} is under {existing}, which is a file; a folder is needed there.")
+    _probe_folder(existing, what, target)
     return target
 
 

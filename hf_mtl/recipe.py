@@ -193,7 +193,8 @@ def _checked_training_values(settings: dict[str, Any], where: str) -> dict[str, 
             value = checked[key] = int(value)
         ok = isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)
         if not ok:
-            wanted = " or ".join(dict.fromkeys(_TYPE_NAMES.get(kind, kind.__name__) for kind in accepted))
+            kinds = [kind for kind in accepted if not (kind is int and float in accepted)]  # "a number" covers both
+            wanted = " or ".join(dict.fromkeys(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds))
             raise RecipeError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {value!r}.")
         if isinstance(value, float) and not math.isfinite(value):
             raise RecipeError(f"{where}.{key}: expected a finite number, got {value!r}.")
@@ -284,7 +285,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
     raw = copy.deepcopy(raw)
     for key, value in overrides:
         parts = key.split(".")
-        if parts[0] in ("output_dir", "data_dir", "description") and len(parts) == 1:
+        if parts[0] in ("output_dir", "data_dir", "description", "resume", "overwrite") and len(parts) == 1:
             raw[parts[0]] = value
         elif parts[0] == "model" and len(parts) == 2:
             raw.setdefault("model", {})[parts[1]] = value

@@ -368,6 +368,9 @@ def _check_json_lines(path: Path, text: str) -> None:
             raise DataError(f"{path}:{number}: not valid JSON ({err}); JSON Lines hold one JSON object a line") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: expected a JSON object (a record), found {_json_kind(record)}: {line[:80]!r}")
+        for name, value in record.items():  # 1e400 reads as inf here, and stops pyarrow's reader without a field name
+            if isinstance(value, float) and math.isinf(value) and "Infinity" not in line:
+                raise DataError(f"{path}:{number}: field {name!r}: the number is too large for a 64-bit float")
 
 
 def _check_json(path: Path, text: str, field_name: str | None) -> None:
