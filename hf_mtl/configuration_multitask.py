@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import sys
 from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
@@ -110,6 +111,12 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
     return normalized
 
 
+def _multitask_pipeline_registered() -> bool:
+    """True when a "multitask" pipeline is registered with transformers (hf_mtl registers its own on import)."""
+    pipelines = sys.modules.get("transformers.pipelines")
+    return pipelines is not None and "multitask" in pipelines.PIPELINE_REGISTRY.supported_tasks
+
+
 class MultiTaskConfig(PretrainedConfig):
     r"""Configuration of a [`MultiTaskModel`]: one encoder and a head per task.
 
@@ -177,6 +184,11 @@ class MultiTaskConfig(PretrainedConfig):
                     name, written_by, HF_MTL_VERSION, error,
                 )
         self.tasks = tasks
+        if getattr(self, "custom_pipelines", None) and _multitask_pipeline_registered():
+            # `custom_pipelines` (written on save) points transformers' `pipeline()` at the remote-code pipeline,
+            # which it checks before its registry (and then demands trust_remote_code). Where hf_mtl registered its
+            # own "multitask" pipeline, that one wins, as a registered model class wins over `auto_map`.
+            del self.custom_pipelines
 
     @property
     def task_names(self) -> list[str]:

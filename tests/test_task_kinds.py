@@ -260,3 +260,45 @@ def test_did_you_mean(tmp_path):
     spec = TaskSpec(name="t", type="text-classification", train=str(tmp_path / "train.jsonl"), text_column="sentense")
     with pytest.raises(DataError, match=r"no column 'sentense' \(did you mean 'sentence'\?\)"):
         read_split(spec.train, spec, "train")
+
+
+def test_pipeline_output_follows_the_registry_for_every_style():
+    """A model with one token task per label style: the pipeline outputs entities exactly where the metric is
+    seqeval, and its entities are the spans the metric reads from the same word tags."""
+    import torch
+    from conftest import minilm_dir, tiny_bert_config
+    from transformers import AutoTokenizer
+
+    from hf_mtl import MultiTaskConfig, MultiTaskModel
+    from hf_mtl.pipeline import MultiTaskPipeline
+
+    names = {style: re.sub(r"[^a-z0-9]+", "_", style.lower()).strip("_") for style in STYLES}
+    tasks = {names[style]: {"type": "token-classification", "labels": labels} for style, (labels, _) in STYLES.items()}
+    torch.manual_seed(0)
+    model = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=tasks)).eval()
+    with torch.no_grad():
+        for head in model.heads.values():
+            head.classifier.weight.mul_(200.0)  # varied tags from a random tiny model
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    pipe = MultiTaskPipeline(model=model, tokenizer=tokenizer)
+    words = "Ada Lovelace met Charles Babbage in London and Paris on a cold day in June".split()
+    result = pipe(words, is_split_into_words=True)
+    batch = tokenizer(words, is_split_into_words=True, return_tensors="pt")
+    firsts = [i for i, w in enumerate(batch.word_ids()) if w is not None and w != batch.word_ids()[i - 1]]
+    seen_entities = 0
+    for style, (labels, _) in STYLES.items():
+        name, task = names[style], model.config.tasks[names[style]]
+        with torch.no_grad():
+            ids = model(**batch, task=name).logits[0, firsts].argmax(-1).tolist()
+        tags = [labels[i] for i in ids]
+        assert pipe.output_kinds[name] == output_kind(task)
+        if default_metric(task) == "seqeval":
+            assert output_kind(task) == "entities"
+            expected = [(kind, " ".join(words[start:end])) for kind, start, end in
+                        entity_spans(tags, detect_label_scheme(labels))]
+            assert [(entity["entity_group"], entity["word"]) for entity in result[name]] == expected, (style, tags)
+            seen_entities += len(expected)
+        else:
+            assert output_kind(task) == "word_tags"
+            assert [word["tag"] for word in result[name]] == tags
+    assert seen_entities > 6  # the check saw real entities
