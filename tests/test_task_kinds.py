@@ -249,6 +249,14 @@ def test_loss_weight_one_rule_rejects(weight, tmp_path):
         MultiTaskTrainingArguments(output_dir=str(tmp_path), task_loss_weights={"t": weight}, report_to=[])
 
 
-def test_did_you_mean():
+def test_did_you_mean(tmp_path):
+    from hf_mtl.data import read_split
+    from hf_mtl.errors import DataError
+
     assert did_you_mean("cvs", ["csv", "tsv"]) == " (did you mean 'csv'?)"
     assert did_you_mean(3, ["csv"]) == ""
+    # the readers' missing-column error uses the same helper
+    (tmp_path / "train.jsonl").write_text('{"sentence": "good", "label": "pos"}\n', encoding="utf-8")
+    spec = TaskSpec(name="t", type="text-classification", train=str(tmp_path / "train.jsonl"), text_column="sentense")
+    with pytest.raises(DataError, match=r"no column 'sentense' \(did you mean 'sentence'\?\)"):
+        read_split(spec.train, spec, "train")
