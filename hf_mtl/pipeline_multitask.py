@@ -293,14 +293,16 @@ class MultiTaskPipeline(ChunkPipeline):
         return iter(results)
 
     def _token_counts(self, items: list[Any]) -> list[int]:
-        """Tokens of each input, from one batched tokenizer call per input type (0 for an invalid input)."""
+        """Tokens of each input (up to a window), one batched tokenizer call per input type (0: an invalid input)."""
         counts = [0] * len(items)
         texts = [i for i, item in enumerate(items) if isinstance(item, str)]
         words = [i for i, x in enumerate(items) if isinstance(x, (list, tuple)) and x and all(isinstance(w, str) for w in x)]
         for indices, split in ((texts, False), (words, True)):
             if indices:
-                encoded = self.tokenizer([items[i] if not split else list(items[i]) for i in indices],
-                                         is_split_into_words=split, add_special_tokens=False)
+                encoded = self.tokenizer(  # cut at a window: no "sequence longer than the model" warning
+                    [items[i] if not split else list(items[i]) for i in indices], is_split_into_words=split,
+                    add_special_tokens=False, truncation=True, max_length=self._max_length(),
+                )
                 for i, ids in zip(indices, encoded["input_ids"], strict=True):
                     counts[i] = len(ids)
         return counts
