@@ -116,15 +116,6 @@ def _check_item(index: int | None, item: Any) -> str | list[str]:
     raise PipelineInputError(f"{where} is a {type(item).__name__} ({item!r:.60}); expected a string (or a list of words).")
 
 
-def _approximate_length(item: Any) -> int:
-    """Characters of an input: sorts a list so that inputs of similar length share a batch."""
-    if isinstance(item, str):
-        return len(item)
-    if isinstance(item, (list, tuple)):
-        return sum(len(word) + 1 for word in item if isinstance(word, str))
-    return 0
-
-
 class MultiTaskPipeline(ChunkPipeline):
     r"""Predict every task of a [`MultiTaskModel`] with one encoder pass per batch.
 
@@ -160,8 +151,7 @@ class MultiTaskPipeline(ChunkPipeline):
         {'ner': [{'entity_group': 'PER', 'score': 0.99, 'word': 'Ada Lovelace', 'start': 0, 'end': 12},
                  {'entity_group': 'LOC', 'score': 0.98, 'word': 'London', 'start': 22, 'end': 28}],
          'sentiment': {'label': 'positive', 'score': 0.91}}
-        >>> nlp(["First text.", "Second text."], tasks=["sentiment"], batch_size=64)
-        [{'sentiment': {...}}, {'sentiment': {...}}]
+        >>> nlp(["First text.", "Second text."], tasks=["sentiment"], batch_size=64)  # [{'sentiment': ...}, ...]
         >>> for result in nlp(KeyDataset(dataset, "text")):  # streamed
         ...     ...
         ```
@@ -193,11 +183,8 @@ class MultiTaskPipeline(ChunkPipeline):
         self.model.eval()
         tasks = self.model.config.tasks
         self.output_kinds = {name: output_kind(task) for name, task in tasks.items()}
-        self.label_schemes = {
-            name: detect_label_scheme(task["id2label"].values())
-            for name, task in tasks.items()
-            if self.output_kinds[name] == ENTITIES
-        }
+        entity_tasks = [name for name, kind in self.output_kinds.items() if kind == ENTITIES]
+        self.label_schemes = {name: detect_label_scheme(tasks[name]["id2label"].values()) for name in entity_tasks}
 
     # ------------------------------------------------------------------ parameters
     def _sanitize_parameters(
@@ -298,11 +285,27 @@ class MultiTaskPipeline(ChunkPipeline):
             return super().get_iterator((_Numbered(i, item) for i, item in enumerate(inputs)), *params)
         numbered = [_Numbered(i, item) for i, item in enumerate(inputs)]
         if batch_size > 1 and len(numbered) > 1:  # similar lengths share a batch: fewer pad tokens
-            numbered.sort(key=lambda entry: _approximate_length(entry.item))
+            lengths = self._token_counts(inputs)
+            numbered.sort(key=lambda entry: lengths[entry.index])
         results: list[Any] = [None] * len(numbered)
         for entry, result in zip(numbered, super().get_iterator(numbered, *params), strict=True):
             results[entry.index] = result
         return iter(results)
+
+    def _token_counts(self, items: list[Any]) -> list[int]:
+        """Tokens of each input (up to a window), one batched tokenizer call per input type (0: an invalid input)."""
+        counts = [0] * len(items)
+        texts = [i for i, item in enumerate(items) if isinstance(item, str)]
+        words = [i for i, x in enumerate(items) if isinstance(x, (list, tuple)) and x and all(isinstance(w, str) for w in x)]
+        for indices, split in ((texts, False), (words, True)):
+            if indices:
+                encoded = self.tokenizer(  # cut at a window: no "sequence longer than the model" warning
+                    [items[i] if not split else list(items[i]) for i in indices], is_split_into_words=split,
+                    add_special_tokens=False, truncation=True, max_length=self._max_length(),
+                )
+                for i, ids in zip(indices, encoded["input_ids"], strict=True):
+                    counts[i] = len(ids)
+        return counts
 
     # ------------------------------------------------------------------ preprocess
     def preprocess(

@@ -405,3 +405,9 @@ def test_label_styles_grouped_exactly_when_scored_as_entities(model, tokenizer, 
     assert default_metric(styled.config.tasks["ner"]) == "seqeval"  # the metrics score entities ...
     assert styled_pipe.output_kinds == {"ner": "entities", "pos": "word_tags"}  # ... and the pipeline groups them
     assert all(set(entity) == {"entity_group", "score", "word", "start", "end"} for entity in styled_pipe("a b c d")["ner"])
+
+
+def test_sorting_a_list_does_not_warn_about_long_inputs(pipe, capfd):
+    text = " ".join(f"word{i % 10}" for i in range(400))  # 800 tokens: more than the tokenizer's 512
+    assert len(pipe([text, "short"], truncation=True)[0]["pos"]) < 400
+    assert "Token indices sequence length" not in capfd.readouterr().err
