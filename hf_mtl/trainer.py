@@ -44,7 +44,10 @@ from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
 from .data.task_datasets import MultiTaskDataset, TaskDataset, check_task_datasets
 from .errors import TaskError
+from .exposure import apply_equal_exposure
+from .lora import unwrap_peft_model
 from .metrics import METRIC_NAMES
+from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
 from .task_evaluation import TaskEvaluationMixin
@@ -101,7 +104,7 @@ class _TaskLossTracker:
         return means
 
 
-class MultiTaskTrainer(TaskEvaluationMixin, Trainer):
+class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
     """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
 
     Args:
@@ -112,6 +115,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, Trainer):
         eval_dataset: `{task: dataset}`; each task is evaluated on its own.
         processing_class: the tokenizer (used for padding and saved with checkpoints).
         task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
+        model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
+            that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
 
     The model's config is never changed: `args.task_loss_weights` are applied to the loss at run time (see
@@ -138,6 +143,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, Trainer):
         task_metrics: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
+        model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
         if not isinstance(model, MultiTaskModel):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
@@ -154,6 +160,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, Trainer):
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
             data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
+        if self.task_train_datasets:
+            apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
         self._task_losses = _TaskLossTracker()
         self.examples_seen: dict[str, int] = {}
         compute_metrics, preprocess_logits = self._init_task_metrics(
