@@ -40,7 +40,6 @@ from .checkpoints import (
     resolve_resume,
     write_examples_seen,
 )
-from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
 from .data.task_datasets import MultiTaskDataset, TaskDataset, check_task_datasets
 from .errors import TaskError
@@ -51,7 +50,7 @@ from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
 from .task_evaluation import TaskEvaluationMixin
-from .tasks import looks_like_iob
+from .task_kinds import default_metric
 from .training_args import MultiTaskTrainingArguments, loss_scale
 
 __all__ = [
@@ -67,15 +66,6 @@ __all__ = [
 logger = logging.getLogger("hf_mtl")
 
 
-def default_metric(task: Mapping[str, Any]) -> str:
-    """The metric hf_mtl uses for a task entry of a ``MultiTaskConfig`` when none is given.
-
-    Token tasks whose labels look like IOB/IOBES tags (``B-PER``) get ``seqeval``; other token tasks (POS) get
-    ``token_accuracy``. Text tasks get ``accuracy``, ``multilabel`` or ``regression`` by problem type.
-    """
-    if task["type"] == TOKEN_CLASSIFICATION:
-        return "seqeval" if looks_like_iob(list(task["id2label"].values())) else "token_accuracy"
-    return {"multi_label_classification": "multilabel", "regression": "regression"}.get(task["problem_type"], "accuracy")
 
 
 class _TaskLossTracker:
