@@ -10,8 +10,10 @@ What it adds, all through the Trainer's public hooks:
 - ``training_step``/``log``: per-task training loss (``loss_<task>``) beside the total, through the normal
   ``log`` path (progress bar, ``report_to`` integrations, ``trainer_state.json``), summed on the device and read
   once per logging step.
-- ``evaluate``: each task on its own eval set, metrics as ``eval_<task>_<metric>``, plus ``eval_average`` (the
-  mean of each task's main metric), usable as ``metric_for_best_model="average"`` and by early stopping.
+- ``create_optimizer``: the heads' own learning rate (``head_learning_rate_multiplier``).
+- ``evaluate``/``predict`` (from :mod:`hf_mtl.task_evaluation`): each task on its own dataset, metrics as
+  ``eval_<task>_<metric>``, plus ``eval_average`` (the mean of each task's main metric), usable as
+  ``metric_for_best_model="average"`` and by early stopping; a custom ``compute_metrics`` is told the task.
 - ``save_model``/``train``: crash-safe checkpoints (see :mod:`hf_mtl.checkpoints`): a checkpoint folder is
   invalidated before it is written again, ``train(resume_from_checkpoint=True)`` resumes from the newest complete
   one, and the per-task example counts are saved in the checkpoint and restored on resume.
@@ -21,15 +23,12 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from transformers import EvalPrediction, Trainer
-from transformers.trainer_utils import speed_metrics
+from transformers import Trainer
 
 from .checkpoints import (
     EXAMPLES_SEEN_FILE,
@@ -41,16 +40,16 @@ from .checkpoints import (
     resolve_resume,
     write_examples_seen,
 )
-from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
-from .data.task_datasets import MultiTaskDataset, TaskDataset
-from .errors import DataError, TaskError
+from .data.task_datasets import MultiTaskDataset, TaskDataset, check_task_datasets
+from .errors import TaskError
 from .exposure import apply_equal_exposure
 from .lora import unwrap_peft_model
-from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
+from .metrics import METRIC_NAMES
 from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
+from .task_evaluation import TaskEvaluationMixin
 from .task_kinds import default_metric
 from .training_args import MultiTaskTrainingArguments, loss_scale
 
@@ -95,7 +94,7 @@ class _TaskLossTracker:
         return means
 
 
-class MultiTaskTrainer(ModelCardMixin, Trainer):
+class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
     """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
 
     Args:
@@ -139,8 +138,8 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
             args = MultiTaskTrainingArguments(output_dir="tmp_trainer")
-        self._check_task_datasets(model, train_dataset, "train_dataset")
-        self._check_task_datasets(model, eval_dataset, "eval_dataset")
+        check_task_datasets(train_dataset, model.task_names, "train_dataset")
+        check_task_datasets(eval_dataset, model.task_names, "eval_dataset")
         self.task_metrics = self._resolve_task_metrics(model, task_metrics)
         for task in getattr(args, "task_loss_weights", None) or {}:
             if task not in model.config.tasks:
@@ -155,7 +154,9 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
             apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
         self._task_losses = _TaskLossTracker()
         self.examples_seen: dict[str, int] = {}
-        self._eval_task: str | None = None
+        compute_metrics, preprocess_logits = self._init_task_metrics(
+            kwargs.pop("compute_metrics", None), kwargs.pop("preprocess_logits_for_metrics", None)
+        )
         super().__init__(
             model=model,
             args=args,
@@ -163,37 +164,12 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
             eval_dataset=dict(eval_dataset) if eval_dataset is not None else None,
             processing_class=processing_class,
             data_collator=data_collator,
-            compute_metrics=kwargs.pop("compute_metrics", None) or self._compute_task_metrics,
-            preprocess_logits_for_metrics=kwargs.pop("preprocess_logits_for_metrics", None) or self._reduce_logits,
+            compute_metrics=compute_metrics,
+            preprocess_logits_for_metrics=preprocess_logits,
             **kwargs,
         )
 
     # ------------------------------------------------------------------ validation
-    @staticmethod
-    def _check_task_datasets(model: MultiTaskModel, datasets: Any, argument: str) -> None:
-        if datasets is None:
-            return
-        if not isinstance(datasets, Mapping):
-            raise TaskError(
-                f"{argument} must be a dict {{task name: dataset}} (tasks: {model.task_names}), "
-                f"got {type(datasets).__name__}."
-            )
-        unknown = [name for name in datasets if name not in model.config.tasks]
-        if unknown:
-            raise TaskError(
-                f"{argument} has task(s) {unknown} that the model lacks; the model has tasks {model.task_names}. "
-                "Add them with model.add_task(...) or fix the names."
-            )
-        for name, dataset in datasets.items():
-            if len(dataset) == 0:
-                raise DataError(f"{argument}['{name}'] is empty: task '{name}' has no examples to train or evaluate on.")
-            columns = getattr(dataset, "column_names", None)
-            if columns is not None and ("input_ids" not in columns or "labels" not in columns):
-                raise DataError(
-                    f"{argument}['{name}'] has columns {columns}; it needs tokenized 'input_ids' and 'labels' "
-                    "(use hf_mtl.data.prepare_task)."
-                )
-
     @staticmethod
     def _resolve_task_metrics(model: MultiTaskModel, task_metrics: Mapping[str, str] | None) -> dict[str, str]:
         metrics = {name: default_metric(task) for name, task in model.config.tasks.items()}
@@ -320,6 +296,31 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
                 inputs = {**inputs, "loss_weight": weight}
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        """[`Trainer.create_optimizer`]; with `args.head_learning_rate_multiplier` != 1, the task heads' parameters get
+        their own parameter groups (same weight decay split) whose learning rate is `learning_rate x multiplier`.
+
+        The scheduler, created afterwards, scales every group's learning rate by the same factor, so the heads keep
+        the ratio through warm-up and decay. An optimizer passed in `optimizers=(...)` is left as it is.
+        """
+        created = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        multiplier = float(getattr(self.args, "head_learning_rate_multiplier", 1.0))
+        if not created or multiplier == 1.0:
+            return optimizer
+        heads = {id(p) for p in self.accelerator.unwrap_model(self.model).heads.parameters()}
+        groups = []
+        for group in optimizer.param_groups:
+            encoder = [p for p in group["params"] if id(p) not in heads]
+            head = [p for p in group["params"] if id(p) in heads]
+            settings = {key: value for key, value in group.items() if key != "params"}
+            groups += [{**settings, "params": encoder}] if encoder else []
+            groups += [{**settings, "params": head, "lr": group["lr"] * multiplier}] if head else []
+        optimizer.param_groups = []  # no step taken yet: the optimizer holds no state to move
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
+
     # ------------------------------------------------------------------ training step and logging
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         """[`Trainer.training_step`], adding the loss to its task's running sum (on the device: no sync)."""
@@ -345,102 +346,7 @@ class MultiTaskTrainer(ModelCardMixin, Trainer):
             logs.update({f"loss_{name}": round(value, 4) for name, value in zip(names, values.tolist(), strict=True)})
         super().log(logs, start_time)
 
-    # ------------------------------------------------------------------ evaluation
-    def _reduce_logits(self, logits: Any, labels: Any) -> torch.Tensor:
-        """Token tasks: keep argmax ids, not (batch, seq, labels) logits, before gathering (memory)."""
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        if self._eval_task is not None and self.model_config_task(self._eval_task)["type"] == TOKEN_CLASSIFICATION:
-            return logits.argmax(dim=-1)
-        return logits
-
+    # ------------------------------------------------------------------ helpers
     def model_config_task(self, task: str) -> dict[str, Any]:
         """The config entry of ``task`` in the (unwrapped) model."""
         return self.accelerator.unwrap_model(self.model).config.tasks[task]
-
-    def _compute_task_metrics(self, prediction: EvalPrediction) -> dict[str, float]:
-        task = self._eval_task
-        predictions = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-        return compute_task_metrics(
-            self.task_metrics[task],
-            np.asarray(predictions),
-            np.asarray(prediction.label_ids),
-            self.model_config_task(task)["id2label"],
-        )
-
-    def evaluate(
-        self,
-        eval_dataset: Mapping[str, Any] | Any | None = None,
-        ignore_keys: list[str] | None = None,
-        metric_key_prefix: str = "eval",
-    ) -> dict[str, float]:
-        """Evaluate every task on its own eval set; returns `eval_<task>_<metric>`, `eval_average`, `eval_loss`.
-
-        `eval_average` is the mean over tasks of each task's main metric (F1 for seqeval, accuracy for POS and
-        text classification, micro-F1 for multi-label, Pearson for regression); `eval_loss` the mean task loss.
-        """
-        datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if datasets is None:
-            raise TaskError("Evaluation requires eval_dataset={task: dataset}.")
-        model = self.accelerator.unwrap_model(self.model)
-        if not isinstance(datasets, Mapping):
-            if len(model.task_names) != 1:
-                raise TaskError(f"Pass eval_dataset as {{task: dataset}}; the model has tasks {model.task_names}.")
-            datasets = {model.task_names[0]: datasets}
-        self._check_task_datasets(model, datasets, "eval_dataset")
-
-        # `_memory_tracker` (private) is the Trainer's own memory tracker: Trainer.evaluate, which this replaces
-        # (it would log each task apart, without `eval_average`), starts and stops it the same way. A tracker of our
-        # own would reset the peak-memory counters of the training stage it is nested in.
-        self._memory_tracker.start()
-        start_time = time.time()
-        metrics: dict[str, float] = {}
-        main_scores, losses, num_samples = [], [], 0
-        for task, dataset in datasets.items():
-            self._eval_task = task
-            prefix = f"{metric_key_prefix}_{task}"
-            if hasattr(dataset, "sort") and "length" in getattr(dataset, "column_names", []):
-                dataset = dataset.sort("length")  # metrics ignore order; similar lengths pad less
-            try:
-                dataloader = self.get_eval_dataloader(TaskDataset(task, dataset))
-                output = self.evaluation_loop(
-                    dataloader,
-                    description=f"Evaluation ({task})",
-                    prediction_loss_only=False,
-                    ignore_keys=ignore_keys,
-                    metric_key_prefix=prefix,
-                )
-            finally:
-                self._eval_task = None
-            metrics.update(output.metrics)
-            num_samples += output.num_samples
-            main_key = f"{prefix}_{main_metric_key(self.task_metrics[task])}"
-            if main_key in output.metrics:
-                main_scores.append(output.metrics[main_key])
-            if f"{prefix}_loss" in output.metrics:
-                losses.append(output.metrics[f"{prefix}_loss"])
-        if main_scores:
-            metrics[f"{metric_key_prefix}_average"] = float(np.mean(main_scores))
-        if losses:
-            metrics[f"{metric_key_prefix}_loss"] = float(np.mean(losses))
-        total_batch_size = self.args.eval_batch_size * self.args.world_size
-        metrics.update(
-            speed_metrics(
-                metric_key_prefix,
-                start_time,
-                num_samples=num_samples,
-                num_steps=math.ceil(num_samples / total_batch_size),
-            )
-        )
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-        self._memory_tracker.stop_and_update_metrics(metrics)
-        return metrics
-
-    def predict_task(self, task: str, dataset: Any, metric_key_prefix: str = "test") -> Any:
-        """`Trainer.predict` for one task: returns predictions (argmax ids for token tasks), labels and metrics."""
-        self._eval_task = task
-        try:
-            return self.predict(TaskDataset(task, dataset), metric_key_prefix=f"{metric_key_prefix}_{task}")
-        finally:
-            self._eval_task = None

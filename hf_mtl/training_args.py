@@ -84,6 +84,13 @@ class MultiTaskTrainingArguments(TrainingArguments):
             "(Muppet); regression tasks keep 1, multi-label tasks get 1/ln 2."
         },
     )
+    head_learning_rate_multiplier: float = field(
+        default=1.0,
+        metadata={
+            "help": "Learning rate of the task heads = learning_rate x this (new heads often need a larger step than "
+            "the pretrained encoder); the schedule scales both alike."
+        },
+    )
     length_grouping: bool = field(
         default=True,
         metadata={"help": "Within a task, batch examples of similar length together (less padding)."},
@@ -112,5 +119,8 @@ class MultiTaskTrainingArguments(TrainingArguments):
             raise TaskError(f"sampling_temperature must be > 0, got {self.sampling_temperature}.")
         if self.loss_scaling not in LOSS_SCALINGS:
             raise TaskError(f"loss_scaling={self.loss_scaling!r} is not a loss scaling; use one of {list(LOSS_SCALINGS)}.")
+        multiplier = self.head_learning_rate_multiplier
+        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)) or not 0 < multiplier < math.inf:
+            raise TaskError(f"head_learning_rate_multiplier must be a finite number > 0, got {multiplier!r}.")
         for name, weight in (self.task_loss_weights or {}).items():
             check_loss_weight(weight, f"task_loss_weights['{name}']", TaskError)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import minilm_dir, tiny_bert_config
 from datasets import Dataset
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, TrainerCallback
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.errors import DataError, HfMtlError, TaskError
@@ -260,3 +262,158 @@ def test_train_dataset_must_be_a_dict(tmp_path, tokenizer):
         MultiTaskTrainer(
             model=make_model(), args=make_args(tmp_path), train_dataset=synthetic_ner(5, 0), processing_class=tokenizer
         )
+
+
+# ---------------------------------------------------------------- no host-device sync per step
+
+
+class _RecordingTrainer(MultiTaskTrainer):
+    """Records each micro-batch's task and loss, read after the step (the test's reference, not the trainer's)."""
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        task = inputs["task"]
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.recorded.append((self.state.global_step, task, loss.item()))
+        return loss
+
+
+def test_training_step_keeps_task_losses_on_the_device(tmp_path, tokenizer, monkeypatch):
+    train = {"ner": synthetic_ner(32, 0), "sentiment": synthetic_sentiment(32, 1)}
+    trainer = MultiTaskTrainer(model=make_model(), args=make_args(tmp_path), train_dataset=train,
+                               processing_class=tokenizer)
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    reads = []
+    original_item, original_float = torch.Tensor.item, torch.Tensor.__float__
+
+    def item(self):
+        reads.append("item")
+        return original_item(self)
+
+    def as_float(self):
+        reads.append("float")
+        return original_float(self)
+
+    loader = iter(trainer.get_train_dataloader())
+    batches = [next(loader) for _ in range(3)]
+    monkeypatch.setattr(torch.Tensor, "item", item)
+    monkeypatch.setattr(torch.Tensor, "__float__", as_float)
+    for batch in batches:
+        num_items = (batch["labels"] != -100).sum()  # as the Trainer passes it
+        trainer.training_step(trainer.model, batch, num_items_in_batch=num_items)
+    monkeypatch.undo()
+    assert reads == []  # nothing read a tensor back to the host
+    assert trainer._task_losses.sums and all(torch.is_tensor(total) for total in trainer._task_losses.sums.values())
+
+
+def test_logged_task_losses_are_the_mean_per_optimizer_step(tmp_path, tokenizer):
+    train = {"ner": synthetic_ner(48, 0), "sentiment": synthetic_sentiment(48, 1)}
+    args = make_args(tmp_path, max_steps=8, logging_steps=4, gradient_accumulation_steps=2,
+                     per_device_train_batch_size=8)
+    trainer = _RecordingTrainer(model=make_model(), args=args, train_dataset=train, processing_class=tokenizer)
+    trainer.recorded = []
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry and "step" in entry]
+    assert [entry["step"] for entry in logs] == [4, 8]
+    for entry in logs:
+        window = [(task, loss) for step, task, loss in trainer.recorded if entry["step"] - 4 <= step < entry["step"]]
+        for task in ("ner", "sentiment"):
+            losses = [loss for t, loss in window if t == task]
+            if not losses:
+                assert f"loss_{task}" not in entry
+                continue
+            # micro-batch losses are scaled for accumulation: x2 / micro-batches = mean loss per optimizer step
+            assert entry[f"loss_{task}"] == pytest.approx(round(sum(losses) * 2 / len(losses), 4), abs=1e-4)
+
+
+# ---------------------------------------------------------------- loss scaling and head learning rate
+
+
+def test_log_labels_loss_scaling_combines_with_task_weights(tmp_path, tokenizer):
+    model = make_model(dropout=0.0)
+    trainer = MultiTaskTrainer(
+        model=model, args=make_args(tmp_path, loss_scaling="log_labels", task_loss_weights={"ner": 0.5}),
+        train_dataset={"ner": synthetic_ner(16, 0), "sentiment": synthetic_sentiment(16, 1)},
+        processing_class=tokenizer,
+    )
+    assert trainer.task_loss_weight("ner") == pytest.approx(0.5 / math.log(3))
+    assert trainer.task_loss_weight("sentiment") == pytest.approx(1 / math.log(2))
+    for batch in trainer.get_train_dataloader():
+        with torch.no_grad():
+            plain, scaled = model(**batch).loss, trainer.compute_loss(model, batch)
+        assert torch.allclose(scaled, plain * trainer.task_loss_weight(batch["task"]))
+    assert model.config.tasks["ner"]["loss_weight"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("task", "scale"),
+    [({"type": "text-classification", "labels": ["a", "b", "c", "d"]}, 1 / math.log(4)),
+     ({"type": "text-classification", "problem_type": "multi_label_classification", "labels": ["a", "b", "c"]},
+      1 / math.log(2)),
+     ({"type": "text-classification", "problem_type": "regression"}, 1.0)],
+)
+def test_loss_scale_per_kind(task, scale):
+    from hf_mtl.configuration_multitask import normalize_task_config
+    from hf_mtl.training_args import loss_scale
+
+    config = normalize_task_config("t", task)
+    assert loss_scale(config, "log_labels") == pytest.approx(scale)
+    assert loss_scale(config, "none") == 1.0
+
+
+def test_logged_task_loss_follows_the_loss_scaling(tmp_path, tokenizer):
+    def first_loss(scaling: str) -> float:
+        args = make_args(tmp_path / scaling, max_steps=1, logging_steps=1, loss_scaling=scaling)
+        trainer = MultiTaskTrainer(model=make_model(), args=args, train_dataset={"ner": synthetic_ner(16, 0)},
+                                   processing_class=tokenizer)
+        trainer.train()
+        return next(entry["loss_ner"] for entry in trainer.state.log_history if "loss_ner" in entry)
+
+    assert first_loss("log_labels") == pytest.approx(first_loss("none") / math.log(3), abs=2e-4)
+
+
+def test_head_learning_rate_multiplier_gives_heads_their_own_groups(tmp_path, tokenizer):
+    model = make_model()
+    args = make_args(tmp_path, head_learning_rate_multiplier=10.0, learning_rate=1e-3, weight_decay=0.01,
+                     max_steps=3, lr_scheduler_type="linear")
+    trainer = MultiTaskTrainer(model=model, args=args, train_dataset={"ner": synthetic_ner(16, 0)},
+                               processing_class=tokenizer)
+    optimizer = trainer.create_optimizer()
+    heads = {id(p) for p in model.heads.parameters()}
+    head_groups = [g for g in optimizer.param_groups if any(id(p) in heads for p in g["params"])]
+    encoder_groups = [g for g in optimizer.param_groups if g not in head_groups]
+    assert all(id(p) in heads for g in head_groups for p in g["params"])
+    assert [g["lr"] for g in head_groups] == pytest.approx([1e-2] * len(head_groups))
+    assert [g["lr"] for g in encoder_groups] == [1e-3] * len(encoder_groups)
+    assert sorted(g["weight_decay"] for g in head_groups) == sorted(g["weight_decay"] for g in encoder_groups)
+    in_groups = [p for g in optimizer.param_groups for p in g["params"]]
+    assert len(in_groups) == len({id(p) for p in in_groups}) == sum(1 for p in model.parameters() if p.requires_grad)
+
+    class Rates(TrainerCallback):
+        def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+            groups = optimizer.param_groups
+            head = next(g["lr"] for g in groups if any(id(p) in heads for p in g["params"]))
+            encoder = next(g["lr"] for g in groups if not any(id(p) in heads for p in g["params"]))
+            rates.append((head, encoder))
+
+    rates = []
+    trainer.add_callback(Rates())
+    trainer.train()  # the linear decay scales both alike: the ratio holds at every step
+    assert len(rates) == 3 and rates[0][1] > rates[1][1] > 0
+    assert all(head == pytest.approx(10 * encoder) for head, encoder in rates)
+
+
+def test_default_optimizer_has_the_stock_groups(tmp_path, tokenizer):
+    trainer = MultiTaskTrainer(model=make_model(), args=make_args(tmp_path), train_dataset={"ner": synthetic_ner(8, 0)},
+                               processing_class=tokenizer)
+    assert len(trainer.create_optimizer().param_groups) == 2  # decay / no decay, as transformers builds them
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("inf")])
+def test_bad_head_learning_rate_multiplier(tmp_path, value):
+    with pytest.raises(TaskError, match="head_learning_rate_multiplier must be a finite number > 0"):
+        make_args(tmp_path, head_learning_rate_multiplier=value)
+
+
+def test_bad_loss_scaling(tmp_path):
+    with pytest.raises(TaskError, match="loss_scaling='log' is not a loss scaling"):
+        make_args(tmp_path, loss_scaling="log")

@@ -8,15 +8,78 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..errors import HfMtlError
+from ..errors import DataError, HfMtlError, TaskError
 from ..sampling import MultiTaskBatchSampler, TaskIndex
 
-__all__ = ["MultiTaskDataset", "TaskDataset"]
+__all__ = ["MultiTaskDataset", "TaskDataset", "check_task_datasets", "split_by_task"]
+
+
+def check_task_datasets(datasets: Any, task_names: Sequence[str], argument: str) -> None:
+    """Check ``{task: tokenized dataset}`` against a model's tasks, before any training or evaluation.
+
+    Raises:
+        TaskError: not a dict, or a task the model lacks.
+        DataError: an empty dataset, or one without tokenized ``input_ids`` and ``labels``.
+    """
+    if datasets is None:
+        return
+    if not isinstance(datasets, Mapping):
+        raise TaskError(
+            f"{argument} must be a dict {{task name: dataset}} (tasks: {list(task_names)}), "
+            f"got {type(datasets).__name__}."
+        )
+    unknown = [name for name in datasets if name not in task_names]
+    if unknown:
+        raise TaskError(
+            f"{argument} has task(s) {unknown} that the model lacks; the model has tasks {list(task_names)}. "
+            "Add them with model.add_task(...) or fix the names."
+        )
+    for name, dataset in datasets.items():
+        if len(dataset) == 0:
+            raise DataError(f"{argument}['{name}'] is empty: task '{name}' has no examples to train or evaluate on.")
+        columns = getattr(dataset, "column_names", None)
+        if columns is not None and ("input_ids" not in columns or "labels" not in columns):
+            raise DataError(
+                f"{argument}['{name}'] has columns {columns}; it needs tokenized 'input_ids' and 'labels' "
+                "(use hf_mtl.data.prepare_task)."
+            )
+
+
+def split_by_task(dataset: Any, task: str | None, task_names: Sequence[str], argument: str) -> dict[str, Any]:
+    """``{task: dataset}`` from one dataset, as ``Trainer.evaluate``/``predict`` take it.
+
+    The task comes from ``task`` if given, else from the dataset's ``task`` column (a column naming several tasks
+    is split into one dataset per task, rows in their order), else from the model when it has a single task.
+    A dict is returned as it is (``task`` must then be ``None``).
+
+    Raises:
+        TaskError: the task cannot be told, or ``task`` disagrees with the ``task`` column.
+    """
+    if isinstance(dataset, Mapping):
+        if task is not None:
+            raise TaskError(f"task={task!r} goes with a single dataset; {argument} is already a dict {{task: dataset}}.")
+        return dict(dataset)
+    column = list(dataset["task"]) if "task" in (getattr(dataset, "column_names", None) or []) else None
+    if column is not None:
+        named = list(dict.fromkeys(column))
+        if task is not None and named != [task]:
+            raise TaskError(f"task={task!r}, but the 'task' column of {argument} names {named}.")
+        if len(named) > 1:
+            return {name: dataset.select([i for i, value in enumerate(column) if value == name]) for name in named}
+        task = named[0]
+    if task is None:
+        if len(task_names) != 1:
+            raise TaskError(
+                f"Cannot tell which task {argument} is for: pass task=<name>, a 'task' column or a dict "
+                f"{{task: dataset}}; the model has tasks {list(task_names)}."
+            )
+        task = task_names[0]
+    return {task: dataset}
 
 
 class TaskDataset(Dataset):

@@ -1,10 +1,14 @@
-"""Tiny 2-task training run under `accelerate launch --num_processes 2 --cpu` (used by tests/test_distributed.py).
+"""Tiny 2-task training run under `accelerate launch --num_processes 2` (used by tests/test_distributed.py).
 
-Each process records, for every batch it receives, the task and the examples' ids; the test compares ranks.
+    ddp_train.py OUTPUT_DIR [--max-steps N] [--save-steps K] [--resume]
+
+Each process records, for every batch it receives, the task and the examples' ids (``seen_rank<r>.json``, or
+``seen_rank<r>_resumed.json`` with ``--resume``); the test compares ranks, epochs and runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -34,24 +38,34 @@ def with_ids(dataset, start: int):
     return dataset.add_column("example_id", list(range(start, start + len(dataset))))
 
 
-def main(output_dir: str) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output_dir")
+    parser.add_argument("--max-steps", type=int, default=6)
+    parser.add_argument("--save-steps", type=int, help="save a checkpoint every N steps")
+    parser.add_argument("--resume", action="store_true", help="resume from the newest complete checkpoint")
+    options = parser.parse_args()
+    output_dir = options.output_dir
+    tag = "_resumed" if options.resume else ""
+
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     train = {"ner": with_ids(synthetic_ner(96, 0), 0), "sentiment": with_ids(synthetic_sentiment(64, 1), 1000)}
     args = MultiTaskTrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=6,
-        learning_rate=1e-3, logging_steps=2, save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True,
-        dataloader_pin_memory=False, seed=0,
+        output_dir=output_dir, per_device_train_batch_size=8, gradient_accumulation_steps=2,
+        max_steps=options.max_steps, learning_rate=1e-3, logging_steps=2, report_to="none", use_cpu=True,
+        disable_tqdm=True, dataloader_pin_memory=False, seed=0,
+        save_strategy="steps" if options.save_steps else "no", save_steps=options.save_steps or 500,
     )
     collator = RecordingCollator(tokenizer, task_types={name: task["type"] for name, task in TASKS.items()})
     trainer = MultiTaskTrainer(model=make_model(), args=args, train_dataset=train, data_collator=collator,
                                processing_class=tokenizer)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=True if options.resume else None)
     rank = trainer.args.process_index
-    Path(output_dir, f"seen_rank{rank}.json").write_text(json.dumps(collator.seen))
-    trainer.save_model(str(Path(output_dir, "model")))
+    Path(output_dir, f"seen_rank{rank}{tag}.json").write_text(json.dumps(collator.seen))
+    trainer.save_model(str(Path(output_dir, f"model{tag}")))
     if trainer.is_world_process_zero():
-        Path(output_dir, "log_history.json").write_text(json.dumps(trainer.state.log_history))
+        Path(output_dir, f"log_history{tag}.json").write_text(json.dumps(trainer.state.log_history))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()
