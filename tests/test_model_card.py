@@ -254,6 +254,6 @@ def test_push_names_the_repository_in_the_cards_code(tiny_model, tmp_path):
     assert set_card_model_id(tmp_path, "me/first")
     assert set_card_model_id(tmp_path, "me/second")  # a later push to another repository names that one
     text = (tmp_path / "README.md").read_text()
-    assert text.count('"me/second"') == 3 and "me/first" not in text and MODEL_ID_PLACEHOLDER not in text
+    assert text.count('"me/second"') == 4 and "me/first" not in text and MODEL_ID_PLACEHOLDER not in text
     (tmp_path / "README.md").write_text('# mine\n\n## Use\n\nfrom_pretrained("x")\n')
     assert not set_card_model_id(tmp_path, "me/third")
