@@ -147,9 +147,11 @@ def default_refine_dir(model_dir: str | Path) -> Path:
 def _check_output(output_dir: Path, model_dir: Path, tasks: list[str]) -> None:
     """Refuse outputs that would write into (or over) the joint model's folder."""
     source = model_dir.resolve()
-    for target in (output_dir, *(output_dir / task for task in tasks)):
+    task_dirs = [(output_dir / task).resolve() for task in tasks]
+    for target in (output_dir, *task_dirs):
         resolved = target.resolve()
-        if resolved == source or source in resolved.parents or resolved in source.parents:
+        # the output (or a task's folder) is the source or inside it, or a task's folder would hold the source
+        if resolved == source or source in resolved.parents or (resolved in task_dirs and resolved in source.parents):
             raise RecipeError(
                 f"Refusing to write refined models to {target}: it is (or holds, or is inside) the joint model "
                 f"folder {model_dir}. Choose another output folder (default: {default_refine_dir(model_dir)})."
