@@ -69,6 +69,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -353,16 +354,20 @@ def resolve_arms(parser: argparse.ArgumentParser, args: argparse.Namespace, resu
     return arms
 
 
-def run_arms(args: argparse.Namespace, arms: list[str], results: dict[str, Any], done_file: Path, work: Path,
-             parser: argparse.ArgumentParser) -> None:
-    """Run each arm not yet in ``results`` and write ``results`` to ``done_file`` after each."""
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def run_arms(args: argparse.Namespace, arms: list[str], results: dict[str, Any], save: Callable[[], None],
+             work: Path, parser: argparse.ArgumentParser) -> None:
+    """Run each arm not yet in ``results``, calling ``save`` after each (a stopped run loses at most one arm)."""
 
     def record(arm: str, value: dict[str, Any], load_before: tuple[float, ...]) -> None:
         value["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}
         value["seed"] = args.seed
         results[arm] = value
-        done_file.parent.mkdir(parents=True, exist_ok=True)
-        done_file.write_text(json.dumps(results, indent=2) + "\n")
+        save()
 
     for arm in arms:
         if arm in results or arm == "transfer":
@@ -388,7 +393,7 @@ def run_arms(args: argparse.Namespace, arms: list[str], results: dict[str, Any],
         transfer["load_average"] = {"before": list(load), "after": list(os.getloadavg())}
         transfer["from_arm"] = source
         results["transfer"] = transfer
-        done_file.write_text(json.dumps(results, indent=2) + "\n")
+        save()
 
 
 def run_noise(args: argparse.Namespace, arms: list[str], argv: list[str], work: Path) -> dict[str, Any]:
@@ -399,11 +404,10 @@ def run_noise(args: argparse.Namespace, arms: list[str], argv: list[str], work: 
     for seed in [int(seed) for seed in args.noise_seeds.split(",")]:
         args.seed = seed
         by_seed = runs.setdefault(str(seed), {})
-        run_arms(args, arms, by_seed, noise_file, work / f"noise_seed{seed}", _parser())
-        noise["runs"][str(seed)] = by_seed
+        run_arms(args, arms, by_seed, lambda: write_json(noise_file, noise), work / f"noise_seed{seed}", _parser())
     noise["spread"] = noise_spread(runs)
     noise["meta"] = {**_meta(args, argv), "seeds": sorted(int(seed) for seed in runs)}
-    noise_file.write_text(json.dumps(noise, indent=2) + "\n")
+    write_json(noise_file, noise)
     for arm, tasks in noise["spread"].items():
         for task, value in tasks.items():
             print(f"noise {arm} {task}: {value}")
@@ -448,7 +452,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return run_noise(args, resolve_arms(parser, args, {}), argv, work)
     results: dict[str, Any] = json.loads(done_file.read_text()) if done_file.exists() else {}
     arms = resolve_arms(parser, args, results)
-    run_arms(args, arms, results, done_file, work, parser)
+    run_arms(args, arms, results, lambda: write_json(done_file, results), work, parser)
 
     transfer_results = {k: v for k, v in results.get("transfer", {}).items() if k not in ("load_average", "from_arm")}
     arm_results = {arm: value for arm, value in results.items() if arm != "transfer"}
@@ -458,8 +462,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     noise_file = Path(args.noise_results)
     if noise_file.exists():
         noise = json.loads(noise_file.read_text())
-        report["summary"]["noise"] = noise["spread"]
-        report["summary"]["noise_meta"] = {key: noise["meta"][key] for key in ("command", "seeds", "scale", "tasks")}
+        report["summary"]["noise"] = noise_spread(noise.get("runs", {}))
+        report["summary"]["noise_meta"] = {key: noise.get("meta", {}).get(key)
+                                           for key in ("command", "seeds", "scale", "tasks")}
     report["meta"] = {**_meta(args, argv), "arm_seeds": {arm: value.get("seed", 0) for arm, value in arm_results.items()},
                       "load_average": {arm: value.get("load_average") for arm, value in results.items()}}
     out = Path(args.out)

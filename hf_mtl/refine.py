@@ -147,9 +147,11 @@ def default_refine_dir(model_dir: str | Path) -> Path:
 def _check_output(output_dir: Path, model_dir: Path, tasks: list[str]) -> None:
     """Refuse outputs that would write into (or over) the joint model's folder."""
     source = model_dir.resolve()
-    for target in (output_dir, *(output_dir / task for task in tasks)):
+    task_dirs = [(output_dir / task).resolve() for task in tasks]
+    for target in (output_dir, *task_dirs):
         resolved = target.resolve()
-        if resolved == source or source in resolved.parents or resolved in source.parents:
+        # the output (or a task's folder) is the source or inside it, or a task's folder would hold the source
+        if resolved == source or source in resolved.parents or (resolved in task_dirs and resolved in source.parents):
             raise RecipeError(
                 f"Refusing to write refined models to {target}: it is (or holds, or is inside) the joint model "
                 f"folder {model_dir}. Choose another output folder (default: {default_refine_dir(model_dir)})."
@@ -200,8 +202,8 @@ def refine_model(
     tokenizer = load_tokenizer(str(model_dir))
     prepared = prepare_recipe_tasks(specs, tokenizer, joint)
     eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
-    # One task at a time: max_steps is the refinement's own, and the joint run's per-task loss weights (kept in the
-    # model's config) name tasks the single-task trainers lack.
+    # One task at a time: max_steps is the refinement's own, and the recipe's per-task loss weights name tasks that a
+    # single-task trainer lacks (a lone task's weight would only rescale its loss).
     overrides = {**(training_overrides or {}), "max_steps": steps, "steps_per_task": None, "task_loss_weights": None}
     eval_args = recipe.training_arguments(output_dir=str(output_dir), **{**overrides, **_EVAL_ONLY})
     evaluator = MultiTaskTrainer(model=joint, args=eval_args, processing_class=tokenizer,

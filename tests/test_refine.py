@@ -122,3 +122,12 @@ def test_refine_checks_steps_and_tasks_before_training(joint, tmp_path):
         refine_model(folder / "joint", other, steps=1, output_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
     assert default_refine_dir(folder / "joint") == folder / "joint-refined"
+
+
+def test_output_next_to_the_joint_model_is_fine_unless_a_task_folder_would_be_it(tmp_path):
+    from hf_mtl.refine import _check_output
+
+    (tmp_path / "joint").mkdir()
+    _check_output(tmp_path, tmp_path / "joint", ["ner", "sentiment"])  # writes tmp_path/ner, tmp_path/sentiment
+    with pytest.raises(RecipeError, match="joint model folder"):
+        _check_output(tmp_path, tmp_path / "joint", ["joint"])
