@@ -1,4 +1,4 @@
-"""The `hf-mtl` command (also `python -m hf_mtl`): train, evaluate, predict, compare, export, push.
+"""The `hf-mtl` command (also `python -m hf_mtl`): train, evaluate, predict, compare, refine, export, push.
 
 Errors a user can cause (a bad recipe, a missing file, an unknown task, a model folder that cannot be loaded, an
 output folder that cannot be written or holds an earlier run) print one line on stderr and exit with status 2,
@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import HfMtlError
+from .errors import HfMtlError, TrainingInterrupted
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 
 EPILOG = """Overrides (train, evaluate, compare) come after the recipe, as key=value or --key value:
   hf-mtl train recipes/quickstart.yaml max_steps=50 learning_rate=1e-4 --output_dir outputs/try
@@ -75,6 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--compare-dir", default=None, help="where to write models and tables")
     compare.add_argument("--overwrite", action="store_true", help="replace the models of an earlier comparison")
 
+    refine = commands.add_parser("refine", help="joint, then refine: a short per-task fine-tune, one model per task",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    refine.add_argument("model_dir", help="the trained joint model (only read)")
+    refine.add_argument("recipe", help="the recipe with the tasks' data and training arguments")
+    refine.add_argument("--steps", type=int, required=True, help="optimizer steps per task (0: copy the joint heads)")
+    refine.add_argument("--split", default="test", choices=["test", "validation"])
+    refine.add_argument("--output-dir", default=None, help="where the per-task models go (default: MODEL_DIR-refined)")
+    refine.add_argument("--tasks", default=None, help="comma-separated tasks to refine (default: all of the recipe)")
+
     export = commands.add_parser("export", help="write one task as a standard AutoModelFor*Classification folder")
     export.add_argument("model_dir")
     export.add_argument("--task", required=True)
@@ -87,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", default=None)
     push.add_argument("--commit-message", default="Upload hf_mtl multi-task model")
+    push.add_argument("--include-training-files", action="store_true",
+                      help="also upload runs/ (TensorBoard logs) and training_args.bin (left out by default)")
+    push.add_argument("--keep-lora", action="store_true",
+                      help="a LoRA model: push the adapters and heads only (default: merged into the encoder)")
     return parser
 
 
@@ -194,6 +208,22 @@ def _command_compare(args: argparse.Namespace, overrides: list[str]) -> None:
     print(comparison.to_markdown())
 
 
+def _command_refine(args: argparse.Namespace, overrides: list[str]) -> None:
+    from .recipe import load_recipe
+    from .refine import refine_model
+
+    _require_model_dir(args.model_dir)
+    if args.output_dir:
+        from .outputs import check_writable_folder, refuse_same_folder
+
+        refuse_same_folder(args.model_dir, args.output_dir, what="refine's --output-dir")
+        check_writable_folder(args.output_dir, what="refine's --output-dir")
+    tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
+    refinement = refine_model(args.model_dir, load_recipe(args.recipe, overrides), steps=args.steps,
+                              output_dir=args.output_dir, tasks=tasks, eval_split=args.split)
+    print(refinement.to_markdown())
+
+
 def _command_export(args: argparse.Namespace) -> None:
     from .export import export_task
     from .outputs import check_writable_folder, refuse_existing_model, refuse_same_folder
@@ -217,7 +247,8 @@ def _command_push(args: argparse.Namespace) -> None:
         refuse_same_folder(args.model_dir, args.repo_id, what="push's REPO_ID")
     try:
         url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token,
-                                commit_message=args.commit_message)
+                                commit_message=args.commit_message, include_training_files=args.include_training_files,
+                                merge_lora=not args.keep_lora)
     except OSError as error:  # the Hub's HTTP errors (not logged in, no access), offline mode, no connection
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"could not push to {args.repo_id}: {first_line}") from None
@@ -232,12 +263,10 @@ def _resume_command(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `hf-mtl`; returns the exit status (0 success, 2 a user error, 130 interrupted by Ctrl-C)."""
-    from .outputs import EXIT_INTERRUPTED, TrainingInterrupted
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("train", "evaluate", "compare"):
+    if extra and args.command not in ("train", "evaluate", "compare", "refine"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _quiet_weight_loading()
@@ -270,6 +299,7 @@ COMMANDS = {
     "evaluate": _command_evaluate,
     "predict": lambda args, extra: _command_predict(args),
     "compare": _command_compare,
+    "refine": _command_refine,
     "export": lambda args, extra: _command_export(args),
     "push": lambda args, extra: _command_push(args),
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RecipeError
+from .exposure import examples_per_step
 from .metrics import main_metric_key
 from .outputs import check_writable_folder, output_lock
 from .recipe import Recipe
@@ -150,7 +151,7 @@ def _compare_in_folder(
         recipe, output_dir=str(folder / "joint"), eval_split=eval_split, training_overrides=joint_overrides
     )
     args = recipe.training_arguments(output_dir=str(folder))
-    batch_size = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
+    batch_size = examples_per_step(args)
     single = {}
     for task in recipe.task_names:
         steps = single_steps or single_task_steps(joint, task, batch_size)

@@ -123,10 +123,11 @@ class SequenceClassificationHead(nn.Module):
                     f"Task '{task_name}' (single-label text classification) expects labels of shape (batch,) = "
                     f"({batch},) holding integer class ids, got shape {tuple(labels.shape)} ({labels.dtype})."
                 )
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_labels):
+            valid = labels[labels != IGNORE_INDEX]  # -100: no label (an example of a task group lacking it)
+            if valid.numel() and (valid.min() < 0 or valid.max() >= self.num_labels):
                 raise ValueError(
-                    f"Task '{task_name}': label ids must be in [0, {self.num_labels - 1}], "
-                    f"got values from {int(labels.min())} to {int(labels.max())}."
+                    f"Task '{task_name}': label ids must be in [0, {self.num_labels - 1}] or -100, "
+                    f"got values from {int(valid.min())} to {int(valid.max())}."
                 )
         elif self.problem_type == "multi_label_classification":
             if tuple(labels.shape) != (batch, self.num_labels):

@@ -40,6 +40,7 @@ __all__ = [
     "DATA_FORMATS",
     "DataSource",
     "TaskSpec",
+    "group_tasks",
     "looks_like_iob",
 ]
 
@@ -280,6 +281,11 @@ class TaskSpec:
         max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
         loss_weight: Weight of this task's loss.
         dropout: Head dropout (``None``: the encoder's).
+        group: Name of a *task group*: tasks with the same ``group`` read the same examples (one file with several
+            label columns, or files that hold the same sentences in the same order), which are tokenized once and
+            trained in one encoder pass per batch, every head adding its own loss. An example may lack some of the
+            group's labels (a tag column of ``_``/``-`` for a whole sentence, an empty cell); that task's loss
+            skips it. See :func:`group_tasks` and ``docs/tasks.md``.
 
     Example:
 
@@ -312,6 +318,7 @@ class TaskSpec:
     max_eval_examples: int | None = None
     loss_weight: float = 1.0
     dropout: float | None = None
+    group: str | None = None
     base_dir: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -384,6 +391,8 @@ class TaskSpec:
             )
         if not isinstance(self.split_seed, int):
             raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
+        if self.group is not None and (not isinstance(self.group, str) or not _NAME_RE.match(self.group)):
+            raise TaskError(f"{where}: `group` must be a lowercase snake_case name such as 'conll', not {self.group!r}")
 
     # ----------------------------------------------------------------------------------------- recipes
     @classmethod
@@ -505,3 +514,63 @@ class TaskSpec:
         config["dropout"] = self.dropout
         config["loss_weight"] = self.loss_weight
         return config
+
+
+# Settings every task of a group must share: its examples are read, split and tokenized once.
+GROUP_SHARED_FIELDS = ("type", "max_length", "label_all_subwords", "text_column", "text_pair_column",
+                       "validation_fraction", "split_seed", "max_train_examples", "max_eval_examples")
+
+
+def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:
+    """Sort tasks into sampling units: ``{group name: its tasks}``, a task without ``group`` its own unit.
+
+    A unit of several tasks is trained as one: its examples are tokenized once and every batch carries every
+    task's labels. The tasks of a group must agree on what is shared (:data:`GROUP_SHARED_FIELDS`, and which
+    splits are given); each keeps its own name, labels, metric, loss weight, head and evaluation.
+
+    Raises:
+        TaskError: two tasks of a group with the same name, a group named like a task, tasks of a group that
+            disagree on a shared setting or on the splits they give.
+
+    Example:
+
+    ```python
+    >>> pos = TaskSpec(name="pos", type="token-classification", group="conll",
+    ...                train={"path": "conll2003_train.txt", "tag_column": 1})
+    >>> ner = TaskSpec(name="ner", type="token-classification", group="conll",
+    ...                train={"path": "conll2003_train.txt", "tag_column": 3})
+    >>> {unit: [t.name for t in tasks] for unit, tasks in group_tasks([pos, ner]).items()}
+    {'conll': ['pos', 'ner']}
+    ```
+    """
+    units: dict[str, list[TaskSpec]] = {}
+    task_names = {spec.name for spec in specs}
+    for spec in specs:
+        unit = spec.group or spec.name
+        if spec.group is not None and spec.group in task_names:
+            raise TaskError(f"task {spec.name!r}: group {spec.group!r} has the name of a task; give the group its own name")
+        members = units.setdefault(unit, [])
+        if any(other.name == spec.name for other in members):
+            raise TaskError(f"group {unit!r} has two tasks named {spec.name!r}; every task of a group needs its own name")
+        members.append(spec)
+    for spec in specs:
+        if sum(other.name == spec.name for other in specs) > 1:
+            raise TaskError(f"two tasks are named {spec.name!r}; every task needs its own name")
+    for unit, members in units.items():
+        first = members[0]
+        for other in members[1:]:
+            for key in GROUP_SHARED_FIELDS:
+                if getattr(other, key) != getattr(first, key):
+                    raise TaskError(
+                        f"group {unit!r}: tasks {first.name!r} and {other.name!r} differ in `{key}` "
+                        f"({getattr(first, key)!r} vs {getattr(other, key)!r}); a group's examples are read and "
+                        "tokenized once, so its tasks share it"
+                    )
+            for split in SPLITS:
+                if (getattr(first, split) is None) != (getattr(other, split) is None):
+                    has, lacks = (first, other) if getattr(first, split) is not None else (other, first)
+                    raise TaskError(
+                        f"group {unit!r}: task {has.name!r} gives a `{split}` split and task {lacks.name!r} does not; "
+                        "the tasks of a group read the same examples in every split"
+                    )
+    return units

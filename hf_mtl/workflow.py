@@ -13,17 +13,18 @@ from typing import Any
 
 from transformers import AutoTokenizer, PrinterCallback, set_seed
 
+from .checkpoints import checkpoint_problem
 from .configuration_multitask import MultiTaskConfig
-from .data import TaskData, prepare_task
+from .data import TaskData, prepare_group, prepare_task
 from .errors import RecipeError, TaskError
 from .metrics import main_metric_key
-from .model_card import write_model_card
+from .model_card import MultiTaskModelCardData
 from .modeling_multitask import MultiTaskModel
 from .outputs import GracefulInterrupt, TrainingInterrupted, TrainingOutput, output_lock, plan_training_output
 from .plotting import plot_training_curves
 from .recipe import Recipe
-from .tasks import TaskSpec
-from .trainer import MultiTaskTrainer, checkpoint_problem
+from .tasks import TaskSpec, group_tasks
+from .trainer import MultiTaskTrainer
 
 logger = logging.getLogger("hf_mtl")
 
@@ -112,18 +113,45 @@ def load_model(path: str | Path, what: str = "model") -> MultiTaskModel:
 def prepare_recipe_tasks(
     specs: list[TaskSpec], tokenizer: Any, model: MultiTaskModel | None = None
 ) -> dict[str, TaskData]:
-    """Read, check and tokenize every task before anything trains; a task the model already has keeps its labels."""
-    prepared: dict[str, TaskData] = {}
+    """Read, check and tokenize every task before anything trains; a task the model already has keeps its labels.
+
+    The tasks of a group (``TaskSpec.group``) are prepared together (``prepare_group``): their examples are
+    tokenized once, and each task's :class:`TaskData` carries the group's shared splits in ``shared``.
+    """
+    known: dict[str, list[str]] = {}
     for spec in specs:
-        labels = None
         if model is not None and spec.name in model.config.tasks and not spec.is_regression:
             id2label = model.config.tasks[spec.name]["id2label"]
             # in id order: a config read from JSON may list ids as strings sort them ("0", "1", "10", "11", ..., "2")
-            labels = [id2label[i] for i in sorted(id2label, key=int)]
-        prepared[spec.name] = prepare_task(spec, tokenizer, labels=labels)
+            known[spec.name] = [id2label[i] for i in sorted(id2label, key=int)]
+    prepared: dict[str, TaskData] = {}
+    for unit, members in group_tasks(specs).items():
+        if members[0].group is None:
+            prepared[unit] = prepare_task(members[0], tokenizer, labels=known.get(unit))
+        else:
+            prepared.update(prepare_group(unit, members, tokenizer, labels=known).tasks)
+    for spec in specs:
         for note in prepared[spec.name].notes:
             logger.info("task %s: %s", spec.name, note)
-    return prepared
+    return {spec.name: prepared[spec.name] for spec in specs}
+
+
+def training_units(prepared: dict[str, TaskData]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The sampling units of training: ``({unit: train dataset}, {group: its tasks})``.
+
+    A task of its own is a unit named after it; the tasks of a group form one unit named after the group, whose
+    dataset carries every task's labels (``labels_<task>``).
+    """
+    units: dict[str, Any] = {}
+    groups: dict[str, list[str]] = {}
+    for name, data in prepared.items():
+        group = data.spec.group
+        if group is None:
+            units[name] = data.tokenized["train"]
+        else:
+            units[group] = data.shared["train"]
+            groups.setdefault(group, []).append(name)
+    return units, groups
 
 
 def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel:
@@ -146,6 +174,13 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel
             raise RecipeError(f"Cannot load the encoder {recipe.model.encoder}: {_first_line(error)}") from None
     if recipe.model.freeze_encoder:
         model.freeze_encoder()
+    if recipe.model.lora is not None:
+        from .lora import apply_lora, trainable_parameters
+
+        apply_lora(model, recipe.model.lora, base_encoder=recipe.model.encoder_path)
+        trainable, total = trainable_parameters(model)
+        logger.warning("LoRA: training %s of %s parameters (%.2f%%: adapters and heads).", f"{trainable:,}",
+                       f"{total:,}", 100 * trainable / total)
     return model
 
 
@@ -157,14 +192,20 @@ def build_trainer(
     trainer_class: type[MultiTaskTrainer] = MultiTaskTrainer,
     **kwargs: Any,
 ) -> MultiTaskTrainer:
-    """A trainer over the prepared tasks: their train and validation splits, their metrics (``kwargs`` go on to it)."""
+    """A trainer over the prepared tasks: their train and validation splits, their metrics, their data sources for
+    the model card, their task groups (``kwargs`` go on to it)."""
+    card_data = kwargs.pop("model_card_data", None) or MultiTaskModelCardData()
+    units, groups = training_units(prepared)
+    if groups:
+        kwargs["task_groups"] = groups
     return trainer_class(
         model=model,
         args=args,
-        train_dataset={name: data.tokenized["train"] for name, data in prepared.items()},
+        train_dataset=units,
         eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
         processing_class=tokenizer,
         task_metrics={name: data.metric for name, data in prepared.items()},
+        model_card_data=card_data.add_tasks(prepared),
         **kwargs,
     )
 
@@ -227,6 +268,7 @@ def _train_in_folder(
     model = build_model(recipe, prepared)
     interrupt = GracefulInterrupt()
     trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt])
+    trainer.model_card_data.base_model = recipe.model.base_model_name
     plan.clear_stale_checkpoints()
     start = time.perf_counter()
     with interrupt:
@@ -237,8 +279,11 @@ def _train_in_folder(
         complete = checkpoint_problem(checkpoint, **trainer._checkpoint_checks()) is None
         raise TrainingInterrupted(str(checkpoint) if complete else None, trainer.state.global_step, trainer.state.max_steps)
     eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
+    trainer.model_card_data.eval_splits.update(
+        {name: eval_split if eval_split in data.tokenized else "validation" for name, data in prepared.items()}
+    )
     metrics = trainer.evaluate(eval_dataset=eval_sets)
-    trainer.save_model(output_dir)
+    trainer.save_model(output_dir)  # weights, tokenizer, modeling code and the model card (README.md)
     if trainer.is_world_process_zero():
         result = TrainResult(
             output_dir=str(output_dir),
@@ -263,14 +308,6 @@ def _write_outputs(
     (folder / TRAIN_SUMMARY_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
     trainer.state.save_to_json(str(folder / "trainer_state.json"))
     plot_training_curves(trainer.state.log_history, list(prepared), trainer.task_metrics, folder / "training_curves.png")
-    write_model_card(
-        folder,
-        model=trainer.model,
-        result=result,
-        prepared=prepared,
-        base_model=recipe.model.base_model_name,
-        truncation={name: data.truncation for name, data in prepared.items()},
-    )
 
 
 def format_results_table(result: TrainResult) -> str:

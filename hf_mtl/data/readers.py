@@ -64,11 +64,18 @@ class RawSplit:
         dataset: The raw split (see the module docstring for its columns).
         label_names: Label names in id order when the source declares them (a ClassLabel feature), else None.
         notes: Human-readable notes about anything skipped or converted, e.g. ``"skipped 15 -DOCSTART- lines"``.
+        lines: CoNLL/CoNLL-U files: the line each example (sentence) starts on, for errors that name ``file:line``.
     """
 
     dataset: datasets.Dataset
     label_names: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    lines: list[int] | None = None
+
+
+# A tag column of these on every word of a sentence: the sentence has no tags for that column (a task group's
+# partial labels; an error for a task of its own).
+PLACEHOLDER_TAGS = ("-", "_", "")
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -136,7 +143,7 @@ def _note(notes: list[str], path: Any, message: str) -> None:
 
 # --------------------------------------------------------------------------------------------- CoNLL
 def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None = None,
-                encoding: str = "utf-8") -> RawSplit:
+                encoding: str = "utf-8", allow_missing: bool = False) -> RawSplit:
     text = read_text_file(path, encoding)
     lines = _lines(text)
     # the layout (number of columns) is taken from the first token line
@@ -196,11 +203,13 @@ def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None 
     if word_column % expected == tag_column % expected:
         raise DataError(f"{path}: `word_column` and `tag_column` both point at column {word_column % expected}")
     words: list[list[str]] = []
-    tags: list[list[str]] = []
+    tags: list[list[str] | None] = []
     for sentence in sentences:
-        sentence_tags = [parts[tag_column] for _, parts in sentence]
-        for (number, parts), tag in zip(sentence, sentence_tags, strict=True):
-            if tag in ("-", "_", ""):
+        sentence_tags: list[str] | None = [parts[tag_column] for _, parts in sentence]
+        if allow_missing and all(tag in PLACEHOLDER_TAGS for tag in sentence_tags):
+            sentence_tags = None  # no tags for this sentence (partial labels of a task group)
+        for (number, parts), tag in zip(sentence, sentence_tags or [None] * len(sentence), strict=True):
+            if tag in PLACEHOLDER_TAGS:
                 raise DataError(
                     f"{path}:{number}: column {tag_column} holds {tag!r}, a placeholder, not a tag: {'  '.join(parts)!r}; "
                     f"set `tag_column:` to the tag column (for UNER .iob2 files `id word tag - -`: tag_column: 2)"
@@ -217,7 +226,7 @@ def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None 
     if comments:
         _note(notes, path, f"skipped {comments} comment lines")
     ds = datasets.Dataset.from_dict({"words": words, "tags": tags})
-    return RawSplit(ds, None, notes)
+    return RawSplit(ds, None, notes, [sentence[0][0] for sentence in sentences])
 
 
 def read_conll(path: str | Path, tag_column: int = -1, word_column: int | None = None,
@@ -250,12 +259,14 @@ def read_conll(path: str | Path, tag_column: int = -1, word_column: int | None =
     return _read_conll(path, tag_column, word_column, encoding).dataset
 
 
-def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8") -> RawSplit:
+def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8",
+                 allow_missing: bool = False) -> RawSplit:
     if tag_column not in ("upos", "xpos"):
         raise DataError(f"{path}: for CoNLL-U the tag column must be 'upos' or 'xpos', not {tag_column!r}")
     text = read_text_file(path, encoding)
     words: list[list[str]] = []
-    tags: list[list[str]] = []
+    tags: list[list[str] | None] = []
+    starts: list[int] = []
     multiword = empty_nodes = 0
     first_skipped: dict[str, str] = {}  # the first multi-word token / empty node, quoted in the notes
     block: list[tuple[int, str]] = []
@@ -276,6 +287,8 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
         sentence_words: list[str] = []
         sentence_tags: list[str] = []
         column = 3 if tag_column == "upos" else 4
+        # partial labels of a task group: no tag on any word of the sentence
+        missing = allow_missing and all(line.split("\t")[column] in PLACEHOLDER_TAGS for _, line in token_lines)
         for number, line in token_lines:
             # split on tabs only: conllu's own line parser also splits on runs of 2+ spaces, which shifts the
             # columns of a FORM or LEMMA such as "New  York" (the UPOS read would be another column's value)
@@ -296,7 +309,7 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
             if token_id is None:
                 raise DataError(f"{path}:{number}: the ID column is empty ('_' or ''): {line!r}")
             form, tag = fields[1], fields[column]
-            if tag in ("_", ""):
+            if tag in ("_", "") and not missing:
                 raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
             if not form:
                 raise DataError(f"{path}:{number}: the FORM column (the word) is empty: {line!r}")
@@ -304,7 +317,8 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
             sentence_tags.append(tag)
         if sentence_words:  # a block of only multi-word tokens or empty nodes has no word to tag
             words.append(sentence_words)
-            tags.append(sentence_tags)
+            tags.append(None if missing else sentence_tags)
+            starts.append(token_lines[0][0])
         block.clear()
 
     for number, line in enumerate(lines, 1):
@@ -322,7 +336,7 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
                            "their words are kept")
     if empty_nodes:
         _note(notes, path, f"skipped {empty_nodes} empty nodes (first: {first_skipped['empty']})")
-    return RawSplit(datasets.Dataset.from_dict({"words": words, "tags": tags}), None, notes)
+    return RawSplit(datasets.Dataset.from_dict({"words": words, "tags": tags}), None, notes, starts)
 
 
 def read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8") -> datasets.Dataset:
@@ -584,8 +598,14 @@ def _standardize_tokens(ds: datasets.Dataset, spec: TaskSpec, where: str) -> Raw
     class_names = _class_label_names(ds.features[spec.label_column])
     namer = _LabelNamer(spec, class_names, where)
     words_out: list[list[str]] = []
-    tags_out: list[list[str]] = []
+    tags_out: list[list[str] | None] = []
     for row, (words, tags) in enumerate(zip(ds[spec.text_column][:], ds[spec.label_column][:], strict=True), 1):
+        if spec.group is not None and isinstance(words, list) and (
+            tags is None or isinstance(tags, list) and tags and all(t is None or t in PLACEHOLDER_TAGS for t in tags)
+        ):
+            words_out.append([str(w) for w in words])
+            tags_out.append(None)  # partial labels of a task group: no tags for this example
+            continue
         if not isinstance(words, list) or not isinstance(tags, list):
             raise DataError(f"{where}, row {row}: a token task needs lists of words and tags in "
                             f"{spec.text_column!r} / {spec.label_column!r}, got {type(words).__name__} / {type(tags).__name__}")
@@ -655,6 +675,8 @@ def _standardize_text(ds: datasets.Dataset, source: DataSource, spec: TaskSpec, 
             else:
                 raise DataError(f"{where}, {at(row)}: multi-label value {raw!r} is neither a list nor a delimited string")
             out["label"].append([namer(p, row) for p in parts])
+        elif spec.group is not None and (raw is None or raw == ""):
+            out["label"].append(None)  # partial labels of a task group: an empty cell
         else:
             out["label"].append(namer(raw, row))
     names = [namer(i, 0) for i in range(len(class_names))] if class_names else None
@@ -672,6 +694,10 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         split: ``"train"``, ``"validation"`` or ``"test"`` (names the split in errors; the default Hub /
             saved-DatasetDict split).
 
+    A task of a group (``spec.group``) may lack labels on some examples: a sentence whose tag column holds only
+    placeholders (``_``, ``-``), a null tag list, or an empty label cell of a single-label text task is read with
+    ``tags`` / ``label`` ``None``.
+
     Raises:
         DataError: missing files, columns, malformed lines, bad labels or values, empty splits.
     """
@@ -680,12 +706,14 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
     if fmt == "conll":
         if not spec.is_token_task:
             raise DataError(f"{where}: CoNLL files hold token tags; task type is {spec.type!r}")
-        raw = _read_conll(source.path, source.tag_column, source.word_column, source.encoding)  # type: ignore[arg-type]
+        raw = _read_conll(source.path, source.tag_column, source.word_column, source.encoding,  # type: ignore[arg-type]
+                          allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
     elif fmt == "conllu":
         if not spec.is_token_task:
             raise DataError(f"{where}: CoNLL-U files hold token tags; task type is {spec.type!r}")
-        raw = _read_conllu(source.path, str(source.tag_column), source.encoding)  # type: ignore[arg-type]
+        raw = _read_conllu(source.path, str(source.tag_column), source.encoding,  # type: ignore[arg-type]
+                           allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
     else:
         if fmt in ("csv", "tsv", "json", "jsonl"):
@@ -701,6 +729,7 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         total = result.dataset.num_rows
         kept = range(total)[rows]
         result.dataset = result.dataset.select(kept)
+        result.lines = [result.lines[i] for i in kept] if result.lines is not None else None
         _note(result.notes, source.path or source.name, f"kept rows {source.rows} ({len(kept)} of {total} examples)")
     if result.dataset.num_rows == 0:
         raise DataError(f"{where}: the split is empty (0 examples)")
@@ -711,6 +740,7 @@ def _apply_token_label_map(raw: RawSplit, spec: TaskSpec, where: str) -> RawSpli
     if not spec.label_map:
         return raw
     namer = _LabelNamer(spec, None, where)
-    tags = [[namer(t, row) for t in sentence] for row, sentence in enumerate(raw.dataset["tags"][:], 1)]
+    tags = [None if sentence is None else [namer(t, row) for t in sentence]
+            for row, sentence in enumerate(raw.dataset["tags"][:], 1)]
     raw.dataset = raw.dataset.remove_columns("tags").add_column("tags", tags)
     return raw
