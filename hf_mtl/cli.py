@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import HfMtlError
+from .errors import HfMtlError, TrainingInterrupted
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 
 EPILOG = """Overrides (train, evaluate, compare) come after the recipe, as key=value or --key value:
   hf-mtl train recipes/quickstart.yaml max_steps=50 learning_rate=1e-4 --output_dir outputs/try
@@ -212,6 +213,11 @@ def _command_refine(args: argparse.Namespace, overrides: list[str]) -> None:
     from .refine import refine_model
 
     _require_model_dir(args.model_dir)
+    if args.output_dir:
+        from .outputs import check_writable_folder, refuse_same_folder
+
+        refuse_same_folder(args.model_dir, args.output_dir, what="refine's --output-dir")
+        check_writable_folder(args.output_dir, what="refine's --output-dir")
     tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
     refinement = refine_model(args.model_dir, load_recipe(args.recipe, overrides), steps=args.steps,
                               output_dir=args.output_dir, tasks=tasks, eval_split=args.split)
@@ -257,8 +263,6 @@ def _resume_command(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `hf-mtl`; returns the exit status (0 success, 2 a user error, 130 interrupted by Ctrl-C)."""
-    from .outputs import EXIT_INTERRUPTED, TrainingInterrupted
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args, extra = parser.parse_known_args(argv)

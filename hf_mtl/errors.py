@@ -42,3 +42,19 @@ def did_you_mean(word: object, choices: Iterable[str], cutoff: float = 0.6) -> s
     """
     close = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class TrainingInterrupted(Exception):  # noqa: N818 (an interruption the user asked for, not an error)
+    """Training stopped at a step boundary after Ctrl-C; ``checkpoint`` holds everything needed to resume.
+
+    Raised by `hf_mtl.workflow.train_recipe` (`hf-mtl train` exits with status 130 and prints how to resume).
+
+    Attributes:
+        checkpoint: the complete checkpoint written at the stop (None if it could not be completed).
+        step: the optimizer step training stopped after.
+        max_steps: the steps the run was to train.
+    """
+
+    def __init__(self, checkpoint: str | None, step: int, max_steps: int) -> None:
+        self.checkpoint, self.step, self.max_steps = checkpoint, step, max_steps
+        super().__init__(f"training interrupted after step {step} of {max_steps}; checkpoint: {checkpoint}")

@@ -36,9 +36,11 @@ from typing import Any
 from transformers import TrainerCallback
 
 from .checkpoints import checkpoint_folders, checkpoint_problem, last_complete_checkpoint
-from .errors import HfMtlError
+from .errors import HfMtlError, TrainingInterrupted
 
 logger = logging.getLogger("hf_mtl")
+__all__ = ["GracefulInterrupt", "OutputError", "OutputLock", "TrainingInterrupted", "TrainingOutput", "check_writable_file",
+           "check_writable_folder", "output_lock", "plan_training_output", "refuse_existing_model", "refuse_same_folder"]
 
 LOCK_FILE = ".hf-mtl.lock"
 # Files `hf-mtl train` writes at the top of its output_dir: one that is already there would be replaced.
@@ -50,7 +52,6 @@ TRAIN_WRITES = (
 )
 # The files that mark a trained model (what `save_pretrained` writes), as opposed to the user's own notes.
 MODEL_MARKERS = ("model.safetensors", "model.safetensors.index.json", "train_summary.json", "pytorch_model.bin")
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 
 
 class OutputError(HfMtlError):
@@ -382,20 +383,6 @@ def plan_training_output(
 
 
 # ----------------------------------------------------------------------------------------------- Ctrl-C
-class TrainingInterrupted(Exception):  # noqa: N818 (an interruption, not an error of the user's)
-    """Training stopped at a step boundary after Ctrl-C; ``checkpoint`` holds everything needed to resume.
-
-    Attributes:
-        checkpoint: the complete checkpoint written at the stop (None if it could not be written).
-        step: the optimizer step training stopped after.
-        max_steps: the steps the run was to train.
-    """
-
-    def __init__(self, checkpoint: str | None, step: int, max_steps: int) -> None:
-        self.checkpoint, self.step, self.max_steps = checkpoint, step, max_steps
-        super().__init__(f"training interrupted after step {step} of {max_steps}; checkpoint: {checkpoint}")
-
-
 class GracefulInterrupt(TrainerCallback):
     """On the first SIGINT, stop training after the current optimizer step and save a checkpoint there.
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from transformers import AutoTokenizer, PrinterCallback, set_seed
 
+from .checkpoints import checkpoint_problem
 from .configuration_multitask import MultiTaskConfig
 from .data import TaskData, prepare_group, prepare_task
 from .errors import RecipeError, TaskError
@@ -23,7 +24,7 @@ from .outputs import GracefulInterrupt, TrainingInterrupted, TrainingOutput, out
 from .plotting import plot_training_curves
 from .recipe import Recipe
 from .tasks import TaskSpec, group_tasks
-from .trainer import MultiTaskTrainer, checkpoint_problem
+from .trainer import MultiTaskTrainer
 
 logger = logging.getLogger("hf_mtl")
 

@@ -16,12 +16,12 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, BertModel, TrainerCallback
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
+from hf_mtl.checkpoints import checkpoint_problem
 from hf_mtl.cli import main
 from hf_mtl.data.readers import read_split
 from hf_mtl.errors import DataError, RecipeError
 from hf_mtl.recipe import load_recipe
 from hf_mtl.tasks import TaskSpec
-from hf_mtl.trainer import checkpoint_problem
 
 TASKS = [
     {"name": "ner", "type": "token-classification", "train": str(SAMPLES_DIR / "conll2003_train.txt"),
