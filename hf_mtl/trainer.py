@@ -38,7 +38,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, speed_metrics
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 
 from .configuration_multitask import TOKEN_CLASSIFICATION
-from .data import DataCollatorForMultiTask
+from .data import IGNORE_INDEX, DataCollatorForMultiTask
 from .errors import DataError, HfMtlError, TaskError
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
 from .modeling_multitask import MultiTaskModel
@@ -242,6 +242,42 @@ class _TaskLossTracker:
         return means
 
 
+def check_task_groups(model: MultiTaskModel, task_groups: Mapping[str, list[str]] | None) -> dict[str, list[str]]:
+    """``{group: [task, ...]}`` checked against the model: known tasks, each in one group, groups not named like tasks."""
+    groups: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    for group, members in (task_groups or {}).items():
+        members = [members] if isinstance(members, str) else list(members)
+        if group in model.config.tasks:
+            raise TaskError(f"task_groups: group '{group}' has the name of a task; give the group its own name.")
+        unknown = [name for name in members if name not in model.config.tasks]
+        if unknown or not members:
+            raise TaskError(f"task_groups['{group}'] names task(s) {unknown or members} that the model lacks; "
+                            f"the model has tasks {model.task_names}.")
+        for name in members:
+            if name in owner:
+                raise TaskError(f"task '{name}' is in two task groups ('{owner[name]}' and '{group}').")
+            owner[name] = group
+        groups[group] = members
+    return groups
+
+
+def group_num_items(batch_samples: list[dict[str, Any]], device: torch.device, args: Any, accelerator: Any) -> dict[str, Any]:
+    """``{task: labelled items}`` over the micro-batches of one optimizer step of a task group (summed over processes
+    when ``average_tokens_across_devices``): each task's loss is then exact for its own labels."""
+    counts: dict[str, Any] = {}
+    for batch in batch_samples:
+        for task, labels in batch["labels"].items():
+            count = labels.ne(IGNORE_INDEX).sum()  # as the Trainer counts one task's labels
+            counts[task] = counts[task] + count if task in counts else count
+    if args.average_tokens_across_devices and args.world_size > 1:
+        names = sorted(counts)
+        totals = accelerator.gather(torch.stack([torch.as_tensor(counts[n], device=device) for n in names])
+                                    .unsqueeze(0)).sum(dim=0)
+        return dict(zip(names, totals, strict=True))
+    return {task: torch.as_tensor(count, device=device) for task, count in counts.items()}
+
+
 class MultiTaskTrainer(Trainer):
     """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
 
@@ -249,10 +285,14 @@ class MultiTaskTrainer(Trainer):
         model: a [`MultiTaskModel`].
         args: [`MultiTaskTrainingArguments`] (plain `TrainingArguments` also work, with the default sampling).
         train_dataset: `{task: dataset}` of tokenized examples (`input_ids`, `attention_mask`, `labels`, ...), e.g.
-            `prepare_task(spec, tokenizer).tokenized["train"]` for each task.
+            `prepare_task(spec, tokenizer).tokenized["train"]` for each task. A task group is one entry, named
+            after the group, whose dataset has one `labels_<task>` column per task (`prepare_group(...).tokenized`).
         eval_dataset: `{task: dataset}`; each task is evaluated on its own.
         processing_class: the tokenizer (used for padding and saved with checkpoints).
         task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
+        task_groups: `{group: [task, ...]}`: the tasks of each group in `train_dataset`. A group is one sampling
+            unit (sized by its examples); each of its batches runs the encoder once and adds every task's loss.
+            `loss_<task>`, `examples_seen` and evaluation stay per task.
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
 
     Example:
@@ -274,13 +314,15 @@ class MultiTaskTrainer(Trainer):
         processing_class: Any = None,
         data_collator: Any = None,
         task_metrics: Mapping[str, str] | None = None,
+        task_groups: Mapping[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         if not isinstance(model, MultiTaskModel):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
             args = MultiTaskTrainingArguments(output_dir="tmp_trainer")
-        self._check_task_datasets(model, train_dataset, "train_dataset")
+        self.task_groups = check_task_groups(model, task_groups)
+        self._check_task_datasets(model, train_dataset, "train_dataset", self.task_groups)
         self._check_task_datasets(model, eval_dataset, "eval_dataset")
         self.task_metrics = self._resolve_task_metrics(model, task_metrics)
         for task, weight in (getattr(args, "task_loss_weights", None) or {}).items():
@@ -291,11 +333,12 @@ class MultiTaskTrainer(Trainer):
             if processing_class is None:
                 raise TaskError("Pass processing_class=<tokenizer> (used to pad batches) or a data_collator.")
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
-            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types)
+            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
         self._task_losses = _TaskLossTracker()
         self.examples_seen: dict[str, int] = {}
         self._eval_task: str | None = None
+        self._group_losses: dict[str, torch.Tensor] | None = None
         super().__init__(
             model=model,
             args=args,
@@ -310,28 +353,32 @@ class MultiTaskTrainer(Trainer):
 
     # ------------------------------------------------------------------ validation
     @staticmethod
-    def _check_task_datasets(model: MultiTaskModel, datasets: Any, argument: str) -> None:
+    def _check_task_datasets(
+        model: MultiTaskModel, datasets: Any, argument: str, groups: Mapping[str, list[str]] | None = None
+    ) -> None:
         if datasets is None:
             return
+        groups = groups or {}
         if not isinstance(datasets, Mapping):
             raise TaskError(
                 f"{argument} must be a dict {{task name: dataset}} (tasks: {model.task_names}), "
                 f"got {type(datasets).__name__}."
             )
-        unknown = [name for name in datasets if name not in model.config.tasks]
+        unknown = [name for name in datasets if name not in model.config.tasks and name not in groups]
         if unknown:
             raise TaskError(
-                f"{argument} has task(s) {unknown} that the model lacks; the model has tasks {model.task_names}. "
-                "Add them with model.add_task(...) or fix the names."
+                f"{argument} has task(s) {unknown} that the model lacks; the model has tasks {model.task_names}"
+                + (f" and groups {list(groups)}" if groups else "") + ". Add them with model.add_task(...) or fix the names."
             )
         for name, dataset in datasets.items():
             if len(dataset) == 0:
                 raise DataError(f"{argument}['{name}'] is empty: task '{name}' has no examples to train or evaluate on.")
             columns = getattr(dataset, "column_names", None)
-            if columns is not None and ("input_ids" not in columns or "labels" not in columns):
+            needed = [f"labels_{task}" for task in groups[name]] if name in groups else ["labels"]
+            if columns is not None and ("input_ids" not in columns or any(c not in columns for c in needed)):
                 raise DataError(
-                    f"{argument}['{name}'] has columns {columns}; it needs tokenized 'input_ids' and 'labels' "
-                    "(use hf_mtl.data.prepare_task)."
+                    f"{argument}['{name}'] has columns {columns}; it needs tokenized 'input_ids' and "
+                    f"{', '.join(repr(c) for c in needed)} (use hf_mtl.data.prepare_task / prepare_group)."
                 )
 
     @staticmethod
@@ -447,13 +494,39 @@ class MultiTaskTrainer(Trainer):
             (folder / EXAMPLES_SEEN_FILE).write_text(json.dumps(self.examples_seen, sort_keys=True) + "\n")
 
     # ------------------------------------------------------------------ training step and logging
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: torch.device) -> tuple[list, Any]:
+        """[`Trainer.get_batch_samples`]; for a task group's batches, one label count per task (see [`group_num_items`])."""
+        batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if batch_samples and isinstance(batch_samples[0].get("labels"), Mapping) and self.model_accepts_loss_kwargs:
+            num_items_in_batch = group_num_items(batch_samples, device, self.args, self.accelerator)
+        return batch_samples, num_items_in_batch
+
+    def compute_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        """[`Trainer.compute_loss`]; for a task group's batch, also keeps each task's loss for `loss_<task>`."""
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        task_losses = outputs.get("task_losses") if isinstance(outputs, Mapping) else None
+        if task_losses is not None and model.training:
+            self._group_losses = task_losses
+        return (loss, outputs) if return_outputs else loss
+
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         task = inputs.get("task")
         batch_size = len(inputs["input_ids"]) if "input_ids" in inputs else 0
+        self._group_losses = None
         loss = super().training_step(model, inputs, num_items_in_batch)
-        if task is not None:
+        if self._group_losses is not None:
+            # each task's share of the loss as the Trainer returns it (scaled for accumulation and processes)
+            raw = torch.stack(list(self._group_losses.values())).sum()
+            share = torch.where(raw != 0, loss.detach() / torch.where(raw != 0, raw, 1.0), 0.0)
+            for name, value in self._group_losses.items():
+                self._task_losses.add(name, value * share)
+        elif isinstance(task, str):
             self._task_losses.add(task, loss)
-            self.examples_seen[task] = self.examples_seen.get(task, 0) + batch_size * self.args.world_size
+        for name in [task] if isinstance(task, str) else list(task or []):
+            self.examples_seen[name] = self.examples_seen.get(name, 0) + batch_size * self.args.world_size
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
