@@ -255,6 +255,7 @@ class MultiTaskModel(PreTrainedModel):
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         num_items_in_batch: torch.Tensor | int | dict[str, torch.Tensor | int] | None = None,
+        loss_weight: float | dict[str, float] | None = None,
     ) -> MultiTaskModelOutput | tuple:
         r"""Run the encoder and one task's head, or (a group batch) the encoder once and several heads.
 
@@ -268,6 +269,9 @@ class MultiTaskModel(PreTrainedModel):
             num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
                 this batch divided by it, which makes accumulated steps equal one large batch. A group batch
                 takes `{task: count}`: each task's loss is exact for its own labels.
+            loss_weight (`float`, *optional*): multiplies the loss instead of the task's configured `loss_weight`
+                (the trainer's run-time `task_loss_weights`); the config is not changed. A group batch takes
+                `{task: weight}` (tasks left out keep their configured weight).
 
         Example:
             ```python
@@ -277,7 +281,7 @@ class MultiTaskModel(PreTrainedModel):
         """
         if isinstance(labels, Mapping) or (task is not None and not isinstance(task, str)):
             return self._forward_group(
-                list(labels) if task is None else list(task), labels, num_items_in_batch, return_dict,
+                list(labels) if task is None else list(task), labels, num_items_in_batch, loss_weight, return_dict,
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                 position_ids=position_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
                 output_attentions=output_attentions,
@@ -293,7 +297,8 @@ class MultiTaskModel(PreTrainedModel):
         logits = head(encoded.last_hidden_state, attention_mask)
         loss = None
         if labels is not None:
-            loss = head.loss(logits, labels, num_items_in_batch) * self.config.tasks[task]["loss_weight"]
+            weight = self.config.tasks[task]["loss_weight"] if loss_weight is None else loss_weight
+            loss = head.loss(logits, labels, num_items_in_batch) * weight
         output = MultiTaskModelOutput(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
@@ -304,6 +309,7 @@ class MultiTaskModel(PreTrainedModel):
         tasks: list[str],
         labels: Mapping[str, torch.Tensor] | None,
         num_items_in_batch: Any,
+        loss_weight: Mapping[str, float] | None,
         return_dict: bool | None,
         **encoder_inputs: Any,
     ) -> MultiTaskModelOutput | tuple:
@@ -316,6 +322,8 @@ class MultiTaskModel(PreTrainedModel):
                 raise ValueError(f"A group batch for tasks {names} got labels for tasks {sorted(labels)}.")
             if num_items_in_batch is not None and not isinstance(num_items_in_batch, Mapping):
                 raise ValueError("A group batch takes num_items_in_batch as {task: count}, one count per task's labels.")
+            if loss_weight is not None and not isinstance(loss_weight, Mapping):
+                raise ValueError("A group batch takes loss_weight as {task: weight}.")
             input_ids = encoder_inputs["input_ids"]
             input_shape = input_ids.shape if input_ids is not None else encoder_inputs["inputs_embeds"].shape[:2]
             for name in names:
@@ -330,7 +338,8 @@ class MultiTaskModel(PreTrainedModel):
                 items = None if num_items_in_batch is None else num_items_in_batch[name]
                 if items is not None:  # a step where no example carries this task's labels: its loss is 0, not 0/0
                     items = items.clamp(min=1) if torch.is_tensor(items) else max(items, 1)
-                task_loss = self.heads[name].loss(logits[name], labels[name], items) * self.config.tasks[name]["loss_weight"]
+                weight = (loss_weight or {}).get(name, self.config.tasks[name]["loss_weight"])
+                task_loss = self.heads[name].loss(logits[name], labels[name], items) * weight
                 task_losses[name] = task_loss.detach()
                 loss = task_loss if loss is None else loss + task_loss
         output = MultiTaskModelOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
