@@ -1,4 +1,4 @@
-"""The `hf-mtl` command (also `python -m hf_mtl`): train, evaluate, predict, compare, export, push.
+"""The `hf-mtl` command (also `python -m hf_mtl`): train, evaluate, predict, compare, refine, export, push.
 
 Errors a user can cause (a bad recipe, a missing file, an unknown task) print one line on stderr and exit with
 status 2, before anything trains; no traceback.
@@ -63,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--split", default="test", choices=["test", "validation"])
     compare.add_argument("--compare-dir", default=None, help="where to write models and tables")
 
+    refine = commands.add_parser("refine", help="joint, then refine: a short per-task fine-tune, one model per task",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    refine.add_argument("model_dir", help="the trained joint model (only read)")
+    refine.add_argument("recipe", help="the recipe with the tasks' data and training arguments")
+    refine.add_argument("--steps", type=int, required=True, help="optimizer steps per task (0: copy the joint heads)")
+    refine.add_argument("--split", default="test", choices=["test", "validation"])
+    refine.add_argument("--output-dir", default=None, help="where the per-task models go (default: MODEL_DIR-refined)")
+    refine.add_argument("--tasks", default=None, help="comma-separated tasks to refine (default: all of the recipe)")
+
     export = commands.add_parser("export", help="write one task as a standard AutoModelFor*Classification folder")
     export.add_argument("model_dir")
     export.add_argument("--task", required=True)
@@ -74,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", default=None)
     push.add_argument("--commit-message", default="Upload hf_mtl multi-task model")
+    push.add_argument("--include-training-files", action="store_true",
+                      help="also upload runs/ (TensorBoard logs) and training_args.bin (left out by default)")
+    push.add_argument("--keep-lora", action="store_true",
+                      help="a LoRA model: push the adapters and heads only (default: merged into the encoder)")
     return parser
 
 
@@ -147,6 +160,17 @@ def _command_compare(args: argparse.Namespace, overrides: list[str]) -> None:
     print(comparison.to_markdown())
 
 
+def _command_refine(args: argparse.Namespace, overrides: list[str]) -> None:
+    from .recipe import load_recipe
+    from .refine import refine_model
+
+    _require_model_dir(args.model_dir)
+    tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
+    refinement = refine_model(args.model_dir, load_recipe(args.recipe, overrides), steps=args.steps,
+                              output_dir=args.output_dir, tasks=tasks, eval_split=args.split)
+    print(refinement.to_markdown())
+
+
 def _command_export(args: argparse.Namespace) -> None:
     from transformers import AutoTokenizer
 
@@ -166,7 +190,8 @@ def _command_push(args: argparse.Namespace) -> None:
 
     try:
         url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token,
-                                commit_message=args.commit_message)
+                                commit_message=args.commit_message, include_training_files=args.include_training_files,
+                                merge_lora=not args.keep_lora)
     except OSError as error:  # the Hub's HTTP errors (not logged in, no access), offline mode, no connection
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"could not push to {args.repo_id}: {first_line}") from None
@@ -177,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `hf-mtl`; returns the exit status."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("train", "evaluate", "compare"):
+    if extra and args.command not in ("train", "evaluate", "compare", "refine"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -189,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             _command_predict(args)
         elif args.command == "compare":
             _command_compare(args, extra)
+        elif args.command == "refine":
+            _command_refine(args, extra)
         elif args.command == "export":
             _command_export(args)
         elif args.command == "push":

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .exposure import examples_per_step
 from .metrics import main_metric_key
 from .recipe import Recipe
 from .workflow import TrainResult, train_recipe
@@ -138,7 +139,7 @@ def compare_recipe(
         recipe, output_dir=str(folder / "joint"), eval_split=eval_split, training_overrides=joint_overrides
     )
     args = recipe.training_arguments(output_dir=str(folder))
-    batch_size = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
+    batch_size = examples_per_step(args)
     single = {}
     for task in recipe.task_names:
         steps = single_steps or single_task_steps(joint, task, batch_size)

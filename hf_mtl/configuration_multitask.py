@@ -157,6 +157,7 @@ class MultiTaskConfig(PretrainedConfig):
     encoder: PretrainedConfig | dict | None = None
     tasks: dict | None = None
     hf_mtl_version: str | None = None
+    lora: dict | None = None  # LoRA adapter settings + base encoder (hf_mtl.lora); None for a plain model
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)

@@ -20,6 +20,30 @@ from transformers.utils import ModelOutput
 from .configuration_multitask import TEXT_CLASSIFICATION, MultiTaskConfig
 from .heads import build_head
 
+# `config.lora` (set by hf_mtl.lora) holds the peft.LoraConfig fields plus the encoder the adapters were trained on.
+LORA_BASE_ENCODER_KEY = "base_encoder"
+_ENCODER_PREFIX = "encoder."
+
+
+def _is_adapter_weight(name: str) -> bool:
+    """Weights an adapter-only save keeps: the LoRA matrices and every head (not the frozen base encoder)."""
+    return not name.startswith(_ENCODER_PREFIX) or ".lora_" in name
+
+
+def _inject_lora(model: nn.Module, settings: dict[str, Any]) -> None:
+    # peft is imported only for a config that carries LoRA adapters (hf_mtl's lora extra); plain models need torch
+    # and transformers alone.
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError as error:
+        raise ImportError(
+            "This model keeps LoRA adapters separate from its encoder (config.lora); loading it needs peft "
+            "(pip install peft), or load a merged copy (hf_mtl.lora.merge_lora / hf-mtl export)."
+        ) from error
+    fields = {k: v for k, v in settings.items() if k not in (LORA_BASE_ENCODER_KEY, "peft_type", "peft_version")}
+    inject_adapter_in_model(LoraConfig(**fields), model)
+    model.heads.requires_grad_(True)
+
 
 @dataclass
 class MultiTaskModelOutput(ModelOutput):
@@ -112,6 +136,8 @@ class MultiTaskModel(PreTrainedModel):
             self.encoder.pooler = None
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
         self.post_init()
+        if getattr(config, "lora", None):
+            _inject_lora(self, config.lora)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -123,7 +149,56 @@ class MultiTaskModel(PreTrainedModel):
         """
         if kwargs.get("use_safetensors") is None:
             kwargs["use_safetensors"] = True
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        config = kwargs.pop("config", None)
+        if not isinstance(config, MultiTaskConfig):
+            hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+            config = MultiTaskConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if getattr(config, "lora", None):
+            return cls._from_adapter(pretrained_model_name_or_path, config, **kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+
+    @classmethod
+    def _from_adapter(cls, path: Any, config: MultiTaskConfig, **kwargs: Any) -> MultiTaskModel:
+        """Load an adapter-only save: the base encoder from `config.lora.base_encoder`, then adapters and heads."""
+        from safetensors.torch import load_file
+        from transformers.utils import SAFE_WEIGHTS_NAME, cached_file
+
+        hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+        base = config.lora.get(LORA_BASE_ENCODER_KEY)
+        if not base:
+            raise OSError(f"{path}: config.lora names no base encoder ('{LORA_BASE_ENCODER_KEY}'); cannot load the adapters.")
+        try:
+            model = cls.from_encoder(base, tasks=config.tasks, dtype=kwargs.get("dtype"))
+        except OSError as error:
+            raise OSError(
+                f"{path} holds LoRA adapters for the encoder '{base}', which cannot be loaded ({error}); "
+                "make it available (a local folder or a Hub id) or load a merged copy of the model."
+            ) from error
+        _inject_lora(model, config.lora)
+        state = load_file(cached_file(path, SAFE_WEIGHTS_NAME, **hub_kwargs))
+        expected = {name for name in model.state_dict() if _is_adapter_weight(name)}
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise OSError(
+                f"{path}: the adapter weights do not match the config ({len(missing)} missing, e.g. {missing[:2]}; "
+                f"{len(unexpected)} unexpected, e.g. {unexpected[:2]}); the folder is damaged or from another model."
+            )
+        model.load_state_dict(state, strict=False)
+        model.config = config
+        model.config._name_or_path = str(path)
+        return model.eval()
+
+    def save_pretrained(self, save_directory: Any, *args: Any, state_dict: dict[str, Any] | None = None,
+                        **kwargs: Any) -> Any:
+        """[`PreTrainedModel.save_pretrained`]; a model with LoRA adapters saves only the adapters and the heads.
+
+        Its `config.json` keeps the adapter settings and the base encoder (`lora.base_encoder`), which
+        `from_pretrained` loads first. Merge the adapters (`hf_mtl.lora.merge_lora`) to save a self-contained model.
+        """
+        if getattr(self.config, "lora", None):
+            state_dict = state_dict if state_dict is not None else self.state_dict()
+            state_dict = {name: tensor for name, tensor in state_dict.items() if _is_adapter_weight(name)}
+        return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
 
     @classmethod
     def from_encoder(

@@ -40,7 +40,7 @@ from .training_args import MultiTaskTrainingArguments
 EMBEDDED_ENCODER = "embedded"
 EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the embedded folder holds (for model cards)
 RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training")
-MODEL_KEYS = ("encoder", "from_model", "freeze_encoder")
+MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
 # YAML reads an unquoted `no` as false; in these fields it means the strategy "no" (`eval_strategy=no`).
@@ -84,6 +84,7 @@ class ModelSection:
     encoder: str = EMBEDDED_ENCODER
     from_model: str | None = None
     freeze_encoder: bool = False
+    lora: dict[str, Any] | None = None  # peft.LoraConfig fields: train LoRA adapters instead of the whole encoder
 
     @property
     def encoder_path(self) -> str:
@@ -135,6 +136,30 @@ class Recipe:
             culprit = _failing_training_key(output_dir, settings)
             detail = str(error) if isinstance(error, HfMtlError) else f"{type(error).__name__}: {error}"
             raise RecipeError(f"{where}{f'.{culprit}' if culprit else ''}: {detail}") from None
+
+
+def _check_lora(model: dict[str, Any], where: str) -> None:
+    """Normalise `model.lora` (`true` = defaults) and check its fields against peft.LoraConfig now."""
+    lora = model.get("lora")
+    if lora in (None, False):
+        model.pop("lora", None)
+        return
+    if lora is True:
+        lora = model["lora"] = {}
+    if not isinstance(lora, dict):
+        raise RecipeError(f"{where}.lora: expected a mapping of peft.LoraConfig fields (or true), got {lora!r}.")
+    if model.get("freeze_encoder"):
+        raise RecipeError(f"{where}: lora already freezes the encoder (only adapters and heads train); drop freeze_encoder.")
+    if model.get("from_model"):
+        raise RecipeError(
+            f"{where}: lora with from_model is not supported; merge the model's adapters or start from an encoder."
+        )
+    from .lora import lora_config
+
+    try:
+        lora_config(lora)
+    except HfMtlError as error:
+        raise RecipeError(f"{where}.{error}") from None
 
 
 def _failing_training_key(output_dir: str, settings: dict[str, Any]) -> str | None:
@@ -287,6 +312,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if not isinstance(model, dict):
         raise RecipeError(f"{where}: `model` must be a mapping with keys {', '.join(MODEL_KEYS)}.")
     _check_keys(model, MODEL_KEYS, f"{where}: model")
+    _check_lora(model, f"{where}: model")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
         raise RecipeError(f"{where}: `training` must be a mapping of training arguments.")

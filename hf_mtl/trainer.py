@@ -46,7 +46,10 @@ from .data import DataCollatorForMultiTask
 from .data.groups import check_task_groups, group_num_items
 from .data.task_datasets import MultiTaskDataset, TaskDataset
 from .errors import DataError, TaskError
+from .exposure import apply_equal_exposure
+from .lora import unwrap_peft_model
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
+from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
 from .tasks import looks_like_iob
@@ -102,7 +105,7 @@ class _TaskLossTracker:
         return means
 
 
-class MultiTaskTrainer(Trainer):
+class MultiTaskTrainer(ModelCardMixin, Trainer):
     """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
 
     Args:
@@ -117,6 +120,8 @@ class MultiTaskTrainer(Trainer):
         task_groups: `{group: [task, ...]}`: the tasks of each group in `train_dataset`. A group is one sampling
             unit (sized by its examples); each of its batches runs the encoder once and adds every task's loss.
             `loss_<task>`, `examples_seen` and evaluation stay per task.
+        model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
+            that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
 
     The model's config is never changed: `args.task_loss_weights` are applied to the loss at run time (see
@@ -144,6 +149,7 @@ class MultiTaskTrainer(Trainer):
         task_groups: Mapping[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
+        model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
         if not isinstance(model, MultiTaskModel):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
@@ -161,6 +167,8 @@ class MultiTaskTrainer(Trainer):
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
             data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
+        if self.task_train_datasets:
+            apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
         self._task_losses = _TaskLossTracker()
         self.examples_seen: dict[str, int] = {}
         self._eval_task: str | None = None

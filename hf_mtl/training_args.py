@@ -11,6 +11,7 @@ from transformers import TrainingArguments
 
 from .configuration_multitask import TOKEN_CLASSIFICATION
 from .errors import TaskError
+from .exposure import check_steps_per_task
 from .sampling import SAMPLING_STRATEGIES
 
 LOSS_SCALINGS: tuple[str, ...] = ("none", "log_labels")
@@ -70,6 +71,11 @@ class MultiTaskTrainingArguments(TrainingArguments):
     task_loss_weights: dict[str, float] | None = field(
         default=None, metadata={"help": "Per-task loss multipliers, e.g. {'ner': 1.0, 'sentiment': 0.5}."}
     )
+    steps_per_task: int | None = field(
+        default=None,
+        metadata={"help": "Equal exposure: every task sees as many examples as a single-task model of this many "
+                  "steps (implies sampling='uniform'; max_steps = steps_per_task x number of tasks)."},
+    )
     loss_scaling: str = field(
         default="none",
         metadata={
@@ -102,6 +108,8 @@ class MultiTaskTrainingArguments(TrainingArguments):
             raise TaskError(
                 f"sampling={self.sampling!r} is not a sampling strategy; use one of {list(SAMPLING_STRATEGIES)}.{hint}"
             )
+        if self.steps_per_task is not None:
+            check_steps_per_task(self)
         if self.sampling_temperature <= 0:
             raise TaskError(f"sampling_temperature must be > 0, got {self.sampling_temperature}.")
         if self.loss_scaling not in LOSS_SCALINGS:

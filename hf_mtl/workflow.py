@@ -15,7 +15,7 @@ from transformers import AutoTokenizer, PrinterCallback, set_seed
 from .data import TaskData, prepare_group, prepare_task
 from .errors import RecipeError, TaskError
 from .metrics import main_metric_key
-from .model_card import write_model_card
+from .model_card import MultiTaskModelCardData
 from .modeling_multitask import MultiTaskModel
 from .plotting import plot_training_curves
 from .recipe import Recipe
@@ -131,6 +131,13 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel
         model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks)
     if recipe.model.freeze_encoder:
         model.freeze_encoder()
+    if recipe.model.lora is not None:
+        from .lora import apply_lora, trainable_parameters
+
+        apply_lora(model, recipe.model.lora, base_encoder=recipe.model.encoder_path)
+        trainable, total = trainable_parameters(model)
+        logger.warning("LoRA: training %s of %s parameters (%.2f%%: adapters and heads).", f"{trainable:,}",
+                       f"{total:,}", 100 * trainable / total)
     return model
 
 
@@ -142,7 +149,9 @@ def build_trainer(
     trainer_class: type[MultiTaskTrainer] = MultiTaskTrainer,
     **kwargs: Any,
 ) -> MultiTaskTrainer:
-    """A trainer over the prepared tasks: their train and validation splits, their metrics (``kwargs`` go on to it)."""
+    """A trainer over the prepared tasks: their train and validation splits, their metrics, their data sources for
+    the model card, their task groups (``kwargs`` go on to it)."""
+    card_data = kwargs.pop("model_card_data", None) or MultiTaskModelCardData()
     units, groups = training_units(prepared)
     if groups:
         kwargs["task_groups"] = groups
@@ -153,6 +162,7 @@ def build_trainer(
         eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
         processing_class=tokenizer,
         task_metrics={name: data.metric for name, data in prepared.items()},
+        model_card_data=card_data.add_tasks(prepared),
         **kwargs,
     )
 
@@ -187,12 +197,16 @@ def train_recipe(
     set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
     model = build_model(recipe, prepared)
     trainer = build_trainer(model, args, prepared, tokenizer)
+    trainer.model_card_data.base_model = recipe.model.base_model_name
     start = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - start
     eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
+    trainer.model_card_data.eval_splits.update(
+        {name: eval_split if eval_split in data.tokenized else "validation" for name, data in prepared.items()}
+    )
     metrics = trainer.evaluate(eval_dataset=eval_sets)
-    trainer.save_model(output_dir)
+    trainer.save_model(output_dir)  # weights, tokenizer, modeling code and the model card (README.md)
     if trainer.is_world_process_zero():
         result = TrainResult(
             output_dir=str(output_dir),
@@ -217,14 +231,6 @@ def _write_outputs(
     (folder / TRAIN_SUMMARY_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
     trainer.state.save_to_json(str(folder / "trainer_state.json"))
     plot_training_curves(trainer.state.log_history, list(prepared), trainer.task_metrics, folder / "training_curves.png")
-    write_model_card(
-        folder,
-        model=trainer.model,
-        result=result,
-        prepared=prepared,
-        base_model=recipe.model.base_model_name,
-        truncation={name: data.truncation for name, data in prepared.items()},
-    )
 
 
 def format_results_table(result: TrainResult) -> str:
