@@ -58,7 +58,7 @@ import transformers  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from hf_mtl import MultiTaskModel  # noqa: E402
-from hf_mtl.data import IGNORE_INDEX, TaskData  # noqa: E402
+from hf_mtl.data import IGNORE_INDEX, TaskData, read_conll  # noqa: E402
 from hf_mtl.metrics import main_metric_key  # noqa: E402
 from hf_mtl.tasks import TaskSpec  # noqa: E402
 from hf_mtl.training_args import MultiTaskTrainingArguments  # noqa: E402
@@ -76,8 +76,20 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("HF_MTL_DATA") or REPO_ROOT.parent / "shared" / "data")
 
 
+def label_lists(tasks: tuple[str, ...], data_dir: Path) -> dict[str, list[str]]:
+    """Every tag of each column in train and dev (a subset of train may miss a rare dev tag, e.g. POS ``WP$``)."""
+    conll = data_dir / "conll2003"
+    out = {}
+    for task in tasks:
+        tags = {tag for split in ("train.txt", "dev.txt")
+                for sentence in read_conll(conll / split, TASK_COLUMNS[task])["tags"] for tag in sentence}
+        out[task] = (["O"] if "O" in tags else []) + sorted(tags - {"O"})
+    return out
+
+
 def specs_for(tasks: tuple[str, ...], grouped: bool, data_dir: Path, args: argparse.Namespace) -> list[TaskSpec]:
     conll = data_dir / "conll2003"
+    labels = label_lists(tasks, data_dir)
     return [
         TaskSpec(
             name=task,
@@ -85,6 +97,7 @@ def specs_for(tasks: tuple[str, ...], grouped: bool, data_dir: Path, args: argpa
             group="conll" if grouped else None,
             train={"format": "conll", "path": str(conll / "train.txt"), "tag_column": TASK_COLUMNS[task]},
             validation={"format": "conll", "path": str(conll / "dev.txt"), "tag_column": TASK_COLUMNS[task]},
+            labels=labels[task],
             max_length=args.max_length,
             max_train_examples=args.sentences,
             max_eval_examples=args.eval_sentences,
@@ -135,11 +148,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, choices=sorted(TASK_SETS), default=2)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--sentences", type=int, default=3200, help="training sentences (first N of train.txt)")
-    parser.add_argument("--eval-sentences", type=int, default=1000, help="scoring sentences (first N of dev.txt)")
+    parser.add_argument("--sentences", type=int, default=1280, help="training sentences (first N of train.txt)")
+    parser.add_argument("--eval-sentences", type=int, default=500, help="scoring sentences (first N of dev.txt)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)

@@ -88,7 +88,11 @@ def test_group_batches_carry_every_task_and_sampling_sees_one_unit(tmp_path, tok
             processing_class=tokenizer, task_groups=GROUPS,
         )
         sampler = trainer.get_train_sampler()
-        assert list(sampler.probabilities()) == ["tokens", "sentiment"], strategy
+        assert sampler.task_sizes == {"tokens": 48, "sentiment": 16}, strategy  # a group is sized by its examples
+        probabilities = sampler.probabilities()
+        assert list(probabilities) == ["tokens", "sentiment"], strategy
+        if strategy == "proportional":
+            assert probabilities["tokens"] == pytest.approx(0.75)
     seen = {"tokens": 0, "sentiment": 0}
     for batch in trainer.get_train_dataloader():
         if isinstance(batch["task"], list):
@@ -156,3 +160,14 @@ def test_collator_pads_each_task_of_a_group(tokenizer):  # noqa: F811
     assert batch["labels"]["sentiment"].tolist() == [1, -100]
     with pytest.raises(TaskError, match="every feature needs 'labels_sentiment'"):
         collate([{"task": "g", "input_ids": [101, 102], "attention_mask": [1, 1], "labels_ner": [-100, -100]}])
+
+
+def test_task_loss_weights_reach_each_task_of_a_group(tmp_path, tokenizer):  # noqa: F811
+    trainer = MultiTaskTrainer(
+        model=make_group_model(dropout=0.0), args=make_args(tmp_path, max_steps=1, task_loss_weights={"kind": 0.0}),
+        train_dataset={"tokens": synthetic_group(16, 0)}, processing_class=tokenizer, task_groups=GROUPS,
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    loss = trainer.compute_loss(trainer.model, batch)
+    assert torch.allclose(loss, trainer._group_losses["ner"], atol=1e-6) and trainer._group_losses["kind"] == 0
+    assert trainer.model.config.tasks["kind"]["loss_weight"] == 1.0

