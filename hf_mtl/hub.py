@@ -12,7 +12,9 @@ from .errors import HfMtlError
 from .model_card import SIDE_CARD_FILE, set_card_model_id
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "configuration_multitask.py", "modeling_multitask.py",
-                  "heads.py")
+                  "heads.py", "task_kinds.py",
+                  # the "multitask" pipeline as remote code (config.json's custom_pipelines)
+                  "pipeline_multitask.py", "word_windows.py", "errors.py")
 # Files a training run leaves that never belong in a model repository: checkpoints, pickles, private files
 # ("_*", as Trainer.push_to_hub skips them) and the card written beside a README.md the user wrote.
 IGNORED_PATTERNS = ["_*", "checkpoint-*", "checkpoint-*/**", "*.pt", "*.pkl", SIDE_CARD_FILE]

@@ -25,14 +25,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import enum
 from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
-from .errors import HfMtlError
+from .errors import HfMtlError, did_you_mean
 from .modeling_multitask import LORA_BASE_ENCODER_KEY, MultiTaskModel
 
 DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
@@ -78,10 +77,8 @@ def lora_config(settings: Any, model: MultiTaskModel | None = None) -> Any:
         fields = {f.name for f in dataclasses.fields(peft.LoraConfig)}
         unknown = sorted(set(settings) - fields)
         if unknown:
-            close = difflib.get_close_matches(unknown[0], sorted(fields), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise HfMtlError(
-                f"lora: unknown field(s) {unknown}{hint}; "
+                f"lora: unknown field(s) {unknown}{did_you_mean(unknown[0], sorted(fields))}; "
                 "the section takes peft.LoraConfig fields (r, lora_alpha, lora_dropout, target_modules, ...)."
             )
         try:

@@ -284,8 +284,8 @@ class MultiTaskModelCardData:
             "averages": [{"split": split, "score": f"{score:.4f}"} for split, score in self.averages.items()],
             "eval_lines": _eval_table(self.eval_lines, task_metrics),
             "train_summary": _train_summary(self.train_info),
-            "examples_seen": ", ".join(f"{task} {self.examples_seen[task]:,}" for task in tasks
-                                       if task in self.examples_seen),
+            "examples_seen": ", ".join(f"{unit} {self.examples_seen[unit]:,}" for unit in (  # tasks, then groups
+                [t for t in tasks if t in self.examples_seen] + sorted(set(self.examples_seen) - set(tasks)))),
             "all_metrics": [f"{task}, {split}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(e["metrics"].items()))
                             for task in tasks for split, e in self.results.get(task, {}).items()],
             "hyperparameters": [(name, str(getattr(value, "value", value)))  # enums by their value
@@ -371,13 +371,16 @@ def write_model_card(card: ModelCard, folder: str | os.PathLike) -> Path:
 
 
 def set_card_model_id(folder: str | os.PathLike, model_id: str) -> bool:
-    """Put ``model_id`` into the "how to use" code of the hf_mtl card in ``folder`` (before a push); returns
-    whether the card changed. A README.md that hf_mtl did not write is left alone."""
-    path, placeholder = Path(folder) / CARD_FILE, f'"{MODEL_ID_PLACEHOLDER}"'
+    """Name ``model_id`` in the "how to use" code of the hf_mtl card in ``folder`` (before a push); returns whether
+    the card changed. A README.md that hf_mtl did not write is left alone."""
+    path = Path(folder) / CARD_FILE
     text = path.read_text(encoding="utf-8") if is_hf_mtl_card(path) else ""
-    if placeholder in text:
-        path.write_text(text.replace(placeholder, f'"{model_id}"'), encoding="utf-8")
-    return placeholder in text
+    head, use, code = text.partition("\n## Use\n")
+    # the section's only quoted model references: pipeline(..., model="...") and from_pretrained("...")
+    updated = head + use + re.sub(r'(model="|from_pretrained\(")[^"\n]*"', lambda m: f'{m[1]}{model_id}"', code)
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+    return updated != text
 
 
 class ModelCardCallback(TrainerCallback):

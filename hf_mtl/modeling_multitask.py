@@ -1,12 +1,13 @@
 """The multi-task model: one shared encoder, one head per task, in an ``nn.ModuleDict`` keyed by task name.
 
-Part of the *modeling core*: imports only torch, transformers and its two sibling files (by relative import),
-so ``save_pretrained`` copies the three files next to the weights and
+Part of the *modeling core*: imports only torch, transformers and its sibling core files (by relative import:
+configuration, heads, task kinds), so ``save_pretrained`` copies them next to the weights and
 ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` works where hf_mtl is not installed.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,20 @@ class MultiTaskModelOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     task_losses: dict[str, torch.FloatTensor] | None = None
+
+
+class _HoldRecords(logging.Filter):
+    """A logging filter that keeps transformers' loading report back (to re-emit it only when loading succeeds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in str(record.msg):
+            self.records.append(record)
+            return False
+        return True
 
 
 def check_is_encoder(encoder_config: PretrainedConfig) -> None:
@@ -155,7 +170,29 @@ class MultiTaskModel(PreTrainedModel):
             config = MultiTaskConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         if getattr(config, "lora", None):
             return cls._from_adapter(pretrained_model_name_or_path, config, **kwargs)
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, config=config, **kwargs)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        lenient = kwargs.get("ignore_mismatched_sizes", False)
+        kwargs["ignore_mismatched_sizes"] = True  # reported below, by name and shape, instead of a bare RuntimeError
+        # transformers logs a loading report (a table) for any key that does not match; it is held back and shown
+        # only when the model loads (an error says it in one line instead).
+        held = _HoldRecords()
+        report_logger = logging.getLogger("transformers.modeling_utils")
+        report_logger.addFilter(held)
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, config=config, output_loading_info=True, **kwargs
+            )
+        finally:
+            report_logger.removeFilter(held)
+        problem = None if lenient else model._loading_problem(info)
+        if problem:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} cannot be loaded exactly: {problem}; refusing to run it with "
+                "random or unused weights (re-save the model with save_pretrained)."
+            )
+        for record in held.records:
+            report_logger.handle(record)
+        return (model, info) if output_loading_info else model
 
     @classmethod
     def _from_adapter(cls, path: Any, config: MultiTaskConfig, **kwargs: Any) -> MultiTaskModel:
@@ -190,15 +227,64 @@ class MultiTaskModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory: Any, *args: Any, state_dict: dict[str, Any] | None = None,
                         **kwargs: Any) -> Any:
-        """[`PreTrainedModel.save_pretrained`]; a model with LoRA adapters saves only the adapters and the heads.
+        """[`PreTrainedModel.save_pretrained`], also declaring the `multitask` pipeline for remote code.
 
-        Its `config.json` keeps the adapter settings and the base encoder (`lora.base_encoder`), which
-        `from_pretrained` loads first. Merge the adapters (`hf_mtl.lora.merge_lora`) to save a self-contained model.
+        `config.json` gets a `custom_pipelines` entry, and the pipeline's files are copied next to the weights with
+        the modeling code (they are relative imports of this file), so `pipeline("multitask", model=folder,
+        trust_remote_code=True)` works where hf_mtl is not installed. The in-memory config is left as it was.
+
+        A model with LoRA adapters saves only the adapters and the heads; its `config.json` keeps the adapter
+        settings and the base encoder (`lora.base_encoder`), which `from_pretrained` loads first. Merge the adapters
+        (`hf_mtl.lora.merge_lora`) to save a self-contained model.
         """
         if getattr(self.config, "lora", None):
             state_dict = state_dict if state_dict is not None else self.state_dict()
             state_dict = {name: tensor for name, tensor in state_dict.items() if _is_adapter_weight(name)}
-        return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        # A relative import (not at the top: the pipeline is needed only here) so that transformers copies
+        # pipeline_multitask.py and what it imports along with this file, on save and on remote-code loading.
+        from .pipeline_multitask import custom_pipelines
+
+        previous = self.config.__dict__.get("custom_pipelines")
+        self.config.custom_pipelines = custom_pipelines()
+        try:
+            return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        finally:
+            if previous is None:
+                del self.config.custom_pipelines
+            else:
+                self.config.custom_pipelines = previous
+
+    def _loading_problem(self, info: dict[str, Any]) -> str | None:
+        """What of ``from_pretrained``'s loading report means the weights are not the model's (None: all match).
+
+        Missing weights (a head named in config.json without weights, an encoder saved elsewhere), unexpected
+        encoder weights and shape mismatches (a label count that differs) are problems; weights of heads this
+        version does not build (tasks of a newer hf_mtl, skipped with a warning) are not.
+        """
+        persistent = set(self.state_dict())
+        missing = sorted(key for key in info.get("missing_keys") or () if key in persistent)
+        unexpected = sorted(
+            key for key in info.get("unexpected_keys") or ()
+            if not (key.startswith("heads.") and key.split(".")[1] not in self.config.tasks)
+        )
+        mismatched = list(info.get("mismatched_keys") or ())
+        problems = []
+        head_tasks = sorted({key.split(".")[1] for key in missing if key.startswith("heads.")})
+        if head_tasks:
+            problems.append(f"config.json names task(s) {head_tasks} but the weights have no head for them")
+        encoder_missing = [key for key in missing if not key.startswith("heads.")]
+        if encoder_missing:
+            problems.append(f"{len(encoder_missing)} encoder weight(s) are missing (e.g. {encoder_missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} weight(s) are not part of this model (e.g. {unexpected[0]})")
+        if mismatched:
+            key, *shapes = mismatched[0] if isinstance(mismatched[0], (list, tuple)) else (mismatched[0],)
+            shown = f": {tuple(shapes[0])} in the file, {tuple(shapes[1])} from config.json" if len(shapes) == 2 else ""
+            problems.append(
+                f"{len(mismatched)} weight(s) do not have the shape config.json gives them (a label count or size "
+                f"differs), e.g. {key}{shown}"
+            )
+        return "; ".join(problems) or None
 
     @classmethod
     def from_encoder(

@@ -25,7 +25,7 @@ from transformers import set_seed
 from .errors import RecipeError
 from .metrics import main_metric_key
 from .modeling_multitask import MultiTaskModel
-from .recipe import ModelSection, Recipe
+from .recipe import Recipe
 from .trainer import MultiTaskTrainer
 from .workflow import (
     TrainResult,
@@ -208,11 +208,10 @@ def refine_model(
                                  task_metrics={name: data.metric for name, data in prepared.items()})
     joint_metrics = {k: v for k, v in evaluator.evaluate(eval_dataset=eval_sets).items() if isinstance(v, (int, float))}
     del evaluator, joint
-    source = dataclasses.replace(recipe, model=ModelSection(encoder=recipe.model.encoder, from_model=str(model_dir)))
     refined = {}
     for name, data in prepared.items():
         args = recipe.training_arguments(output_dir=str(output_dir / name), **overrides)
-        refined[name] = _refine_task(model_dir, name, data, eval_sets[name], args, tokenizer, steps, source)
+        refined[name] = _refine_task(model_dir, name, data, eval_sets[name], args, tokenizer, steps, recipe)
         logger.info("refined %s: %s", name, refined[name].main_scores())
     refinement = Refinement(str(model_dir), steps, eval_split, joint_metrics, refined)
     refinement.save(output_dir)
@@ -226,7 +225,10 @@ def _refine_task(model_dir: Path, task: str, data: Any, eval_set: Any, args: Any
     model = MultiTaskModel.from_pretrained(model_dir)
     for other in [name for name in model.task_names if name != task]:
         model.remove_task(other)
+    if data.spec.group is not None:  # a task of a group trains alone here, on its own view of the group's examples
+        data = dataclasses.replace(data, spec=dataclasses.replace(data.spec, group=None), shared=None)
     trainer = build_trainer(model, args, {task: data}, tokenizer)
+    trainer.model_card_data.base_model = str(model_dir)  # the card names the joint model as the starting point
     start = time.perf_counter()
     if steps > 0:
         trainer.train()

@@ -10,14 +10,13 @@ micro-batch of one optimizer step sees the same task.
 from __future__ import annotations
 
 import bisect
-import difflib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from .errors import HfMtlError, TaskError
+from .errors import HfMtlError, TaskError, did_you_mean
 
 __all__ = [
     "SAMPLING_STRATEGIES",
@@ -33,10 +32,9 @@ SAMPLING_STRATEGIES: tuple[str, ...] = ("proportional", "temperature", "uniform"
 
 def _check_strategy(strategy: str) -> None:
     if strategy not in SAMPLING_STRATEGIES:
-        close = difflib.get_close_matches(str(strategy), SAMPLING_STRATEGIES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise TaskError(
-            f"Unknown sampling strategy {strategy!r}; valid strategies are {', '.join(SAMPLING_STRATEGIES)}.{hint}"
+            f"Unknown sampling strategy {strategy!r}{did_you_mean(strategy, SAMPLING_STRATEGIES)}; valid strategies "
+            f"are {', '.join(SAMPLING_STRATEGIES)}."
         )
 
 

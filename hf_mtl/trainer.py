@@ -52,7 +52,7 @@ from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
 from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
-from .tasks import looks_like_iob
+from .task_kinds import default_metric
 from .training_args import MultiTaskTrainingArguments, loss_scale
 
 __all__ = [
@@ -68,15 +68,6 @@ __all__ = [
 logger = logging.getLogger("hf_mtl")
 
 
-def default_metric(task: Mapping[str, Any]) -> str:
-    """The metric hf_mtl uses for a task entry of a ``MultiTaskConfig`` when none is given.
-
-    Token tasks whose labels look like IOB/IOBES tags (``B-PER``) get ``seqeval``; other token tasks (POS) get
-    ``token_accuracy``. Text tasks get ``accuracy``, ``multilabel`` or ``regression`` by problem type.
-    """
-    if task["type"] == TOKEN_CLASSIFICATION:
-        return "seqeval" if looks_like_iob(list(task["id2label"].values())) else "token_accuracy"
-    return {"multi_label_classification": "multilabel", "regression": "regression"}.get(task["problem_type"], "accuracy")
 
 
 class _TaskLossTracker:

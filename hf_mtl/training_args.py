@@ -10,9 +10,10 @@ from typing import Any
 from transformers import TrainingArguments
 
 from .configuration_multitask import TOKEN_CLASSIFICATION
-from .errors import TaskError
+from .errors import TaskError, did_you_mean
 from .exposure import check_steps_per_task
 from .sampling import SAMPLING_STRATEGIES
+from .task_kinds import check_loss_weight
 
 LOSS_SCALINGS: tuple[str, ...] = ("none", "log_labels")
 """Names of the per-task loss scalings (see :func:`loss_scale`)."""
@@ -101,12 +102,9 @@ class MultiTaskTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.sampling not in SAMPLING_STRATEGIES:
-            import difflib
-
-            close = difflib.get_close_matches(str(self.sampling), SAMPLING_STRATEGIES, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
             raise TaskError(
-                f"sampling={self.sampling!r} is not a sampling strategy; use one of {list(SAMPLING_STRATEGIES)}.{hint}"
+                f"sampling={self.sampling!r} is not a sampling strategy{did_you_mean(self.sampling, SAMPLING_STRATEGIES)}; "
+                f"use one of {list(SAMPLING_STRATEGIES)}."
             )
         if self.steps_per_task is not None:
             check_steps_per_task(self)
@@ -115,5 +113,4 @@ class MultiTaskTrainingArguments(TrainingArguments):
         if self.loss_scaling not in LOSS_SCALINGS:
             raise TaskError(f"loss_scaling={self.loss_scaling!r} is not a loss scaling; use one of {list(LOSS_SCALINGS)}.")
         for name, weight in (self.task_loss_weights or {}).items():
-            if float(weight) < 0:
-                raise TaskError(f"task_loss_weights['{name}'] must be >= 0, got {weight}.")
+            check_loss_weight(weight, f"task_loss_weights['{name}']", TaskError)

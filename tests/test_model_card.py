@@ -245,3 +245,15 @@ def test_a_users_own_readme_is_never_overwritten(tiny_model, tmp_path):
     shutil.copy(tmp_path / SIDE_CARD_FILE, tmp_path / "README.md")
     assert write_model_card(card, tmp_path) == tmp_path / "README.md"
 
+
+
+def test_push_names_the_repository_in_the_cards_code(tiny_model, tmp_path):
+    from hf_mtl.model_card import set_card_model_id
+
+    write_model_card(MultiTaskModelCardData().to_model_card(tiny_model, {}), tmp_path)
+    assert set_card_model_id(tmp_path, "me/first")
+    assert set_card_model_id(tmp_path, "me/second")  # a later push to another repository names that one
+    text = (tmp_path / "README.md").read_text()
+    assert text.count('"me/second"') == 3 and "me/first" not in text and MODEL_ID_PLACEHOLDER not in text
+    (tmp_path / "README.md").write_text('# mine\n\n## Use\n\nfrom_pretrained("x")\n')
+    assert not set_card_model_id(tmp_path, "me/third")

@@ -55,7 +55,7 @@ def test_task_probabilities_formulas():
 
 
 def test_task_probabilities_errors():
-    with pytest.raises(TaskError, match="Did you mean 'temperature'"):
+    with pytest.raises(TaskError, match="did you mean 'temperature'"):
         task_probabilities(SIZES, "temprature")
     with pytest.raises(TaskError, match="proportional, temperature, uniform, annealed"):
         task_probabilities(SIZES, "round_robin")
@@ -340,7 +340,7 @@ def test_length_grouping_reduces_padding():
         ({"batch_size": 0}, HfMtlError, "batch_size"),
         ({"batch_size": -2}, HfMtlError, "batch_size"),
         ({"group_size": 0}, HfMtlError, "group_size"),
-        ({"strategy": "uniformly"}, TaskError, "Did you mean 'uniform'"),
+        ({"strategy": "uniformly"}, TaskError, "did you mean 'uniform'"),
         ({"strategy": "temperature", "temperature": 0.0}, HfMtlError, "temperature"),
         ({"steps_per_epoch": 0}, HfMtlError, "steps_per_epoch"),
         ({"total_epochs": 0}, HfMtlError, "total_epochs"),

@@ -237,7 +237,7 @@ def test_untokenized_dataset(tmp_path, tokenizer):
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
-        ({"sampling": "temperatur"}, "Did you mean 'temperature'"),
+        ({"sampling": "temperatur"}, "did you mean 'temperature'"),
         ({"sampling": "temperature", "sampling_temperature": 0.0}, "must be > 0"),
         ({"sampling_temperature": -1.0}, "must be > 0"),
     ],

@@ -37,10 +37,9 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from ..errors import DataError
+from ..task_kinds import IGNORE_INDEX
 
 logger = logging.getLogger("hf_mtl")
-
-IGNORE_INDEX = -100
 
 __all__ = [
     "IGNORE_INDEX",

@@ -36,7 +36,7 @@ from typing import Any
 import datasets
 from conllu.parser import parse_id_value
 
-from ..errors import DataError
+from ..errors import DataError, did_you_mean
 from ..tasks import DataSource, TaskSpec
 
 logger = logging.getLogger("hf_mtl")
@@ -268,11 +268,14 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
     tags: list[list[str] | None] = []
     starts: list[int] = []
     multiword = empty_nodes = 0
+    first_skipped: dict[str, str] = {}  # the first multi-word token / empty node, quoted in the notes
     block: list[tuple[int, str]] = []
     lines = _lines(text)
 
     def flush() -> None:
         nonlocal multiword, empty_nodes
+        sent_id = next((line.split("=", 1)[1].strip() for _, line in block
+                        if line.startswith("#") and line[1:].split("=", 1)[0].strip() == "sent_id" and "=" in line), None)
         token_lines = [(n, line) for n, line in block if not line.startswith("#")]
         if not token_lines:
             block.clear()
@@ -295,10 +298,13 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
             except Exception as err:  # conllu's ParseException
                 raise DataError(f"{path}:{number}: the ID column holds {fields[0]!r}, not a token ID ({err}): {line!r}") from None
             if isinstance(token_id, tuple):
-                if len(token_id) == 3 and token_id[1] == "-":
+                kind = "multiword" if len(token_id) == 3 and token_id[1] == "-" else "empty"
+                if kind == "multiword":
                     multiword += 1
                 else:
                     empty_nodes += 1
+                in_sentence = f" in sentence {sent_id!r}" if sent_id else ""
+                first_skipped.setdefault(kind, f"{fields[0]!r} at line {number}{in_sentence}")
                 continue
             if token_id is None:
                 raise DataError(f"{path}:{number}: the ID column is empty ('_' or ''): {line!r}")
@@ -326,9 +332,10 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
     notes: list[str] = []
     _note(notes, path, f"read {len(words)} sentences, {sum(map(len, words))} words ({tag_column.upper()})")
     if multiword:
-        _note(notes, path, f"skipped {multiword} multi-word token lines (e.g. '1-2'); their words are kept")
+        _note(notes, path, f"skipped {multiword} multi-word token lines (first: {first_skipped['multiword']}); "
+                           "their words are kept")
     if empty_nodes:
-        _note(notes, path, f"skipped {empty_nodes} empty nodes (e.g. '8.1')")
+        _note(notes, path, f"skipped {empty_nodes} empty nodes (first: {first_skipped['empty']})")
     return RawSplit(datasets.Dataset.from_dict({"words": words, "tags": tags}), None, notes, starts)
 
 
@@ -375,6 +382,9 @@ def _check_json_lines(path: Path, text: str) -> None:
             raise DataError(f"{path}:{number}: not valid JSON ({err}); JSON Lines hold one JSON object a line") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: expected a JSON object (a record), found {_json_kind(record)}: {line[:80]!r}")
+        for name, value in record.items():  # 1e400 reads as inf here, and stops pyarrow's reader without a field name
+            if isinstance(value, float) and math.isinf(value) and "Infinity" not in line:
+                raise DataError(f"{path}:{number}: field {name!r}: the number is too large for a 64-bit float")
 
 
 def _check_json(path: Path, text: str, field_name: str | None) -> None:
@@ -557,6 +567,8 @@ class _LabelNamer:
     def __call__(self, raw: Any, row: int) -> str:
         if raw is None or (isinstance(raw, float) and math.isnan(raw)):
             raise DataError(f"{self.where}, row {row}: the label is empty (null)")
+        if isinstance(raw, str) and not raw.strip():  # an empty cell would otherwise become a class named ""
+            raise DataError(f"{self.where}, row {row}: the label is empty ({raw!r}); every example needs a label")
         name = None
         if self.class_names is not None and isinstance(raw, int) and not isinstance(raw, bool):
             if not 0 <= raw < len(self.class_names):
@@ -576,7 +588,7 @@ def _require_columns(ds: datasets.Dataset, columns: list[str], where: str) -> No
     for column in columns:
         if column not in ds.column_names:
             raise DataError(
-                f"{where}: no column {column!r}; the columns are {', '.join(ds.column_names)} "
+                f"{where}: no column {column!r}{did_you_mean(column, ds.column_names)}; the columns are {', '.join(ds.column_names)} "
                 "(set `text_column` / `text_pair_column` / `label_column`, or `column_names` for a headerless file)"
             )
 
@@ -636,12 +648,17 @@ def _standardize_text(ds: datasets.Dataset, source: DataSource, spec: TaskSpec, 
         if spec.is_regression:
             try:
                 value = float(raw)
-                if math.isnan(value):
-                    raise ValueError
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
+                value = None
+            if value is None:
                 raise DataError(
                     f"{where}, {at(row)}: regression target {raw!r} in column {spec.label_column!r} is not a number"
-                ) from None
+                )
+            if not math.isfinite(value):  # inf, 1e400 (read as inf) or nan: the loss and every weight become NaN
+                raise DataError(
+                    f"{where}, {at(row)}: regression target {raw!r} in column {spec.label_column!r} is not a finite "
+                    "number"
+                )
             out["label"].append(value)
         elif spec.is_multi_label:
             if isinstance(raw, str):
