@@ -54,6 +54,15 @@ def is_checkpoint_folder(folder: str | os.PathLike) -> bool:
     return _CHECKPOINT_NAME.match(Path(folder).name) is not None
 
 
+def checkpoint_folders(output_dir: str | os.PathLike) -> list[Path]:
+    """The ``checkpoint-N`` folders of ``output_dir``, oldest (smallest N) first; none if it is not a folder."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    numbered = [(int(m.group(1)), path) for path in folder.iterdir() if (m := _CHECKPOINT_NAME.match(path.name))]
+    return [path for _, path in sorted(numbered)]
+
+
 def _safetensors_problem(path: Path) -> str | None:
     from safetensors import safe_open
 
@@ -146,11 +155,7 @@ def last_complete_checkpoint(
         'out/checkpoint-4'
         ```
     """
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return None
-    numbered = [(int(m.group(1)), path) for path in folder.iterdir() if (m := _CHECKPOINT_NAME.match(path.name))]
-    for _, path in sorted(numbered, reverse=True):
+    for path in reversed(checkpoint_folders(output_dir)):
         problem = checkpoint_problem(path, require_weights, require_optimizer)
         if problem is None:
             return str(path)

@@ -35,7 +35,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .checkpoints import _CHECKPOINT_NAME, checkpoint_problem, last_complete_checkpoint
+from .checkpoints import checkpoint_folders, checkpoint_problem, last_complete_checkpoint
 from .errors import HfMtlError
 
 logger = logging.getLogger("hf_mtl")
@@ -324,13 +324,6 @@ class TrainingOutput:
         self.stale_checkpoints = []
 
 
-def _checkpoints(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), path) for path in folder.iterdir() if (m := _CHECKPOINT_NAME.match(path.name))]
-    return [path for _, path in sorted(found)]
-
-
 def plan_training_output(
     output_dir: str | os.PathLike, resume: bool | str | None = None, overwrite: bool = False
 ) -> TrainingOutput:
@@ -350,7 +343,7 @@ def plan_training_output(
     check_writable_folder(folder, what="output_dir")
     if resume and overwrite:
         raise OutputError("--resume continues the run in output_dir and --overwrite starts it over: pass only one.")
-    checkpoints = _checkpoints(folder)
+    checkpoints = checkpoint_folders(folder)
     if resume:
         if isinstance(resume, str):
             problem = checkpoint_problem(resume)
