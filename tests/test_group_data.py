@@ -167,7 +167,7 @@ def test_csv_with_two_label_columns(tok, tmp_path):
 
 def test_missing_label_column_names_the_columns(tok, tmp_path):
     path = _csv(tmp_path)
-    with pytest.raises(DataError, match="no column 'topics'; the columns are text, sentiment, topic"):
+    with pytest.raises(DataError, match=r"no column 'topics' \(did you mean 'topic'\?\); the columns are text, sentiment, topic"):
         prepare_group("reviews", [text_task("sentiment", "sentiment", path), text_task("topic", "topics", path)], tok)
 
 
