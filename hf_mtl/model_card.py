@@ -157,7 +157,7 @@ class MultiTaskModelCardData:
                                                            note="carved from train")
             self.task_data[spec.name] = {split: ref for split, ref in splits.items() if ref is not None}
             for report in (getattr(item, "truncation", None) or {}).values():
-                if getattr(report, "any_loss", False):
+                if getattr(report, "any_loss", False) and str(report) not in self.notes:  # a group's tasks share one
                     self.notes.append(str(report))
         return self
 

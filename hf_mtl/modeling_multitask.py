@@ -430,9 +430,9 @@ class MultiTaskModel(PreTrainedModel):
             num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
                 this batch divided by it, which makes accumulated steps equal one large batch. A group batch
                 takes `{task: count}`: each task's loss is exact for its own labels.
-            loss_weight (`float`, or `{task: float}` for a group batch, *optional*): multiplies the loss instead of
-                the task's configured `loss_weight` (the trainer's run-time `task_loss_weights`); the config is not
-                changed.
+            loss_weight (`float`, *optional*): multiplies the loss instead of the task's configured `loss_weight`
+                (the trainer's run-time `task_loss_weights`); the config is not changed. A group batch takes
+                `{task: weight}` (tasks left out keep their configured weight).
 
         Example:
             ```python
@@ -442,7 +442,7 @@ class MultiTaskModel(PreTrainedModel):
         """
         if isinstance(labels, Mapping) or (task is not None and not isinstance(task, str)):
             return self._forward_group(
-                list(labels) if task is None else list(task), labels, num_items_in_batch, return_dict,
+                list(labels) if task is None else list(task), labels, num_items_in_batch, loss_weight, return_dict,
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                 position_ids=position_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
                 output_attentions=output_attentions,
@@ -470,6 +470,7 @@ class MultiTaskModel(PreTrainedModel):
         tasks: list[str],
         labels: Mapping[str, torch.Tensor] | None,
         num_items_in_batch: Any,
+        loss_weight: Mapping[str, float] | None,
         return_dict: bool | None,
         **encoder_inputs: Any,
     ) -> MultiTaskModelOutput | tuple:
@@ -482,6 +483,8 @@ class MultiTaskModel(PreTrainedModel):
                 raise ValueError(f"A group batch for tasks {names} got labels for tasks {sorted(labels)}.")
             if num_items_in_batch is not None and not isinstance(num_items_in_batch, Mapping):
                 raise ValueError("A group batch takes num_items_in_batch as {task: count}, one count per task's labels.")
+            if loss_weight is not None and not isinstance(loss_weight, Mapping):
+                raise ValueError("A group batch takes loss_weight as {task: weight}.")
             input_ids = encoder_inputs["input_ids"]
             input_shape = input_ids.shape if input_ids is not None else encoder_inputs["inputs_embeds"].shape[:2]
             for name in names:
@@ -496,7 +499,8 @@ class MultiTaskModel(PreTrainedModel):
                 items = None if num_items_in_batch is None else num_items_in_batch[name]
                 if items is not None:  # a step where no example carries this task's labels: its loss is 0, not 0/0
                     items = items.clamp(min=1) if torch.is_tensor(items) else max(items, 1)
-                task_loss = self.heads[name].loss(logits[name], labels[name], items) * self.config.tasks[name]["loss_weight"]
+                weight = (loss_weight or {}).get(name, self.config.tasks[name]["loss_weight"])
+                task_loss = self.heads[name].loss(logits[name], labels[name], items) * weight
                 task_losses[name] = task_loss.detach()
                 loss = task_loss if loss is None else loss + task_loss
         output = MultiTaskModelOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,

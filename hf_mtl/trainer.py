@@ -41,6 +41,7 @@ from .checkpoints import (
     write_examples_seen,
 )
 from .data import DataCollatorForMultiTask
+from .data.groups import check_task_groups, group_num_items
 from .data.task_datasets import MultiTaskDataset, TaskDataset, check_task_datasets
 from .errors import TaskError
 from .exposure import apply_equal_exposure
@@ -101,10 +102,14 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         model: a [`MultiTaskModel`].
         args: [`MultiTaskTrainingArguments`] (plain `TrainingArguments` also work, with the default sampling).
         train_dataset: `{task: dataset}` of tokenized examples (`input_ids`, `attention_mask`, `labels`, ...), e.g.
-            `prepare_task(spec, tokenizer).tokenized["train"]` for each task.
+            `prepare_task(spec, tokenizer).tokenized["train"]` for each task. A task group is one entry, named
+            after the group, whose dataset has one `labels_<task>` column per task (`prepare_group(...).tokenized`).
         eval_dataset: `{task: dataset}`; each task is evaluated on its own.
         processing_class: the tokenizer (used for padding and saved with checkpoints).
         task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
+        task_groups: `{group: [task, ...]}`: the tasks of each group in `train_dataset`. A group is one sampling
+            unit (sized by its examples); each of its batches runs the encoder once and adds every task's loss.
+            `loss_<task>`, `examples_seen` and evaluation stay per task.
         model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
             that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
@@ -131,6 +136,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         processing_class: Any = None,
         data_collator: Any = None,
         task_metrics: Mapping[str, str] | None = None,
+        task_groups: Mapping[str, list[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
@@ -138,7 +144,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
             args = MultiTaskTrainingArguments(output_dir="tmp_trainer")
-        check_task_datasets(train_dataset, model.task_names, "train_dataset")
+        self.task_groups = check_task_groups(model, task_groups)
+        check_task_datasets(train_dataset, model.task_names, "train_dataset", self.task_groups)
         check_task_datasets(eval_dataset, model.task_names, "eval_dataset")
         self.task_metrics = self._resolve_task_metrics(model, task_metrics)
         for task in getattr(args, "task_loss_weights", None) or {}:
@@ -148,7 +155,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             if processing_class is None:
                 raise TaskError("Pass processing_class=<tokenizer> (used to pad batches) or a data_collator.")
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
-            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types)
+            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
         if self.task_train_datasets:
             apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
@@ -157,6 +164,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         compute_metrics, preprocess_logits = self._init_task_metrics(
             kwargs.pop("compute_metrics", None), kwargs.pop("preprocess_logits_for_metrics", None)
         )
+        self._group_losses: dict[str, torch.Tensor] | None = None
         super().__init__(
             model=model,
             args=args,
@@ -284,17 +292,32 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         weight = float(weights.get(task, config_task["loss_weight"]))
         return weight * loss_scale(config_task, getattr(self.args, "loss_scaling", "none"))
 
+    # ------------------------------------------------------------------ training step and logging
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: torch.device) -> tuple[list, Any]:
+        """[`Trainer.get_batch_samples`]; for a task group's batches, one label count per task (see [`group_num_items`])."""
+        batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if batch_samples and isinstance(batch_samples[0].get("labels"), Mapping) and self.model_accepts_loss_kwargs:
+            num_items_in_batch = group_num_items(batch_samples, device, self.args, self.accelerator)
+        return batch_samples, num_items_in_batch
+
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        """[`Trainer.compute_loss`], with the task's run-time loss weight (see [`task_loss_weight`])."""
+        """[`Trainer.compute_loss`], with each task's run-time loss weight (see [`task_loss_weight`]); for a task
+        group's batch (`task` a list), one weight per task, and each task's loss kept for `loss_<task>`."""
         task = inputs.get("task")
         if task is not None and "labels" in inputs:
-            weight = self.task_loss_weight(task)
-            if weight != self.model_config_task(task)["loss_weight"]:
-                inputs = {**inputs, "loss_weight": weight}
-        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            names = [task] if isinstance(task, str) else list(task)
+            changed = {name: weight for name in names
+                       if (weight := self.task_loss_weight(name)) != self.model_config_task(name)["loss_weight"]}
+            if changed:
+                inputs = {**inputs, "loss_weight": changed[task] if isinstance(task, str) else changed}
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        task_losses = outputs.get("task_losses") if isinstance(outputs, Mapping) else None
+        if task_losses is not None and model.training:
+            self._group_losses = task_losses
+        return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
         """[`Trainer.create_optimizer`]; with `args.head_learning_rate_multiplier` != 1, the task heads' parameters get
@@ -326,10 +349,18 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         """[`Trainer.training_step`], adding the loss to its task's running sum (on the device: no sync)."""
         task = inputs.get("task")
         batch_size = len(inputs["input_ids"]) if "input_ids" in inputs else 0
+        self._group_losses = None
         loss = super().training_step(model, inputs, num_items_in_batch)
-        if task is not None:
+        if self._group_losses is not None:
+            # each task's share of the loss as the Trainer returns it (scaled for accumulation and processes)
+            raw = torch.stack(list(self._group_losses.values())).sum()
+            share = torch.where(raw != 0, loss.detach() / torch.where(raw != 0, raw, 1.0), 0.0)
+            for name, value in self._group_losses.items():
+                self._task_losses.add(name, value * share)
+        elif isinstance(task, str):
             self._task_losses.add(task, loss)
-            self.examples_seen[task] = self.examples_seen.get(task, 0) + batch_size * self.args.world_size
+        for name in [task] if isinstance(task, str) else list(task or []):
+            self.examples_seen[name] = self.examples_seen.get(name, 0) + batch_size * self.args.world_size
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

@@ -93,3 +93,15 @@ def test_group_batch_errors(model):
         model(**inputs, labels={**labels, "chunk": labels["pos"]})
     without = model(**inputs, task=["ner", "sentiment"])
     assert without.loss is None and set(without.logits) == {"ner", "sentiment"}
+
+
+def test_run_time_loss_weights_per_task_of_a_group(model):
+    inputs = _inputs()
+    labels = inputs.pop("labels")
+    configured = model(**inputs, labels=labels)
+    weighted = model(**inputs, labels=labels, loss_weight={"ner": 3.0})
+    assert torch.allclose(weighted.task_losses["ner"], configured.task_losses["ner"] * 3.0 / 2.0, atol=1e-6)
+    assert torch.allclose(weighted.task_losses["pos"], configured.task_losses["pos"], atol=1e-6)
+    assert model.config.tasks["ner"]["loss_weight"] == 2.0  # the config is not changed
+    with pytest.raises(ValueError, match=r"loss_weight as \{task: weight\}"):
+        model(**inputs, labels=labels, loss_weight=2.0)

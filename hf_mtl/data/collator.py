@@ -1,4 +1,4 @@
-"""Batch collation for multi-task training: one task per batch.
+"""Batch collation for multi-task training: one task (or one task group) per batch.
 
 Example:
 
@@ -38,22 +38,33 @@ class DataCollatorForMultiTask:
     stacked: ``long`` for single-label ids, ``float`` for multi-hot vectors and regression targets. Other
     columns (e.g. ``length``) are dropped. The returned dict also holds ``"task": <name>``.
 
+    A batch of a *task group* (features whose ``"task"`` is a key of ``task_groups``) carries one
+    ``labels_<task>`` column per task of the group; each is padded as that task's labels, and the batch holds
+    ``"labels": {task: tensor}`` and ``"task": [the group's tasks]`` (what ``MultiTaskModel.forward`` takes for
+    one encoder pass with every head).
+
     Args:
         tokenizer: The tokenizer used to make the features (its pad token and padding side are used).
         task_types: Task name -> task type (``"token-classification"`` / ``"text-classification"``).
         pad_to_multiple_of: Pad lengths up to a multiple of this (e.g. 8 for tensor cores).
+        task_groups: Group name -> its task names (each a key of ``task_types``).
 
     Raises:
         TaskError: when a batch mixes tasks, lacks a ``"task"`` key or names an unknown task.
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, task_types: dict[str, str],
-                 pad_to_multiple_of: int | None = None):
+                 pad_to_multiple_of: int | None = None, task_groups: dict[str, list[str]] | None = None):
         for name, task_type in task_types.items():
             if task_type not in TASK_TYPES:
                 raise TaskError(f"task {name!r}: unknown type {task_type!r}; expected one of {', '.join(TASK_TYPES)}")
+        for group, members in (task_groups or {}).items():
+            unknown = [name for name in members if name not in task_types]
+            if unknown or not members:
+                raise TaskError(f"task group {group!r} names task(s) {unknown or members} the collator does not know")
         self.tokenizer = tokenizer
         self.task_types = dict(task_types)
+        self.task_groups = {group: list(members) for group, members in (task_groups or {}).items()}
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,12 +76,11 @@ class DataCollatorForMultiTask:
         if len(tasks) > 1:
             raise TaskError(f"a batch must hold one task only, got {sorted(tasks)}; use a one-task-per-batch sampler")
         (task,) = tasks
+        if task in self.task_groups:
+            return self._collate_group(task, features)
         if task not in self.task_types:
             raise TaskError(f"unknown task {task!r}; the collator knows {', '.join(self.task_types) or 'no task'}")
-        input_names = list(self.tokenizer.model_input_names)
-        inputs = [{key: feature[key] for key in input_names if key in feature} for feature in features]
-        batch = dict(self.tokenizer.pad(inputs, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
-                                        return_tensors="pt"))
+        batch = self._pad_inputs(features)
         if all("labels" in feature for feature in features):
             labels = [feature["labels"] for feature in features]
             if self.task_types[task] == TOKEN_CLASSIFICATION:
@@ -80,6 +90,28 @@ class DataCollatorForMultiTask:
         elif any("labels" in feature for feature in features):
             raise TaskError(f"task {task!r}: some features of the batch have 'labels' and some do not")
         batch["task"] = task
+        return batch
+
+    def _pad_inputs(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        input_names = list(self.tokenizer.model_input_names)
+        inputs = [{key: feature[key] for key in input_names if key in feature} for feature in features]
+        return dict(self.tokenizer.pad(inputs, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
+                                       return_tensors="pt"))
+
+    def _collate_group(self, group: str, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self._pad_inputs(features)
+        labels: dict[str, torch.Tensor] = {}
+        for task in self.task_groups[group]:
+            column = f"labels_{task}"
+            if not all(column in feature for feature in features):
+                raise TaskError(f"task group {group!r}: every feature needs {column!r} (the labels of task {task!r})")
+            values = [feature[column] for feature in features]
+            if self.task_types[task] == TOKEN_CLASSIFICATION:
+                labels[task] = self._pad_token_labels(values, batch["input_ids"].shape[1])
+            else:
+                labels[task] = self._stack_text_labels(values)
+        batch["labels"] = labels
+        batch["task"] = list(self.task_groups[group])
         return batch
 
     def _pad_token_labels(self, labels: list[Any], length: int) -> torch.Tensor:

@@ -32,21 +32,29 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import datasets
+import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..errors import DataError, TaskError
 from ..tasks import SPLITS, TaskSpec
-from .alignment import TruncationReport, prepare_tokenizer, tokenize_text_group, tokenize_token_group
+from .alignment import (
+    IGNORE_INDEX,
+    TruncationReport,
+    prepare_tokenizer,
+    tokenize_text_group,
+    tokenize_token_group,
+)
 from .prepare import TaskData, carve_and_limit, choose_labels
 from .readers import RawSplit, read_split
 
 logger = logging.getLogger("hf_mtl")
 
-__all__ = ["GroupData", "prepare_group"]
+__all__ = ["GroupData", "check_task_groups", "group_num_items", "prepare_group"]
 
 
 @dataclass
@@ -238,3 +246,40 @@ def _task_view(shared: datasets.Dataset, raw: datasets.Dataset, spec: TaskSpec) 
     others = [c for c in shared.column_names if c.startswith("labels_") and c != f"labels_{spec.name}"]
     view = shared.remove_columns(others).rename_column(f"labels_{spec.name}", "labels")
     return view if len(keep) == len(values) else view.select(keep)
+
+
+# --------------------------------------------------------------------------------------------- training
+def check_task_groups(model: Any, task_groups: Mapping[str, list[str]] | None) -> dict[str, list[str]]:
+    """``{group: [task, ...]}`` checked against the model: known tasks, each in one group, groups not named like tasks."""
+    groups: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    for group, members in (task_groups or {}).items():
+        members = [members] if isinstance(members, str) else list(members)
+        if group in model.config.tasks:
+            raise TaskError(f"task_groups: group '{group}' has the name of a task; give the group its own name.")
+        unknown = [name for name in members if name not in model.config.tasks]
+        if unknown or not members:
+            raise TaskError(f"task_groups['{group}'] names task(s) {unknown or members} that the model lacks; "
+                            f"the model has tasks {model.task_names}.")
+        for name in members:
+            if name in owner:
+                raise TaskError(f"task '{name}' is in two task groups ('{owner[name]}' and '{group}').")
+            owner[name] = group
+        groups[group] = members
+    return groups
+
+
+def group_num_items(batch_samples: list[dict[str, Any]], device: torch.device, args: Any, accelerator: Any) -> dict[str, Any]:
+    """``{task: labelled items}`` over the micro-batches of one optimizer step of a task group (summed over processes
+    when ``average_tokens_across_devices``): each task's loss is then exact for its own labels."""
+    counts: dict[str, Any] = {}
+    for batch in batch_samples:
+        for task, labels in batch["labels"].items():
+            count = labels.ne(IGNORE_INDEX).sum()  # as the Trainer counts one task's labels
+            counts[task] = counts[task] + count if task in counts else count
+    if args.average_tokens_across_devices and args.world_size > 1:
+        names = sorted(counts)
+        totals = accelerator.gather(torch.stack([torch.as_tensor(counts[n], device=device) for n in names])
+                                    .unsqueeze(0)).sum(dim=0)
+        return dict(zip(names, totals, strict=True))
+    return {task: torch.as_tensor(count, device=device) for task, count in counts.items()}

@@ -19,34 +19,40 @@ from ..sampling import MultiTaskBatchSampler, TaskIndex
 __all__ = ["MultiTaskDataset", "TaskDataset", "check_task_datasets", "split_by_task"]
 
 
-def check_task_datasets(datasets: Any, task_names: Sequence[str], argument: str) -> None:
-    """Check ``{task: tokenized dataset}`` against a model's tasks, before any training or evaluation.
+def check_task_datasets(
+    datasets: Any, task_names: Sequence[str], argument: str, groups: Mapping[str, list[str]] | None = None
+) -> None:
+    """Check ``{task or group: tokenized dataset}`` against a model's tasks, before any training or evaluation.
+
+    A task group's dataset (``groups``: ``{group: [tasks]}``) carries one ``labels_<task>`` column per task.
 
     Raises:
-        TaskError: not a dict, or a task the model lacks.
-        DataError: an empty dataset, or one without tokenized ``input_ids`` and ``labels``.
+        TaskError: not a dict, or a task (or group) the model lacks.
+        DataError: an empty dataset, or one without tokenized ``input_ids`` and its label column(s).
     """
     if datasets is None:
         return
+    groups = groups or {}
     if not isinstance(datasets, Mapping):
         raise TaskError(
             f"{argument} must be a dict {{task name: dataset}} (tasks: {list(task_names)}), "
             f"got {type(datasets).__name__}."
         )
-    unknown = [name for name in datasets if name not in task_names]
+    unknown = [name for name in datasets if name not in task_names and name not in groups]
     if unknown:
         raise TaskError(
-            f"{argument} has task(s) {unknown} that the model lacks; the model has tasks {list(task_names)}. "
-            "Add them with model.add_task(...) or fix the names."
+            f"{argument} has task(s) {unknown} that the model lacks; the model has tasks {list(task_names)}"
+            + (f" and groups {list(groups)}" if groups else "") + ". Add them with model.add_task(...) or fix the names."
         )
     for name, dataset in datasets.items():
         if len(dataset) == 0:
             raise DataError(f"{argument}['{name}'] is empty: task '{name}' has no examples to train or evaluate on.")
         columns = getattr(dataset, "column_names", None)
-        if columns is not None and ("input_ids" not in columns or "labels" not in columns):
+        needed = [f"labels_{task}" for task in groups[name]] if name in groups else ["labels"]
+        if columns is not None and ("input_ids" not in columns or any(c not in columns for c in needed)):
             raise DataError(
-                f"{argument}['{name}'] has columns {columns}; it needs tokenized 'input_ids' and 'labels' "
-                "(use hf_mtl.data.prepare_task)."
+                f"{argument}['{name}'] has columns {columns}; it needs tokenized 'input_ids' and "
+                f"{', '.join(repr(c) for c in needed)} (use hf_mtl.data.prepare_task / prepare_group)."
             )
 
 
