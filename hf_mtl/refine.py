@@ -204,7 +204,9 @@ def refine_model(
     eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
     # One task at a time: max_steps is the refinement's own, and the recipe's per-task loss weights name tasks that a
     # single-task trainer lacks (a lone task's weight would only rescale its loss).
-    overrides = {**(training_overrides or {}), "max_steps": steps, "steps_per_task": None, "task_loss_weights": None}
+    # (steps=0 trains nothing; max_steps must still be a valid argument.)
+    overrides = {**(training_overrides or {}), "max_steps": max(steps, 1), "steps_per_task": None,
+                 "task_loss_weights": None}
     eval_args = recipe.training_arguments(output_dir=str(output_dir), **{**overrides, **_EVAL_ONLY})
     evaluator = MultiTaskTrainer(model=joint, args=eval_args, processing_class=tokenizer,
                                  task_metrics={name: data.metric for name, data in prepared.items()})
