@@ -63,9 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--split", default="test", choices=["test", "validation"])
     compare.add_argument("--compare-dir", default=None, help="where to write models and tables")
 
-    export = commands.add_parser("export", help="write one task as a standard AutoModelFor*Classification folder")
+    export = commands.add_parser("export", help="write one task as a standard AutoModelFor*Classification folder, "
+                                                "or (--onnx) every head as one ONNX graph")
     export.add_argument("model_dir")
-    export.add_argument("--task", required=True)
+    export.add_argument("--task", help="the task to write as a single-task transformers model")
+    export.add_argument("--onnx", action="store_true", help="write one ONNX graph with every head's logits")
     export.add_argument("out")
 
     push = commands.add_parser("push", help="upload a model folder (weights, card, remote code) to the Hub")
@@ -153,8 +155,16 @@ def _command_export(args: argparse.Namespace) -> None:
     from .export import export_task
     from .modeling_multitask import MultiTaskModel
 
+    if args.onnx == bool(args.task):
+        raise UsageError("export: give either --task TASK (one single-task model) or --onnx (every head), not both.")
     folder = _require_model_dir(args.model_dir)
     model = MultiTaskModel.from_pretrained(folder)
+    if args.onnx:
+        from .onnx_export import export_onnx
+
+        path = export_onnx(model, args.out, AutoTokenizer.from_pretrained(folder))
+        print(f"exported every head ({', '.join(model.task_names)}) to {path}")
+        return
     if args.task not in model.config.tasks:
         raise UsageError(f"--task {args.task}: the model has tasks {model.task_names}.")
     out = export_task(model, args.task, args.out, AutoTokenizer.from_pretrained(folder))
