@@ -8,7 +8,7 @@ Tasks (all from ``/work/shared/data``, override with ``HF_MTL_DATA``), max lengt
 - ``topic``: AG News, whose 7,600-row test file is the only one here: rows 0-6,079 train, rows 6,080-7,599 score
   (as the data README says; scores are not comparable with published ones), accuracy.
 
-Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0, linear schedule, no warm-up):
+Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0 (`--seed`), linear schedule, no warm-up):
 
 - ``stock``: what users do today: ``transformers.Trainer`` with one ``AutoModelFor*Classification`` per task and
   its default batching (random batches, ``DataCollatorForTokenClassification`` / ``DataCollatorWithPadding``),
@@ -20,12 +20,20 @@ Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0, linear sc
 - ``joint_uniform``: equal exposure: tasks drawn uniformly, so each sees ``750 x scale x 32`` examples, as its
   single-task model does.
 
+- ``joint_temperature_scaled``: temperature sampling with each task's loss times 1/ln(number of labels) (Muppet,
+  ``loss_scaling: log_labels``) and the heads at 10x the learning rate (``head_learning_rate_multiplier: 10``);
+- ``joint_<strategy>_refine``: joint, then refine (MT-DNN): that joint arm's model, then ``--refine-steps`` (150 x
+  scale) steps on each task alone through ``hf_mtl.refine.refine_model`` (``hf-mtl refine``); its
+  ``train_seconds`` / ``examples_seen`` count the joint run and the refinement; ``refine`` in ``--arms`` stands
+  for the best finished joint arm.
+
 Every hf_mtl arm runs through ``hf_mtl.workflow.train_recipe`` (the code behind ``hf-mtl train`` and
 ``hf-mtl compare``); each arm can run on its own (``--arms single``).
 
 Transfer: a fifth task, ``uner`` (Universal NER on UD English-EWT, PER/LOC/ORG), trained on the first
 ``--transfer-examples`` (500) sentences of its dev file and scored on its test file, for ``--transfer-steps``
-steps: once from the joint model of ``joint_proportional`` (a new head; ``from_model``) and once from the raw
+steps: once from a joint model (``--transfer-from``, default the best finished joint arm; a new head;
+``from_model``) and once from the raw
 encoder, each with the encoder frozen (only the head trains; learning rate ``--frozen-lr``, 1e-3, since a linear
 probe barely moves at 5e-5) and unfrozen (5e-5).
 
@@ -34,13 +42,21 @@ and a rerun skips the arms already there (so a long run can be resumed across se
 each arm); ``--fresh`` starts over. Models go to ``--work`` (``bench/out/quality``, not committed). The load average before and after each arm is recorded, since
 wall times are only comparable on a quiet machine.
 
+Noise: ``--noise-seeds 0,1,2`` runs the chosen arms once per seed (``--seed`` sets it for a normal run), one after
+the other, into ``--noise-results`` (``docs/benchmarks/quality_noise.json``) with the per-task standard deviation
+and range in points; the report's summary includes that spread when the file exists. The summary's ``targets``
+(and the last lines printed) measure the issue's goals on whatever arms have finished. ``meta.command`` omits the
+options that only name paths.
+
 Usage:
     python bench/quality.py                  # the full budget: 4 x 750 + 4 x 750 + 3 x 3,000 steps (hours on CPU)
     python bench/quality.py --scale 0.25     # a quarter of every step budget (as recorded in docs/benchmarks.md)
     python bench/quality.py --scale 0.02 --transfer-steps 5 --max-examples 200   # a smoke test (minutes)
+    python bench/quality.py --arms joint_uniform_refine   # refine a finished joint arm (150 steps per task)
+    python bench/quality.py --noise-seeds 0,1,2 --arms single --tasks sentiment,topic --scale 0.1 --threads 1
 
 Writes ``docs/benchmarks/quality.json`` ({arm: {task: {metric, value, train_seconds, examples_seen}}, transfer,
-summary, meta}) and ``docs/benchmarks/quality.png`` (per-task bars, every arm), and prints a markdown table.
+summary, meta}; the report itself is in ``bench/quality_report.py``) and ``docs/benchmarks/quality.png`` (per-task bars, every arm), and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -62,6 +78,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from quality_report import REFINE_SUFFIX, best_joint_arm, markdown, noise_spread, plot, summary, target_lines  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
@@ -75,6 +92,7 @@ import hf_mtl  # noqa: E402, F401  (registers the model classes)
 from hf_mtl.data import prepare_task  # noqa: E402
 from hf_mtl.metrics import compute_task_metrics, main_metric_key  # noqa: E402
 from hf_mtl.recipe import ModelSection, Recipe  # noqa: E402
+from hf_mtl.refine import refine_model  # noqa: E402
 from hf_mtl.tasks import TaskSpec  # noqa: E402
 from hf_mtl.workflow import TrainResult, load_tokenizer, train_recipe  # noqa: E402
 
@@ -87,8 +105,16 @@ JOINT_ARMS = {
     "joint_annealed": {"sampling": "annealed"},
     # equal exposure: 3,000 steps over 4 tasks drawn uniformly = 750 x 32 examples per task, as a single-task model
     "joint_uniform": {"sampling": "uniform"},
+    # temperature sampling + Muppet's loss scaling (1/ln(number of labels)) + heads at 10x the encoder's learning rate
+    # (the training options `loss_scaling` / `head_learning_rate_multiplier` of branch `trainer`)
+    "joint_temperature_scaled": {"sampling": "temperature", "sampling_temperature": 2.0, "loss_scaling": "log_labels",
+                                 "head_learning_rate_multiplier": 10.0},
 }
-ALL_ARMS = ("stock", "single", *JOINT_ARMS, "transfer")
+# joint_<strategy>_refine (REFINE_SUFFIX): that joint model, then --refine-steps per task (MT-DNN)
+REFINE_ARMS = tuple(f"{arm}{REFINE_SUFFIX}" for arm in JOINT_ARMS)
+# "refine" stands for the best finished joint arm + refine; "transfer" starts from the best finished joint arm.
+ALL_ARMS = ("stock", "single", *JOINT_ARMS, *REFINE_ARMS, "refine", "transfer")
+PATH_OPTIONS = ("--work", "--results", "--out", "--data-dir", "--noise-results")  # not recorded in meta.command
 AG_COLUMNS = ["label", "title", "description"]
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
@@ -97,8 +123,12 @@ UNER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 AG_LABELS = {1: "World", 2: "Sports", 3: "Business", 4: "Sci/Tech"}
 
 
-def task_dicts(max_examples: int | None) -> list[dict[str, Any]]:
-    """The four task specs (as recipe mappings) on the full data sets."""
+def task_dicts(max_examples: int | None, names: tuple[str, ...] = TASK_NAMES) -> list[dict[str, Any]]:
+    """The task specs (as recipe mappings) on the full data sets: the four tasks, or those in ``names``."""
+    return [task for task in _all_task_dicts(max_examples) if task["name"] in names]
+
+
+def _all_task_dicts(max_examples: int | None) -> list[dict[str, Any]]:
     cap = {"max_train_examples": max_examples, "max_eval_examples": max_examples} if max_examples else {}
     ag = {"path": str(DATA_DIR / "ag_news" / "test.csv"), "has_header": False, "column_names": AG_COLUMNS}
     return [
@@ -133,7 +163,7 @@ def make_recipe(tasks: list[dict[str, Any]], output_dir: Path, training: dict[st
 
 
 def base_training(args: argparse.Namespace) -> dict[str, Any]:
-    return {"per_device_train_batch_size": 32, "learning_rate": 5e-5, "seed": 0, "save_strategy": "no",
+    return {"per_device_train_batch_size": 32, "learning_rate": 5e-5, "seed": args.seed, "save_strategy": "no",
             "eval_strategy": "no", "logging_steps": 50, "disable_tqdm": True, "use_cpu": not torch.cuda.is_available(),
             "per_device_eval_batch_size": 64}
 
@@ -157,7 +187,7 @@ def run_stock(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     tokenizer = load_tokenizer(args.encoder_path)
     out: dict[str, Any] = {}
     parameters = 0
-    for task in task_dicts(args.max_examples):
+    for task in task_dicts(args.max_examples, args.tasks):
         spec = TaskSpec.from_dict(task, where="bench/quality.py")
         data = prepare_task(spec, tokenizer)
         keep = ["input_ids", "attention_mask", "token_type_ids", "labels"]
@@ -165,7 +195,7 @@ def run_stock(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                   for name, split in data.tokenized.items()}
         id2label = dict(enumerate(data.labels))
         auto = AutoModelForTokenClassification if spec.is_token_task else AutoModelForSequenceClassification
-        torch.manual_seed(0)
+        torch.manual_seed(args.seed)
         model = auto.from_pretrained(args.encoder_path, num_labels=len(data.labels), id2label=id2label,
                                      label2id={v: k for k, v in id2label.items()})
         collator = (DataCollatorForTokenClassification(tokenizer) if spec.is_token_task
@@ -194,7 +224,8 @@ def run_stock(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def run_single(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Arm `single`: one hf_mtl model per task, ``750 x scale`` steps each, through `train_recipe`."""
     training = {**base_training(args), "max_steps": steps(750, args.scale)}
-    recipe = make_recipe(task_dicts(args.max_examples), work / "single", training, ModelSection(encoder=args.encoder))
+    recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / "single", training,
+                         ModelSection(encoder=args.encoder))
     tasks: dict[str, Any] = {}
     parameters, seconds = 0, 0.0
     for task in recipe.task_names:
@@ -208,10 +239,37 @@ def run_single(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
     training = {**base_training(args), "max_steps": steps(3000, args.scale), **JOINT_ARMS[arm]}
-    recipe = make_recipe(task_dicts(args.max_examples), work / arm, training, ModelSection(encoder=args.encoder))
+    recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / arm, training,
+                         ModelSection(encoder=args.encoder))
     result = train_recipe(recipe, eval_split="test")
     return {"tasks": result_entries(result), "parameters": result.num_parameters,
             "train_seconds": result.train_seconds, "model_dir": result.output_dir}
+
+
+def run_refine(args: argparse.Namespace, work: Path, joint_arm: str, joint: dict[str, Any]) -> dict[str, Any]:
+    """Arm `joint_<strategy>_refine`: the joint model of ``joint_arm``, then ``--refine-steps`` on each task alone.
+
+    Each task's ``train_seconds`` / ``examples_seen`` count the joint run and the refinement (the whole cost of the
+    refined model); ``joint_value`` is the joint model's score before refining, scored again here as a check.
+    """
+    training = {**base_training(args), **JOINT_ARMS.get(joint_arm, {})}
+    recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / f"{joint_arm}{REFINE_SUFFIX}", training,
+                         ModelSection(encoder=args.encoder))
+    refinement = refine_model(joint["model_dir"], recipe, steps=steps(args.refine_steps, args.scale),
+                              output_dir=work / f"{joint_arm}{REFINE_SUFFIX}", eval_split="test")
+    tasks = {}
+    for row in refinement.rows():
+        before = joint["tasks"][row["task"]]
+        tasks[row["task"]] = {
+            "metric": row["metric"], "value": row["refined"], "joint_value": row["joint"],
+            "train_seconds": before["train_seconds"] + row["refine_train_seconds"],
+            "refine_train_seconds": row["refine_train_seconds"], "refine_steps": row["refine_steps"],
+            "examples_seen": before["examples_seen"] + row["refine_examples_seen"],
+        }
+        print(f"{joint_arm}{REFINE_SUFFIX} {row['task']}: {tasks[row['task']]}", flush=True)
+    refined = refinement.refined.values()
+    return {"tasks": tasks, "parameters": sum(result.num_parameters for result in refined), "from_arm": joint_arm,
+            "train_seconds": joint["train_seconds"] + sum(result.train_seconds for result in refined)}
 
 
 def run_transfer(args: argparse.Namespace, work: Path, joint_dir: str) -> dict[str, Any]:
@@ -232,85 +290,16 @@ def run_transfer(args: argparse.Namespace, work: Path, joint_dir: str) -> dict[s
     return out
 
 
-# ------------------------------------------------------------------------------------------------ report
-def summary(results: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for arm, result in results.items():
-        if arm == "transfer" or "tasks" not in result:
-            continue
-        values = [entry["value"] for entry in result["tasks"].values() if entry["value"] is not None]
-        out[arm] = {"mean": sum(values) / len(values) if values else None, "train_seconds": result["train_seconds"],
-                    "parameters": result["parameters"]}
-    if "single" in out:
-        single = results["single"]["tasks"]
-        for arm in JOINT_ARMS:
-            if arm in results:
-                diffs = {task: results[arm]["tasks"][task]["value"] - single[task]["value"] for task in single}
-                out[arm]["difference_to_single"] = diffs
-                out[arm]["worst_difference_points"] = 100 * min(diffs.values())
-    if "stock" in out:
-        for arm in JOINT_ARMS:
-            if arm in out:
-                out[arm]["time_vs_stock_sum"] = out[arm]["train_seconds"] / out["stock"]["train_seconds"]
-    return out
-
-
-def markdown(results: dict[str, Any]) -> str:
-    arms = [arm for arm in ("stock", "single", *JOINT_ARMS) if arm in results]
-    lines = ["| task | metric | " + " | ".join(arms) + " |", "|---|---|" + "---|" * len(arms)]
-    for task in TASK_NAMES:
-        metric = next((results[a]["tasks"][task]["metric"] for a in arms if task in results[a]["tasks"]), "")
-        cells = []
-        for arm in arms:
-            entry = results[arm]["tasks"].get(task)
-            cells.append("n/a" if entry is None or entry["value"] is None else f"{entry['value']:.4f}")
-        lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
-    summ = summary(results)
-    lines.append("| **mean** | | " + " | ".join(f"{summ[a]['mean']:.4f}" for a in arms) + " |")
-    lines.append("| train time (s) | | " + " | ".join(f"{summ[a]['train_seconds']:.0f}" for a in arms) + " |")
-    lines.append("| parameters | | " + " | ".join(f"{summ[a]['parameters']:,}" for a in arms) + " |")
-    lines.append("| examples seen | | " + " | ".join(
-        "/".join(str(results[a]["tasks"][t]["examples_seen"]) for t in TASK_NAMES) for a in arms) + " |")
-    if "transfer" in results:
-        lines += ["", "| transfer to `uner` | encoder | learning rate | F1 on UNER test | train s |", "|---|---|---|---|---|"]
-        for name, entry in results["transfer"].items():
-            start, frozen = name.rsplit("_", 1)
-            lines.append(f"| {start.replace('_', ' ')} | {frozen} | {entry['learning_rate']:g} | {entry['value']:.4f} | "
-                         f"{entry['train_seconds']:.0f} |")
-    return "\n".join(lines)
-
-
-def plot(results: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    arms = [arm for arm in ("stock", "single", *JOINT_ARMS) if arm in results]
-    width = 0.8 / max(1, len(arms))
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    for i, arm in enumerate(arms):
-        values = [results[arm]["tasks"].get(t, {}).get("value") or 0.0 for t in TASK_NAMES]
-        bars = ax.bar(np.arange(len(TASK_NAMES)) + (i - (len(arms) - 1) / 2) * width, values, width, label=arm)
-        ax.bar_label(bars, fmt="%.3f", fontsize=6, rotation=90, padding=2)
-    ax.set_xticks(np.arange(len(TASK_NAMES)), [
-        f"{t}\n({results[arms[0]]['tasks'][t]['metric'].split(' (')[0]})" for t in TASK_NAMES])
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("score on the scoring split")
-    ax.set_title("hf_mtl quality: one model per task vs one joint model (all-MiniLM-L6-v2)")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 # ------------------------------------------------------------------------------------------------ main
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the step budgets (750 / 3,000)")
     parser.add_argument("--arms", default=",".join(ALL_ARMS), help=f"comma-separated, from {', '.join(ALL_ARMS)}")
+    parser.add_argument("--tasks", default=",".join(TASK_NAMES), help="comma-separated subset of the four tasks")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every arm (data order, new heads)")
     parser.add_argument("--encoder", default="embedded", help="encoder folder or Hub id (default: embedded MiniLM)")
+    parser.add_argument("--refine-steps", type=int, default=150, help="refine arms: steps per task (x --scale)")
+    parser.add_argument("--transfer-from", default=None, help="joint arm whose model transfer starts from (default: best)")
     parser.add_argument("--transfer-examples", type=int, default=500)
     parser.add_argument("--transfer-steps", type=int, default=150)
     parser.add_argument("--frozen-lr", type=float, default=1e-3)
@@ -320,9 +309,124 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="the shared data folder (default: $HF_MTL_DATA, else ../shared/data next to the repository)")
     parser.add_argument("--results", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality_arms.json"),
                         help="each finished arm is written here (commit it: a rerun skips the arms it holds)")
+    parser.add_argument("--noise-seeds", default=None,
+                        help="noise mode: run --arms once per seed (e.g. 0,1,2) into --noise-results, and report "
+                             "the seed-to-seed spread; --results / --out are not touched")
+    parser.add_argument("--noise-results", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality_noise.json"))
     parser.add_argument("--work", default=str(REPO_ROOT / "bench" / "out" / "quality"))
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality.json"))
     parser.add_argument("--fresh", action="store_true", help="ignore arm results already in --work")
+    return parser
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command line without the options that only name machine paths (--work, --results, ...)."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+            continue
+        name = argument.split("=", 1)[0]
+        if name in PATH_OPTIONS:
+            skip = "=" not in argument
+            continue
+        kept.append(argument)
+    return " ".join(["python bench/quality.py", *kept])
+
+
+def resolve_arms(parser: argparse.ArgumentParser, args: argparse.Namespace, results: dict[str, Any]) -> list[str]:
+    """The arms to run, in order; ``refine`` becomes the best joint arm's refine arm. Checked before anything runs."""
+    arms = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
+    unknown = [arm for arm in arms if arm not in ALL_ARMS]
+    if unknown:
+        parser.error(f"unknown arm(s) {unknown}; choose from {ALL_ARMS}")
+    if "refine" in arms:
+        best = best_joint_arm(results)
+        if best is None:
+            parser.error("arm 'refine' refines the best finished joint arm, and none has finished; name one "
+                         f"({', '.join(REFINE_ARMS)}) after its joint arm")
+        arms = [f"{best}{REFINE_SUFFIX}" if arm == "refine" else arm for arm in arms]
+    for position, arm in enumerate(arms):
+        source = arm[: -len(REFINE_SUFFIX)] if arm.endswith(REFINE_SUFFIX) else None
+        if source and source not in results and source not in arms[:position]:
+            parser.error(f"arm {arm} starts from the {source} model: run {source} first (put it before {arm})")
+    return arms
+
+
+def run_arms(args: argparse.Namespace, arms: list[str], results: dict[str, Any], done_file: Path, work: Path,
+             parser: argparse.ArgumentParser) -> None:
+    """Run each arm not yet in ``results`` and write ``results`` to ``done_file`` after each."""
+
+    def record(arm: str, value: dict[str, Any], load_before: tuple[float, ...]) -> None:
+        value["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}
+        value["seed"] = args.seed
+        results[arm] = value
+        done_file.parent.mkdir(parents=True, exist_ok=True)
+        done_file.write_text(json.dumps(results, indent=2) + "\n")
+
+    for arm in arms:
+        if arm in results or arm == "transfer":
+            continue
+        print(f"=== arm {arm} (seed {args.seed}) ===", flush=True)
+        load = os.getloadavg()
+        if arm == "stock":
+            record(arm, run_stock(args, work), load)
+        elif arm == "single":
+            record(arm, run_single(args, work), load)
+        elif arm.endswith(REFINE_SUFFIX):
+            source = arm[: -len(REFINE_SUFFIX)]
+            record(arm, run_refine(args, work, source, results[source]), load)
+        else:
+            record(arm, run_joint(args, work, arm), load)
+    if "transfer" in arms and "transfer" not in results:
+        source = args.transfer_from or best_joint_arm(results)
+        if source not in results:
+            parser.error(f"transfer starts from a finished joint arm ({source or 'none has finished'}); run one first")
+        print(f"=== transfer (from {source}) ===", flush=True)
+        load = os.getloadavg()
+        transfer = run_transfer(args, work, results[source]["model_dir"])
+        transfer["load_average"] = {"before": list(load), "after": list(os.getloadavg())}
+        transfer["from_arm"] = source
+        results["transfer"] = transfer
+        done_file.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def run_noise(args: argparse.Namespace, arms: list[str], argv: list[str], work: Path) -> dict[str, Any]:
+    """Noise mode: the arms once per seed of ``--noise-seeds``, sequentially; writes the spread to --noise-results."""
+    noise_file = Path(args.noise_results)
+    noise: dict[str, Any] = json.loads(noise_file.read_text()) if noise_file.exists() and not args.fresh else {}
+    runs = noise.setdefault("runs", {})
+    for seed in [int(seed) for seed in args.noise_seeds.split(",")]:
+        args.seed = seed
+        by_seed = runs.setdefault(str(seed), {})
+        run_arms(args, arms, by_seed, noise_file, work / f"noise_seed{seed}", _parser())
+        noise["runs"][str(seed)] = by_seed
+    noise["spread"] = noise_spread(runs)
+    noise["meta"] = {**_meta(args, argv), "seeds": sorted(int(seed) for seed in runs)}
+    noise_file.write_text(json.dumps(noise, indent=2) + "\n")
+    for arm, tasks in noise["spread"].items():
+        for task, value in tasks.items():
+            print(f"noise {arm} {task}: {value}")
+    return noise
+
+
+def _meta(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    return {
+        "command": recorded_command(argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "encoder": args.encoder, "scale": args.scale, "seed": args.seed, "tasks": list(args.tasks),
+        "steps_single": steps(750, args.scale), "steps_joint": steps(3000, args.scale),
+        "refine_steps": steps(args.refine_steps, args.scale), "transfer_steps": args.transfer_steps,
+        "transfer_examples": args.transfer_examples, "threads": args.threads,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "cpu_count": os.cpu_count(),
+        "platform": platform.platform(), "torch": torch.__version__, "transformers": transformers.__version__,
+        "hf_mtl": hf_mtl.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    argv = list(argv if argv is not None else sys.argv[1:])
+    parser = _parser()
     args = parser.parse_args(argv)
     global DATA_DIR
     if args.data_dir:
@@ -330,72 +434,41 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not DATA_DIR.is_dir():
         parser.error(f"data folder {DATA_DIR} does not exist (give --data-dir or set HF_MTL_DATA)")
     args.encoder_path = ModelSection(encoder=args.encoder).encoder_path
-    arms = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
-    unknown = [arm for arm in arms if arm not in ALL_ARMS]
-    if unknown:
-        parser.error(f"unknown arm(s) {unknown}; choose from {ALL_ARMS}")
+    args.tasks = tuple(task.strip() for task in args.tasks.split(",") if task.strip())
+    if not args.tasks or set(args.tasks) - set(TASK_NAMES):
+        parser.error(f"--tasks must name some of {', '.join(TASK_NAMES)}, got {args.tasks}")
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     done_file = Path(args.results)
-    if args.fresh:
+    if args.fresh and not args.noise_seeds:
         shutil.rmtree(work, ignore_errors=True)
         done_file.unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
+    if args.noise_seeds:
+        return run_noise(args, resolve_arms(parser, args, {}), argv, work)
     results: dict[str, Any] = json.loads(done_file.read_text()) if done_file.exists() else {}
+    arms = resolve_arms(parser, args, results)
+    run_arms(args, arms, results, done_file, work, parser)
 
-    def record(arm: str, value: dict[str, Any], load_before: tuple[float, ...]) -> None:
-        value["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}
-        results[arm] = value
-        done_file.write_text(json.dumps(results, indent=2) + "\n")
-
-    for arm in arms:
-        if arm in results or arm == "transfer":
-            continue
-        print(f"=== arm {arm} ===", flush=True)
-        load = os.getloadavg()
-        if arm == "stock":
-            record(arm, run_stock(args, work), load)
-        elif arm == "single":
-            record(arm, run_single(args, work), load)
-        else:
-            record(arm, run_joint(args, work, arm), load)
-    if "transfer" in arms and "transfer" not in results:
-        if "joint_proportional" not in results:
-            parser.error("transfer needs the joint_proportional arm (add it to --arms)")
-        print("=== transfer ===", flush=True)
-        load = os.getloadavg()
-        transfer = run_transfer(args, work, results["joint_proportional"]["model_dir"])
-        transfer["load_average"] = {"before": list(load), "after": list(os.getloadavg())}
-        results["transfer"] = transfer
-        done_file.write_text(json.dumps(results, indent=2) + "\n")
-
-    transfer_results = {k: v for k, v in results.get("transfer", {}).items() if k != "load_average"}
-    report = {arm: value["tasks"] for arm, value in results.items() if arm != "transfer"}
+    transfer_results = {k: v for k, v in results.get("transfer", {}).items() if k not in ("load_average", "from_arm")}
+    arm_results = {arm: value for arm, value in results.items() if arm != "transfer"}
+    report: dict[str, Any] = {arm: value["tasks"] for arm, value in arm_results.items()}
     report["transfer"] = transfer_results
     report["summary"] = summary(results)
-    report["meta"] = {
-        "command": "python bench/quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "encoder": args.encoder, "scale": args.scale, "steps_single": steps(750, args.scale),
-        "steps_joint": steps(3000, args.scale), "transfer_steps": args.transfer_steps,
-        "transfer_examples": args.transfer_examples, "threads": args.threads,
-        "device": "cuda" if torch.cuda.is_available() else "cpu", "cpu_count": os.cpu_count(),
-        "platform": platform.platform(), "torch": torch.__version__, "transformers": transformers.__version__,
-        "hf_mtl": hf_mtl.__version__,
-        "load_average": {arm: value.get("load_average") for arm, value in results.items()},
-    }
+    noise_file = Path(args.noise_results)
+    if noise_file.exists():
+        noise = json.loads(noise_file.read_text())
+        report["summary"]["noise"] = noise["spread"]
+        report["summary"]["noise_meta"] = {key: noise["meta"][key] for key in ("command", "seeds", "scale", "tasks")}
+    report["meta"] = {**_meta(args, argv), "arm_seeds": {arm: value.get("seed", 0) for arm, value in arm_results.items()},
+                      "load_average": {arm: value.get("load_average") for arm, value in results.items()}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    plot({arm: value for arm, value in results.items() if arm != "transfer"}, out.with_suffix(".png"))
-    print(markdown({**{a: v for a, v in results.items() if a != "transfer"}, "transfer": transfer_results})
-          if transfer_results else markdown({a: v for a, v in results.items() if a != "transfer"}))
-    summ = report["summary"]
-    if "single" in summ and "joint_proportional" in summ:
-        print(f"ratio joint_mean-single_mean={summ['joint_proportional']['mean'] - summ['single']['mean']:+.4f} "
-              f"worst_task_points={summ['joint_proportional']['worst_difference_points']:+.2f}"
-              + (f" joint_time/stock_time={summ['joint_proportional']['time_vs_stock_sum']:.2f}"
-                 if "time_vs_stock_sum" in summ["joint_proportional"] else ""))
+    plot(arm_results, args.tasks, out.with_suffix(".png"))
+    print(markdown({**arm_results, "transfer": transfer_results}, args.tasks))
+    for line in target_lines(report["summary"]):
+        print(line)
     return report
 
 

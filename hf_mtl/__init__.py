@@ -26,6 +26,7 @@ def __getattr__(name: str):
     lazy = {
         "MultiTaskTrainer": "trainer",
         "MultiTaskTrainingArguments": "training_args",
+        "MultiTaskModelCardData": "model_card",
         "TaskSpec": "tasks",
         "DataSource": "tasks",
         "prepare_task": "data",
@@ -33,6 +34,8 @@ def __getattr__(name: str):
         "train_recipe": "workflow",
         "compare_recipe": "compare",
         "export_task": "export",
+        "apply_lora": "lora",
+        "merge_lora": "lora",
     }
     if name in lazy:
         import importlib
@@ -43,13 +46,16 @@ def __getattr__(name: str):
 __all__ = [
     "DataError",
     "DataSource",
+    "MultiTaskModelCardData",
     "MultiTaskPipeline",
     "MultiTaskTrainer",
     "MultiTaskTrainingArguments",
     "TaskSpec",
+    "apply_lora",
     "compare_recipe",
     "export_task",
     "load_recipe",
+    "merge_lora",
     "prepare_task",
     "register_pipeline",
     "train_recipe",

@@ -14,7 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import RecipeError
+from .exposure import examples_per_step
 from .metrics import main_metric_key
+from .outputs import check_writable_folder, output_lock
 from .recipe import Recipe
 from .workflow import TrainResult, train_recipe
 
@@ -134,11 +137,21 @@ def compare_recipe(
         joint_overrides: extra training arguments for the joint run only (e.g. `{"sampling": "annealed"}`).
     """
     folder = Path(output_dir or Path(recipe.output_dir) / "compare")
+    if recipe.resume:
+        raise RecipeError("`resume` continues one `hf-mtl train` run; `hf-mtl compare` trains several: drop it.")
+    check_writable_folder(folder, what="the comparison folder")
+    with output_lock(folder):
+        return _compare_in_folder(recipe, folder, single_steps, eval_split, joint_overrides)
+
+
+def _compare_in_folder(
+    recipe: Recipe, folder: Path, single_steps: int | None, eval_split: str, joint_overrides: dict[str, Any] | None
+) -> Comparison:
     joint = train_recipe(
         recipe, output_dir=str(folder / "joint"), eval_split=eval_split, training_overrides=joint_overrides
     )
     args = recipe.training_arguments(output_dir=str(folder))
-    batch_size = args.per_device_train_batch_size * max(1, args.world_size) * args.gradient_accumulation_steps
+    batch_size = examples_per_step(args)
     single = {}
     for task in recipe.task_names:
         steps = single_steps or single_task_steps(joint, task, batch_size)

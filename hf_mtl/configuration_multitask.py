@@ -1,7 +1,7 @@
 """Configuration of a multi-task model: the encoder's config nested in it, and one entry per task.
 
-This module is part of the *modeling core*: it imports only ``transformers`` (and the standard library),
-so that ``save_pretrained`` can copy it next to the weights and ``AutoConfig.from_pretrained(...,
+This module is part of the *modeling core*: it imports only ``transformers``, the standard library and the
+task-kind registry (``task_kinds.py``, relatively), so that ``save_pretrained`` can copy it next to the weights and ``AutoConfig.from_pretrained(...,
 trust_remote_code=True)`` works where hf_mtl is not installed.
 """
 
@@ -10,20 +10,26 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import sys
 from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
+
+from .task_kinds import (  # noqa: F401  (the type constants are re-exported here for existing imports)
+    PROBLEM_TYPES,
+    TASK_TYPES,
+    TEXT_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    check_loss_weight,
+    task_kind,
+)
 
 logger = logging.getLogger(__name__)
 
 # Keep in step with hf_mtl.__version__ (a test checks it). Stored in every saved config.
 HF_MTL_VERSION = "0.1.0"
 
-TOKEN_CLASSIFICATION = "token-classification"
-TEXT_CLASSIFICATION = "text-classification"
-TASK_TYPES = (TOKEN_CLASSIFICATION, TEXT_CLASSIFICATION)
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 TASK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation")
 
@@ -65,22 +71,11 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
     elif unknown:
         raise ValueError(f"Task '{name}': unknown setting(s) {unknown}; valid settings are {list(TASK_KEYS) + ['labels']}.")
     task_type = task.get("type")
-    if task_type not in TASK_TYPES:
-        raise ValueError(f"Task '{name}': type {task_type!r} does not exist; expected one of {list(TASK_TYPES)}.")
-    problem_type = task.get("problem_type")
-    if task_type == TOKEN_CLASSIFICATION:
-        if problem_type not in (None, "single_label_classification"):
-            raise ValueError(
-                f"Task '{name}': token-classification tasks are single-label per token; problem_type "
-                f"{problem_type!r} is not supported for them."
-            )
-        problem_type = None
-    else:
-        problem_type = problem_type or "single_label_classification"
-        if problem_type not in PROBLEM_TYPES:
-            raise ValueError(
-                f"Task '{name}': problem_type {problem_type!r} does not exist; expected one of {list(PROBLEM_TYPES)}."
-            )
+    try:
+        kind = task_kind(task_type)
+        problem_type = kind.check_problem_type(task.get("problem_type"))
+    except ValueError as error:
+        raise ValueError(f"Task '{name}': {error}") from None
     id2label = task.get("id2label")
     if labels is not None:
         id2label = dict(enumerate(labels))
@@ -96,14 +91,12 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         raise ValueError(f"Task '{name}': label names must be unique, got {list(id2label.values())}.")
     if problem_type == "regression" and len(id2label) != 1:
         raise ValueError(f"Task '{name}': a regression task has exactly one output, got {len(id2label)} labels.")
-    if problem_type == "single_label_classification" and len(id2label) < 2:
+    if kind.stores_problem_type and problem_type == "single_label_classification" and len(id2label) < 2:
         raise ValueError(f"Task '{name}': single-label classification needs at least 2 labels, got {len(id2label)}.")
     dropout = task.get("dropout")
     if dropout is not None and not (0.0 <= float(dropout) < 1.0):
         raise ValueError(f"Task '{name}': dropout must be in [0, 1), got {dropout}.")
-    loss_weight = float(task.get("loss_weight", 1.0))
-    if loss_weight < 0:
-        raise ValueError(f"Task '{name}': loss_weight must be >= 0, got {loss_weight}.")
+    loss_weight = check_loss_weight(task.get("loss_weight", 1.0), f"Task '{name}'")
     normalized = {
         "type": task_type,
         "id2label": id2label,
@@ -111,11 +104,17 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         "dropout": None if dropout is None else float(dropout),
         "loss_weight": loss_weight,
     }
-    if task_type == TEXT_CLASSIFICATION:
+    if kind.stores_problem_type:
         normalized["problem_type"] = problem_type
         if task.get("pooler_activation") is not None:
             normalized["pooler_activation"] = str(task["pooler_activation"])
     return normalized
+
+
+def _multitask_pipeline_registered() -> bool:
+    """True when a "multitask" pipeline is registered with transformers (hf_mtl registers its own on import)."""
+    pipelines = sys.modules.get("transformers.pipelines")
+    return pipelines is not None and "multitask" in pipelines.PIPELINE_REGISTRY.supported_tasks
 
 
 class MultiTaskConfig(PretrainedConfig):
@@ -157,6 +156,7 @@ class MultiTaskConfig(PretrainedConfig):
     encoder: PretrainedConfig | dict | None = None
     tasks: dict | None = None
     hf_mtl_version: str | None = None
+    lora: dict | None = None  # LoRA adapter settings + base encoder (hf_mtl.lora); None for a plain model
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
@@ -184,6 +184,11 @@ class MultiTaskConfig(PretrainedConfig):
                     name, written_by, HF_MTL_VERSION, error,
                 )
         self.tasks = tasks
+        if getattr(self, "custom_pipelines", None) and _multitask_pipeline_registered():
+            # `custom_pipelines` (written on save) points transformers' `pipeline()` at the remote-code pipeline,
+            # which it checks before its registry (and then demands trust_remote_code). Where hf_mtl registered its
+            # own "multitask" pipeline, that one wins, as a registered model class wins over `auto_map`.
+            del self.custom_pipelines
 
     @property
     def task_names(self) -> list[str]:
@@ -216,4 +221,4 @@ class MultiTaskConfig(PretrainedConfig):
         return output
 
 
-__all__ = ["MultiTaskConfig"]
+__all__ = ["PROBLEM_TYPES", "TASK_TYPES", "TEXT_CLASSIFICATION", "TOKEN_CLASSIFICATION", "MultiTaskConfig"]

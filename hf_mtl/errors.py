@@ -7,6 +7,9 @@ expected. They subclass :class:`ValueError` so existing ``except ValueError`` co
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class HfMtlError(ValueError):
     """Base class of every error hf_mtl raises on bad input."""
@@ -22,3 +25,20 @@ class RecipeError(HfMtlError):
 
 class TaskError(HfMtlError):
     """A task name, task type or task set does not match the model or the data."""
+
+
+def did_you_mean(word: object, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """The hint every "unknown name" error ends with: ``" (did you mean 'csv'?)"``, or ``""`` when nothing is close.
+
+    Example:
+
+    ```python
+    >>> did_you_mean("cvs", ["csv", "tsv", "json"])
+    " (did you mean 'csv'?)"
+    >>> did_you_mean("parquet", ["csv", "tsv"])
+    ''
+
+    ```
+    """
+    close = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""

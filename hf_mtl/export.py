@@ -106,6 +106,12 @@ def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, to
         >>> from transformers import AutoModelForTokenClassification
         >>> AutoModelForTokenClassification.from_pretrained("ner-model")
     """
+    if getattr(model.config, "lora", None):  # LoRA adapters are folded into the encoder: a plain AutoModelFor* folder
+        import copy
+
+        from .lora import merge_lora
+
+        model = merge_lora(copy.deepcopy(model))
     single = build_single_task_model(model, task)
     save_directory = Path(save_directory)
     single.save_pretrained(save_directory)

@@ -1,7 +1,8 @@
 """Task heads: small modules that turn the encoder's hidden states into one task's logits, and own its loss.
 
-Part of the *modeling core* (imports only torch and transformers): copied next to saved weights for
-``trust_remote_code`` loading.
+Part of the *modeling core* (imports only torch, transformers and ``task_kinds.py``, relatively): copied next to
+saved weights for ``trust_remote_code`` loading. Which head serves which task type is the task-kind registry's
+decision (``task_kinds.TASK_KINDS``); a new kind adds its head class here and its entry there.
 
 Every head has the same interface:
 
@@ -19,9 +20,7 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
-from .configuration_multitask import TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
-
-IGNORE_INDEX = -100
+from .task_kinds import IGNORE_INDEX, TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION, task_kind
 
 # Activation between the pooling dense layer and the classifier, per encoder family, chosen so that a text head
 # maps one-to-one onto that family's own `*ForSequenceClassification` head (see hf_mtl.export).
@@ -123,10 +122,11 @@ class SequenceClassificationHead(nn.Module):
                     f"Task '{task_name}' (single-label text classification) expects labels of shape (batch,) = "
                     f"({batch},) holding integer class ids, got shape {tuple(labels.shape)} ({labels.dtype})."
                 )
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_labels):
+            valid = labels[labels != IGNORE_INDEX]  # -100: no label (an example of a task group lacking it)
+            if valid.numel() and (valid.min() < 0 or valid.max() >= self.num_labels):
                 raise ValueError(
-                    f"Task '{task_name}': label ids must be in [0, {self.num_labels - 1}], "
-                    f"got values from {int(labels.min())} to {int(labels.max())}."
+                    f"Task '{task_name}': label ids must be in [0, {self.num_labels - 1}] or -100, "
+                    f"got values from {int(valid.min())} to {int(valid.max())}."
                 )
         elif self.problem_type == "multi_label_classification":
             if tuple(labels.shape) != (batch, self.num_labels):
@@ -155,17 +155,9 @@ class SequenceClassificationHead(nn.Module):
         return _reduce(loss_sum, count, num_items_in_batch)
 
 
-HEAD_CLASSES: dict[str, type[nn.Module]] = {
-    TOKEN_CLASSIFICATION: TokenClassificationHead,
-    TEXT_CLASSIFICATION: SequenceClassificationHead,
-}
-
-
 def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
     """Build the head described by one (normalized) task entry of a ``MultiTaskConfig``."""
-    head_class = HEAD_CLASSES.get(task["type"])
-    if head_class is None:
-        raise ValueError(f"No head for task type {task['type']!r}; known types: {sorted(HEAD_CLASSES)}.")
+    head_class = task_kind(task["type"]).head_class
     dropout = task.get("dropout")
     if dropout is None:
         dropout = getattr(encoder_config, "classifier_dropout", None)

@@ -1,7 +1,13 @@
 """Evaluation metrics for every task kind, as pure functions of numpy arrays and lists.
 
-No dependency on the ``evaluate`` library (its Hub-hosted metric scripts cannot load offline): entity scores are
-computed here from the entity spans that ``seqeval`` extracts, everything else with numpy/scipy.
+Thin wrappers over ``seqeval`` (entities), ``scikit-learn`` (classification) and ``scipy`` (correlations), with no
+dependency on the ``evaluate`` library (its Hub-hosted metric scripts cannot load offline). Which metric a task
+gets, and its main key, is the task-kind registry's decision (:mod:`hf_mtl.task_kinds`).
+
+Entity tags are read with the scheme that :func:`~hf_mtl.task_kinds.detect_label_scheme` finds in the label set:
+``B_PER`` and suffix tags (``PER-B``) are rewritten to seqeval's ``B-PER`` form and BILOU tags to their IOBES
+letters first, so seqeval reads every style; its chunks are the spans :func:`~hf_mtl.task_kinds.entity_spans`
+gives the pipeline.
 
 Every function returns a ``dict[str, float]`` of plain Python floats. The Trainer calls
 :func:`compute_task_metrics` once per task at evaluation and prefixes the keys with ``eval_<task>_``; the key
@@ -17,7 +23,6 @@ Conventions shared by every function:
 
 from __future__ import annotations
 
-import difflib
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -25,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import HfMtlError, TaskError
+from .errors import HfMtlError, TaskError, did_you_mean
+from .task_kinds import IGNORE_INDEX, METRIC_MAIN_KEYS, SCHEME_PREFIXES, LabelScheme, detect_label_scheme
+from .task_kinds import main_metric_key as _registry_main_key
 
 __all__ = [
     "IGNORE_INDEX",
@@ -40,36 +47,16 @@ __all__ = [
     "token_accuracy",
 ]
 
-IGNORE_INDEX = -100
-"""Label id of positions that are not scored (special tokens, non-first sub-words, padding)."""
-
-SEQEVAL_SCHEMES = ("IOB1", "IOB2", "IOBES")
+SEQEVAL_SCHEMES: tuple[str, ...] = tuple(sorted(SCHEME_PREFIXES))
 """Tagging schemes accepted by :func:`seqeval_scores` in strict mode."""
 
-_MAIN_KEYS: dict[str, str] = {
-    "seqeval": "f1",
-    "token_accuracy": "accuracy",
-    "accuracy": "accuracy",
-    "f1": "f1",
-    "multilabel": "f1_micro",
-    "regression": "pearson",
-}
-
-METRIC_NAMES: tuple[str, ...] = tuple(_MAIN_KEYS)
-"""Names accepted by :func:`compute_task_metrics` and :func:`main_metric_key`."""
+METRIC_NAMES: tuple[str, ...] = tuple(METRIC_MAIN_KEYS)
+"""Names accepted by :func:`compute_task_metrics` and :func:`main_metric_key` (the registry's metrics)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _safe_div(numerator: float, denominator: float) -> float:
-    return float(numerator) / float(denominator) if denominator else 0.0
-
-
-def _f1(precision: float, recall: float) -> float:
-    return _safe_div(2 * precision * recall, precision + recall)
 
 
 def _check_same_length(y_true: Sequence[Any], y_pred: Sequence[Any], what: str) -> None:
@@ -96,64 +83,59 @@ def _type_key(entity_type: str) -> str:
     return key or "untyped"
 
 
-def _suggest(name: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, valid, n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # token tasks
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _entities(sequences: Sequence[Sequence[str]], scheme: str | None) -> set[tuple[int, str, int, int]]:
-    """Entity spans ``(sentence, type, start, end)`` of every sequence; ``end`` is exclusive."""
-    spans: set[tuple[int, str, int, int]] = set()
-    if scheme is None:
-        from seqeval.metrics.sequence_labeling import get_entities
+def _strict_scheme(scheme: str | LabelScheme, tags: set[str]) -> LabelScheme:
+    """The scheme named for strict mode, with the separator and prefix side the tags use."""
+    name = scheme.name if isinstance(scheme, LabelScheme) else str(scheme).upper()
+    if name not in SEQEVAL_SCHEMES:
+        raise HfMtlError(
+            f"seqeval_scores: unknown tagging scheme {scheme!r}; use None (the scheme of the tags, read as "
+            f"conlleval does) or one of {', '.join(SEQEVAL_SCHEMES)}.{did_you_mean(name, SEQEVAL_SCHEMES)}"
+        )
+    if isinstance(scheme, LabelScheme):
+        return scheme
+    found = detect_label_scheme(tags)
+    return LabelScheme(name, found.separator, found.prefix_first) if found else LabelScheme(name)
 
-        with warnings.catch_warnings():
-            # lenient mode warns once per tag that does not look like B-/I-/E-/S-; that is spam at eval time
-            warnings.simplefilter("ignore")
-            for sent_id, seq in enumerate(sequences):
-                for entity_type, start, end in get_entities(list(seq)):
-                    spans.add((sent_id, entity_type, start, end + 1))
-        return spans
 
-    import seqeval.scheme
-
-    scheme_cls = getattr(seqeval.scheme, scheme)
+def _canonical(sequences: Sequence[Sequence[str]], scheme: LabelScheme) -> list[list[str]]:
+    out = []
     for sent_id, seq in enumerate(sequences):
         try:
-            tokens = seqeval.scheme.Tokens(list(seq), scheme=scheme_cls, sent_id=sent_id)
-            found = tokens.entities
-        except (KeyError, ValueError) as err:
+            out.append([scheme.canonical(tag) for tag in seq])
+        except ValueError as err:
             raise HfMtlError(
-                f"seqeval_scores: sentence {sent_id} has a tag that is not valid in the {scheme} scheme "
-                f"({err}). Tags must look like B-TYPE / I-TYPE / O"
-                + (" / E-TYPE / S-TYPE" if scheme == "IOBES" else "")
-                + "; pass scheme=None for seqeval's lenient mode, or the scheme the data really uses."
-            ) from err
-        for entity in found:
-            spans.add((sent_id, entity.tag, entity.start, entity.end))
-    return spans
+                f"seqeval_scores: sentence {sent_id}: {err} Tags must be O or a {scheme.name} prefix "
+                f"({', '.join(sorted(scheme.prefixes))}) joined to a type; pass scheme=None to read the "
+                "tags with the scheme they use."
+            ) from None
+    return out
 
 
 def seqeval_scores(
-    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], scheme: str | None = None
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], scheme: str | LabelScheme | None = None
 ) -> dict[str, float]:
     """Entity-level precision, recall and F1 (micro-averaged over entities), token accuracy, and per-type scores.
 
     An entity counts as correct only when its type, start and end all match a gold entity (CoNLL evaluation).
+    A thin wrapper over ``seqeval.metrics.classification_report``.
 
     Args:
         y_true (`list[list[str]]`): Gold tags, one list per sentence (``"B-PER"``, ``"I-PER"``, ``"O"``, ...).
         y_pred (`list[list[str]]`): Predicted tags, same shape as ``y_true``.
-        scheme (`str`, *optional*):
-            ``None`` (default) uses seqeval's lenient (CoNLL ``conlleval``) chunking, which accepts IOB1, IOB2 and
-            IOBES and tolerates ill-formed sequences (an ``I-`` after ``O`` starts an entity). ``"IOB1"``,
-            ``"IOB2"`` or ``"IOBES"`` use seqeval's strict mode for that scheme: only well-formed chunks count,
-            and a tag whose prefix the scheme does not allow raises :class:`~hf_mtl.errors.HfMtlError`.
+        scheme (`str` or `LabelScheme`, *optional*):
+            ``None`` (default): the scheme of the tags (:func:`~hf_mtl.task_kinds.detect_label_scheme` on every
+            tag given: IOB1/IOB2, IOBES, BILOU, with ``-`` or ``_``, prefix or suffix), read as CoNLL's
+            ``conlleval`` and seqeval's default mode do: well-formed chunks of every scheme, and ill-formed
+            predictions read leniently (an ``I-`` after ``O`` starts an entity) — the reading the pipeline groups
+            entities with. Tags that are no scheme are handed to seqeval's lenient mode as they are.
+            ``"IOB1"``, ``"IOB2"``, ``"IOBES"`` or ``"BILOU"``: seqeval's strict mode for that scheme: only
+            well-formed chunks count, and a tag whose prefix the scheme does not allow raises
+            :class:`~hf_mtl.errors.HfMtlError`.
 
     Returns:
         `dict[str, float]`: ``precision``, ``recall``, ``f1`` (over all entities), ``accuracy`` (over tokens,
@@ -169,50 +151,53 @@ def seqeval_scores(
     >>> scores = seqeval_scores([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "I-PER", "O", "O"]])
     >>> scores["precision"], scores["recall"], round(scores["f1"], 3), scores["loc_recall"]
     (1.0, 0.5, 0.667, 0.0)
+    >>> seqeval_scores([["PER-B", "PER-I", "O"]], [["PER-B", "PER-I", "O"]])["per_f1"]  # suffix tags
+    1.0
 
     ```
     """
-    if scheme is not None and scheme not in SEQEVAL_SCHEMES:
-        upper = str(scheme).upper()
-        if upper not in SEQEVAL_SCHEMES:
-            raise HfMtlError(
-                f"seqeval_scores: unknown tagging scheme {scheme!r}; use None (lenient) or one of "
-                f"{', '.join(SEQEVAL_SCHEMES)}.{_suggest(upper, SEQEVAL_SCHEMES)}"
-            )
-        scheme = upper
     _check_sequences(y_true, y_pred, "seqeval_scores")
+    tags = {tag for seq in (*y_true, *y_pred) for tag in seq}
+    if scheme is not None:
+        return _seqeval_report(y_true, y_pred, _strict_scheme(scheme, tags), strict=True)
+    return _seqeval_report(y_true, y_pred, detect_label_scheme(tags), strict=False)
 
-    gold = _entities(y_true, scheme)
-    pred = _entities(y_pred, scheme)
-    correct = gold & pred
 
-    n_tokens = sum(len(seq) for seq in y_true)
-    n_token_correct = sum(
-        g == p
-        for gold_seq, pred_seq in zip(y_true, y_pred, strict=True)
-        for g, p in zip(gold_seq, pred_seq, strict=True)
-    )
+def _seqeval_report(
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]], scheme: LabelScheme | None, strict: bool
+) -> dict[str, float]:
+    """:func:`seqeval_scores` once the scheme is known (``None``: no scheme, tags given to seqeval as they are)."""
+    from seqeval.metrics import classification_report
+    from seqeval.scheme import IOB1, IOB2, IOBES
 
-    precision = _safe_div(len(correct), len(pred))
-    recall = _safe_div(len(correct), len(gold))
+    options: dict[str, Any] = {}
+    if scheme is not None:
+        y_true, y_pred = _canonical(y_true, scheme), _canonical(y_pred, scheme)
+    if strict and scheme is not None:  # BILOU tags were written with their IOBES letters
+        options = {"mode": "strict", "scheme": {"IOB1": IOB1, "IOB2": IOB2}.get(scheme.name, IOBES)}
+    accuracy = token_accuracy(y_true, y_pred)["accuracy"]
+    if not any(len(seq) for seq in y_true):
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "accuracy": 0.0}
+    with warnings.catch_warnings():
+        # lenient mode warns once per tag that does not look like B-/I-/E-/S-; that is spam at eval time
+        warnings.simplefilter("ignore")
+        report = classification_report(
+            [list(seq) for seq in y_true], [list(seq) for seq in y_pred], output_dict=True, zero_division=0, **options
+        )
+    micro = report.get("micro avg", {})
     scores: dict[str, float] = {
-        "precision": precision,
-        "recall": recall,
-        "f1": _f1(precision, recall),
-        "accuracy": _safe_div(n_token_correct, n_tokens),
+        "precision": float(micro.get("precision", 0.0)),
+        "recall": float(micro.get("recall", 0.0)),
+        "f1": float(micro.get("f1-score", 0.0)),
+        "accuracy": accuracy,
     }
-
-    types = sorted({span[1] for span in gold} | {span[1] for span in pred})
-    for entity_type in types:
-        n_gold = sum(span[1] == entity_type for span in gold)
-        n_pred = sum(span[1] == entity_type for span in pred)
-        n_correct = sum(span[1] == entity_type for span in correct)
-        type_precision = _safe_div(n_correct, n_pred)
-        type_recall = _safe_div(n_correct, n_gold)
+    for entity_type, row in report.items():
+        if entity_type in ("micro avg", "macro avg", "weighted avg"):
+            continue
         key = _type_key(entity_type)
-        scores[f"{key}_precision"] = type_precision
-        scores[f"{key}_recall"] = type_recall
-        scores[f"{key}_f1"] = _f1(type_precision, type_recall)
+        scores[f"{key}_precision"] = float(row["precision"])
+        scores[f"{key}_recall"] = float(row["recall"])
+        scores[f"{key}_f1"] = float(row["f1-score"])
     return scores
 
 
@@ -235,14 +220,12 @@ def token_accuracy(y_true: Sequence[Sequence[Any]], y_pred: Sequence[Sequence[An
 
     ```
     """
+    from seqeval.metrics import accuracy_score
+
     _check_sequences(y_true, y_pred, "token_accuracy")
-    total = sum(len(seq) for seq in y_true)
-    correct = sum(
-        g == p
-        for gold_seq, pred_seq in zip(y_true, y_pred, strict=True)
-        for g, p in zip(gold_seq, pred_seq, strict=True)
-    )
-    return {"accuracy": _safe_div(correct, total)}
+    if not any(len(seq) for seq in y_true):
+        return {"accuracy": 0.0}
+    return {"accuracy": float(accuracy_score([list(seq) for seq in y_true], [list(seq) for seq in y_pred]))}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -291,22 +274,16 @@ def classification_scores(
                 )
     if true.size == 0:
         return {"accuracy": 0.0, "f1": 0.0, "precision": 0.0, "recall": 0.0}
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-    labels = np.union1d(true, pred)
-    precisions, recalls, f1s = [], [], []
-    for label in labels:
-        tp = int(np.sum((pred == label) & (true == label)))
-        n_pred = int(np.sum(pred == label))
-        n_true = int(np.sum(true == label))
-        precision, recall = _safe_div(tp, n_pred), _safe_div(tp, n_true)
-        precisions.append(precision)
-        recalls.append(recall)
-        f1s.append(_f1(precision, recall))
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        true, pred, labels=np.union1d(true, pred), average="macro", zero_division=0
+    )
     return {
-        "accuracy": float(np.mean(true == pred)),
-        "f1": float(np.mean(f1s)),
-        "precision": float(np.mean(precisions)),
-        "recall": float(np.mean(recalls)),
+        "accuracy": float(accuracy_score(true, pred)),
+        "f1": float(f1),
+        "precision": float(precision),
+        "recall": float(recall),
     }
 
 
@@ -345,29 +322,24 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float
         )
     if true.shape[0] == 0:
         return {"f1_micro": 0.0, "f1_macro": 0.0, "exact_match": 0.0}
-    true = true.astype(bool)
-    pred = pred.astype(bool)
-    tp = np.sum(true & pred, axis=0)
-    fp = np.sum(~true & pred, axis=0)
-    fn = np.sum(true & ~pred, axis=0)
-    # F1 = 2TP / (2TP + FP + FN), 0 when the denominator is 0
-    per_label = [_safe_div(2 * t, 2 * t + p + n) for t, p, n in zip(tp, fp, fn, strict=True)]
+    from sklearn.metrics import accuracy_score, f1_score
+
+    true, pred = true.astype(bool), pred.astype(bool)
     return {
-        "f1_micro": _safe_div(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum()),
-        "f1_macro": float(np.mean(per_label)) if per_label else 0.0,
-        "exact_match": float(np.mean(np.all(true == pred, axis=1))),
+        "f1_micro": float(f1_score(true, pred, average="micro", zero_division=0)),
+        "f1_macro": float(f1_score(true, pred, average="macro", zero_division=0)),
+        "exact_match": float(accuracy_score(true, pred)),  # subset accuracy on indicator matrices
     }
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if x.size < 2:
+def _correlation(function: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """``scipy.stats`` correlation; 0.0 where it is undefined (fewer than 2 values, a constant input)."""
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return 0.0
-    xc, yc = x - x.mean(), y - y.mean()
-    denominator = float(np.sqrt(np.sum(xc * xc) * np.sum(yc * yc)))
-    # a constant input (zero variance, or numerically so) has no defined correlation: report 0.0
-    if denominator <= np.finfo(np.float64).tiny or not np.isfinite(denominator):
-        return 0.0
-    return float(np.clip(np.sum(xc * yc) / denominator, -1.0, 1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's (Near)ConstantInputWarning: reported as 0.0 instead
+        value = float(function(x, y)[0])
+    return float(np.clip(value, -1.0, 1.0)) if np.isfinite(value) else 0.0
 
 
 def regression_scores(
@@ -396,7 +368,7 @@ def regression_scores(
 
     ```
     """
-    from scipy.stats import rankdata
+    from scipy.stats import pearsonr, spearmanr
 
     true = np.asarray(y_true, dtype=np.float64).reshape(-1)
     pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
@@ -404,8 +376,8 @@ def regression_scores(
     if true.size == 0:
         return {"pearson": 0.0, "spearman": 0.0, "mse": 0.0}
     return {
-        "pearson": _pearson(true, pred),
-        "spearman": _pearson(rankdata(true), rankdata(pred)),
+        "pearson": _correlation(pearsonr, true, pred),
+        "spearman": _correlation(spearmanr, true, pred),
         "mse": float(np.mean((true - pred) ** 2)),
     }
 
@@ -416,10 +388,9 @@ def regression_scores(
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in _MAIN_KEYS:
+    if metric not in METRIC_MAIN_KEYS:
         raise TaskError(
-            f"Unknown metric {metric!r}; valid metrics are {', '.join(METRIC_NAMES)}."
-            f"{_suggest(str(metric), METRIC_NAMES)}"
+            f"Unknown metric {metric!r}{did_you_mean(metric, METRIC_NAMES)}; valid metrics are {', '.join(METRIC_NAMES)}."
         )
 
 
@@ -446,7 +417,7 @@ def main_metric_key(metric: str) -> str:
     ```
     """
     _check_metric(metric)
-    return _MAIN_KEYS[metric]
+    return _registry_main_key(metric)
 
 
 def _normalize_id2label(id2label: Mapping[Any, str] | Sequence[str] | None) -> dict[int, str]:
@@ -458,8 +429,11 @@ def _normalize_id2label(id2label: Mapping[Any, str] | Sequence[str] | None) -> d
 
 
 def _as_array(x: Any) -> np.ndarray:
-    if isinstance(x, (tuple, list)) and len(x) > 0 and isinstance(x[0], np.ndarray):
-        x = x[0]  # a model output tuple: the first element holds the logits
+    """The one place model outputs become an array: the logits of a ``ModelOutput`` or output tuple, a tensor."""
+    if isinstance(x, Mapping) and "logits" in x:  # a ModelOutput (or its dict)
+        x = x["logits"]
+    elif isinstance(x, (tuple, list)) and len(x) > 0 and (isinstance(x[0], np.ndarray) or hasattr(x[0], "detach")):
+        x = x[0]  # an output tuple: the first element holds the logits
     if hasattr(x, "detach"):  # a torch tensor
         x = x.detach().cpu().numpy()
     return np.asarray(x)
@@ -558,7 +532,10 @@ def compute_task_metrics(
         if not labels_map:
             raise HfMtlError(f"Metric {metric!r} needs the task's id2label to turn ids into tags.")
         y_true, y_pred = _token_tags(predictions, label_ids, labels_map)
-        return seqeval_scores(y_true, y_pred) if metric == "seqeval" else token_accuracy(y_true, y_pred)
+        if metric == "token_accuracy":
+            return token_accuracy(y_true, y_pred)
+        # the scheme of the whole label set (the registry's reading), not of the tags that happen to occur
+        return _seqeval_report(y_true, y_pred, detect_label_scheme(labels_map.values()), strict=False)
 
     if metric in ("accuracy", "f1"):
         if predictions.ndim >= 2 and predictions.shape[-1] > 1:

@@ -1,12 +1,14 @@
 """The multi-task model: one shared encoder, one head per task, in an ``nn.ModuleDict`` keyed by task name.
 
-Part of the *modeling core*: imports only torch, transformers and its two sibling files (by relative import),
-so ``save_pretrained`` copies the three files next to the weights and
+Part of the *modeling core*: imports only torch, transformers and its sibling core files (by relative import:
+configuration, heads, task kinds), so ``save_pretrained`` copies them next to the weights and
 ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` works where hf_mtl is not installed.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,23 +21,64 @@ from transformers.utils import ModelOutput
 from .configuration_multitask import TEXT_CLASSIFICATION, MultiTaskConfig
 from .heads import build_head
 
+# `config.lora` (set by hf_mtl.lora) holds the peft.LoraConfig fields plus the encoder the adapters were trained on.
+LORA_BASE_ENCODER_KEY = "base_encoder"
+_ENCODER_PREFIX = "encoder."
+
+
+def _is_adapter_weight(name: str) -> bool:
+    """Weights an adapter-only save keeps: the LoRA matrices and every head (not the frozen base encoder)."""
+    return not name.startswith(_ENCODER_PREFIX) or ".lora_" in name
+
+
+def _inject_lora(model: nn.Module, settings: dict[str, Any]) -> None:
+    # peft is imported only for a config that carries LoRA adapters (hf_mtl's lora extra); plain models need torch
+    # and transformers alone.
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError as error:
+        raise ImportError(
+            "This model keeps LoRA adapters separate from its encoder (config.lora); loading it needs peft "
+            "(pip install peft), or load a merged copy (hf_mtl.lora.merge_lora / hf-mtl export)."
+        ) from error
+    fields = {k: v for k, v in settings.items() if k not in (LORA_BASE_ENCODER_KEY, "peft_type", "peft_version")}
+    inject_adapter_in_model(LoraConfig(**fields), model)
+    model.heads.requires_grad_(True)
+
 
 @dataclass
 class MultiTaskModelOutput(ModelOutput):
-    """Output of [`MultiTaskModel.forward`] for one task.
+    """Output of [`MultiTaskModel.forward`] for one task, or for the tasks of a group batch.
 
     Args:
         loss (`torch.FloatTensor` of shape `()`, *optional*): the task's loss (times its `loss_weight`), when
-            `labels` are given.
-        logits (`torch.FloatTensor`): `(batch, seq_len, num_labels)` for token tasks, `(batch, num_labels)` for
-            text tasks.
+            `labels` are given; for a group batch the sum of its tasks' weighted losses.
+        logits (`torch.FloatTensor`, or `dict[str, torch.FloatTensor]` for a group batch): `(batch, seq_len,
+            num_labels)` for token tasks, `(batch, num_labels)` for text tasks.
         hidden_states, attentions: the encoder's, when asked for.
+        task_losses (`dict[str, torch.FloatTensor]`, *optional*): group batches: each task's weighted loss
+            (detached), for per-task logging.
     """
 
     loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | dict[str, torch.FloatTensor] | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    task_losses: dict[str, torch.FloatTensor] | None = None
+
+
+class _HoldRecords(logging.Filter):
+    """A logging filter that keeps transformers' loading report back (to re-emit it only when loading succeeds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in str(record.msg):
+            self.records.append(record)
+            return False
+        return True
 
 
 def check_is_encoder(encoder_config: PretrainedConfig) -> None:
@@ -108,6 +151,8 @@ class MultiTaskModel(PreTrainedModel):
             self.encoder.pooler = None
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
         self.post_init()
+        if getattr(config, "lora", None):
+            _inject_lora(self, config.lora)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -119,7 +164,127 @@ class MultiTaskModel(PreTrainedModel):
         """
         if kwargs.get("use_safetensors") is None:
             kwargs["use_safetensors"] = True
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        config = kwargs.pop("config", None)
+        if not isinstance(config, MultiTaskConfig):
+            hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+            config = MultiTaskConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if getattr(config, "lora", None):
+            return cls._from_adapter(pretrained_model_name_or_path, config, **kwargs)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        lenient = kwargs.get("ignore_mismatched_sizes", False)
+        kwargs["ignore_mismatched_sizes"] = True  # reported below, by name and shape, instead of a bare RuntimeError
+        # transformers logs a loading report (a table) for any key that does not match; it is held back and shown
+        # only when the model loads (an error says it in one line instead).
+        held = _HoldRecords()
+        report_logger = logging.getLogger("transformers.modeling_utils")
+        report_logger.addFilter(held)
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, config=config, output_loading_info=True, **kwargs
+            )
+        finally:
+            report_logger.removeFilter(held)
+        problem = None if lenient else model._loading_problem(info)
+        if problem:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} cannot be loaded exactly: {problem}; refusing to run it with "
+                "random or unused weights (re-save the model with save_pretrained)."
+            )
+        for record in held.records:
+            report_logger.handle(record)
+        return (model, info) if output_loading_info else model
+
+    @classmethod
+    def _from_adapter(cls, path: Any, config: MultiTaskConfig, **kwargs: Any) -> MultiTaskModel:
+        """Load an adapter-only save: the base encoder from `config.lora.base_encoder`, then adapters and heads."""
+        from safetensors.torch import load_file
+        from transformers.utils import SAFE_WEIGHTS_NAME, cached_file
+
+        hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+        base = config.lora.get(LORA_BASE_ENCODER_KEY)
+        if not base:
+            raise OSError(f"{path}: config.lora names no base encoder ('{LORA_BASE_ENCODER_KEY}'); cannot load the adapters.")
+        try:
+            model = cls.from_encoder(base, tasks=config.tasks, dtype=kwargs.get("dtype"))
+        except OSError as error:
+            raise OSError(
+                f"{path} holds LoRA adapters for the encoder '{base}', which cannot be loaded ({error}); "
+                "make it available (a local folder or a Hub id) or load a merged copy of the model."
+            ) from error
+        _inject_lora(model, config.lora)
+        state = load_file(cached_file(path, SAFE_WEIGHTS_NAME, **hub_kwargs))
+        expected = {name for name in model.state_dict() if _is_adapter_weight(name)}
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise OSError(
+                f"{path}: the adapter weights do not match the config ({len(missing)} missing, e.g. {missing[:2]}; "
+                f"{len(unexpected)} unexpected, e.g. {unexpected[:2]}); the folder is damaged or from another model."
+            )
+        model.load_state_dict(state, strict=False)
+        model.config = config
+        model.config._name_or_path = str(path)
+        return model.eval()
+
+    def save_pretrained(self, save_directory: Any, *args: Any, state_dict: dict[str, Any] | None = None,
+                        **kwargs: Any) -> Any:
+        """[`PreTrainedModel.save_pretrained`], also declaring the `multitask` pipeline for remote code.
+
+        `config.json` gets a `custom_pipelines` entry, and the pipeline's files are copied next to the weights with
+        the modeling code (they are relative imports of this file), so `pipeline("multitask", model=folder,
+        trust_remote_code=True)` works where hf_mtl is not installed. The in-memory config is left as it was.
+
+        A model with LoRA adapters saves only the adapters and the heads; its `config.json` keeps the adapter
+        settings and the base encoder (`lora.base_encoder`), which `from_pretrained` loads first. Merge the adapters
+        (`hf_mtl.lora.merge_lora`) to save a self-contained model.
+        """
+        if getattr(self.config, "lora", None):
+            state_dict = state_dict if state_dict is not None else self.state_dict()
+            state_dict = {name: tensor for name, tensor in state_dict.items() if _is_adapter_weight(name)}
+        # A relative import (not at the top: the pipeline is needed only here) so that transformers copies
+        # pipeline_multitask.py and what it imports along with this file, on save and on remote-code loading.
+        from .pipeline_multitask import custom_pipelines
+
+        previous = self.config.__dict__.get("custom_pipelines")
+        self.config.custom_pipelines = custom_pipelines()
+        try:
+            return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        finally:
+            if previous is None:
+                del self.config.custom_pipelines
+            else:
+                self.config.custom_pipelines = previous
+
+    def _loading_problem(self, info: dict[str, Any]) -> str | None:
+        """What of ``from_pretrained``'s loading report means the weights are not the model's (None: all match).
+
+        Missing weights (a head named in config.json without weights, an encoder saved elsewhere), unexpected
+        encoder weights and shape mismatches (a label count that differs) are problems; weights of heads this
+        version does not build (tasks of a newer hf_mtl, skipped with a warning) are not.
+        """
+        persistent = set(self.state_dict())
+        missing = sorted(key for key in info.get("missing_keys") or () if key in persistent)
+        unexpected = sorted(
+            key for key in info.get("unexpected_keys") or ()
+            if not (key.startswith("heads.") and key.split(".")[1] not in self.config.tasks)
+        )
+        mismatched = list(info.get("mismatched_keys") or ())
+        problems = []
+        head_tasks = sorted({key.split(".")[1] for key in missing if key.startswith("heads.")})
+        if head_tasks:
+            problems.append(f"config.json names task(s) {head_tasks} but the weights have no head for them")
+        encoder_missing = [key for key in missing if not key.startswith("heads.")]
+        if encoder_missing:
+            problems.append(f"{len(encoder_missing)} encoder weight(s) are missing (e.g. {encoder_missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} weight(s) are not part of this model (e.g. {unexpected[0]})")
+        if mismatched:
+            key, *shapes = mismatched[0] if isinstance(mismatched[0], (list, tuple)) else (mismatched[0],)
+            shown = f": {tuple(shapes[0])} in the file, {tuple(shapes[1])} from config.json" if len(shapes) == 2 else ""
+            problems.append(
+                f"{len(mismatched)} weight(s) do not have the shape config.json gives them (a label count or size "
+                f"differs), e.g. {key}{shown}"
+            )
+        return "; ".join(problems) or None
 
     @classmethod
     def from_encoder(
@@ -245,23 +410,43 @@ class MultiTaskModel(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        task: str | None = None,
+        labels: torch.Tensor | dict[str, torch.Tensor] | None = None,
+        task: str | Sequence[str] | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
-        num_items_in_batch: torch.Tensor | int | None = None,
+        num_items_in_batch: torch.Tensor | int | dict[str, torch.Tensor | int] | None = None,
+        loss_weight: float | dict[str, float] | None = None,
     ) -> MultiTaskModelOutput | tuple:
-        r"""Run the encoder and one task's head.
+        r"""Run the encoder and one task's head, or (a group batch) the encoder once and several heads.
 
         Args:
-            task (`str`): the task name (optional when the model has one task).
-            labels (`torch.Tensor`, *optional*): token tasks `(batch, seq_len)` ids with -100 on unscored tokens;
-                single-label text tasks `(batch,)` ids; multi-label `(batch, num_labels)` 0/1 floats; regression
-                `(batch,)` floats.
+            task (`str`, or a list of names): the task name (optional when the model has one task). A list (or
+                `labels` given as a dict) makes a *group batch*: examples labelled for several tasks.
+            labels (`torch.Tensor` or `dict[str, torch.Tensor]`, *optional*): token tasks `(batch, seq_len)` ids
+                with -100 on unscored tokens; single-label text tasks `(batch,)` ids (-100: no label);
+                multi-label `(batch, num_labels)` 0/1 floats; regression `(batch,)` floats. A group batch gives
+                `{task: labels}`; the loss is then the sum of each task's weighted loss.
             num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
-                this batch divided by it, which makes accumulated steps equal one large batch.
+                this batch divided by it, which makes accumulated steps equal one large batch. A group batch
+                takes `{task: count}`: each task's loss is exact for its own labels.
+            loss_weight (`float`, or `{task: float}` for a group batch, *optional*): multiplies the loss instead of
+                the task's configured `loss_weight` (the trainer's run-time `task_loss_weights`); the config is not
+                changed.
+
+        Example:
+            ```python
+            >>> out = model(**inputs, labels={"pos": pos_labels, "ner": ner_labels})  # one encoder pass
+            >>> out.loss, out.task_losses["ner"], out.logits["pos"].shape
+            ```
         """
+        if isinstance(labels, Mapping) or (task is not None and not isinstance(task, str)):
+            return self._forward_group(
+                list(labels) if task is None else list(task), labels, num_items_in_batch, return_dict,
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                position_ids=position_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+            )
         task = self._check_task(task)
         head = self.heads[task]
         if labels is not None:
@@ -273,10 +458,49 @@ class MultiTaskModel(PreTrainedModel):
         logits = head(encoded.last_hidden_state, attention_mask)
         loss = None
         if labels is not None:
-            loss = head.loss(logits, labels, num_items_in_batch) * self.config.tasks[task]["loss_weight"]
+            weight = self.config.tasks[task]["loss_weight"] if loss_weight is None else loss_weight
+            loss = head.loss(logits, labels, num_items_in_batch) * weight
         output = MultiTaskModelOutput(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
+        return output if return_dict is not False else output.to_tuple()
+
+    def _forward_group(
+        self,
+        tasks: list[str],
+        labels: Mapping[str, torch.Tensor] | None,
+        num_items_in_batch: Any,
+        return_dict: bool | None,
+        **encoder_inputs: Any,
+    ) -> MultiTaskModelOutput | tuple:
+        """The encoder once, then each task's head and loss (a group batch; see `forward`)."""
+        names = [self._check_task(name) for name in tasks]
+        if not names:
+            raise ValueError("A group batch needs at least one task (labels={} and no task names given).")
+        if labels is not None:
+            if set(labels) != set(names):
+                raise ValueError(f"A group batch for tasks {names} got labels for tasks {sorted(labels)}.")
+            if num_items_in_batch is not None and not isinstance(num_items_in_batch, Mapping):
+                raise ValueError("A group batch takes num_items_in_batch as {task: count}, one count per task's labels.")
+            input_ids = encoder_inputs["input_ids"]
+            input_shape = input_ids.shape if input_ids is not None else encoder_inputs["inputs_embeds"].shape[:2]
+            for name in names:
+                self.heads[name].check_labels(labels[name], input_shape, name)
+        encoded = self._encode(**encoder_inputs)
+        hidden, attention_mask = encoded.last_hidden_state, encoder_inputs["attention_mask"]
+        logits = {name: self.heads[name](hidden, attention_mask) for name in names}
+        loss, task_losses = None, None
+        if labels is not None:
+            task_losses = {}
+            for name in names:
+                items = None if num_items_in_batch is None else num_items_in_batch[name]
+                if items is not None:  # a step where no example carries this task's labels: its loss is 0, not 0/0
+                    items = items.clamp(min=1) if torch.is_tensor(items) else max(items, 1)
+                task_loss = self.heads[name].loss(logits[name], labels[name], items) * self.config.tasks[name]["loss_weight"]
+                task_losses[name] = task_loss.detach()
+                loss = task_loss if loss is None else loss + task_loss
+        output = MultiTaskModelOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
+                                      attentions=encoded.attentions, task_losses=task_losses)
         return output if return_dict is not False else output.to_tuple()
 
     def forward_all_tasks(

@@ -25,22 +25,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
+import enum
+import functools
+import math
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import HfMtlError, RecipeError
-from .tasks import TaskSpec
+from .errors import HfMtlError, RecipeError, did_you_mean
+from .tasks import TaskSpec, group_tasks
 from .training_args import MultiTaskTrainingArguments
 
 EMBEDDED_ENCODER = "embedded"
 EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"  # what the embedded folder holds (for model cards)
-RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training")
-MODEL_KEYS = ("encoder", "from_model", "freeze_encoder")
+RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite")
+MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
 # YAML reads an unquoted `no` as false; in these fields it means the strategy "no" (`eval_strategy=no`).
@@ -58,16 +62,11 @@ RecipeLoader.add_implicit_resolver(
 )
 
 
-def _nearest(key: str, valid: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _check_keys(mapping: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
     for key in mapping:
         if key not in valid:
             listed = ", ".join(valid) if len(valid) <= 12 else "any field of MultiTaskTrainingArguments"
-            raise RecipeError(f"{where}: unknown key '{key}'{_nearest(key, valid)}; valid keys: {listed}.")
+            raise RecipeError(f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; valid keys: {listed}.")
 
 
 def default_encoder() -> str:
@@ -84,6 +83,7 @@ class ModelSection:
     encoder: str = EMBEDDED_ENCODER
     from_model: str | None = None
     freeze_encoder: bool = False
+    lora: dict[str, Any] | None = None  # peft.LoraConfig fields: train LoRA adapters instead of the whole encoder
 
     @property
     def encoder_path(self) -> str:
@@ -109,6 +109,8 @@ class Recipe:
     training: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
     description: str | None = None
+    resume: bool | str | None = None
+    overwrite: bool = False
 
     @property
     def task_names(self) -> list[str]:
@@ -128,6 +130,7 @@ class Recipe:
         settings.update({key: "no" for key in NO_STRATEGY_KEYS if settings.get(key) is False})
         where = f"{self.path or 'recipe'}: training"
         _check_keys(settings, TRAINING_KEYS, where)
+        settings = _checked_training_values(settings, where)
         output_dir = output_dir or self.output_dir
         try:
             return MultiTaskTrainingArguments(output_dir=output_dir, **settings)
@@ -135,6 +138,92 @@ class Recipe:
             culprit = _failing_training_key(output_dir, settings)
             detail = str(error) if isinstance(error, HfMtlError) else f"{type(error).__name__}: {error}"
             raise RecipeError(f"{where}{f'.{culprit}' if culprit else ''}: {detail}") from None
+
+
+def _check_lora(model: dict[str, Any], where: str) -> None:
+    """Normalise `model.lora` (`true` = defaults) and check its fields against peft.LoraConfig now."""
+    lora = model.get("lora")
+    if lora in (None, False):
+        model.pop("lora", None)
+        return
+    if lora is True:
+        lora = model["lora"] = {}
+    if not isinstance(lora, dict):
+        raise RecipeError(f"{where}.lora: expected a mapping of peft.LoraConfig fields (or true), got {lora!r}.")
+    if model.get("freeze_encoder"):
+        raise RecipeError(f"{where}: lora already freezes the encoder (only adapters and heads train); drop freeze_encoder.")
+    if model.get("from_model"):
+        raise RecipeError(
+            f"{where}: lora with from_model is not supported; merge the model's adapters or start from an encoder."
+        )
+    from .lora import lora_config
+
+    try:
+        lora_config(lora)
+    except HfMtlError as error:
+        raise RecipeError(f"{where}.{error}") from None
+
+
+# Counts and rates that must be >= the bound (None stays allowed where the argument is optional). `max_steps` also
+# takes -1, transformers' "train num_train_epochs instead".
+LOWER_BOUNDS = {"learning_rate": 0, "max_steps": 1, "per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
+               "gradient_accumulation_steps": 1, "eval_accumulation_steps": 1, "save_total_limit": 1,
+               "dataloader_num_workers": 0, "warmup_steps": 0}
+POSITIVE_NUMBERS = ("num_train_epochs", "logging_steps", "save_steps", "eval_steps")
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null",
+               dict: "a mapping", list: "a list"}
+
+
+@functools.cache
+def _training_field_types() -> dict[str, tuple[type, ...] | None]:
+    """The Python types each training argument accepts (None: not checked here, e.g. config objects)."""
+    hints = typing.get_type_hints(MultiTaskTrainingArguments)
+    accepted: dict[str, tuple[type, ...] | None] = {}
+    for name in TRAINING_KEYS:
+        hint = hints.get(name)
+        members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        kinds: list[type] = []
+        for member in members:
+            origin = typing.get_origin(member) or member
+            if origin is typing.Literal:
+                kinds += [type(value) for value in typing.get_args(member)]
+            elif origin is float:
+                kinds += [float, int]
+            elif isinstance(origin, type) and issubclass(origin, enum.Enum):
+                kinds.append(str)
+            elif origin in (int, bool, str, dict, list, type(None)):
+                kinds.append(origin)
+            else:
+                kinds = []
+                break
+        accepted[name] = tuple(kinds) or None
+    return accepted
+
+
+def _checked_training_values(settings: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check each training argument's type and range, naming the field (transformers would fail much later, or
+    silently train something else: `max_steps: -5` trained 3 epochs). Integral floats (`1e3`) become integers."""
+    checked = dict(settings)
+    for key, value in settings.items():
+        accepted = _training_field_types().get(key)
+        if accepted is None:
+            continue
+        if isinstance(value, float) and int in accepted and float not in accepted and value.is_integer():
+            value = checked[key] = int(value)
+        ok = isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)
+        if not ok:
+            kinds = [kind for kind in accepted if not (kind is int and float in accepted)]  # "a number" covers both
+            wanted = " or ".join(dict.fromkeys(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds))
+            raise RecipeError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {value!r}.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecipeError(f"{where}.{key}: expected a finite number, got {value!r}.")
+        bound = LOWER_BOUNDS.get(key)
+        if bound is not None and value is not None and value < bound and not (key == "max_steps" and value == -1):
+            hint = " (or leave it out and set num_train_epochs)" if key == "max_steps" else ""
+            raise RecipeError(f"{where}.{key}: must be >= {bound}{hint}, got {value!r}.")
+        if key in POSITIVE_NUMBERS and value is not None and value <= 0:
+            raise RecipeError(f"{where}.{key}: must be > 0, got {value!r}.")
+    return checked
 
 
 def _failing_training_key(output_dir: str, settings: dict[str, Any]) -> str | None:
@@ -215,7 +304,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
     raw = copy.deepcopy(raw)
     for key, value in overrides:
         parts = key.split(".")
-        if parts[0] in ("output_dir", "data_dir", "description") and len(parts) == 1:
+        if parts[0] in ("output_dir", "data_dir", "description", "resume", "overwrite") and len(parts) == 1:
             raw[parts[0]] = value
         elif parts[0] == "model" and len(parts) == 2:
             raw.setdefault("model", {})[parts[1]] = value
@@ -231,7 +320,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
         else:
             valid = list(RECIPE_KEYS) + list(TRAINING_KEYS) + [f"model.{k}" for k in MODEL_KEYS]
             raise RecipeError(
-                f"Override '{key}' names no recipe setting{_nearest(key, valid)}; use output_dir, data_dir, "
+                f"Override '{key}' names no recipe setting{did_you_mean(key, valid)}; use output_dir, data_dir, "
                 "model.<key>, training.<key> (or just the training argument) or tasks.<task>.<key>."
             )
     return raw
@@ -249,6 +338,47 @@ def _resolve_task(task: Any, index: int, where: str, data_dir: Path | None) -> d
             task.pop(split, None)
         task.update(local)
     return task
+
+
+def _resume_setting(raw: dict[str, Any], training: dict[str, Any], where: str) -> tuple[bool | str | None, dict]:
+    """`resume: true|PATH`, or the training argument `resume_from_checkpoint` (which `Trainer.train` ignores unless
+    told: hf-mtl passes it on), as one setting; the training section without it."""
+    resume = raw.get("resume")
+    from_training = training.get("resume_from_checkpoint")
+    if from_training is not None:
+        if resume is not None and resume != from_training:
+            raise RecipeError(
+                f"{where}: `resume: {resume}` and `training.resume_from_checkpoint: {from_training}` disagree; keep one."
+            )
+        resume = from_training
+        training = {key: value for key, value in training.items() if key != "resume_from_checkpoint"}
+    if resume is not None and not isinstance(resume, (bool, str)) or resume == "":
+        raise RecipeError(
+            f"{where}: `resume` must be true (the newest complete checkpoint in output_dir) or a checkpoint folder, "
+            f"got {resume!r}."
+        )
+    return resume, training
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def _check_model_source(value: str | None, key: str, where: str) -> None:
+    """A model folder that does not exist is reported as such (not as a Hub id that cannot be reached)."""
+    if value is None or value == EMBEDDED_ENCODER:
+        return
+    if not isinstance(value, str) or not value:
+        raise RecipeError(f"{where}: model.{key} must be a model folder or a Hub id, got {value!r}.")
+    folder = Path(value).expanduser()
+    if folder.exists():
+        if not folder.is_dir():
+            raise RecipeError(f"{where}: model.{key}: {value} is a file; give a model folder or a Hub id.")
+        return
+    if not HUB_ID.match(value) or value.endswith((".json", ".safetensors", ".bin")):
+        raise RecipeError(
+            f"{where}: model.{key}: the folder {value} does not exist (resolved: {folder.resolve()}); give an existing "
+            "model folder or a Hub id such as 'bert-base-cased'."
+        )
 
 
 def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] | None = None) -> Recipe:
@@ -287,6 +417,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if not isinstance(model, dict):
         raise RecipeError(f"{where}: `model` must be a mapping with keys {', '.join(MODEL_KEYS)}.")
     _check_keys(model, MODEL_KEYS, f"{where}: model")
+    _check_lora(model, f"{where}: model")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
         raise RecipeError(f"{where}: `training` must be a mapping of training arguments.")
@@ -313,15 +444,27 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise RecipeError(f"{where}: duplicate task name(s) {duplicates}; every task needs its own name.")
+    try:
+        group_tasks(tasks)  # the tasks of a group agree on what they share
+    except HfMtlError as error:
+        raise RecipeError(f"{where}: {error}") from None
     output_dir = Path(raw["output_dir"])
+    resume, training = _resume_setting(raw, training, where)
+    if not isinstance(raw.get("overwrite", False), bool):
+        raise RecipeError(f"{where}: `overwrite` must be true or false, got {raw['overwrite']!r}.")
+    section = ModelSection(**model)
+    for key in ("encoder", "from_model"):
+        _check_model_source(getattr(section, key), key, where)
     recipe = Recipe(
         path=path,
         output_dir=str(output_dir),
-        model=ModelSection(**model),
+        model=section,
         tasks=tasks,
         training=training,
         data_dir=str(data_base) if data_base else None,
         description=raw.get("description"),
+        resume=resume,
+        overwrite=raw.get("overwrite", False),
     )
     recipe.training_arguments()  # check the training section now, before any data is read
     return recipe

@@ -10,18 +10,18 @@ micro-batch of one optimizer step sees the same task.
 from __future__ import annotations
 
 import bisect
-import difflib
 import math
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from .errors import HfMtlError, TaskError
+from .errors import HfMtlError, TaskError, did_you_mean
 
 __all__ = [
     "SAMPLING_STRATEGIES",
     "MultiTaskBatchSampler",
+    "TaskIndex",
     "annealing_alpha",
     "task_probabilities",
 ]
@@ -32,10 +32,9 @@ SAMPLING_STRATEGIES: tuple[str, ...] = ("proportional", "temperature", "uniform"
 
 def _check_strategy(strategy: str) -> None:
     if strategy not in SAMPLING_STRATEGIES:
-        close = difflib.get_close_matches(str(strategy), SAMPLING_STRATEGIES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise TaskError(
-            f"Unknown sampling strategy {strategy!r}; valid strategies are {', '.join(SAMPLING_STRATEGIES)}.{hint}"
+            f"Unknown sampling strategy {strategy!r}{did_you_mean(strategy, SAMPLING_STRATEGIES)}; valid strategies "
+            f"are {', '.join(SAMPLING_STRATEGIES)}."
         )
 
 
@@ -129,6 +128,59 @@ def task_probabilities(
     return {name: float(p) for name, p in zip(sizes, probs, strict=True)}
 
 
+class TaskIndex:
+    """Every task's examples in one global index space: example ``j`` of task ``k`` has index ``offsets[k] + j``.
+
+    The one mapping between global indices and ``(task, index within the task)``, in the order of ``sizes``:
+    :class:`MultiTaskBatchSampler` yields global indices through it and the trainer's dataset resolves them through
+    it (a bisect over the cumulative offsets).
+
+    Args:
+        sizes (`dict[str, int]`): Number of examples of each task, in the order of the concatenation.
+
+    Example:
+
+    ```python
+    >>> from hf_mtl.sampling import TaskIndex
+    >>> index = TaskIndex({"ner": 5, "cls": 2})
+    >>> index.task_offsets, len(index), index.locate(6)
+    ({'ner': 0, 'cls': 5}, 7, ('cls', 1))
+
+    ```
+    """
+
+    def __init__(self, sizes: Mapping[str, int]) -> None:
+        _check_sizes(sizes)
+        self.task_names: list[str] = list(sizes)
+        self.task_sizes: dict[str, int] = {name: int(size) for name, size in sizes.items()}
+        self.task_offsets: dict[str, int] = {}
+        total = 0
+        for name in self.task_names:
+            self.task_offsets[name] = total
+            total += self.task_sizes[name]
+        self.starts: list[int] = list(self.task_offsets.values())
+        self.num_examples: int = total
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TaskIndex) and list(self.task_sizes.items()) == list(other.task_sizes.items())
+
+    __hash__ = None  # mutable attributes: equal by content, not hashable
+
+    def locate(self, global_index: int) -> tuple[str, int]:
+        """``(task, index within the task)`` of a global index."""
+        index = int(global_index)
+        if not 0 <= index < self.num_examples:
+            raise HfMtlError(f"Global index {index} is outside [0, {self.num_examples}).")
+        position = bisect.bisect_right(self.starts, index) - 1
+        return self.task_names[position], index - self.starts[position]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.task_sizes})"
+
+
 def annealing_alpha(progress: float, start: float = 1.0, end: float = 0.2) -> float:
     """Exponent of annealed sampling (Stickland & Murray, 2019): goes linearly from ``start`` to ``end``.
 
@@ -205,6 +257,8 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
         bucket_size_multiplier (`int`, *optional*, defaults to 50): Chunk size of length grouping, in batches.
         steps_per_epoch (`int`, *optional*): Draws per epoch; defaults to covering every task once.
         total_epochs (`int`, *optional*, defaults to 1): Epochs of training (used by ``"annealed"``).
+        total_steps (`int`, *optional*): Draws (optimizer steps) of the whole training, when known instead of
+            ``total_epochs``: sets ``total_epochs = ceil(total_steps / draws_per_epoch)``.
         anneal_start (`float`, *optional*, defaults to 1.0): ``alpha`` at the start of annealed sampling.
         anneal_end (`float`, *optional*, defaults to 0.2): ``alpha`` at the end of annealed sampling.
 
@@ -236,6 +290,7 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
         bucket_size_multiplier: int = 50,
         steps_per_epoch: int | None = None,
         total_epochs: int = 1,
+        total_steps: int | None = None,
         anneal_start: float = 1.0,
         anneal_end: float = 0.2,
     ) -> None:
@@ -254,28 +309,21 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
             not isinstance(steps_per_epoch, (int, np.integer)) or steps_per_epoch <= 0
         ):
             raise HfMtlError(f"steps_per_epoch must be a positive integer or None, got {steps_per_epoch!r}.")
-        if not isinstance(total_epochs, (int, np.integer)) or total_epochs <= 0:
-            raise HfMtlError(f"total_epochs must be a positive integer, got {total_epochs!r}.")
+        for name, value in (("total_epochs", total_epochs), ("total_steps", 1 if total_steps is None else total_steps)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+                raise HfMtlError(f"{name} must be a positive integer, got {value!r}.")
         if not isinstance(task_lengths, Mapping):
             raise HfMtlError(
                 f"task_lengths must be a dict {{task name: example lengths}}, got {type(task_lengths).__name__}."
             )
-        _check_sizes({name: len(lengths) for name, lengths in task_lengths.items()})
-
-        self.task_names: list[str] = list(task_lengths)
+        self.index = TaskIndex({name: len(lengths) for name, lengths in task_lengths.items()})
+        self.task_names: list[str] = self.index.task_names
+        self.task_sizes: dict[str, int] = self.index.task_sizes
+        self.task_offsets: dict[str, int] = self.index.task_offsets
+        self.num_examples: int = self.index.num_examples
         self._lengths: list[np.ndarray] = [
             np.asarray(task_lengths[name], dtype=np.int64) for name in self.task_names
         ]
-        self.task_sizes: dict[str, int] = {
-            name: int(len(x)) for name, x in zip(self.task_names, self._lengths, strict=True)
-        }
-        self.task_offsets: dict[str, int] = {}
-        offset = 0
-        for name in self.task_names:
-            self.task_offsets[name] = offset
-            offset += self.task_sizes[name]
-        self._starts: list[int] = list(self.task_offsets.values())
-        self.num_examples: int = offset
 
         self.max_batch_size = int(batch_size)
         self.strategy = strategy
@@ -299,6 +347,8 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
             self.draws_per_epoch = self.steps_per_epoch
         else:
             self.draws_per_epoch = sum(math.ceil(b / self.group_size) for b in self.task_num_batches.values())
+        if total_steps is not None:  # one draw is one optimizer step
+            self.total_epochs = max(1, math.ceil(int(total_steps) / self.draws_per_epoch))
 
     # ----------------------------------------------------------------------------------------------------------
     # public helpers
@@ -324,10 +374,7 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
 
         ```
         """
-        index = int(global_index)
-        if not 0 <= index < self.num_examples:
-            raise HfMtlError(f"Global index {index} is outside [0, {self.num_examples}).")
-        return self.task_names[bisect.bisect_right(self._starts, index) - 1]
+        return self.index.locate(global_index)[0]
 
     def progress(self, epoch: int | None = None, draw: int = 0) -> float:
         """Global training progress in ``[0, 1]`` at a draw of an epoch (drives annealed sampling)."""
@@ -420,7 +467,7 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
         tasks = self._draw_tasks(np.random.default_rng(seeds[0]))
         pending: list[list[np.ndarray]] = [[] for _ in self.task_names]
         for task in tasks.tolist():
-            offset = self._starts[task]
+            offset = self.index.starts[task]
             in_group: list[np.ndarray] = []
             for _ in range(self.group_size):
                 if not pending[task]:

@@ -23,15 +23,24 @@ hf_mtl.errors.TaskError: recipe: task 'ner': unknown key 'label_colum' (did you 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import TaskError
-from .metrics import METRIC_NAMES
+from .errors import TaskError, did_you_mean
+from .task_kinds import (
+    METRIC_MAIN_KEYS,
+    PROBLEM_TYPES,
+    TASK_TYPES,
+    TEXT_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    check_loss_weight,
+    default_metric,
+    detect_label_scheme,
+    task_kind,
+)
 
 __all__ = [
     "TOKEN_CLASSIFICATION",
@@ -41,13 +50,10 @@ __all__ = [
     "DATA_FORMATS",
     "DataSource",
     "TaskSpec",
+    "group_tasks",
     "looks_like_iob",
 ]
 
-TOKEN_CLASSIFICATION = "token-classification"
-TEXT_CLASSIFICATION = "text-classification"
-TASK_TYPES = (TOKEN_CLASSIFICATION, TEXT_CLASSIFICATION)
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 DATA_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet", "hub", "disk", "dataset")
 FILE_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet")
 # `format: dataset`: a datasets object given in Python (DataSource.dataset); a recipe cannot hold one.
@@ -72,12 +78,6 @@ SUFFIX_FORMATS = {
 }
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_IOB_RE = re.compile(r"^(?:O|[BIESLU]-.+|.+-[BIESLU])$")
-
-
-def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def datasets_kind(value: Any) -> str | None:
@@ -106,7 +106,7 @@ def describe_datasets_object(value: Any, split: str | None = None) -> str:
 
 
 def looks_like_iob(labels: list[str]) -> bool:
-    """Whether a tag set looks like IOB/IOB2/BIOES entity tags (so that seqeval applies).
+    """Whether a tag set is an entity tagging scheme (scored with seqeval); see ``task_kinds.detect_label_scheme``.
 
     Example:
 
@@ -115,9 +115,7 @@ def looks_like_iob(labels: list[str]) -> bool:
     (True, False)
     ```
     """
-    if not labels:
-        return False
-    return all(_IOB_RE.match(label) for label in labels) and any(label != "O" for label in labels)
+    return detect_label_scheme(labels) is not None
 
 
 @dataclass
@@ -212,7 +210,7 @@ class DataSource:
         self.format = str(self.format).lower()
         if self.format not in DATA_FORMATS:
             raise TaskError(
-                f"{where}: unknown data format {self.format!r}{_suggest(self.format, DATA_FORMATS)}; "
+                f"{where}: unknown data format {self.format!r}{did_you_mean(self.format, DATA_FORMATS)}; "
                 f"expected one of {', '.join(DATA_FORMATS)}"
             )
         if self.format == IN_MEMORY_FORMAT:
@@ -284,7 +282,7 @@ class DataSource:
             for key in value:
                 if key not in known:
                     raise TaskError(
-                        f"{where}: unknown key {key!r}{_suggest(str(key), known)}; valid keys: {', '.join(known)}"
+                        f"{where}: unknown key {key!r}{did_you_mean(str(key), known)}; valid keys: {', '.join(known)}"
                     )
             try:
                 source = cls(**value)
@@ -368,6 +366,11 @@ class TaskSpec:
         max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
         loss_weight: Weight of this task's loss.
         dropout: Head dropout (``None``: the encoder's).
+        group: Name of a *task group*: tasks with the same ``group`` read the same examples (one file with several
+            label columns, or files that hold the same sentences in the same order), which are tokenized once and
+            trained in one encoder pass per batch, every head adding its own loss. An example may lack some of the
+            group's labels (a tag column of ``_``/``-`` for a whole sentence, an empty cell); that task's loss
+            skips it. See :func:`group_tasks` and ``docs/tasks.md``.
         dataset: Python only: a ``DatasetDict`` (or ``IterableDatasetDict``) whose splits fill ``train``,
             ``validation`` (a split named ``validation``, ``valid`` or ``dev``) and ``test`` by name. A split
             also given as an argument is an error. Consumed: afterwards the splits hold it and this is ``None``.
@@ -403,6 +406,7 @@ class TaskSpec:
     max_eval_examples: int | None = None
     loss_weight: float = 1.0
     dropout: float | None = None
+    group: str | None = None
     dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
 
@@ -413,9 +417,9 @@ class TaskSpec:
                 f"task {self.name!r}: `name` must be lowercase snake_case (letters, digits, '_', starting with a "
                 f"letter), e.g. {re.sub(r'[^a-z0-9_]+', '_', str(self.name).lower()).strip('_') or 'ner'!r}"
             )
-        if self.type not in TASK_TYPES:
+        if self.type not in TASK_TYPES:  # the registry's list of kinds
             raise TaskError(
-                f"{where}: unknown `type` {self.type!r}{_suggest(str(self.type), TASK_TYPES)}; "
+                f"{where}: unknown `type` {self.type!r}{did_you_mean(str(self.type), TASK_TYPES)}; "
                 f"expected one of {', '.join(TASK_TYPES)}"
             )
         if self.dataset is not None:
@@ -436,20 +440,20 @@ class TaskSpec:
             raise TaskError(f"{where}: give at least one data split (`train:`, `validation:` or `test:`)")
         if self.problem_type not in PROBLEM_TYPES:
             raise TaskError(
-                f"{where}: unknown `problem_type` {self.problem_type!r}{_suggest(str(self.problem_type), PROBLEM_TYPES)}; "
+                f"{where}: unknown `problem_type` {self.problem_type!r}{did_you_mean(str(self.problem_type), PROBLEM_TYPES)}; "
                 f"expected one of {', '.join(PROBLEM_TYPES)}"
             )
-        if self.type == TOKEN_CLASSIFICATION and self.problem_type != "single_label_classification":
+        if self.problem_type not in task_kind(self.type).problem_types:
             raise TaskError(f"{where}: `problem_type` applies to text-classification tasks only; token tasks are single-label")
         if isinstance(self.text_column, (list, tuple)):
             if not self.text_column or not all(isinstance(c, str) for c in self.text_column):
                 raise TaskError(f"{where}: `text_column` must be a column name or a non-empty list of names")
             self.text_column = list(self.text_column)
-            if self.type == TOKEN_CLASSIFICATION:
+            if self.is_token_task:
                 raise TaskError(f"{where}: token tasks take one `text_column` (the list of words), not a list")
         elif not isinstance(self.text_column, str):
             raise TaskError(f"{where}: `text_column` must be a column name, not {self.text_column!r}")
-        if self.text_pair_column is not None and self.type == TOKEN_CLASSIFICATION:
+        if self.text_pair_column is not None and self.is_token_task:
             raise TaskError(f"{where}: `text_pair_column` applies to text-classification tasks only")
         if self.labels is not None:
             if isinstance(self.labels, str) or not isinstance(self.labels, (list, tuple)):
@@ -474,18 +478,18 @@ class TaskSpec:
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise TaskError(f"{where}: `{key}` must be a positive integer or null, not {value!r}")
-        if not isinstance(self.loss_weight, (int, float)) or isinstance(self.loss_weight, bool) or self.loss_weight <= 0:
-            raise TaskError(f"{where}: `loss_weight` must be a positive number, not {self.loss_weight!r}")
-        self.loss_weight = float(self.loss_weight)
+        self.loss_weight = check_loss_weight(self.loss_weight, where, TaskError)
         if self.dropout is not None and (not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1):
             raise TaskError(f"{where}: `dropout` must be in [0, 1), not {self.dropout!r}")
-        if self.metric is not None and (not isinstance(self.metric, str) or self.metric not in METRIC_NAMES):
+        if self.metric is not None and (not isinstance(self.metric, str) or self.metric not in METRIC_MAIN_KEYS):
             raise TaskError(
-                f"{where}: `metric` must be one of {', '.join(METRIC_NAMES)}, not {self.metric!r}"
-                f"{_suggest(str(self.metric), METRIC_NAMES)}"
+                f"{where}: `metric` must be one of {', '.join(METRIC_MAIN_KEYS)}, not {self.metric!r}"
+                f"{did_you_mean(self.metric, METRIC_MAIN_KEYS)}"
             )
         if not isinstance(self.split_seed, int):
             raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
+        if self.group is not None and (not isinstance(self.group, str) or not _NAME_RE.match(self.group)):
+            raise TaskError(f"{where}: `group` must be a lowercase snake_case name such as 'conll', not {self.group!r}")
 
     def _take_splits(self, value: Any, where: str) -> None:
         """``dataset=``: fill the task splits from a DatasetDict's splits of the same name."""
@@ -542,7 +546,7 @@ class TaskSpec:
         known = cls.field_names()
         for key in d:
             if key not in known:
-                raise TaskError(f"{prefix}: unknown key {key!r}{_suggest(str(key), known)}; valid keys: {', '.join(known)}")
+                raise TaskError(f"{prefix}: unknown key {key!r}{did_you_mean(str(key), known)}; valid keys: {', '.join(known)}")
         for key in ("name", "type"):
             if key not in d:
                 raise TaskError(f"{prefix}: missing `{key}`")
@@ -575,29 +579,26 @@ class TaskSpec:
     # ----------------------------------------------------------------------------------------- helpers
     @property
     def is_token_task(self) -> bool:
-        return self.type == TOKEN_CLASSIFICATION
+        return task_kind(self.type).per_token
 
     @property
     def is_regression(self) -> bool:
-        return self.type == TEXT_CLASSIFICATION and self.problem_type == "regression"
+        return self.problem_type == "regression"
 
     @property
     def is_multi_label(self) -> bool:
-        return self.type == TEXT_CLASSIFICATION and self.problem_type == "multi_label_classification"
+        return self.problem_type == "multi_label_classification"
 
     def resolved_metric(self, labels: list[str] | None = None) -> str:
-        """The metric to report: ``metric`` when set, else the task's default.
+        """The metric to report: ``metric`` when set, else the task kind's default (``task_kinds.default_metric``).
 
-        Token tasks: ``"seqeval"`` when the labels look like IOB tags, else ``"token_accuracy"`` (POS).
-        Text tasks: ``"accuracy"`` (single-label), ``"multilabel"``, ``"regression"``.
+        Token tasks: ``"seqeval"`` when the labels are an entity scheme (or not known yet), else
+        ``"token_accuracy"`` (POS). Text tasks: ``"accuracy"`` (single-label), ``"multilabel"``, ``"regression"``.
         """
         if self.metric:
             return self.metric
-        if self.is_token_task:
-            labels = labels if labels is not None else self.labels
-            return "seqeval" if labels is None or looks_like_iob(labels) else "token_accuracy"
-        return {"single_label_classification": "accuracy", "multi_label_classification": "multilabel",
-                "regression": "regression"}[self.problem_type]
+        labels = labels if labels is not None else self.labels
+        return default_metric({"type": self.type, "problem_type": self.problem_type, "labels": labels})
 
     def head_config(self, labels: list[str] | None = None) -> dict[str, Any]:
         """The per-task entry the model config stores.
@@ -624,8 +625,68 @@ class TaskSpec:
             "id2label": dict(enumerate(names)),
             "label2id": {label: i for i, label in enumerate(names)},
         }
-        if self.type == TEXT_CLASSIFICATION:
+        if task_kind(self.type).stores_problem_type:
             config["problem_type"] = self.problem_type
         config["dropout"] = self.dropout
         config["loss_weight"] = self.loss_weight
         return config
+
+
+# Settings every task of a group must share: its examples are read, split and tokenized once.
+GROUP_SHARED_FIELDS = ("type", "max_length", "label_all_subwords", "text_column", "text_pair_column",
+                       "validation_fraction", "split_seed", "max_train_examples", "max_eval_examples")
+
+
+def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:
+    """Sort tasks into sampling units: ``{group name: its tasks}``, a task without ``group`` its own unit.
+
+    A unit of several tasks is trained as one: its examples are tokenized once and every batch carries every
+    task's labels. The tasks of a group must agree on what is shared (:data:`GROUP_SHARED_FIELDS`, and which
+    splits are given); each keeps its own name, labels, metric, loss weight, head and evaluation.
+
+    Raises:
+        TaskError: two tasks of a group with the same name, a group named like a task, tasks of a group that
+            disagree on a shared setting or on the splits they give.
+
+    Example:
+
+    ```python
+    >>> pos = TaskSpec(name="pos", type="token-classification", group="conll",
+    ...                train={"path": "conll2003_train.txt", "tag_column": 1})
+    >>> ner = TaskSpec(name="ner", type="token-classification", group="conll",
+    ...                train={"path": "conll2003_train.txt", "tag_column": 3})
+    >>> {unit: [t.name for t in tasks] for unit, tasks in group_tasks([pos, ner]).items()}
+    {'conll': ['pos', 'ner']}
+    ```
+    """
+    units: dict[str, list[TaskSpec]] = {}
+    task_names = {spec.name for spec in specs}
+    for spec in specs:
+        unit = spec.group or spec.name
+        if spec.group is not None and spec.group in task_names:
+            raise TaskError(f"task {spec.name!r}: group {spec.group!r} has the name of a task; give the group its own name")
+        members = units.setdefault(unit, [])
+        if any(other.name == spec.name for other in members):
+            raise TaskError(f"group {unit!r} has two tasks named {spec.name!r}; every task of a group needs its own name")
+        members.append(spec)
+    for spec in specs:
+        if sum(other.name == spec.name for other in specs) > 1:
+            raise TaskError(f"two tasks are named {spec.name!r}; every task needs its own name")
+    for unit, members in units.items():
+        first = members[0]
+        for other in members[1:]:
+            for key in GROUP_SHARED_FIELDS:
+                if getattr(other, key) != getattr(first, key):
+                    raise TaskError(
+                        f"group {unit!r}: tasks {first.name!r} and {other.name!r} differ in `{key}` "
+                        f"({getattr(first, key)!r} vs {getattr(other, key)!r}); a group's examples are read and "
+                        "tokenized once, so its tasks share it"
+                    )
+            for split in SPLITS:
+                if (getattr(first, split) is None) != (getattr(other, split) is None):
+                    has, lacks = (first, other) if getattr(first, split) is not None else (other, first)
+                    raise TaskError(
+                        f"group {unit!r}: task {has.name!r} gives a `{split}` split and task {lacks.name!r} does not; "
+                        "the tasks of a group read the same examples in every split"
+                    )
+    return units

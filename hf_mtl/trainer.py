@@ -5,244 +5,97 @@ What it adds, all through the Trainer's public hooks:
 - ``get_train_dataloader``: a real ``DataLoader`` over every task's training set, whose batches come from a
   seeded :class:`~hf_mtl.sampling.MultiTaskBatchSampler` (one task per batch, and per optimizer step);
   ``accelerator.prepare`` shards it under ``accelerate launch``/DDP so every process takes the same task on
-  the same step, on disjoint examples.
+  the same step, on disjoint examples, and the sampler's epoch follows the Trainer's.
+- ``compute_loss``: each task's loss weighted at run time (``task_loss_weights``), the model's config untouched.
 - ``training_step``/``log``: per-task training loss (``loss_<task>``) beside the total, through the normal
-  ``log`` path (progress bar, ``report_to`` integrations, ``trainer_state.json``).
+  ``log`` path (progress bar, ``report_to`` integrations, ``trainer_state.json``), summed on the device and read
+  once per logging step.
 - ``evaluate``: each task on its own eval set, metrics as ``eval_<task>_<metric>``, plus ``eval_average`` (the
   mean of each task's main metric), usable as ``metric_for_best_model="average"`` and by early stopping.
-- ``save_model``/``train``: crash-safe checkpoints. transformers (5.x) writes ``checkpoint-N/`` in place, with
-  ``trainer_state.json`` last; hf_mtl treats that file as the checkpoint's commit record (it removes a stale one
-  before saving into an existing folder), and ``train(resume_from_checkpoint=True)`` resumes from the newest
-  checkpoint that :func:`checkpoint_problem` finds complete, skipping any that a kill left half-written. The
-  per-task example counts are saved in the checkpoint and restored on resume.
+- ``save_model``/``train``: crash-safe checkpoints (see :mod:`hf_mtl.checkpoints`): a checkpoint folder is
+  invalidated before it is written again, ``train(resume_from_checkpoint=True)`` resumes from the newest complete
+  one, and the per-task example counts are saved in the checkpoint and restored on resume.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import re
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from transformers import EvalPrediction, Trainer
-from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, speed_metrics
-from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
+from transformers.trainer_utils import speed_metrics
 
+from .checkpoints import (
+    EXAMPLES_SEEN_FILE,
+    checkpoint_problem,
+    invalidate_checkpoint,
+    is_checkpoint_folder,
+    last_complete_checkpoint,
+    read_examples_seen,
+    resolve_resume,
+    write_examples_seen,
+)
 from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data import DataCollatorForMultiTask
-from .errors import DataError, HfMtlError, TaskError
+from .data.task_datasets import MultiTaskDataset, TaskDataset
+from .errors import DataError, TaskError
+from .exposure import apply_equal_exposure
+from .lora import unwrap_peft_model
 from .metrics import METRIC_NAMES, compute_task_metrics, main_metric_key
+from .model_card import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
-from .tasks import looks_like_iob
-from .training_args import MultiTaskTrainingArguments
+from .task_kinds import default_metric
+from .training_args import MultiTaskTrainingArguments, loss_scale
+
+__all__ = [
+    "EXAMPLES_SEEN_FILE",  # re-exported: checkpoint helpers live in hf_mtl.checkpoints
+    "MultiTaskDataset",
+    "MultiTaskTrainer",
+    "TaskDataset",
+    "checkpoint_problem",
+    "default_metric",
+    "last_complete_checkpoint",
+]
 
 logger = logging.getLogger("hf_mtl")
 
 
-def default_metric(task: Mapping[str, Any]) -> str:
-    """The metric hf_mtl uses for a task entry of a ``MultiTaskConfig`` when none is given.
-
-    Token tasks whose labels look like IOB/IOBES tags (``B-PER``) get ``seqeval``; other token tasks (POS) get
-    ``token_accuracy``. Text tasks get ``accuracy``, ``multilabel`` or ``regression`` by problem type.
-    """
-    if task["type"] == TOKEN_CLASSIFICATION:
-        return "seqeval" if looks_like_iob(list(task["id2label"].values())) else "token_accuracy"
-    return {"multi_label_classification": "multilabel", "regression": "regression"}.get(task["problem_type"], "accuracy")
-
-
-EXAMPLES_SEEN_FILE = "examples_seen.json"
-_CHECKPOINT_NAME = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
-
-
-def _safetensors_problem(path: Path) -> str | None:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as weights:
-            weights.keys()
-    except Exception as error:  # safetensors raises SafetensorError (and OSError) for truncated or garbled files
-        return f"{path.name} is not a readable safetensors file ({error})"
-    return None
-
-
-def checkpoint_problem(
-    folder: str | os.PathLike, require_weights: bool = True, require_optimizer: bool = True
-) -> str | None:
-    """Why ``folder`` is not a complete Trainer checkpoint, or ``None`` when resuming from it can work.
-
-    A checkpoint is complete when its commit record ``trainer_state.json`` (written last) is valid JSON whose
-    ``global_step`` matches the folder name, its weights are safetensors whose header covers the whole file (a
-    ``pytorch_model.bin`` pickle is refused), and ``optimizer.pt``/``scheduler.pt`` exist.
-
-    Args:
-        folder: a ``checkpoint-N`` folder.
-        require_weights: check the weights (off for DeepSpeed/FSDP checkpoints, which store them their own way).
-        require_optimizer: check the optimizer and scheduler files (off for ``save_only_model`` checkpoints).
-
-    Example:
-        ```python
-        >>> checkpoint_problem("out/checkpoint-6")  # a run killed while saving step 6
-        'trainer_state.json is missing (the save did not finish)'
-        ```
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return "it is not a folder"
-    state_file = folder / TRAINER_STATE_NAME
-    if not state_file.is_file():
-        return f"{TRAINER_STATE_NAME} is missing (the save did not finish)"
-    try:
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        return f"{TRAINER_STATE_NAME} is not valid JSON ({error}; the save did not finish)"
-    step = state.get("global_step") if isinstance(state, dict) else None
-    if not isinstance(step, int):
-        return f"{TRAINER_STATE_NAME} has no integer `global_step`"
-    named = _CHECKPOINT_NAME.match(folder.name)
-    if named and int(named.group(1)) != step:
-        return f"{TRAINER_STATE_NAME} records step {step}, not {named.group(1)}"
-    if require_weights:
-        index_file = folder / SAFE_WEIGHTS_INDEX_NAME
-        if (folder / SAFE_WEIGHTS_NAME).is_file():
-            problem = _safetensors_problem(folder / SAFE_WEIGHTS_NAME)
-            if problem:
-                return problem
-        elif index_file.is_file():
-            try:
-                shards = sorted(set(json.loads(index_file.read_text(encoding="utf-8"))["weight_map"].values()))
-            except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
-                return f"{SAFE_WEIGHTS_INDEX_NAME} is not a valid weight index ({error})"
-            for shard in shards:
-                problem = _safetensors_problem(folder / shard) if (folder / shard).is_file() else f"{shard} is missing"
-                if problem:
-                    return problem
-        elif (folder / WEIGHTS_NAME).is_file():
-            return f"its weights are a pickle ({WEIGHTS_NAME}); hf_mtl loads safetensors only"
-        else:
-            return f"{SAFE_WEIGHTS_NAME} is missing"
-    if require_optimizer:
-        for name in (OPTIMIZER_NAME, SCHEDULER_NAME):
-            if not (folder / name).is_file():
-                return f"{name} is missing"
-    return None
-
-
-def last_complete_checkpoint(
-    output_dir: str | os.PathLike, require_weights: bool = True, require_optimizer: bool = True
-) -> str | None:
-    """The newest ``checkpoint-N`` folder of ``output_dir`` that :func:`checkpoint_problem` finds complete.
-
-    Newer, incomplete checkpoints (a run killed while saving) are skipped with a warning that says why. Returns
-    ``None`` when there is no complete checkpoint.
-
-    Example:
-        ```python
-        >>> last_complete_checkpoint("out")  # checkpoint-6 was half-written when the run was killed
-        'out/checkpoint-4'
-        ```
-    """
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return None
-    numbered = [(int(m.group(1)), path) for path in folder.iterdir() if (m := _CHECKPOINT_NAME.match(path.name))]
-    for _, path in sorted(numbered, reverse=True):
-        problem = checkpoint_problem(path, require_weights, require_optimizer)
-        if problem is None:
-            return str(path)
-        logger.warning("Skipping incomplete checkpoint %s: %s.", path, problem)
-    return None
-
-
-def _example_lengths(dataset: Any) -> list[int]:
-    if hasattr(dataset, "column_names") and "length" in dataset.column_names:
-        return list(dataset["length"])
-    return [len(ids) for ids in dataset["input_ids"]]
-
-
-class TaskDataset(Dataset):
-    """One task's dataset whose examples carry their task name (what the collator and the model need)."""
-
-    def __init__(self, task: str, dataset: Any) -> None:
-        self.task = task
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return {**self.dataset[int(index)], "task": self.task}
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        columns = self.dataset[[int(i) for i in indices]]
-        return [{**{k: v[row] for k, v in columns.items()}, "task": self.task} for row in range(len(indices))]
-
-
-class MultiTaskDataset(Dataset):
-    """Every task's training set in one index space: task ``k``'s example ``j`` has index ``offset[k] + j``.
-
-    Paired with :class:`~hf_mtl.sampling.MultiTaskBatchSampler` (which uses the same layout), each batch of
-    indices belongs to one task and is fetched in one ``__getitems__`` call.
-    """
-
-    def __init__(self, datasets: Mapping[str, Any]) -> None:
-        self.tasks = {name: TaskDataset(name, dataset) for name, dataset in datasets.items()}
-        self.offsets: dict[str, int] = {}
-        total = 0
-        for name, dataset in self.tasks.items():
-            self.offsets[name] = total
-            total += len(dataset)
-        self._length = total
-
-    def __len__(self) -> int:
-        return self._length
-
-    def locate(self, index: int) -> tuple[str, int]:
-        """``(task, index within the task)`` of a global index."""
-        for name in reversed(self.offsets):
-            if index >= self.offsets[name]:
-                return name, index - self.offsets[name]
-        raise IndexError(index)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        task, local = self.locate(int(index))
-        return self.tasks[task][local]
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        task, _ = self.locate(int(indices[0]))
-        offset = self.offsets[task]
-        return self.tasks[task].__getitems__([int(i) - offset for i in indices])
 
 
 class _TaskLossTracker:
-    """Sums each task's training loss between two logging steps (micro-batch losses, already scaled by GA)."""
+    """Sums each task's training loss between two logging steps (micro-batch losses, already scaled by GA).
+
+    The sums stay on the loss's device: adding a loss never waits for the accelerator (no ``.item()``/``float``
+    per step); :meth:`pop_means` reads them once, at logging time.
+    """
 
     def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, torch.Tensor] = {}
         self.micro_batches: dict[str, int] = {}
 
     def add(self, task: str, loss: torch.Tensor) -> None:
-        self.sums[task] = self.sums.get(task, 0.0) + float(loss)
+        loss = loss.detach()
+        self.sums[task] = self.sums[task] + loss if task in self.sums else loss.clone()
         self.micro_batches[task] = self.micro_batches.get(task, 0) + 1
 
-    def pop_means(self, gradient_accumulation_steps: int) -> dict[str, float]:
+    def pop_means(self, gradient_accumulation_steps: int) -> dict[str, torch.Tensor]:
+        """Each task's mean loss per optimizer step since the last call, as 0-d tensors on the loss's device."""
         means = {
-            task: total * gradient_accumulation_steps / self.micro_batches[task] for task, total in self.sums.items()
+            task: total.float() * (gradient_accumulation_steps / self.micro_batches[task])
+            for task, total in self.sums.items()
         }
         self.sums, self.micro_batches = {}, {}
         return means
 
 
-class MultiTaskTrainer(Trainer):
+class MultiTaskTrainer(ModelCardMixin, Trainer):
     """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
 
     Args:
@@ -253,7 +106,12 @@ class MultiTaskTrainer(Trainer):
         eval_dataset: `{task: dataset}`; each task is evaluated on its own.
         processing_class: the tokenizer (used for padding and saved with checkpoints).
         task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
+        model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
+            that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
+
+    The model's config is never changed: `args.task_loss_weights` are applied to the loss at run time (see
+    [`~MultiTaskTrainer.task_loss_weight`]), so a saved model keeps the `loss_weight` it was built with.
 
     Example:
         ```python
@@ -276,6 +134,7 @@ class MultiTaskTrainer(Trainer):
         task_metrics: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
+        model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
         if not isinstance(model, MultiTaskModel):
             raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
         if args is None:
@@ -283,16 +142,17 @@ class MultiTaskTrainer(Trainer):
         self._check_task_datasets(model, train_dataset, "train_dataset")
         self._check_task_datasets(model, eval_dataset, "eval_dataset")
         self.task_metrics = self._resolve_task_metrics(model, task_metrics)
-        for task, weight in (getattr(args, "task_loss_weights", None) or {}).items():
+        for task in getattr(args, "task_loss_weights", None) or {}:
             if task not in model.config.tasks:
                 raise TaskError(f"task_loss_weights names task '{task}', but the model has tasks {model.task_names}.")
-            model.config.tasks[task]["loss_weight"] = float(weight)
         if data_collator is None:
             if processing_class is None:
                 raise TaskError("Pass processing_class=<tokenizer> (used to pad batches) or a data_collator.")
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
             data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
+        if self.task_train_datasets:
+            apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
         self._task_losses = _TaskLossTracker()
         self.examples_seen: dict[str, int] = {}
         self._eval_task: str | None = None
@@ -346,36 +206,41 @@ class MultiTaskTrainer(Trainer):
         return metrics
 
     # ------------------------------------------------------------------ training data
-    def _sampler_epochs(self, batches_per_epoch: int) -> int:
-        if self.args.max_steps > 0:
-            return max(1, math.ceil(self.args.max_steps * self.args.gradient_accumulation_steps / batches_per_epoch))
-        return max(1, math.ceil(self.args.num_train_epochs))
-
     def get_train_sampler(self) -> MultiTaskBatchSampler:
-        """The task/batch sampler for training, built from the arguments (seeded by `data_seed` or `seed`)."""
+        """The task/batch sampler for training, built from the arguments (seeded by `data_seed` or `seed`).
+
+        One draw of the sampler is one optimizer step (`group_size` = processes x accumulation steps), so annealed
+        sampling is sized from `max_steps` when it is set, else from `num_train_epochs`.
+        """
         args = self.args
-        lengths = {name: _example_lengths(dataset) for name, dataset in self.task_train_datasets.items()}
-        sampler_kwargs = {
-            "strategy": getattr(args, "sampling", "proportional"),
-            "temperature": getattr(args, "sampling_temperature", 2.0),
-            "seed": args.data_seed if args.data_seed is not None else args.seed,
-            "group_size": args.gradient_accumulation_steps * args.world_size,
-            "length_grouping": getattr(args, "length_grouping", True),
-            "anneal_start": getattr(args, "anneal_start", 1.0),
-            "anneal_end": getattr(args, "anneal_end", 0.2),
-        }
-        probe = MultiTaskBatchSampler(lengths, self._train_batch_size, **sampler_kwargs)
+        lengths = self.train_dataset.example_lengths()
+        # `_train_batch_size` (private) is the batch size `auto_find_batch_size` settles on, which
+        # `args.train_batch_size` does not reflect; Trainer.get_train_dataloader reads it the same way.
         return MultiTaskBatchSampler(
-            lengths, self._train_batch_size, total_epochs=self._sampler_epochs(len(probe)), **sampler_kwargs
+            lengths,
+            self._train_batch_size,
+            strategy=getattr(args, "sampling", "proportional"),
+            temperature=getattr(args, "sampling_temperature", 2.0),
+            seed=args.data_seed if args.data_seed is not None else args.seed,
+            group_size=args.gradient_accumulation_steps * args.world_size,
+            length_grouping=getattr(args, "length_grouping", True),
+            total_epochs=max(1, math.ceil(args.num_train_epochs)),
+            total_steps=args.max_steps if args.max_steps > 0 else None,
+            anneal_start=getattr(args, "anneal_start", 1.0),
+            anneal_end=getattr(args, "anneal_end", 0.2),
         )
 
     def get_train_dataloader(self) -> DataLoader:
-        """A real `DataLoader` whose batch sampler picks one task per batch; prepared by accelerate."""
+        """A real `DataLoader` whose batch sampler picks one task per batch; prepared by accelerate.
+
+        The sampler is paired with the training dataset (one task index for both), which forwards the epoch that
+        accelerate's DataLoader sets at every epoch to the sampler, also under DDP (see [`MultiTaskDataset`]).
+        """
         if self.train_dataset is None:
             raise TaskError("Training requires train_dataset={task: dataset}.")
         loader = DataLoader(
             self.train_dataset,
-            batch_sampler=self.get_train_sampler(),
+            batch_sampler=self.train_dataset.pair(self.get_train_sampler()),
             collate_fn=self.data_collator,
             num_workers=self.args.dataloader_num_workers,
             pin_memory=self.args.dataloader_pin_memory,
@@ -404,27 +269,9 @@ class MultiTaskTrainer(Trainer):
             HfMtlError: no complete checkpoint to resume from, or the given one is incomplete (the message says
                 what is missing).
         """
-        checks = self._checkpoint_checks()
-        if resume_from_checkpoint is True:
-            found = last_complete_checkpoint(self.args.output_dir, **checks)
-            if found is None:
-                raise HfMtlError(
-                    f"resume_from_checkpoint=True, but {self.args.output_dir} holds no complete checkpoint-N folder; "
-                    "start without resume_from_checkpoint, or point it at a checkpoint folder."
-                )
-            resume_from_checkpoint = found
-        elif resume_from_checkpoint is False:
-            resume_from_checkpoint = None
+        resume_from_checkpoint = resolve_resume(resume_from_checkpoint, self.args.output_dir, **self._checkpoint_checks())
         if resume_from_checkpoint is not None:
-            problem = checkpoint_problem(resume_from_checkpoint, **checks)
-            if problem:
-                raise HfMtlError(f"Cannot resume from {resume_from_checkpoint}: {problem}.")
-            counts_file = Path(resume_from_checkpoint) / EXAMPLES_SEEN_FILE
-            if counts_file.is_file():
-                self.examples_seen = {str(k): int(v) for k, v in json.loads(counts_file.read_text()).items()}
-            else:
-                logger.warning("%s has no %s: examples_seen counts from 0.", resume_from_checkpoint, EXAMPLES_SEEN_FILE)
-                self.examples_seen = {}
+            self.examples_seen = read_examples_seen(resume_from_checkpoint)
         return super().train(
             resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval,
             **kwargs,
@@ -438,16 +285,44 @@ class MultiTaskTrainer(Trainer):
         so a kill during the save never leaves a folder that looks complete; `examples_seen.json` goes beside the
         weights.
         """
-        folder = Path(output_dir if output_dir is not None else self.args.output_dir)
-        checkpoint = _internal_call and self.args.should_save and _CHECKPOINT_NAME.match(folder.name) is not None
-        if checkpoint and (folder / TRAINER_STATE_NAME).exists():
-            (folder / TRAINER_STATE_NAME).unlink()
+        folder = output_dir if output_dir is not None else self.args.output_dir
+        # `_internal_call` is part of save_model's signature: it is how the Trainer marks the save of a checkpoint.
+        # No public hook runs before a checkpoint's weights are written (`on_save` runs after the whole save), and
+        # a user's own save_model into a folder named checkpoint-N must not delete anything.
+        checkpoint = _internal_call and self.args.should_save and is_checkpoint_folder(folder)
+        if checkpoint:
+            invalidate_checkpoint(folder)
         super().save_model(output_dir, _internal_call=_internal_call)
         if checkpoint:
-            (folder / EXAMPLES_SEEN_FILE).write_text(json.dumps(self.examples_seen, sort_keys=True) + "\n")
+            write_examples_seen(folder, self.examples_seen)
+
+    # ------------------------------------------------------------------ the loss
+    def task_loss_weight(self, task: str) -> float:
+        """The weight of ``task``'s loss in training: `args.task_loss_weights[task]` if given, else the config's
+        `loss_weight`, times the `args.loss_scaling` factor (1 by default).
+
+        The model's config is not changed; the weight reaches the model's loss through `forward(loss_weight=...)`.
+        """
+        config_task = self.model_config_task(task)
+        weights = getattr(self.args, "task_loss_weights", None) or {}
+        weight = float(weights.get(task, config_task["loss_weight"]))
+        return weight * loss_scale(config_task, getattr(self.args, "loss_scaling", "none"))
+
+    def compute_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        """[`Trainer.compute_loss`], with the task's run-time loss weight (see [`task_loss_weight`])."""
+        task = inputs.get("task")
+        if task is not None and "labels" in inputs:
+            weight = self.task_loss_weight(task)
+            if weight != self.model_config_task(task)["loss_weight"]:
+                inputs = {**inputs, "loss_weight": weight}
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     # ------------------------------------------------------------------ training step and logging
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
+        """[`Trainer.training_step`], adding the loss to its task's running sum (on the device: no sync)."""
         task = inputs.get("task")
         batch_size = len(inputs["input_ids"]) if "input_ids" in inputs else 0
         loss = super().training_step(model, inputs, num_items_in_batch)
@@ -457,14 +332,17 @@ class MultiTaskTrainer(Trainer):
         return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """Add `loss_<task>` (mean training loss per optimizer step of that task since the last log)."""
+        """Add `loss_<task>` (mean training loss per optimizer step of that task since the last log).
+
+        The per-task sums are read from the device here, once per logging step, with one transfer for all tasks.
+        """
         if "loss" in logs and self._task_losses.sums:
             means = self._task_losses.pop_means(self.args.gradient_accumulation_steps)
             names = sorted(means)
-            values = torch.tensor([means[name] for name in names], device=self.args.device)
+            values = torch.stack([means[name].to(self.args.device) for name in names])
             if self.args.world_size > 1:
                 values = self.accelerator.reduce(values, reduction="mean")
-            logs.update({f"loss_{name}": round(float(value), 4) for name, value in zip(names, values.tolist(), strict=True)})
+            logs.update({f"loss_{name}": round(value, 4) for name, value in zip(names, values.tolist(), strict=True)})
         super().log(logs, start_time)
 
     # ------------------------------------------------------------------ evaluation
@@ -511,6 +389,9 @@ class MultiTaskTrainer(Trainer):
             datasets = {model.task_names[0]: datasets}
         self._check_task_datasets(model, datasets, "eval_dataset")
 
+        # `_memory_tracker` (private) is the Trainer's own memory tracker: Trainer.evaluate, which this replaces
+        # (it would log each task apart, without `eval_average`), starts and stops it the same way. A tracker of our
+        # own would reset the peak-memory counters of the training stage it is nested in.
         self._memory_tracker.start()
         start_time = time.time()
         metrics: dict[str, float] = {}

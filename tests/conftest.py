@@ -81,3 +81,25 @@ def minilm_dir() -> str:
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     return minilm_dir()
+
+
+def run_without_hf_mtl(script: str, modules_cache, timeout: int = 300):
+    """Run a Python `script` in a fresh interpreter where `import hf_mtl` fails (as where it is not installed).
+
+    `tests/fixtures/without_hf_mtl/sitecustomize.py` blocks the import; PYTHONPATH holds only that folder (not the
+    tree), stdin is closed (an interactive prompt cannot block), and remote code is cached in `modules_cache`.
+    """
+    import subprocess
+    import sys
+
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "PATH": "/usr/bin:/bin",
+        "HF_MODULES_CACHE": str(modules_cache),
+        "PYTHONPATH": str(REPO_ROOT / "tests" / "fixtures" / "without_hf_mtl"),
+    }
+    check = "try:\n    import hf_mtl\n    raise SystemExit('hf_mtl should not be importable here')\nexcept ImportError:\n    pass\n"
+    return subprocess.run(
+        [sys.executable, "-c", check + script], capture_output=True, text=True, env=env, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -208,7 +208,7 @@ def test_registry():
     assert {name: main_metric_key(name) for name in METRIC_NAMES} == expected
     with pytest.raises(TaskError, match="seqeval") as info:
         main_metric_key("seqevl")
-    assert "Did you mean 'seqeval'" in str(info.value)
+    assert "did you mean 'seqeval'" in str(info.value)
     with pytest.raises(TaskError, match="valid metrics"):
         compute_task_metrics("bleu", np.zeros(2), np.zeros(2), {})
 

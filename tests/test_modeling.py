@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
-from conftest import TINY_TASKS, tiny_bert_config
+from conftest import TINY_TASKS, run_without_hf_mtl, tiny_bert_config
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -117,7 +115,7 @@ def test_save_and_reload_identical_logits_with_safetensors(tiny_model, tmp_path)
 
 def test_saved_folder_carries_remote_code(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path)
-    for name in ("configuration_multitask.py", "modeling_multitask.py", "heads.py"):
+    for name in ("configuration_multitask.py", "modeling_multitask.py", "heads.py", "task_kinds.py"):
         assert (tmp_path / name).exists(), name
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map == {
@@ -133,17 +131,6 @@ def test_remote_code_loads_where_hf_mtl_is_not_importable(tiny_model, tmp_path):
     torch.save({"inputs": inputs, "expected": expected}, tmp_path / "io.pt")
     script = textwrap.dedent(
         f"""
-        import sys, importlib.abc
-        class BlockHfMtl(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "hf_mtl" or name.startswith("hf_mtl."):
-                    raise ImportError("hf_mtl is blocked in this test")
-        sys.meta_path.insert(0, BlockHfMtl())
-        try:
-            import hf_mtl
-            raise SystemExit("hf_mtl should not be importable here")
-        except ImportError:
-            pass
         import torch
         from transformers import AutoModel
         model = AutoModel.from_pretrained({str(tmp_path / "model")!r}, trust_remote_code=True).eval()
@@ -154,8 +141,7 @@ def test_remote_code_loads_where_hf_mtl_is_not_importable(tiny_model, tmp_path):
         print("REMOTE_OK", type(model).__name__)
         """
     )
-    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=180)
+    result = run_without_hf_mtl(script, tmp_path / "modules", timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REMOTE_OK MultiTaskModel" in result.stdout
 

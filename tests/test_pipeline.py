@@ -9,15 +9,15 @@ import pytest
 import torch
 from conftest import TINY_TASKS, minilm_dir, tiny_bert_config
 
-from hf_mtl import MultiTaskConfig, MultiTaskModel, TaskError
+from hf_mtl import HfMtlError, MultiTaskConfig, MultiTaskModel, TaskError
 from hf_mtl.pipeline import (
     MultiTaskPipeline,
     PipelineInputError,
     group_entities,
-    is_entity_labels,
     predict,
     register_pipeline,
 )
+from hf_mtl.task_kinds import detect_label_scheme
 
 POS_LABELS = ["NOUN", "VERB", "ADJ", "PUNCT", "X"]
 TASKS = {**TINY_TASKS, "pos": {"type": "token-classification", "labels": POS_LABELS}}
@@ -130,7 +130,7 @@ def test_group_entities_iob_and_iobes():
     ]
     assert entities[0]["score"] == pytest.approx((0.5 + 0.51) / 2)
     assert group_entities([], text) == []
-    assert is_entity_labels(NER_LABELS) and not is_entity_labels(POS_LABELS) and not is_entity_labels(["O"])
+    assert detect_label_scheme(NER_LABELS) and not detect_label_scheme(POS_LABELS) and not detect_label_scheme(["O"])
 
 
 @pytest.fixture
@@ -226,7 +226,7 @@ def test_long_text_truncation_warns_and_stride_tags_every_word(pipe, caplog):
     text = " ".join(words)
     with caplog.at_level(logging.WARNING, logger="hf_mtl.pipeline"):
         truncated = pipe(["short", text], tasks=["pos", "sentiment"])
-    assert "Input(s) [1]" in caplog.text and "stride" in caplog.text
+    assert "Input 1 is longer" in caplog.text and "stride" in caplog.text
     assert 0 < len(truncated[1]["pos"]) < len(words)
     windowed = pipe(text, tasks=["pos", "ner", "sentiment"], stride=32)
     assert [w["word"] for w in windowed["pos"]] == words
@@ -292,3 +292,116 @@ def test_transformers_pipeline_factory_and_predict(model, tokenizer, tmp_path, p
     results = predict(model, tokenizer, "Paris", tasks=["ner"])
     assert isinstance(results, list) and list(results[0]) == ["ner"]
     json.loads(json.dumps(predict(model, tokenizer, TEXTS, batch_size=2)))
+
+
+# ---------------------------------------------------------------------------------------------- transformers options
+def count_encoder_calls(model):
+    calls = []
+    handle = model.encoder.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    return calls, handle
+
+
+def tags_and_labels(results):
+    return [({t: [w["tag"] for w in r[t]] for t in ("pos",)}, r["sentiment"]["label"]) for r in results]
+
+
+def test_generator_is_streamed_not_collected(pipe):
+    consumed = []
+
+    def texts():
+        for index, text in enumerate(TEXTS * 4):
+            consumed.append(index)
+            yield text
+
+    results = pipe(texts(), batch_size=2, tasks=["pos", "sentiment"])
+    assert not isinstance(results, list) and len(consumed) <= 1  # transformers peeks at the first input, no more
+    stream = iter(results)
+    first = next(stream)
+    assert 0 < len(consumed) <= 4  # a batch or two ahead, not all 20 inputs
+    rest = list(stream)
+    assert len(consumed) == 20 and len(rest) == 19
+    expected = pipe(TEXTS * 4, tasks=["pos", "sentiment"])
+    assert tags_and_labels([first, *rest]) == tags_and_labels(expected)
+
+
+def test_key_dataset_num_workers_and_batch_size_one(pipe):
+    from datasets import Dataset
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    dataset = KeyDataset(Dataset.from_dict({"text": TEXTS, "id": list(range(len(TEXTS)))}), "text")
+    expected = tags_and_labels(pipe(TEXTS))
+    assert tags_and_labels(pipe(dataset, batch_size=3)) == expected  # an iterator, read in order
+    assert tags_and_labels(pipe(dataset, batch_size=1)) == expected  # transformers does not collate then
+    assert tags_and_labels(pipe(TEXTS, num_workers=1, batch_size=2)) == expected  # tokenized in a worker process
+
+
+def test_left_padding_reads_the_same_words(model, tokenizer, pipe):
+    from transformers import AutoTokenizer
+
+    left = AutoTokenizer.from_pretrained(minilm_dir(), padding_side="left")
+    got = MultiTaskPipeline(model=model, tokenizer=left)(TEXTS, batch_size=5)
+    expected = pipe(TEXTS, batch_size=5)
+    for a, b in zip(got, expected, strict=True):
+        assert [w["tag"] for w in a["pos"]] == [w["tag"] for w in b["pos"]]
+        assert [w["score"] for w in a["pos"]] == pytest.approx([w["score"] for w in b["pos"]], abs=1e-5)
+
+
+def test_top_k_and_threshold_never_rerun_the_model(pipe, model):
+    calls, handle = count_encoder_calls(model)
+    try:
+        plain = pipe("Paris is nice", tasks=["sentiment", "tags"])
+        ranked = pipe("Paris is nice", tasks=["sentiment", "tags"], top_k=2, threshold=0.0)
+    finally:
+        handle.remove()
+    assert len(calls) == 2  # one encoder pass per call, options or not
+    assert ranked["sentiment"][0] == plain["sentiment"] and len(ranked["tags"]) == 2
+
+
+def test_truncation_option(pipe, caplog):
+    text = " ".join(f"word{i % 10}" for i in range(150))
+    with caplog.at_level(logging.WARNING):
+        silent = pipe(text, tasks="pos", truncation=True)
+    assert "truncated" not in caplog.text  # asked for: no warning
+    assert silent == pipe(text, tasks="pos")
+    with pytest.raises(HfMtlError, match=r"Input 1 is longer than 128 tokens and truncation=False.*stride="):
+        pipe(["short", text], truncation=False)
+    assert pipe("short", truncation=False)["pos"][0]["word"] == "short"
+    with pytest.raises(HfMtlError, match="truncation must be"):
+        pipe("short", truncation="sometimes")
+
+
+def test_device_and_pipeline_factory_options(model, tokenizer, tmp_path):
+    from transformers import pipeline
+
+    register_pipeline()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = pipeline("multitask", model=str(tmp_path), device="cpu", batch_size=4, num_workers=0, top_k=2)
+    assert loaded.device.type == "cpu" and loaded._batch_size == 4
+    assert len(loaded("Paris")["sentiment"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------- label styles
+@pytest.mark.parametrize(
+    "labels, tags, spans",
+    [
+        (["O", "B_PER", "I_PER"], ["B_PER", "I_PER", "O", "I_PER"], [("PER", "a b"), ("PER", "d")]),
+        (["O", "B-PER", "I-PER", "L-PER", "U-PER"], ["U-PER", "B-PER", "L-PER", "O"], [("PER", "a"), ("PER", "b c")]),
+        (["O", "PER-B", "PER-I"], ["PER-B", "PER-I", "PER-B", "O"], [("PER", "a b"), ("PER", "c")]),
+    ],
+)
+def test_label_styles_grouped_exactly_when_scored_as_entities(model, tokenizer, labels, tags, spans):
+    from hf_mtl.task_kinds import default_metric
+
+    text = "a b c d"
+    words = [{"tag": tag, "score": 1.0, "start": 2 * i, "end": 2 * i + 1} for i, tag in enumerate(tags)]
+    scheme = detect_label_scheme(labels)
+    assert [(e["entity_group"], e["word"]) for e in group_entities(words, text, scheme)] == spans
+    tasks = {"ner": {"type": "token-classification", "labels": labels}, "pos": TASKS["pos"]}
+    styled = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=tasks)).eval()
+    styled_pipe = MultiTaskPipeline(model=styled, tokenizer=tokenizer)
+    assert default_metric(styled.config.tasks["ner"]) == "seqeval"  # the metrics score entities ...
+    assert styled_pipe.output_kinds == {"ner": "entities", "pos": "word_tags"}  # ... and the pipeline groups them
+    assert all(set(entity) == {"entity_group", "score", "word", "start", "end"} for entity in styled_pipe("a b c d")["ner"])

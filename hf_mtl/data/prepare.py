@@ -34,6 +34,8 @@ class TaskData:
         notes: What was done along the way (carved validation split, skipped lines, ...).
         tokenizer: The tokenizer actually used (a copy with ``add_prefix_space=True`` for byte-level BPE
             tokenizers on token tasks; save that one with the model).
+        shared: A task of a group (``spec.group``): the group's tokenized splits, every example with one
+            ``labels_<task>`` column per task of the group (what the group trains on; see ``prepare_group``).
     """
 
     spec: TaskSpec
@@ -43,6 +45,7 @@ class TaskData:
     truncation: dict[str, TruncationReport]
     notes: list[str] = field(default_factory=list)
     tokenizer: PreTrainedTokenizerBase | None = field(default=None, repr=False)
+    shared: datasets.DatasetDict | None = field(default=None, repr=False)
 
     @property
     def head_config(self) -> dict[str, Any]:
@@ -72,6 +75,13 @@ def _load(spec: TaskSpec) -> tuple[datasets.DatasetDict, dict[str, list[str] | N
         splits[split] = result.dataset
         declared[split] = result.label_names
         notes.extend(f"{split}: {note}" for note in result.notes)
+    return carve_and_limit(spec, splits, declared, notes)
+
+
+def carve_and_limit(
+    spec: TaskSpec, splits: dict[str, datasets.Dataset], declared: dict[str, list[str] | None], notes: list[str]
+) -> tuple[datasets.DatasetDict, dict[str, list[str] | None], list[str]]:
+    """Carve a validation split from train when none is given, then keep the first ``max_*_examples``."""
     if "validation" not in splits and "train" in splits:
         train = splits["train"]
         n_val = max(1, round(train.num_rows * spec.validation_fraction))
@@ -134,6 +144,8 @@ def _labels_in(ds: datasets.Dataset, spec: TaskSpec) -> dict[str, int]:
     seen: dict[str, int] = {}
     column = ds["tags"][:] if spec.is_token_task else ds["label"][:]  # [:]: a list, fast
     for row, value in enumerate(column, 1):
+        if value is None:  # no labels for this task on this example (task groups)
+            continue
         for label in value if isinstance(value, list) else [value]:
             seen.setdefault(label, row)
     return seen
@@ -176,6 +188,29 @@ def _check_labels(spec: TaskSpec, raw: datasets.DatasetDict, labels: list[str], 
 
 
 # --------------------------------------------------------------------------------------------- prepare
+def choose_labels(spec: TaskSpec, raw: datasets.DatasetDict, declared: dict[str, list[str] | None],
+                  labels: list[str] | None = None) -> list[str]:
+    """A task's label list: ``labels`` (forced), else ``spec.labels``, else inferred from train; checked on every split."""
+    if spec.is_regression:
+        if labels:
+            raise TaskError(f"task {spec.name!r}: a regression task has no labels, got {labels}")
+        return []
+    if labels is not None:
+        final = [str(label) for label in labels]
+        _check_labels(spec, raw, final, "given (e.g. from the model's config)")
+    elif spec.labels is not None:
+        final = list(spec.labels)
+        _check_labels(spec, raw, final, "of the task's `labels:`")
+    else:
+        if "train" not in raw:
+            raise TaskError(f"task {spec.name!r}: without a train split the labels cannot be inferred; give `labels:`")
+        final = infer_labels(spec, raw["train"], declared.get("train"))
+        _check_labels(spec, raw, final, "inferred from train")
+    if not final:
+        raise DataError(f"task {spec.name!r}: no labels found")
+    return final
+
+
 def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: list[str] | None = None,
                  cache_dir: str | Path | None = None) -> TaskData:
     """Read, check, label and tokenize one task.
@@ -214,23 +249,7 @@ def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: lis
     ```
     """
     raw, declared, notes = _load(spec)
-    if spec.is_regression:
-        if labels:
-            raise TaskError(f"task {spec.name!r}: a regression task has no labels, got {labels}")
-        final: list[str] = []
-    elif labels is not None:
-        final = [str(label) for label in labels]
-        _check_labels(spec, raw, final, "given (e.g. from the model's config)")
-    elif spec.labels is not None:
-        final = list(spec.labels)
-        _check_labels(spec, raw, final, "of the task's `labels:`")
-    else:
-        if "train" not in raw:
-            raise TaskError(f"task {spec.name!r}: without a train split the labels cannot be inferred; give `labels:`")
-        final = infer_labels(spec, raw["train"], declared.get("train"))
-        _check_labels(spec, raw, final, "inferred from train")
-    if not spec.is_regression and not final:
-        raise DataError(f"task {spec.name!r}: no labels found")
+    final = choose_labels(spec, raw, declared, labels)
     label2id = {label: i for i, label in enumerate(final)}
     if spec.is_token_task:
         tokenizer = prepare_tokenizer(tokenizer)

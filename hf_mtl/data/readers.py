@@ -36,7 +36,7 @@ from typing import Any
 import datasets
 from conllu.parser import parse_id_value
 
-from ..errors import DataError
+from ..errors import DataError, did_you_mean
 from ..tasks import IN_MEMORY_FORMAT, DataSource, TaskSpec
 from .dataset_objects import read_dataset_object
 
@@ -66,11 +66,18 @@ class RawSplit:
         dataset: The raw split (see the module docstring for its columns).
         label_names: Label names in id order when the source declares them (a ClassLabel feature), else None.
         notes: Human-readable notes about anything skipped or converted, e.g. ``"skipped 15 -DOCSTART- lines"``.
+        lines: CoNLL/CoNLL-U files: the line each example (sentence) starts on, for errors that name ``file:line``.
     """
 
     dataset: datasets.Dataset
     label_names: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    lines: list[int] | None = None
+
+
+# A tag column of these on every word of a sentence: the sentence has no tags for that column (a task group's
+# partial labels; an error for a task of its own).
+PLACEHOLDER_TAGS = ("-", "_", "")
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -138,7 +145,7 @@ def _note(notes: list[str], path: Any, message: str) -> None:
 
 # --------------------------------------------------------------------------------------------- CoNLL
 def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None = None,
-                encoding: str = "utf-8") -> RawSplit:
+                encoding: str = "utf-8", allow_missing: bool = False) -> RawSplit:
     text = read_text_file(path, encoding)
     lines = _lines(text)
     # the layout (number of columns) is taken from the first token line
@@ -198,11 +205,13 @@ def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None 
     if word_column % expected == tag_column % expected:
         raise DataError(f"{path}: `word_column` and `tag_column` both point at column {word_column % expected}")
     words: list[list[str]] = []
-    tags: list[list[str]] = []
+    tags: list[list[str] | None] = []
     for sentence in sentences:
-        sentence_tags = [parts[tag_column] for _, parts in sentence]
-        for (number, parts), tag in zip(sentence, sentence_tags, strict=True):
-            if tag in ("-", "_", ""):
+        sentence_tags: list[str] | None = [parts[tag_column] for _, parts in sentence]
+        if allow_missing and all(tag in PLACEHOLDER_TAGS for tag in sentence_tags):
+            sentence_tags = None  # no tags for this sentence (partial labels of a task group)
+        for (number, parts), tag in zip(sentence, sentence_tags or [None] * len(sentence), strict=True):
+            if tag in PLACEHOLDER_TAGS:
                 raise DataError(
                     f"{path}:{number}: column {tag_column} holds {tag!r}, a placeholder, not a tag: {'  '.join(parts)!r}; "
                     f"set `tag_column:` to the tag column (for UNER .iob2 files `id word tag - -`: tag_column: 2)"
@@ -219,7 +228,7 @@ def _read_conll(path: str | Path, tag_column: int = -1, word_column: int | None 
     if comments:
         _note(notes, path, f"skipped {comments} comment lines")
     ds = datasets.Dataset.from_dict({"words": words, "tags": tags})
-    return RawSplit(ds, None, notes)
+    return RawSplit(ds, None, notes, [sentence[0][0] for sentence in sentences])
 
 
 def read_conll(path: str | Path, tag_column: int = -1, word_column: int | None = None,
@@ -252,18 +261,23 @@ def read_conll(path: str | Path, tag_column: int = -1, word_column: int | None =
     return _read_conll(path, tag_column, word_column, encoding).dataset
 
 
-def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8") -> RawSplit:
+def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8",
+                 allow_missing: bool = False) -> RawSplit:
     if tag_column not in ("upos", "xpos"):
         raise DataError(f"{path}: for CoNLL-U the tag column must be 'upos' or 'xpos', not {tag_column!r}")
     text = read_text_file(path, encoding)
     words: list[list[str]] = []
-    tags: list[list[str]] = []
+    tags: list[list[str] | None] = []
+    starts: list[int] = []
     multiword = empty_nodes = 0
+    first_skipped: dict[str, str] = {}  # the first multi-word token / empty node, quoted in the notes
     block: list[tuple[int, str]] = []
     lines = _lines(text)
 
     def flush() -> None:
         nonlocal multiword, empty_nodes
+        sent_id = next((line.split("=", 1)[1].strip() for _, line in block
+                        if line.startswith("#") and line[1:].split("=", 1)[0].strip() == "sent_id" and "=" in line), None)
         token_lines = [(n, line) for n, line in block if not line.startswith("#")]
         if not token_lines:
             block.clear()
@@ -275,6 +289,8 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
         sentence_words: list[str] = []
         sentence_tags: list[str] = []
         column = 3 if tag_column == "upos" else 4
+        # partial labels of a task group: no tag on any word of the sentence
+        missing = allow_missing and all(line.split("\t")[column] in PLACEHOLDER_TAGS for _, line in token_lines)
         for number, line in token_lines:
             # split on tabs only: conllu's own line parser also splits on runs of 2+ spaces, which shifts the
             # columns of a FORM or LEMMA such as "New  York" (the UPOS read would be another column's value)
@@ -284,15 +300,18 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
             except Exception as err:  # conllu's ParseException
                 raise DataError(f"{path}:{number}: the ID column holds {fields[0]!r}, not a token ID ({err}): {line!r}") from None
             if isinstance(token_id, tuple):
-                if len(token_id) == 3 and token_id[1] == "-":
+                kind = "multiword" if len(token_id) == 3 and token_id[1] == "-" else "empty"
+                if kind == "multiword":
                     multiword += 1
                 else:
                     empty_nodes += 1
+                in_sentence = f" in sentence {sent_id!r}" if sent_id else ""
+                first_skipped.setdefault(kind, f"{fields[0]!r} at line {number}{in_sentence}")
                 continue
             if token_id is None:
                 raise DataError(f"{path}:{number}: the ID column is empty ('_' or ''): {line!r}")
             form, tag = fields[1], fields[column]
-            if tag in ("_", ""):
+            if tag in ("_", "") and not missing:
                 raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
             if not form:
                 raise DataError(f"{path}:{number}: the FORM column (the word) is empty: {line!r}")
@@ -300,7 +319,8 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
             sentence_tags.append(tag)
         if sentence_words:  # a block of only multi-word tokens or empty nodes has no word to tag
             words.append(sentence_words)
-            tags.append(sentence_tags)
+            tags.append(None if missing else sentence_tags)
+            starts.append(token_lines[0][0])
         block.clear()
 
     for number, line in enumerate(lines, 1):
@@ -314,10 +334,11 @@ def _read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "ut
     notes: list[str] = []
     _note(notes, path, f"read {len(words)} sentences, {sum(map(len, words))} words ({tag_column.upper()})")
     if multiword:
-        _note(notes, path, f"skipped {multiword} multi-word token lines (e.g. '1-2'); their words are kept")
+        _note(notes, path, f"skipped {multiword} multi-word token lines (first: {first_skipped['multiword']}); "
+                           "their words are kept")
     if empty_nodes:
-        _note(notes, path, f"skipped {empty_nodes} empty nodes (e.g. '8.1')")
-    return RawSplit(datasets.Dataset.from_dict({"words": words, "tags": tags}), None, notes)
+        _note(notes, path, f"skipped {empty_nodes} empty nodes (first: {first_skipped['empty']})")
+    return RawSplit(datasets.Dataset.from_dict({"words": words, "tags": tags}), None, notes, starts)
 
 
 def read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8") -> datasets.Dataset:
@@ -363,6 +384,9 @@ def _check_json_lines(path: Path, text: str) -> None:
             raise DataError(f"{path}:{number}: not valid JSON ({err}); JSON Lines hold one JSON object a line") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: expected a JSON object (a record), found {_json_kind(record)}: {line[:80]!r}")
+        for name, value in record.items():  # 1e400 reads as inf here, and stops pyarrow's reader without a field name
+            if isinstance(value, float) and math.isinf(value) and "Infinity" not in line:
+                raise DataError(f"{path}:{number}: field {name!r}: the number is too large for a 64-bit float")
 
 
 def _check_json(path: Path, text: str, field_name: str | None) -> None:
@@ -580,6 +604,8 @@ class _LabelNamer:
     def __call__(self, raw: Any, row: int) -> str:
         if raw is None or (isinstance(raw, float) and math.isnan(raw)):
             raise DataError(f"{self.where}, row {row}: the label is empty (null)")
+        if isinstance(raw, str) and not raw.strip():  # an empty cell would otherwise become a class named ""
+            raise DataError(f"{self.where}, row {row}: the label is empty ({raw!r}); every example needs a label")
         name = None
         if self.class_names is not None and isinstance(raw, int) and not isinstance(raw, bool):
             if not 0 <= raw < len(self.class_names):
@@ -599,7 +625,7 @@ def _require_columns(ds: datasets.Dataset, columns: list[str], where: str) -> No
     for column in columns:
         if column not in ds.column_names:
             raise DataError(
-                f"{where}: no column {column!r}; the columns are {', '.join(ds.column_names)} "
+                f"{where}: no column {column!r}{did_you_mean(column, ds.column_names)}; the columns are {', '.join(ds.column_names)} "
                 "(set `text_column` / `text_pair_column` / `label_column`, or `column_names` for a headerless file)"
             )
 
@@ -609,8 +635,14 @@ def _standardize_tokens(ds: datasets.Dataset, spec: TaskSpec, where: str) -> Raw
     class_names = _class_label_names(ds.features[spec.label_column])
     namer = _LabelNamer(spec, class_names, where)
     words_out: list[list[str]] = []
-    tags_out: list[list[str]] = []
+    tags_out: list[list[str] | None] = []
     for row, (words, tags) in enumerate(zip(ds[spec.text_column][:], ds[spec.label_column][:], strict=True), 1):
+        if spec.group is not None and isinstance(words, list) and (
+            tags is None or isinstance(tags, list) and tags and all(t is None or t in PLACEHOLDER_TAGS for t in tags)
+        ):
+            words_out.append([str(w) for w in words])
+            tags_out.append(None)  # partial labels of a task group: no tags for this example
+            continue
         if not isinstance(words, list) or not isinstance(tags, list):
             raise DataError(f"{where}, row {row}: a token task needs lists of words and tags in "
                             f"{spec.text_column!r} / {spec.label_column!r}, got {type(words).__name__} / {type(tags).__name__}")
@@ -653,12 +685,17 @@ def _standardize_text(ds: datasets.Dataset, source: DataSource, spec: TaskSpec, 
         if spec.is_regression:
             try:
                 value = float(raw)
-                if math.isnan(value):
-                    raise ValueError
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
+                value = None
+            if value is None:
                 raise DataError(
                     f"{where}, {at(row)}: regression target {raw!r} in column {spec.label_column!r} is not a number"
-                ) from None
+                )
+            if not math.isfinite(value):  # inf, 1e400 (read as inf) or nan: the loss and every weight become NaN
+                raise DataError(
+                    f"{where}, {at(row)}: regression target {raw!r} in column {spec.label_column!r} is not a finite "
+                    "number"
+                )
             out["label"].append(value)
         elif spec.is_multi_label:
             if isinstance(raw, str):
@@ -675,6 +712,8 @@ def _standardize_text(ds: datasets.Dataset, source: DataSource, spec: TaskSpec, 
             else:
                 raise DataError(f"{where}, {at(row)}: multi-label value {raw!r} is neither a list nor a delimited string")
             out["label"].append([namer(p, row) for p in parts])
+        elif spec.group is not None and (raw is None or raw == ""):
+            out["label"].append(None)  # partial labels of a task group: an empty cell
         else:
             out["label"].append(namer(raw, row))
     names = [namer(i, 0) for i in range(len(class_names))] if class_names else None
@@ -692,6 +731,10 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         split: ``"train"``, ``"validation"`` or ``"test"`` (names the split in errors; the default Hub /
             saved-DatasetDict split).
 
+    A task of a group (``spec.group``) may lack labels on some examples: a sentence whose tag column holds only
+    placeholders (``_``, ``-``), a null tag list, or an empty label cell of a single-label text task is read with
+    ``tags`` / ``label`` ``None``.
+
     Raises:
         DataError: missing files, columns, malformed lines, bad labels or values, empty splits.
     """
@@ -700,12 +743,14 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
     if fmt == "conll":
         if not spec.is_token_task:
             raise DataError(f"{where}: CoNLL files hold token tags; task type is {spec.type!r}")
-        raw = _read_conll(source.path, source.tag_column, source.word_column, source.encoding)  # type: ignore[arg-type]
+        raw = _read_conll(source.path, source.tag_column, source.word_column, source.encoding,  # type: ignore[arg-type]
+                          allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
     elif fmt == "conllu":
         if not spec.is_token_task:
             raise DataError(f"{where}: CoNLL-U files hold token tags; task type is {spec.type!r}")
-        raw = _read_conllu(source.path, str(source.tag_column), source.encoding)  # type: ignore[arg-type]
+        raw = _read_conllu(source.path, str(source.tag_column), source.encoding,  # type: ignore[arg-type]
+                           allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
     else:
         stream_note = None
@@ -729,6 +774,7 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         total = result.dataset.num_rows
         kept = range(total)[rows]
         result.dataset = result.dataset.select(kept)
+        result.lines = [result.lines[i] for i in kept] if result.lines is not None else None
         _note(result.notes, source.path or source.name or source.describe(),
               f"kept rows {source.rows} ({len(kept)} of {total} examples)")
     if result.dataset.num_rows == 0:
@@ -740,6 +786,7 @@ def _apply_token_label_map(raw: RawSplit, spec: TaskSpec, where: str) -> RawSpli
     if not spec.label_map:
         return raw
     namer = _LabelNamer(spec, None, where)
-    tags = [[namer(t, row) for t in sentence] for row, sentence in enumerate(raw.dataset["tags"][:], 1)]
+    tags = [None if sentence is None else [namer(t, row) for t in sentence]
+            for row, sentence in enumerate(raw.dataset["tags"][:], 1)]
     raw.dataset = raw.dataset.remove_columns("tags").add_column("tags", tags)
     return raw

@@ -1,0 +1,196 @@
+"""The report of ``bench/quality.py``: summary and targets, seed-to-seed spread, markdown table, plot.
+
+Works on the arm results as ``bench/quality.py`` records them (``{arm: {tasks: {task: {metric, value, ...}},
+train_seconds, parameters, ...}, "transfer": {...}}``), whichever arms have finished.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REFINE_SUFFIX = "_refine"
+ARM_ORDER = ("stock", "single", "joint_proportional", "joint_temperature", "joint_annealed", "joint_uniform",
+             "joint_temperature_scaled")
+# The issue's targets, in points (1 point = 0.01 of a score).
+TARGET_WORST_TASK_POINTS = -0.5
+TARGET_TIME_VS_STOCK = 0.5
+
+
+def ordered_arms(results: dict[str, Any]) -> list[str]:
+    """The arms with task results: the known order first, then the others (refine, new joint arms) by name."""
+    arms = [arm for arm in results if isinstance(results[arm], dict) and "tasks" in results[arm]]
+    return [a for a in ARM_ORDER if a in arms] + sorted(a for a in arms if a not in ARM_ORDER)
+
+
+def is_joint(arm: str) -> bool:
+    """A joint arm without refinement (``joint_<strategy>``, ``joint_<strategy>_<option>``)."""
+    return arm.startswith("joint_") and not arm.endswith(REFINE_SUFFIX)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    values = [value for value in values if value is not None]
+    return sum(values) / len(values) if values else None
+
+
+def best_joint_arm(results: dict[str, Any]) -> str | None:
+    """The finished joint arm (refine arms excluded) with the highest mean score."""
+    means = {arm: _mean([e["value"] for e in results[arm]["tasks"].values()])
+             for arm in ordered_arms(results) if is_joint(arm)}
+    means = {arm: mean for arm, mean in means.items() if mean is not None}
+    return max(means, key=means.get) if means else None
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Per arm: mean, time, parameters, difference to single per task and worst task, time vs stock; targets."""
+    out: dict[str, Any] = {}
+    for arm in ordered_arms(results):
+        result = results[arm]
+        out[arm] = {"mean": _mean([entry["value"] for entry in result["tasks"].values()]),
+                    "train_seconds": result["train_seconds"], "parameters": result["parameters"]}
+        if arm != "single" and "single" in results:
+            single = results["single"]["tasks"]
+            diffs = {task: result["tasks"][task]["value"] - single[task]["value"]
+                     for task in single if task in result["tasks"] and result["tasks"][task]["value"] is not None}
+            if diffs:
+                out[arm]["difference_to_single"] = diffs
+                out[arm]["worst_difference_points"] = 100 * min(diffs.values())
+        if arm != "stock" and "stock" in results:
+            out[arm]["time_vs_stock_sum"] = result["train_seconds"] / results["stock"]["train_seconds"]
+    out["targets"] = targets(results, out)
+    return out
+
+
+def targets(results: dict[str, Any], arms: dict[str, Any]) -> dict[str, Any]:
+    """The issue's three targets, measured on whatever arms have finished (``None`` where one cannot be told)."""
+    best = best_joint_arm(results)
+    out: dict[str, Any] = {"best_joint_arm": best}
+    if best and "single" in arms:
+        mean_points = 100 * (arms[best]["mean"] - arms["single"]["mean"])
+        worst = arms[best]["worst_difference_points"]
+        ratio = arms[best].get("time_vs_stock_sum")
+        out["joint"] = {
+            "mean_minus_single_points": mean_points, "worst_task_points": worst, "time_vs_stock": ratio,
+            "met": mean_points >= 0 and worst >= TARGET_WORST_TASK_POINTS
+            and (ratio is None or ratio <= TARGET_TIME_VS_STOCK),
+        }
+    refines = [arm for arm in ordered_arms(results) if arm.endswith(REFINE_SUFFIX) and "difference_to_single" in arms[arm]]
+    if refines:
+        refine = max(refines, key=lambda arm: arms[arm]["mean"])
+        points = {task: 100 * diff for task, diff in arms[refine]["difference_to_single"].items()}
+        out["refine"] = {"arm": refine, "minus_single_points": points, "met": min(points.values()) >= 0}
+    transfer = results.get("transfer") or {}
+    pairs = {kind: (transfer.get(f"from_joint_{kind}"), transfer.get(f"from_encoder_{kind}"))
+             for kind in ("frozen", "unfrozen")}
+    gains = {kind: 100 * (joint["value"] - encoder["value"]) for kind, (joint, encoder) in pairs.items()
+             if joint and encoder}
+    if gains:
+        out["transfer"] = {"joint_minus_encoder_points": gains, "met": min(gains.values()) > 0}
+    return out
+
+
+def noise_spread(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Seed-to-seed spread from ``{seed: {arm: result}}``: per arm and task, values, mean, std and range in points."""
+    out: dict[str, Any] = {}
+    arms = sorted({arm for by_arm in runs.values() for arm in by_arm})
+    for arm in arms:
+        per_task: dict[str, list[float]] = {}
+        for seed in sorted(runs, key=int):
+            for task, entry in runs[seed].get(arm, {}).get("tasks", {}).items():
+                per_task.setdefault(task, []).append(entry["value"])
+        out[arm] = {task: {"values": values, "mean": statistics.fmean(values),
+                           "std_points": 100 * statistics.stdev(values) if len(values) > 1 else None,
+                           "range_points": 100 * (max(values) - min(values))}
+                    for task, values in per_task.items()}
+    return out
+
+
+def target_lines(summ: dict[str, Any]) -> list[str]:
+    """One line per target: measured numbers and met / missed."""
+    goals = summ.get("targets", {})
+    lines = []
+    if "joint" in goals:
+        joint = goals["joint"]
+        ratio = "n/a (no stock arm)" if joint["time_vs_stock"] is None else f"{joint['time_vs_stock']:.2f}x"
+        lines.append(f"target 1 ({goals['best_joint_arm']}): mean {joint['mean_minus_single_points']:+.2f} points vs "
+                     f"single (goal >= 0), worst task {joint['worst_task_points']:+.2f} points (goal >= "
+                     f"{TARGET_WORST_TASK_POINTS}), time {ratio} the stock Trainer's (goal <= {TARGET_TIME_VS_STOCK}x): "
+                     f"{'met' if joint['met'] else 'missed'}")
+    if "refine" in goals:
+        refine = goals["refine"]
+        per_task = ", ".join(f"{task} {points:+.2f}" for task, points in refine["minus_single_points"].items())
+        lines.append(f"target 2 ({refine['arm']}): vs single, points per task: {per_task} (goal >= 0 on every task): "
+                     f"{'met' if refine['met'] else 'missed'}")
+    if "transfer" in goals:
+        gains = ", ".join(f"{kind} {points:+.2f}" for kind, points in goals["transfer"]["joint_minus_encoder_points"].items())
+        lines.append(f"target 3 (transfer to uner): from the joint model minus from the raw encoder, points: {gains} "
+                     f"(goal > 0): {'met' if goals['transfer']['met'] else 'missed'}")
+    if "noise" in summ:
+        for arm, tasks in summ["noise"].items():
+            spread = ", ".join(f"{task} std {value['std_points']:.2f} / range {value['range_points']:.2f}"
+                               for task, value in tasks.items() if value["std_points"] is not None)
+            lines.append(f"noise ({arm}, {summ.get('noise_meta', {}).get('seeds', '?')} seeds): points: {spread}")
+    return lines
+
+
+def markdown(results: dict[str, Any], tasks: tuple[str, ...]) -> str:
+    """The per-task table of every finished arm (plus the transfer table)."""
+    arms = ordered_arms(results)
+    lines = ["| task | metric | " + " | ".join(arms) + " |", "|---|---|" + "---|" * len(arms)]
+    for task in tasks:
+        metric = next((results[a]["tasks"][task]["metric"] for a in arms if task in results[a]["tasks"]), "")
+        cells = []
+        for arm in arms:
+            entry = results[arm]["tasks"].get(task)
+            cells.append("n/a" if entry is None or entry["value"] is None else f"{entry['value']:.4f}")
+        lines.append(f"| {task} | {metric} | " + " | ".join(cells) + " |")
+    summ = summary(results)
+
+    def row(label: str, cell: Any) -> str:
+        return f"| {label} | | " + " | ".join(cell(a) for a in arms) + " |"
+
+    lines.append(row("**mean**", lambda a: "n/a" if summ[a]["mean"] is None else f"{summ[a]['mean']:.4f}"))
+    lines.append(row("train time (s)", lambda a: f"{summ[a]['train_seconds']:.0f}"))
+    lines.append(row("parameters", lambda a: f"{summ[a]['parameters']:,}"))
+    lines.append(row("examples seen", lambda a: "/".join(
+        str(results[a]["tasks"].get(t, {}).get("examples_seen", "-")) for t in tasks)))
+    transfer = {k: v for k, v in (results.get("transfer") or {}).items() if k != "load_average"}
+    if transfer:
+        lines += ["", "| transfer to `uner` | encoder | learning rate | F1 on UNER test | train s |", "|---|---|---|---|---|"]
+        for name, entry in transfer.items():
+            start, frozen = name.rsplit("_", 1)
+            lines.append(f"| {start.replace('_', ' ')} | {frozen} | {entry['learning_rate']:g} | {entry['value']:.4f} | "
+                         f"{entry['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], tasks: tuple[str, ...], path: Path) -> None:
+    """Per-task bars of every finished arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = ordered_arms(results)
+    if not arms:
+        return
+    width = 0.8 / len(arms)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for i, arm in enumerate(arms):
+        values = [results[arm]["tasks"].get(t, {}).get("value") or 0.0 for t in tasks]
+        bars = ax.bar(np.arange(len(tasks)) + (i - (len(arms) - 1) / 2) * width, values, width, label=arm)
+        ax.bar_label(bars, fmt="%.3f", fontsize=6, rotation=90, padding=2)
+    metric = {t: next((results[a]["tasks"][t]["metric"].split(" (")[0] for a in arms if t in results[a]["tasks"]), "")
+              for t in tasks}
+    ax.set_xticks(np.arange(len(tasks)), [f"{t}\n({metric[t]})" for t in tasks])
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("score on the scoring split")
+    ax.set_title("hf_mtl quality: one model per task vs one joint model (all-MiniLM-L6-v2)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
