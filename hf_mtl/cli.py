@@ -85,9 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     refine.add_argument("--output-dir", default=None, help="where the per-task models go (default: MODEL_DIR-refined)")
     refine.add_argument("--tasks", default=None, help="comma-separated tasks to refine (default: all of the recipe)")
 
-    export = commands.add_parser("export", help="write one task as a standard AutoModelFor*Classification folder")
+    export = commands.add_parser("export", help="write one task as a standard AutoModelFor*Classification folder, "
+                                                "or (--onnx) every head as one ONNX graph")
     export.add_argument("model_dir")
-    export.add_argument("--task", required=True)
+    export.add_argument("--task", help="the task to write as a single-task transformers model")
+    export.add_argument("--onnx", action="store_true", help="write one ONNX graph with every head's logits")
     export.add_argument("out")
     export.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
 
@@ -213,10 +215,9 @@ def _command_refine(args: argparse.Namespace, overrides: list[str]) -> None:
     from .refine import refine_model
 
     _require_model_dir(args.model_dir)
-    if args.output_dir:
-        from .outputs import check_writable_folder, refuse_same_folder
+    if args.output_dir:  # refine_model refuses a folder that is, holds or lies inside the joint model's
+        from .outputs import check_writable_folder
 
-        refuse_same_folder(args.model_dir, args.output_dir, what="refine's --output-dir")
         check_writable_folder(args.output_dir, what="refine's --output-dir")
     tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
     refinement = refine_model(args.model_dir, load_recipe(args.recipe, overrides), steps=args.steps,
@@ -228,11 +229,19 @@ def _command_export(args: argparse.Namespace) -> None:
     from .export import export_task
     from .outputs import check_writable_folder, refuse_existing_model, refuse_same_folder
 
+    if args.onnx == bool(args.task):
+        raise UsageError("export: give either --task TASK (one single-task model) or --onnx (every head), not both.")
     folder = _require_model_dir(args.model_dir)
     refuse_same_folder(folder, args.out, what="export's OUT")
     check_writable_folder(args.out, what="export's OUT")
     refuse_existing_model(args.out, args.overwrite, what="export's OUT")
     model, tokenizer = _load_model_and_tokenizer(folder)
+    if args.onnx:
+        from .onnx_export import export_onnx
+
+        path = export_onnx(model, args.out, tokenizer)
+        print(f"exported every head ({', '.join(model.task_names)}) to {path}")
+        return
     if args.task not in model.config.tasks:
         raise UsageError(f"--task {args.task}: the model has tasks {model.task_names}.")
     out = export_task(model, args.task, args.out, tokenizer)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,12 @@ __all__ = [
     "looks_like_iob",
 ]
 
-DATA_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "hub", "disk")
-FILE_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl")
+DATA_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet", "hub", "disk", "dataset")
+FILE_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet")
+# `format: dataset`: a datasets object given in Python (DataSource.dataset); a recipe cannot hold one.
+IN_MEMORY_FORMAT = "dataset"
+# Names of a DatasetDict's splits that TaskSpec(dataset=...) reads as each task split, in order of preference.
+SPLIT_NAMES = {"train": ("train",), "validation": ("validation", "valid", "dev"), "test": ("test",)}
 SPLITS = ("train", "validation", "test")
 
 # Path suffix -> format, used when a data source does not say its format.
@@ -69,9 +74,35 @@ SUFFIX_FORMATS = {
     ".tsv": "tsv",
     ".json": "json",
     ".jsonl": "jsonl",
+    ".parquet": "parquet",
 }
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def datasets_kind(value: Any) -> str | None:
+    """``"Dataset"``, ``"IterableDataset"``, ``"DatasetDict"`` or ``"IterableDatasetDict"`` for a datasets
+    object, else ``None`` (without importing datasets: an object of it exists only once it is imported)."""
+    module = sys.modules.get("datasets")
+    if module is None:
+        return None
+    for kind in ("DatasetDict", "IterableDatasetDict", "Dataset", "IterableDataset"):
+        if isinstance(value, getattr(module, kind)):
+            return kind
+    return None
+
+
+def describe_datasets_object(value: Any, split: str | None = None) -> str:
+    """How errors name a datasets object, e.g. ``Dataset 'conll2003' (split 'train', 14,041 rows)``."""
+    kind = datasets_kind(value) or type(value).__name__
+    if kind.endswith("Dict"):
+        return f"{kind} with splits {', '.join(map(str, value))}" + (f", split {split!r}" if split else "")
+    info = getattr(value, "info", None)
+    name = getattr(info, "dataset_name", None) or getattr(info, "builder_name", None)
+    details = [f"split {str(value.split)!r}"] if getattr(value, "split", None) else []
+    if kind == "Dataset":
+        details.append(f"{value.num_rows:,} rows")
+    return kind + (f" {name!r}" if name else "") + (f" ({', '.join(details)})" if details else "")
 
 
 def looks_like_iob(labels: list[str]) -> bool:
@@ -109,6 +140,11 @@ class DataSource:
         encoding: The text encoding of the file.
         rows: Keep only these examples, as a Python slice ``"start:stop"`` over the file's examples in order
             (e.g. ``"0:6080"`` and ``"6080:"`` split one file into train and test). The count kept is noted.
+        dataset: Python only: a ``datasets.Dataset``, ``IterableDataset``, ``DatasetDict`` or
+            ``IterableDatasetDict`` (format ``"dataset"``). From a dict, the split ``split`` (default: the task
+            split it is used for) is read. A stream (``IterableDataset``) is read into memory once: its length
+            must be known (``info.splits``), or bounded by ``rows`` (``"0:N"``) or the task's
+            ``max_train_examples`` / ``max_eval_examples``; else :class:`TaskError` before anything is read.
 
     Example:
 
@@ -117,6 +153,9 @@ class DataSource:
     'conllu'
     >>> DataSource.from_value({"format": "hub", "name": "conll2003"}).name
     'conll2003'
+    >>> import datasets
+    >>> DataSource.from_value(datasets.Dataset.from_dict({"text": ["hi"], "label": [0]})).format
+    'dataset'
     ```
     """
 
@@ -132,9 +171,15 @@ class DataSource:
     field: str | None = None
     encoding: str = "utf-8"
     rows: str | None = None
+    dataset: Any = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.validate("data source")
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the source is a datasets object given in Python (``format: dataset``)."""
+        return self.format == IN_MEMORY_FORMAT
 
     def row_slice(self) -> slice | None:
         """``rows`` as a :class:`slice` (``None`` when all rows are kept)."""
@@ -147,6 +192,8 @@ class DataSource:
         """Infer the format from the path and check the fields; raises :class:`TaskError` naming ``where``."""
         if self.path is not None:
             self.path = str(self.path)
+        if self.dataset is not None or self.format == IN_MEMORY_FORMAT:
+            self._validate_dataset(where)
         if self.format is None:
             if self.name is not None and self.path is None:
                 self.format = "hub"
@@ -166,7 +213,9 @@ class DataSource:
                 f"{where}: unknown data format {self.format!r}{did_you_mean(self.format, DATA_FORMATS)}; "
                 f"expected one of {', '.join(DATA_FORMATS)}"
             )
-        if self.format == "hub":
+        if self.format == IN_MEMORY_FORMAT:
+            pass
+        elif self.format == "hub":
             if not self.name:
                 raise TaskError(f"{where}: format 'hub' needs `name:` (the dataset name or a local dataset folder)")
         elif not self.path:
@@ -190,16 +239,39 @@ class DataSource:
         if self.rows is not None and not re.fullmatch(r"\s*-?\d*\s*:\s*-?\d*\s*", str(self.rows)):
             raise TaskError(f"{where}: `rows` must be a slice 'start:stop' such as '0:6080' or '6080:', not {self.rows!r}")
 
+    def _validate_dataset(self, where: str) -> None:
+        if self.dataset is None:
+            raise TaskError(
+                f"{where}: format {IN_MEMORY_FORMAT!r} is a datasets object given in Python "
+                "(TaskSpec(train=dataset) or DataSource(dataset=...)); a recipe names a file instead"
+            )
+        kind = datasets_kind(self.dataset)
+        if kind is None:
+            raise TaskError(
+                f"{where}: `dataset` must be a datasets.Dataset, IterableDataset, DatasetDict or IterableDatasetDict, "
+                f"not {type(self.dataset).__name__}"
+            )
+        if self.format not in (None, IN_MEMORY_FORMAT):
+            raise TaskError(f"{where}: give either `dataset` (a datasets object) or a {self.format!r} source, not both")
+        if self.path is not None or self.name is not None:
+            raise TaskError(f"{where}: give either `dataset` (a datasets object) or `path:` / `name:`, not both")
+        if self.split is not None and not kind.endswith("Dict"):
+            raise TaskError(f"{where}: `split` picks a split of a DatasetDict; this is a {kind}")
+        self.format = IN_MEMORY_FORMAT
+
     @classmethod
-    def from_value(cls, value: str | Path | dict[str, Any] | DataSource, where: str = "data source",
+    def from_value(cls, value: str | Path | dict[str, Any] | DataSource | Any, where: str = "data source",
                    base_dir: str | Path | None = None) -> DataSource:
-        """Build a source from a path string or a mapping (as written in a recipe).
+        """Build a source from a path string, a mapping (as written in a recipe) or a datasets object.
 
         Relative paths are resolved against ``base_dir`` when it is given. Unknown keys raise
-        :class:`TaskError` naming the key and the nearest valid one.
+        :class:`TaskError` naming the key and the nearest valid one. A ``datasets.Dataset``,
+        ``IterableDataset``, ``DatasetDict`` or ``IterableDatasetDict`` becomes ``DataSource(dataset=value)``.
         """
         if isinstance(value, DataSource):
             source = dataclasses.replace(value)
+        elif datasets_kind(value) is not None:
+            source = cls(dataset=value)
         elif isinstance(value, (str, Path)):
             try:
                 source = cls(path=str(value))
@@ -217,7 +289,10 @@ class DataSource:
             except TaskError as err:
                 raise TaskError(str(err).replace("data source", where, 1)) from None
         else:
-            raise TaskError(f"{where}: expected a path or a mapping, got {type(value).__name__} {value!r}")
+            raise TaskError(
+                f"{where}: expected a path, a mapping or a datasets object (Dataset, DatasetDict, IterableDataset), "
+                f"got {type(value).__name__} {value!r}"
+            )
         if base_dir is not None and source.path is not None and source.format != "hub":
             path = Path(source.path).expanduser()
             if not path.is_absolute():
@@ -229,10 +304,20 @@ class DataSource:
         return source
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields that differ from the defaults (``format`` always), as plain YAML-able values."""
+        """The fields that differ from the defaults (``format`` always), as plain YAML-able values.
+
+        Raises:
+            TaskError: for a datasets object (it has no YAML form: save it with ``to_parquet`` or
+                ``save_to_disk`` and name the file or folder).
+        """
+        if self.in_memory:
+            raise TaskError(
+                f"{self.describe()} has no recipe form: write it with `.to_parquet(path)` (or `save_to_disk`) "
+                "and name that file in the recipe"
+            )
         out: dict[str, Any] = {"format": self.format}
         for f in dataclasses.fields(self):
-            if f.name == "format":
+            if f.name in ("format", "dataset"):
                 continue
             value = getattr(self, f.name)
             default = f.default
@@ -244,6 +329,8 @@ class DataSource:
 
     def describe(self) -> str:
         """A short human-readable description, e.g. ``conll file data/train.txt``."""
+        if self.in_memory:
+            return describe_datasets_object(self.dataset, self.split)
         if self.format == "hub":
             return f"hub dataset {self.name!r}" + (f" ({self.config})" if self.config else "")
         if self.format == "disk":
@@ -259,7 +346,8 @@ class TaskSpec:
         name: Lowercase snake_case task name (``ner``, ``pos``, ``sentiment``); used verbatim in head names,
             loss and metric keys.
         type: ``"token-classification"`` or ``"text-classification"``.
-        train / validation / test: Where each split comes from (:class:`DataSource`, a path or a mapping).
+        train / validation / test: Where each split comes from (:class:`DataSource`, a path, a mapping, or a
+            ``datasets.Dataset`` / ``IterableDataset``; a ``DatasetDict`` gives its split of that name).
             Without ``validation``, a ``validation_fraction`` of train is carved off (seeded by ``split_seed``).
         text_column: Text tasks: the text column, or a list of columns joined with a space. Token tasks read
             from hub/json/disk sources: the column holding the list of words.
@@ -283,6 +371,9 @@ class TaskSpec:
             trained in one encoder pass per batch, every head adding its own loss. An example may lack some of the
             group's labels (a tag column of ``_``/``-`` for a whole sentence, an empty cell); that task's loss
             skips it. See :func:`group_tasks` and ``docs/tasks.md``.
+        dataset: Python only: a ``DatasetDict`` (or ``IterableDatasetDict``) whose splits fill ``train``,
+            ``validation`` (a split named ``validation``, ``valid`` or ``dev``) and ``test`` by name. A split
+            also given as an argument is an error. Consumed: afterwards the splits hold it and this is ``None``.
 
     Example:
 
@@ -316,6 +407,7 @@ class TaskSpec:
     loss_weight: float = 1.0
     dropout: float | None = None
     group: str | None = None
+    dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -330,10 +422,20 @@ class TaskSpec:
                 f"{where}: unknown `type` {self.type!r}{did_you_mean(str(self.type), TASK_TYPES)}; "
                 f"expected one of {', '.join(TASK_TYPES)}"
             )
+        if self.dataset is not None:
+            self._take_splits(self.dataset, where)
         for split in SPLITS:
             value = getattr(self, split)
             if value is not None:
-                setattr(self, split, DataSource.from_value(value, f"{where}, `{split}`", self.base_dir))
+                source = DataSource.from_value(value, f"{where}, `{split}`", self.base_dir)
+                setattr(self, split, source)
+                if source.in_memory and datasets_kind(source.dataset).endswith("Dict"):
+                    wanted = source.split or split
+                    if wanted not in source.dataset:
+                        raise TaskError(
+                            f"{where}, `{split}`: the {datasets_kind(source.dataset)} has no split {wanted!r} (it has "
+                            f"{', '.join(map(str, source.dataset))}); pass one split, or DataSource(dataset=..., split=...)"
+                        )
         if self.train is None and self.validation is None and self.test is None:
             raise TaskError(f"{where}: give at least one data split (`train:`, `validation:` or `test:`)")
         if self.problem_type not in PROBLEM_TYPES:
@@ -389,11 +491,33 @@ class TaskSpec:
         if self.group is not None and (not isinstance(self.group, str) or not _NAME_RE.match(self.group)):
             raise TaskError(f"{where}: `group` must be a lowercase snake_case name such as 'conll', not {self.group!r}")
 
+    def _take_splits(self, value: Any, where: str) -> None:
+        """``dataset=``: fill the task splits from a DatasetDict's splits of the same name."""
+        kind = datasets_kind(value)
+        if kind not in ("DatasetDict", "IterableDatasetDict"):
+            hint = "; pass a single split as `train=`" if kind else ""
+            raise TaskError(f"{where}: `dataset` must be a DatasetDict or IterableDatasetDict, not {kind or type(value).__name__}{hint}")
+        found = False
+        for split, names in SPLIT_NAMES.items():
+            name = next((n for n in names if n in value), None)
+            if name is None:
+                continue
+            if getattr(self, split) is not None:
+                raise TaskError(f"{where}: `{split}` is given twice: as an argument and as the {kind}'s split {name!r}")
+            setattr(self, split, DataSource(dataset=value, split=name))
+            found = True
+        if not found:
+            raise TaskError(
+                f"{where}: the {kind} has splits {', '.join(map(str, value))}, none named train, validation (valid, "
+                "dev) or test; pass them as train=dd['...'], validation=dd['...']"
+            )
+        self.dataset = None
+
     # ----------------------------------------------------------------------------------------- recipes
     @classmethod
     def field_names(cls) -> list[str]:
-        """The keys a recipe's task mapping may use."""
-        return [f.name for f in dataclasses.fields(cls) if f.name != "base_dir"]
+        """The keys a recipe's task mapping may use (``dataset`` is Python-only)."""
+        return [f.name for f in dataclasses.fields(cls) if f.name not in ("base_dir", "dataset")]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "recipe", base_dir: str | Path | None = None) -> TaskSpec:
@@ -443,7 +567,7 @@ class TaskSpec:
         """
         out: dict[str, Any] = {"name": self.name, "type": self.type}
         for f in dataclasses.fields(self):
-            if f.name in ("name", "type", "base_dir"):
+            if f.name in ("name", "type", "base_dir", "dataset"):
                 continue
             value = getattr(self, f.name)
             if isinstance(value, DataSource):

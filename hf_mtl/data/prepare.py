@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -210,8 +211,13 @@ def choose_labels(spec: TaskSpec, raw: datasets.DatasetDict, declared: dict[str,
     return final
 
 
-def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: list[str] | None = None) -> TaskData:
+def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: list[str] | None = None,
+                 cache_dir: str | Path | None = None) -> TaskData:
     """Read, check, label and tokenize one task.
+
+    Tokenized splits are cached (see :mod:`hf_mtl.data.alignment`): a second identical run reads them from
+    ``cache_dir`` instead of tokenizing, and says so in ``TaskData.notes``; any change to the data, the
+    tokenizer or the settings misses the cache.
 
     Args:
         spec: The task.
@@ -219,6 +225,8 @@ def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: lis
             ``add_prefix_space=True`` are copied with it for token tasks (see ``TaskData.tokenizer``).
         labels: Force this label list (e.g. the one stored in a trained model's config); a label in the data
             that it lacks is an error. Default: ``spec.labels``, else inferred from train.
+        cache_dir: The tokenization cache folder (default ``$HF_DATASETS_CACHE/hf_mtl/tokenized``);
+            ``datasets.disable_caching()`` turns the cache off.
 
     Returns:
         A :class:`TaskData`.
@@ -250,11 +258,15 @@ def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: lis
     for split, ds in raw.items():
         if spec.is_token_task:
             out, report = tokenize_token_task(ds, tokenizer, label2id, spec.max_length, spec.label_all_subwords,
-                                              task=spec.name, split=split)
+                                              task=spec.name, split=split, cache_dir=cache_dir)
         else:
             out, report = tokenize_text_task(ds, tokenizer, None if spec.is_regression else label2id,
-                                             spec.problem_type, spec.max_length, task=spec.name, split=split)
+                                             spec.problem_type, spec.max_length, task=spec.name, split=split,
+                                             cache_dir=cache_dir)
         report.log()
+        if report.from_cache:
+            notes.append(f"{split}: tokenized split read from the cache {report.cache_file}")
+            logger.info("task %r: %s", spec.name, notes[-1])
         tokenized[split] = out
         reports[split] = report
     return TaskData(spec=spec, labels=final, raw=raw, tokenized=datasets.DatasetDict(tokenized),

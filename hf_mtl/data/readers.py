@@ -37,7 +37,8 @@ import datasets
 from conllu.parser import parse_id_value
 
 from ..errors import DataError, did_you_mean
-from ..tasks import DataSource, TaskSpec
+from ..tasks import IN_MEMORY_FORMAT, DataSource, TaskSpec
+from .dataset_objects import read_dataset_object
 
 logger = logging.getLogger("hf_mtl")
 
@@ -48,6 +49,7 @@ __all__ = [
     "read_conll",
     "read_conllu",
     "read_table",
+    "read_parquet",
     "read_hub",
     "read_disk",
     "read_split",
@@ -505,6 +507,41 @@ def read_table(source: DataSource) -> datasets.Dataset:
         raise DataError(f"{path}: cannot read as {source.format}: {type(cause).__name__}: {cause}") from None
 
 
+def read_parquet(source: DataSource) -> datasets.Dataset:
+    """Read a parquet file, or every ``*.parquet`` file of a folder (in name order), with pyarrow.
+
+    The features datasets writes into a parquet file's metadata (``Dataset.to_parquet``) come back, so
+    ClassLabel columns keep their names.
+
+    Raises:
+        DataError: a missing path, a folder without ``.parquet`` files, a file that is not parquet, files whose
+            columns differ.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(source.path)  # type: ignore[arg-type]
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.parquet") if p.is_file())
+        if not files:
+            raise DataError(f"{path}: a folder without .parquet files; point at one split's .parquet file(s)")
+    else:
+        files = [check_file(path)]
+    tables = []
+    for file in files:
+        try:
+            tables.append(pq.read_table(file))
+        except Exception as err:
+            raise DataError(f"{file}: cannot read as parquet: {type(err).__name__}: {err}") from None
+    try:
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    except Exception as err:
+        raise DataError(f"{path}: its .parquet files have different columns ({type(err).__name__}: {err})") from None
+    if table.num_rows == 0:
+        raise DataError(f"{path}: {_NO_ROWS}")
+    return datasets.Dataset(table)
+
+
 def read_hub(source: DataSource, split: str) -> datasets.Dataset:
     """``datasets.load_dataset(name, config, split=split)`` with a clear error when it fails."""
     split = source.split or split
@@ -716,21 +753,30 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
                            allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
     else:
+        stream_note = None
         if fmt in ("csv", "tsv", "json", "jsonl"):
             ds = read_table(source)
+        elif fmt == "parquet":
+            ds = read_parquet(source)
         elif fmt == "hub":
             ds = read_hub(source, split)
+        elif fmt == IN_MEMORY_FORMAT:
+            taken = read_dataset_object(source, spec, split)
+            ds, stream_note = taken.dataset, taken.note
         else:
             ds = read_disk(source, split)
         result = _standardize_tokens(ds, spec, where) if spec.is_token_task else _standardize_text(ds, source, spec, where)
-        _note(result.notes, source.path or source.name, f"read {ds.num_rows} rows")
+        if stream_note:
+            result.notes.append(stream_note)
+        _note(result.notes, source.path or source.name or source.describe(), f"read {ds.num_rows} rows")
     rows = source.row_slice()
     if rows is not None:
         total = result.dataset.num_rows
         kept = range(total)[rows]
         result.dataset = result.dataset.select(kept)
         result.lines = [result.lines[i] for i in kept] if result.lines is not None else None
-        _note(result.notes, source.path or source.name, f"kept rows {source.rows} ({len(kept)} of {total} examples)")
+        _note(result.notes, source.path or source.name or source.describe(),
+              f"kept rows {source.rows} ({len(kept)} of {total} examples)")
     if result.dataset.num_rows == 0:
         raise DataError(f"{where}: the split is empty (0 examples)")
     return result
