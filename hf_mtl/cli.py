@@ -213,11 +213,6 @@ def _command_refine(args: argparse.Namespace, overrides: list[str]) -> None:
     from .refine import refine_model
 
     _require_model_dir(args.model_dir)
-    if args.output_dir:
-        from .outputs import check_writable_folder, refuse_same_folder
-
-        refuse_same_folder(args.model_dir, args.output_dir, what="refine's --output-dir")
-        check_writable_folder(args.output_dir, what="refine's --output-dir")
     tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
     refinement = refine_model(args.model_dir, load_recipe(args.recipe, overrides), steps=args.steps,
                               output_dir=args.output_dir, tasks=tasks, eval_split=args.split)
