@@ -215,10 +215,6 @@ def _command_refine(args: argparse.Namespace, overrides: list[str]) -> None:
     from .refine import refine_model
 
     _require_model_dir(args.model_dir)
-    if args.output_dir:  # refine_model refuses a folder that is, holds or lies inside the joint model's
-        from .outputs import check_writable_folder
-
-        check_writable_folder(args.output_dir, what="refine's --output-dir")
     tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
     refinement = refine_model(args.model_dir, load_recipe(args.recipe, overrides), steps=args.steps,
                               output_dir=args.output_dir, tasks=tasks, eval_split=args.split)

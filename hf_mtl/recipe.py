@@ -130,7 +130,9 @@ class Recipe:
         settings.update({key: "no" for key in NO_STRATEGY_KEYS if settings.get(key) is False})
         where = f"{self.path or 'recipe'}: training"
         _check_keys(settings, TRAINING_KEYS, where)
-        settings = _checked_training_values(settings, where)
+        # the recipe's own values (and command-line overrides) are checked; programmatic overrides (refine's
+        # max_steps=0) are the caller's
+        settings = {**settings, **_checked_training_values({k: v for k, v in settings.items() if k not in overrides}, where)}
         output_dir = output_dir or self.output_dir
         try:
             return MultiTaskTrainingArguments(output_dir=output_dir, **settings)
