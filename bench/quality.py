@@ -230,7 +230,9 @@ def run_single(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     tasks: dict[str, Any] = {}
     parameters, seconds = 0, 0.0
     for task in recipe.task_names:
-        result = train_recipe(recipe, tasks=[task], output_dir=str(work / f"single_{task}"), eval_split="test")
+        # an arm is recorded only when it finishes, so a folder left by a stopped run is scratch: overwrite it
+        result = train_recipe(recipe, tasks=[task], output_dir=str(work / f"single_{task}"), eval_split="test",
+                              overwrite=True)
         tasks.update(result_entries(result))
         parameters += result.num_parameters
         seconds += result.train_seconds
@@ -242,7 +244,7 @@ def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
     training = {**base_training(args), "max_steps": steps(3000, args.scale), **JOINT_ARMS[arm]}
     recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / arm, training,
                          ModelSection(encoder=args.encoder))
-    result = train_recipe(recipe, eval_split="test")
+    result = train_recipe(recipe, eval_split="test", overwrite=True)  # a stopped run's folder is scratch
     return {"tasks": result_entries(result), "parameters": result.num_parameters,
             "train_seconds": result.train_seconds, "model_dir": result.output_dir}
 
@@ -283,7 +285,7 @@ def run_transfer(args: argparse.Namespace, work: Path, joint_dir: str) -> dict[s
                         "learning_rate": args.frozen_lr if frozen else 5e-5}
             model = ModelSection(encoder=args.encoder, from_model=model_dir, freeze_encoder=frozen)
             recipe = make_recipe([transfer_task(args.transfer_examples)], work / f"transfer_{name}", training, model)
-            result = train_recipe(recipe)
+            result = train_recipe(recipe, overwrite=True)
             entry = result_entries(result)["uner"]
             entry["learning_rate"] = training["learning_rate"]
             out[name] = entry
