@@ -30,6 +30,10 @@ def tiny_bert_config(**overrides):
     return BertConfig(**settings)
 
 
+# Training settings of the tiny end-to-end recipes (6 CPU steps); a test adds or overrides keys.
+TINY_TRAINING = {"max_steps": 6, "per_device_train_batch_size": 8, "learning_rate": 1e-3, "logging_steps": 2,
+                 "save_strategy": "no", "disable_tqdm": True, "use_cpu": True, "seed": 0}
+
 TINY_TASKS = {
     "ner": {"type": "token-classification", "labels": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]},
     "sentiment": {"type": "text-classification", "labels": ["negative", "positive"]},

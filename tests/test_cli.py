@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 import yaml
-from conftest import SAMPLES_DIR
+from conftest import SAMPLES_DIR, TINY_TRAINING
 from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
 from hf_mtl import MultiTaskModel
@@ -37,8 +37,7 @@ def write_recipe(path, encoder, output_dir, tasks=None, **training):
         "output_dir": str(output_dir),
         "model": {"encoder": str(encoder)},
         "tasks": [{**task, **SMALL} for task in (tasks or TASKS)],
-        "training": {"max_steps": 6, "per_device_train_batch_size": 8, "learning_rate": 1e-3, "logging_steps": 2,
-                     "save_strategy": "no", "disable_tqdm": True, "use_cpu": True, "seed": 0, **training},
+        "training": {**TINY_TRAINING, **training},
     }
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path

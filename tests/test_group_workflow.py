@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import SAMPLES_DIR
+from conftest import SAMPLES_DIR, TINY_TRAINING
 from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
 from hf_mtl.cli import main
@@ -41,8 +41,7 @@ TASKS = [
 def write_recipe(path: Path, encoder: Path, output_dir: Path, tasks=None, **training) -> Path:
     recipe = {
         "output_dir": str(output_dir), "model": {"encoder": str(encoder)}, "tasks": tasks or TASKS,
-        "training": {"max_steps": 6, "per_device_train_batch_size": 8, "learning_rate": 1e-3, "logging_steps": 2,
-                     "save_strategy": "no", "disable_tqdm": True, "use_cpu": True, "seed": 0, **training},
+        "training": {**TINY_TRAINING, **training},
     }
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path

