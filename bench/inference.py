@@ -45,11 +45,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from data_folder import add_data_dir_argument, data_dir_of
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("HF_MTL_DATA", REPO_ROOT.parent / "shared" / "data"))  # --data-dir overrides
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # set in main() from --data-dir / $HF_MTL_DATA
 ARMS = ("multitask", "four_pipelines", "encoder_floor", "onnx")
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
@@ -267,17 +269,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each chunk per arm; the fastest counts")
     parser.add_argument("--chunk", type=int, default=500, help="sentences per interleaved chunk (default 500)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-arm memory subprocesses")
-    parser.add_argument("--data-dir", default=None,
-                        help="the shared data folder (default: $HF_MTL_DATA, else ../shared/data next to the repository)")
+    add_data_dir_argument(parser)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     global DATA_DIR
-    if args.data_dir:
-        DATA_DIR = Path(args.data_dir)
-    if not DATA_DIR.is_dir():
-        parser.error(f"data folder {DATA_DIR} does not exist (give --data-dir or set HF_MTL_DATA)")
+    DATA_DIR = data_dir_of(parser, args)
     if args.memory_child:
         return memory_child(args)
     arms = ARMS if onnx_available() else tuple(arm for arm in ARMS if arm != "onnx")

@@ -1,6 +1,6 @@
 """Quality on real data: one joint model vs one model per task, and transfer to a new task.
 
-Tasks (all from ``/work/shared/data``, override with ``HF_MTL_DATA``), max length 128:
+Tasks (all from the data folder: ``--data-dir``, else ``$HF_MTL_DATA``, else ``../shared/data``), max length 128:
 
 - ``ner``: CoNLL-2003 (train / dev / scored on test), seqeval entity F1;
 - ``pos``: UD English-EWT UPOS (train / dev / scored on test), token accuracy;
@@ -79,6 +79,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from data_folder import add_data_dir_argument, data_dir_of  # noqa: E402
 from quality_report import REFINE_SUFFIX, best_joint_arm, markdown, noise_spread, plot, summary, target_lines  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForSequenceClassification,
@@ -98,7 +99,7 @@ from hf_mtl.tasks import TaskSpec  # noqa: E402
 from hf_mtl.workflow import TrainResult, load_tokenizer, train_recipe  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("HF_MTL_DATA", REPO_ROOT.parent / "shared" / "data"))  # --data-dir overrides
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # set in main() from --data-dir / $HF_MTL_DATA
 TASK_NAMES = ("ner", "pos", "sentiment", "topic")
 JOINT_ARMS = {
     "joint_proportional": {"sampling": "proportional"},
@@ -308,8 +309,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frozen-lr", type=float, default=1e-3)
     parser.add_argument("--max-examples", type=int, default=None, help="cap every split (smoke tests only)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--data-dir", default=None,
-                        help="the shared data folder (default: $HF_MTL_DATA, else ../shared/data next to the repository)")
+    add_data_dir_argument(parser)
     parser.add_argument("--results", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality_arms.json"),
                         help="each finished arm is written here (commit it: a rerun skips the arms it holds)")
     parser.add_argument("--noise-seeds", default=None,
@@ -435,10 +435,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = _parser()
     args = parser.parse_args(argv)
     global DATA_DIR
-    if args.data_dir:
-        DATA_DIR = Path(args.data_dir)
-    if not DATA_DIR.is_dir():
-        parser.error(f"data folder {DATA_DIR} does not exist (give --data-dir or set HF_MTL_DATA)")
+    DATA_DIR = data_dir_of(parser, args)
     args.encoder_path = ModelSection(encoder=args.encoder).encoder_path
     args.tasks = tuple(task.strip() for task in args.tasks.split(",") if task.strip())
     if not args.tasks or set(args.tasks) - set(TASK_NAMES):

