@@ -28,7 +28,7 @@ def __getattr__(name: str):
         "MultiTaskTrainingArguments": "training_args",
         "MultiTaskModelCardData": "model_card",
         "TaskSpec": "tasks",
-        "DataSource": "tasks",
+        "DataSource": "data_sources",
         "prepare_task": "data",
         "load_recipe": "recipe",
         "train_recipe": "workflow",

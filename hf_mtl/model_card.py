@@ -70,7 +70,7 @@ class DatasetRef:
 
     @classmethod
     def from_source(cls, source: Any, split: str) -> DatasetRef | None:
-        """The reference for a :class:`~hf_mtl.tasks.DataSource` used as ``split`` (``None`` without one)."""
+        """The reference for a :class:`~hf_mtl.data_sources.DataSource` used as ``split`` (``None`` without one)."""
         if source is None:
             return None
         name, path = getattr(source, "name", None), getattr(source, "path", None)

@@ -24,7 +24,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..errors import TaskError
-from ..tasks import TASK_TYPES, TOKEN_CLASSIFICATION
+from ..task_kinds import TASK_TYPES, TOKEN_CLASSIFICATION
 from .alignment import IGNORE_INDEX
 
 __all__ = ["DataCollatorForMultiTask"]

@@ -31,8 +31,9 @@ from typing import Any
 
 import datasets
 
+from ..data_sources import DataSource, datasets_kind
 from ..errors import DataError, TaskError
-from ..tasks import DataSource, TaskSpec, datasets_kind
+from ..tasks import TaskSpec
 
 logger = logging.getLogger("hf_mtl")
 

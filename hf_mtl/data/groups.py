@@ -40,8 +40,9 @@ import datasets
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from ..data_sources import SPLITS
 from ..errors import DataError, TaskError
-from ..tasks import SPLITS, TaskSpec
+from ..tasks import TaskSpec
 from .alignment import (
     IGNORE_INDEX,
     TruncationReport,

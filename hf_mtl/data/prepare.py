@@ -11,8 +11,9 @@ from typing import Any
 import datasets
 from transformers import PreTrainedTokenizerBase
 
+from ..data_sources import SPLITS
 from ..errors import DataError, TaskError
-from ..tasks import SPLITS, TaskSpec
+from ..tasks import TaskSpec
 from .alignment import TruncationReport, prepare_tokenizer, tokenize_text_task, tokenize_token_task
 from .readers import read_split
 

@@ -1,17 +1,8 @@
-"""Readers: turn one :class:`~hf_mtl.tasks.DataSource` into a raw, standardized split (:class:`RawSplit`).
+"""Readers: turn one :class:`~hf_mtl.data_sources.DataSource` into a raw, standardized split (:class:`RawSplit`).
 
 The file formats have their own modules (:mod:`.conll`, :mod:`.tables`, :mod:`.dataset_objects`); this one picks
 the reader for a source and standardizes what it read into the raw columns described in :mod:`.raw`
 (names, ClassLabel ids and ``label_map`` applied; regression targets and multi-label lists checked).
-
-Example:
-
-```python
->>> from hf_mtl.data.readers import read_conll
->>> ds = read_conll("recipes/data/conll2003_validation.txt")
->>> ds[0]["words"][:3], ds[0]["tags"][:3]
-(['CRICKET', '-', 'LEICESTERSHIRE'], ['O', 'O', 'B-ORG'])
-```
 """
 
 from __future__ import annotations
@@ -22,8 +13,9 @@ from typing import Any
 
 import datasets
 
+from ..data_sources import IN_MEMORY_FORMAT, DataSource
 from ..errors import DataError, did_you_mean
-from ..tasks import IN_MEMORY_FORMAT, DataSource, TaskSpec
+from ..tasks import TaskSpec
 from .conll import read_conll, read_conll_split, read_conllu, read_conllu_split
 from .dataset_objects import read_dataset_object
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, check_file, read_text_file

@@ -11,8 +11,8 @@ from typing import Any
 
 import datasets
 
+from ..data_sources import DataSource
 from ..errors import DataError
-from ..tasks import DataSource
 from .raw import check_file, read_text_file, split_lines
 
 __all__ = ["NO_ROWS", "read_disk", "read_hub", "read_parquet", "read_table"]
