@@ -11,7 +11,7 @@ from conftest import SAMPLES_DIR, minilm_dir
 from transformers import AutoTokenizer
 
 from hf_mtl.data import prepare_task
-from hf_mtl.data.alignment import default_cache_dir
+from hf_mtl.data.tokenization_cache import default_cache_dir
 from hf_mtl.tasks import TaskSpec
 
 

@@ -12,8 +12,6 @@ td = prepare_task(spec, tokenizer)    # reads, validates, infers labels, tokeniz
 from .alignment import (
     IGNORE_INDEX,
     TruncationReport,
-    needs_prefix_space,
-    prepare_tokenizer,
     tokenize_text_group,
     tokenize_text_task,
     tokenize_token_group,
@@ -23,6 +21,7 @@ from .collator import DataCollatorForMultiTask
 from .groups import GroupData, prepare_group
 from .prepare import TaskData, infer_labels, load_task_splits, prepare_task
 from .readers import RawSplit, read_conll, read_conllu, read_split, read_table
+from .tokenizer_setup import needs_prefix_space, prepare_tokenizer
 
 __all__ = [
     "IGNORE_INDEX",

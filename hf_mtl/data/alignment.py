@@ -11,12 +11,7 @@ float list (multi-label) or a float (regression).
 Output columns: ``input_ids``, ``attention_mask``, ``token_type_ids`` (when the tokenizer makes them),
 ``labels`` and ``length`` (the number of tokens, for length-grouped sampling).
 
-Tokenized splits are cached as ``cache-<fingerprint>.arrow`` files under :func:`default_cache_dir`
-(``$HF_DATASETS_CACHE/hf_mtl/tokenized``), so a second identical run reads them instead of tokenizing. The
-fingerprint hashes the raw split's datasets fingerprint (for the in-memory splits the readers build, a hash of
-their content: any change to a file or to how it is read changes it), the tokenizer (its full ``tokenizer.json``
-state, class and special tokens), every setting of the map (labels, ``max_length``, ...) and
-:data:`CACHE_FORMAT_VERSION` with the hf_mtl version. ``datasets.disable_caching()`` turns the cache off.
+Tokenized splits are cached (see :mod:`.tokenization_cache`).
 
 Example:
 
@@ -33,9 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,22 +36,16 @@ from typing import Any
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from ..configuration_multitask import HF_MTL_VERSION
 from ..errors import DataError
 from ..task_kinds import IGNORE_INDEX
+from .tokenization_cache import cache_fingerprint, cached_map
+from .tokenizer_setup import needs_prefix_space
 
 logger = logging.getLogger("hf_mtl")
-# Bump when the same raw split, tokenizer and settings would tokenize differently (new columns, other alignment
-# rules), so that cache files written by older code are never served.
-CACHE_FORMAT_VERSION = 1
 
 __all__ = [
-    "CACHE_FORMAT_VERSION",
     "IGNORE_INDEX",
-    "default_cache_dir",
     "TruncationReport",
-    "needs_prefix_space",
-    "prepare_tokenizer",
     "tokenize_token_task",
     "tokenize_token_group",
     "tokenize_text_task",
@@ -125,143 +111,6 @@ class TruncationReport:
             logger.warning("%s", self)
         else:
             logger.debug("%s", self)
-
-
-# --------------------------------------------------------------------------------------------- tokenizers
-def _pre_tokenizer_json(tokenizer: PreTrainedTokenizerBase) -> dict[str, Any] | None:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return None
-    return json.loads(backend.to_str()).get("pre_tokenizer")
-
-
-def _byte_level_nodes(node: Any) -> list[dict[str, Any]]:
-    if not isinstance(node, dict):
-        return []
-    if node.get("type") == "ByteLevel":
-        return [node]
-    return [n for child in node.get("pretokenizers", []) or [] for n in _byte_level_nodes(child)]
-
-
-def needs_prefix_space(tokenizer: PreTrainedTokenizerBase) -> bool:
-    """Whether a byte-level BPE tokenizer (RoBERTa, GPT-2, BART, ...) lacks ``add_prefix_space=True``.
-
-    Without it, pre-split words are encoded as if glued to the previous word (no ``Ġ``), which differs from
-    how the model saw them in pre-training.
-    """
-    nodes = _byte_level_nodes(_pre_tokenizer_json(tokenizer))
-    return bool(nodes) and not all(node.get("add_prefix_space") for node in nodes)
-
-
-def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
-    """Return a tokenizer fit for pre-split words: the same one, or a copy with ``add_prefix_space=True``.
-
-    Byte-level BPE tokenizers (RoBERTa, GPT-2, ...) need ``add_prefix_space=True`` for
-    ``is_split_into_words=True``. When that is missing, a copy is returned whose pre-tokenizer adds the
-    space (the original is left untouched); save *that* tokenizer with the model. Slow (Python)
-    tokenizers cannot be patched: load them with ``AutoTokenizer.from_pretrained(name, add_prefix_space=True)``.
-
-    Example:
-
-    ```python
-    >>> tok = prepare_tokenizer(AutoTokenizer.from_pretrained("roberta-base"))  # doctest: +SKIP
-    >>> tok.add_prefix_space  # doctest: +SKIP
-    True
-    ```
-    """
-    if not needs_prefix_space(tokenizer):
-        if getattr(tokenizer, "add_prefix_space", None) is False and not getattr(tokenizer, "is_fast", True):
-            raise DataError(
-                f"tokenizer {tokenizer.name_or_path!r} needs add_prefix_space=True for pre-split words; load it with "
-                f"AutoTokenizer.from_pretrained({tokenizer.name_or_path!r}, add_prefix_space=True)"
-            )
-        return tokenizer
-    try:
-        from tokenizers import Tokenizer
-
-        state = json.loads(tokenizer.backend_tokenizer.to_str())
-        for node in _byte_level_nodes(state.get("pre_tokenizer")):
-            node["add_prefix_space"] = True
-        patched = copy.deepcopy(tokenizer)
-        patched._tokenizer = Tokenizer.from_str(json.dumps(state))
-    except Exception as err:  # pragma: no cover - depends on the tokenizer class
-        raise DataError(
-            f"tokenizer {tokenizer.name_or_path!r} needs add_prefix_space=True for pre-split words and could not be "
-            f"patched ({err}); load it with AutoTokenizer.from_pretrained(name, add_prefix_space=True)"
-        ) from None
-    if hasattr(patched, "add_prefix_space"):
-        patched.add_prefix_space = True
-    patched.init_kwargs["add_prefix_space"] = True
-    logger.info("tokenizer %r: using a copy with add_prefix_space=True for pre-split words", tokenizer.name_or_path)
-    return patched
-
-
-_BACKEND_DIGESTS: dict[str, str] = {}  # sha256 of a backend's to_str() -> digest without truncation/padding
-
-
-def _backend_digest(serialized: str) -> str:
-    key = hashlib.sha256(serialized.encode()).hexdigest()
-    if key not in _BACKEND_DIGESTS:
-        state = json.loads(serialized)
-        # every call sets the backend's truncation/padding to that call's arguments: not the tokenizer's identity
-        state.pop("truncation", None)
-        state.pop("padding", None)
-        if len(_BACKEND_DIGESTS) > 64:
-            _BACKEND_DIGESTS.clear()
-        # the serializer writes keys (and vocabularies, by id) in a fixed order, so no sort_keys (slow on a vocab)
-        _BACKEND_DIGESTS[key] = hashlib.sha256(json.dumps(state).encode()).hexdigest()
-    return _BACKEND_DIGESTS[key]
-
-
-def _tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
-    digest = hashlib.sha256(type(tokenizer).__name__.encode())
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        digest.update(_backend_digest(backend.to_str()).encode())
-    else:
-        digest.update(str(sorted(tokenizer.get_vocab().items())).encode())
-    digest.update(repr(sorted(tokenizer.special_tokens_map.items())).encode())
-    return digest.hexdigest()
-
-
-def _fingerprint(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, *parts: Any) -> str:
-    digest = hashlib.sha256(str(dataset._fingerprint).encode())
-    digest.update(_tokenizer_fingerprint(tokenizer).encode())
-    digest.update(json.dumps([CACHE_FORMAT_VERSION, HF_MTL_VERSION, *parts], sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:32]
-
-
-def default_cache_dir() -> Path:
-    """Where tokenized splits are cached: ``$HF_DATASETS_CACHE/hf_mtl/tokenized`` (datasets' cache folder)."""
-    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_mtl" / "tokenized"
-
-
-def _cache_file(fingerprint: str, cache_dir: str | Path | None) -> str | None:
-    if not datasets.is_caching_enabled():
-        return None
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        logger.warning("cannot create the tokenization cache folder %s (%s); tokenizing without a cache", folder, err)
-        return None
-    return str(folder / f"cache-{fingerprint}.arrow")
-
-
-def _cached_map(raw: datasets.Dataset, encode: Any, fingerprint: str, cache_dir: str | Path | None,
-                desc: str) -> tuple[datasets.Dataset, str | None, bool]:
-    """``raw.map(encode)`` written to (or read from) the cache file named by ``fingerprint``.
-
-    datasets writes the file under a temporary name and moves it into place, so concurrent runs (DDP ranks)
-    never read a half-written file.
-    """
-    cache_file = _cache_file(fingerprint, cache_dir)
-    hit = cache_file is not None and Path(cache_file).is_file()
-    tokenized = raw.map(
-        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
-        cache_file_name=cache_file, load_from_cache_file=True, desc=desc,
-    )
-    return tokenized, cache_file, hit
 
 
 # Per-example counts the map writes next to the model columns (so that a cached map still reports them);
@@ -377,8 +226,8 @@ def _tokenize_words(
         return out
 
     spec_parts = {column: (source, label2id) for column, (source, _, label2id) in columns.items()}
-    fingerprint = _fingerprint(raw, tokenizer, "token", spec_parts, max_length, label_all_subwords)
-    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
+    fingerprint = cache_fingerprint(raw, tokenizer, "token", spec_parts, max_length, label_all_subwords)
+    mapped = cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
     return _split_report(mapped, name, split, max_length, _TOKEN_AUX)
 
 
@@ -505,8 +354,8 @@ def _tokenize_texts(
         return out
 
     spec_parts = {column: (source, label2id, problem_type) for column, (source, _, label2id, problem_type) in columns.items()}
-    fingerprint = _fingerprint(raw, tokenizer, "text", spec_parts, max_length)
-    mapped = _cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
+    fingerprint = cache_fingerprint(raw, tokenizer, "text", spec_parts, max_length)
+    mapped = cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
     return _split_report(mapped, name, split, max_length, _TEXT_AUX)
 
 

@@ -46,12 +46,12 @@ from ..tasks import TaskSpec
 from .alignment import (
     IGNORE_INDEX,
     TruncationReport,
-    prepare_tokenizer,
     tokenize_text_group,
     tokenize_token_group,
 )
 from .prepare import TaskData, carve_and_limit, choose_labels
 from .readers import RawSplit, read_split
+from .tokenizer_setup import prepare_tokenizer
 
 logger = logging.getLogger("hf_mtl")
 

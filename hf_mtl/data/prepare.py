@@ -14,8 +14,9 @@ from transformers import PreTrainedTokenizerBase
 from ..data_sources import SPLITS
 from ..errors import DataError, TaskError
 from ..tasks import TaskSpec
-from .alignment import TruncationReport, prepare_tokenizer, tokenize_text_task, tokenize_token_task
+from .alignment import TruncationReport, tokenize_text_task, tokenize_token_task
 from .readers import read_split
+from .tokenizer_setup import prepare_tokenizer
 
 logger = logging.getLogger("hf_mtl")
 

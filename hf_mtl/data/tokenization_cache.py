@@ -1,0 +1,99 @@
+"""The tokenization cache: tokenized splits stored as ``cache-<fingerprint>.arrow`` files.
+
+Files live under :func:`default_cache_dir` (``$HF_DATASETS_CACHE/hf_mtl/tokenized``), so a second identical run
+reads them instead of tokenizing. The fingerprint hashes the raw split's datasets fingerprint (for the
+in-memory splits the readers build, a hash of their content: any change to a file or to how it is read changes
+it), the tokenizer (its full ``tokenizer.json`` state, class and special tokens), every setting of the map
+(labels, ``max_length``, ...) and :data:`CACHE_FORMAT_VERSION` with the hf_mtl version.
+``datasets.disable_caching()`` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import datasets
+from transformers import PreTrainedTokenizerBase
+
+from ..configuration_multitask import HF_MTL_VERSION
+
+logger = logging.getLogger("hf_mtl")
+
+# Bump when the same raw split, tokenizer and settings would tokenize differently (new columns, other alignment
+# rules), so that cache files written by older code are never served.
+CACHE_FORMAT_VERSION = 1
+
+__all__ = ["CACHE_FORMAT_VERSION", "cache_fingerprint", "cached_map", "default_cache_dir"]
+
+
+_BACKEND_DIGESTS: dict[str, str] = {}  # sha256 of a backend's to_str() -> digest without truncation/padding
+
+
+def _backend_digest(serialized: str) -> str:
+    key = hashlib.sha256(serialized.encode()).hexdigest()
+    if key not in _BACKEND_DIGESTS:
+        state = json.loads(serialized)
+        # every call sets the backend's truncation/padding to that call's arguments: not the tokenizer's identity
+        state.pop("truncation", None)
+        state.pop("padding", None)
+        if len(_BACKEND_DIGESTS) > 64:
+            _BACKEND_DIGESTS.clear()
+        # the serializer writes keys (and vocabularies, by id) in a fixed order, so no sort_keys (slow on a vocab)
+        _BACKEND_DIGESTS[key] = hashlib.sha256(json.dumps(state).encode()).hexdigest()
+    return _BACKEND_DIGESTS[key]
+
+
+def _tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    digest = hashlib.sha256(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        digest.update(_backend_digest(backend.to_str()).encode())
+    else:
+        digest.update(str(sorted(tokenizer.get_vocab().items())).encode())
+    digest.update(repr(sorted(tokenizer.special_tokens_map.items())).encode())
+    return digest.hexdigest()
+
+
+def cache_fingerprint(dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, *parts: Any) -> str:
+    """The cache key of tokenizing ``dataset`` with ``tokenizer`` and the map settings ``parts``."""
+    digest = hashlib.sha256(str(dataset._fingerprint).encode())
+    digest.update(_tokenizer_fingerprint(tokenizer).encode())
+    digest.update(json.dumps([CACHE_FORMAT_VERSION, HF_MTL_VERSION, *parts], sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+def default_cache_dir() -> Path:
+    """Where tokenized splits are cached: ``$HF_DATASETS_CACHE/hf_mtl/tokenized`` (datasets' cache folder)."""
+    return Path(datasets.config.HF_DATASETS_CACHE) / "hf_mtl" / "tokenized"
+
+
+def _cache_file(fingerprint: str, cache_dir: str | Path | None) -> str | None:
+    if not datasets.is_caching_enabled():
+        return None
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        logger.warning("cannot create the tokenization cache folder %s (%s); tokenizing without a cache", folder, err)
+        return None
+    return str(folder / f"cache-{fingerprint}.arrow")
+
+
+def cached_map(raw: datasets.Dataset, encode: Any, fingerprint: str, cache_dir: str | Path | None,
+                desc: str) -> tuple[datasets.Dataset, str | None, bool]:
+    """``raw.map(encode)`` written to (or read from) the cache file named by ``fingerprint``.
+
+    datasets writes the file under a temporary name and moves it into place, so concurrent runs (DDP ranks)
+    never read a half-written file.
+    """
+    cache_file = _cache_file(fingerprint, cache_dir)
+    hit = cache_file is not None and Path(cache_file).is_file()
+    tokenized = raw.map(
+        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
+        cache_file_name=cache_file, load_from_cache_file=True, desc=desc,
+    )
+    return tokenized, cache_file, hit
