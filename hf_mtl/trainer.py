@@ -47,7 +47,7 @@ from .errors import TaskError
 from .exposure import apply_equal_exposure
 from .lora import unwrap_peft_model
 from .metrics import METRIC_NAMES
-from .model_card import ModelCardMixin
+from .model_card_trainer import ModelCardMixin
 from .modeling_multitask import MultiTaskModel
 from .sampling import MultiTaskBatchSampler
 from .task_evaluation import TaskEvaluationMixin
@@ -111,7 +111,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             unit (sized by its examples); each of its batches runs the encoder once and adds every task's loss.
             `loss_<task>`, `examples_seen` and evaluation stay per task.
         model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
-            that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card.ModelCardMixin`).
+            that `save_model()` and `push_to_hub()` write (see `hf_mtl.model_card_trainer.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
 
     The model's config is never changed: `args.task_loss_weights` are applied to the loss at run time (see
