@@ -11,10 +11,11 @@ from typing import Any
 from .errors import HfMtlError
 from .model_card import SIDE_CARD_FILE, set_card_model_id
 
-REQUIRED_FILES = ("config.json", "model.safetensors", "configuration_multitask.py", "modeling_multitask.py",
-                  "heads.py", "task_kinds.py",
-                  # the "multitask" pipeline as remote code (config.json's custom_pipelines)
-                  "pipeline_multitask.py", "word_windows.py", "errors.py")
+# The modeling core and the "multitask" pipeline (config.json's custom_pipelines): the code save_pretrained copies
+# next to the weights, so that AutoModel / pipeline load the folder as remote code where hf_mtl is not installed.
+REMOTE_CODE_FILES = ("configuration_multitask.py", "modeling_multitask.py", "modeling_loading.py", "heads.py",
+                     "task_kinds.py", "pipeline_multitask.py", "word_windows.py", "errors.py")
+REQUIRED_FILES = ("config.json", "model.safetensors", *REMOTE_CODE_FILES)
 # Files a training run leaves that never belong in a model repository: checkpoints, pickles, private files
 # ("_*", as Trainer.push_to_hub skips them) and the card written beside a README.md the user wrote.
 IGNORED_PATTERNS = ["_*", "checkpoint-*", "checkpoint-*/**", "*.pt", "*.pkl", SIDE_CARD_FILE]

@@ -20,30 +20,13 @@ from transformers.utils import ModelOutput
 
 from .configuration_multitask import TEXT_CLASSIFICATION, MultiTaskConfig
 from .heads import build_head
-
-# `config.lora` (set by hf_mtl.lora) holds the peft.LoraConfig fields plus the encoder the adapters were trained on.
-LORA_BASE_ENCODER_KEY = "base_encoder"
-_ENCODER_PREFIX = "encoder."
-
-
-def _is_adapter_weight(name: str) -> bool:
-    """Weights an adapter-only save keeps: the LoRA matrices and every head (not the frozen base encoder)."""
-    return not name.startswith(_ENCODER_PREFIX) or ".lora_" in name
-
-
-def _inject_lora(model: nn.Module, settings: dict[str, Any]) -> None:
-    # peft is imported only for a config that carries LoRA adapters (hf_mtl's lora extra); plain models need torch
-    # and transformers alone.
-    try:
-        from peft import LoraConfig, inject_adapter_in_model
-    except ImportError as error:
-        raise ImportError(
-            "This model keeps LoRA adapters separate from its encoder (config.lora); loading it needs peft "
-            "(pip install peft), or load a merged copy (hf_mtl.lora.merge_lora / hf-mtl export)."
-        ) from error
-    fields = {k: v for k, v in settings.items() if k not in (LORA_BASE_ENCODER_KEY, "peft_type", "peft_version")}
-    inject_adapter_in_model(LoraConfig(**fields), model)
-    model.heads.requires_grad_(True)
+from .modeling_loading import (
+    LORA_BASE_ENCODER_KEY,
+    HoldLoadReport,
+    inject_lora,
+    is_adapter_weight,
+    loading_problem,
+)
 
 
 @dataclass
@@ -65,20 +48,6 @@ class MultiTaskModelOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     task_losses: dict[str, torch.FloatTensor] | None = None
-
-
-class _HoldRecords(logging.Filter):
-    """A logging filter that keeps transformers' loading report back (to re-emit it only when loading succeeds)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if "LOAD REPORT" in str(record.msg):
-            self.records.append(record)
-            return False
-        return True
 
 
 def check_is_encoder(encoder_config: PretrainedConfig) -> None:
@@ -152,7 +121,7 @@ class MultiTaskModel(PreTrainedModel):
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
         self.post_init()
         if getattr(config, "lora", None):
-            _inject_lora(self, config.lora)
+            inject_lora(self, config.lora)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -175,7 +144,7 @@ class MultiTaskModel(PreTrainedModel):
         kwargs["ignore_mismatched_sizes"] = True  # reported below, by name and shape, instead of a bare RuntimeError
         # transformers logs a loading report (a table) for any key that does not match; it is held back and shown
         # only when the model loads (an error says it in one line instead).
-        held = _HoldRecords()
+        held = HoldLoadReport()
         report_logger = logging.getLogger("transformers.modeling_utils")
         report_logger.addFilter(held)
         try:
@@ -184,7 +153,7 @@ class MultiTaskModel(PreTrainedModel):
             )
         finally:
             report_logger.removeFilter(held)
-        problem = None if lenient else model._loading_problem(info)
+        problem = None if lenient else loading_problem(model, info)
         if problem:
             raise ValueError(
                 f"{pretrained_model_name_or_path} cannot be loaded exactly: {problem}; refusing to run it with "
@@ -211,9 +180,9 @@ class MultiTaskModel(PreTrainedModel):
                 f"{path} holds LoRA adapters for the encoder '{base}', which cannot be loaded ({error}); "
                 "make it available (a local folder or a Hub id) or load a merged copy of the model."
             ) from error
-        _inject_lora(model, config.lora)
+        inject_lora(model, config.lora)
         state = load_file(cached_file(path, SAFE_WEIGHTS_NAME, **hub_kwargs))
-        expected = {name for name in model.state_dict() if _is_adapter_weight(name)}
+        expected = {name for name in model.state_dict() if is_adapter_weight(name)}
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
             raise OSError(
@@ -239,7 +208,7 @@ class MultiTaskModel(PreTrainedModel):
         """
         if getattr(self.config, "lora", None):
             state_dict = state_dict if state_dict is not None else self.state_dict()
-            state_dict = {name: tensor for name, tensor in state_dict.items() if _is_adapter_weight(name)}
+            state_dict = {name: tensor for name, tensor in state_dict.items() if is_adapter_weight(name)}
         # A relative import (not at the top: the pipeline is needed only here) so that transformers copies
         # pipeline_multitask.py and what it imports along with this file, on save and on remote-code loading.
         from .pipeline_multitask import custom_pipelines
@@ -253,38 +222,6 @@ class MultiTaskModel(PreTrainedModel):
                 del self.config.custom_pipelines
             else:
                 self.config.custom_pipelines = previous
-
-    def _loading_problem(self, info: dict[str, Any]) -> str | None:
-        """What of ``from_pretrained``'s loading report means the weights are not the model's (None: all match).
-
-        Missing weights (a head named in config.json without weights, an encoder saved elsewhere), unexpected
-        encoder weights and shape mismatches (a label count that differs) are problems; weights of heads this
-        version does not build (tasks of a newer hf_mtl, skipped with a warning) are not.
-        """
-        persistent = set(self.state_dict())
-        missing = sorted(key for key in info.get("missing_keys") or () if key in persistent)
-        unexpected = sorted(
-            key for key in info.get("unexpected_keys") or ()
-            if not (key.startswith("heads.") and key.split(".")[1] not in self.config.tasks)
-        )
-        mismatched = list(info.get("mismatched_keys") or ())
-        problems = []
-        head_tasks = sorted({key.split(".")[1] for key in missing if key.startswith("heads.")})
-        if head_tasks:
-            problems.append(f"config.json names task(s) {head_tasks} but the weights have no head for them")
-        encoder_missing = [key for key in missing if not key.startswith("heads.")]
-        if encoder_missing:
-            problems.append(f"{len(encoder_missing)} encoder weight(s) are missing (e.g. {encoder_missing[0]})")
-        if unexpected:
-            problems.append(f"{len(unexpected)} weight(s) are not part of this model (e.g. {unexpected[0]})")
-        if mismatched:
-            key, *shapes = mismatched[0] if isinstance(mismatched[0], (list, tuple)) else (mismatched[0],)
-            shown = f": {tuple(shapes[0])} in the file, {tuple(shapes[1])} from config.json" if len(shapes) == 2 else ""
-            problems.append(
-                f"{len(mismatched)} weight(s) do not have the shape config.json gives them (a label count or size "
-                f"differs), e.g. {key}{shown}"
-            )
-        return "; ".join(problems) or None
 
     @classmethod
     def from_encoder(

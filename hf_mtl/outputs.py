@@ -37,6 +37,7 @@ from transformers import TrainerCallback
 
 from .checkpoints import checkpoint_folders, checkpoint_problem, last_complete_checkpoint
 from .errors import HfMtlError, TrainingInterrupted
+from .hub import REMOTE_CODE_FILES
 
 logger = logging.getLogger("hf_mtl")
 __all__ = ["GracefulInterrupt", "OutputError", "OutputLock", "TrainingInterrupted", "TrainingOutput", "check_writable_file",
@@ -47,8 +48,7 @@ LOCK_FILE = ".hf-mtl.lock"
 TRAIN_WRITES = (
     "README.md", "config.json", "model.safetensors", "model.safetensors.index.json", "generation_config.json",
     "eval_results.json", "train_summary.json", "trainer_state.json", "training_curves.png", "training_args.bin",
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-    "configuration_multitask.py", "modeling_multitask.py", "heads.py",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", *REMOTE_CODE_FILES,
 )
 # The files that mark a trained model (what `save_pretrained` writes), as opposed to the user's own notes.
 MODEL_MARKERS = ("model.safetensors", "model.safetensors.index.json", "train_summary.json", "pytorch_model.bin")

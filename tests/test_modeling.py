@@ -18,6 +18,7 @@ from transformers import (
 import hf_mtl
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.export import export_task
+from hf_mtl.hub import REMOTE_CODE_FILES
 
 
 def batch(seq_len: int = 7, size: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -115,7 +116,7 @@ def test_save_and_reload_identical_logits_with_safetensors(tiny_model, tmp_path)
 
 def test_saved_folder_carries_remote_code(tiny_model, tmp_path):
     tiny_model.save_pretrained(tmp_path)
-    for name in ("configuration_multitask.py", "modeling_multitask.py", "heads.py", "task_kinds.py"):
+    for name in REMOTE_CODE_FILES:
         assert (tmp_path / name).exists(), name
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map == {
