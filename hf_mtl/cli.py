@@ -32,6 +32,7 @@ class UsageError(HfMtlError):
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Longer than ~60 lines on purpose: one flat declaration per sub-command, read top to bottom like `--help`.
     parser = argparse.ArgumentParser(
         prog="hf-mtl",
         description="Multi-task fine-tuning of Hugging Face transformers: one shared encoder, many task heads.",

@@ -383,17 +383,30 @@ def _check_model_source(value: str | None, key: str, where: str) -> None:
         )
 
 
-def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] | None = None) -> Recipe:
-    """Load and check a recipe file, applying command-line style overrides.
+def _task_specs(entries: list[Any], path: Path, where: str, data_base: Path | None) -> list[TaskSpec]:
+    """The recipe's ``tasks:`` as checked :class:`TaskSpec` objects: unique names, groups that agree."""
+    tasks: list[TaskSpec] = []
+    for index, entry in enumerate(entries):
+        has_local = isinstance(entry, dict) and LOCAL_KEY in entry
+        task = _resolve_task(entry, index, where, data_base)
+        base = data_base if (has_local and data_base is not None) else path.parent
+        try:
+            tasks.append(TaskSpec.from_dict(task, where=where, base_dir=base))
+        except HfMtlError as error:
+            raise RecipeError(str(error)) from None
+    names = [task.name for task in tasks]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise RecipeError(f"{where}: duplicate task name(s) {duplicates}; every task needs its own name.")
+    try:
+        group_tasks(tasks)  # the tasks of a group agree on what they share
+    except HfMtlError as error:
+        raise RecipeError(f"{where}: {error}") from None
+    return tasks
 
-    Relative data paths are resolved against the recipe's folder, or against ``data_dir`` (relative to the
-    current directory) for the ``local`` settings of tasks that also name a Hub dataset
-    (``--data_dir ../shared/data`` runs them on local files).
 
-    Raises:
-        RecipeError: the file is missing or not YAML, a required field is missing, or a key is unknown.
-    """
-    path = Path(path)
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The recipe file as a mapping (safe loading), or a :class:`RecipeError` naming the line and column."""
     if not path.is_file():
         raise RecipeError(f"Recipe file {path} does not exist.")
     try:
@@ -407,6 +420,21 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
         raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}).") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe is a YAML mapping with keys {', '.join(RECIPE_KEYS)}; got {type(raw).__name__}.")
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] | None = None) -> Recipe:
+    """Load and check a recipe file, applying command-line style overrides.
+
+    Relative data paths are resolved against the recipe's folder, or against ``data_dir`` (relative to the
+    current directory) for the ``local`` settings of tasks that also name a Hub dataset
+    (``--data_dir ../shared/data`` runs them on local files).
+
+    Raises:
+        RecipeError: the file is missing or not YAML, a required field is missing, or a key is unknown.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
     if overrides:
         pairs = overrides if isinstance(overrides[0], tuple) else parse_overrides(list(overrides))
         raw = apply_overrides(raw, pairs)
@@ -433,23 +461,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     data_dir = raw.get("data_dir")
     # data_dir is a command-line style option: relative to the current directory, like output_dir.
     data_base = Path(data_dir).resolve() if data_dir else None
-    tasks: list[TaskSpec] = []
-    for index, entry in enumerate(raw["tasks"]):
-        has_local = isinstance(entry, dict) and LOCAL_KEY in entry
-        task = _resolve_task(entry, index, where, data_base)
-        base = data_base if (has_local and data_base is not None) else path.parent
-        try:
-            tasks.append(TaskSpec.from_dict(task, where=where, base_dir=base))
-        except HfMtlError as error:
-            raise RecipeError(str(error)) from None
-    names = [task.name for task in tasks]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise RecipeError(f"{where}: duplicate task name(s) {duplicates}; every task needs its own name.")
-    try:
-        group_tasks(tasks)  # the tasks of a group agree on what they share
-    except HfMtlError as error:
-        raise RecipeError(f"{where}: {error}") from None
+    tasks = _task_specs(raw["tasks"], path, where, data_base)
     output_dir = Path(raw["output_dir"])
     resume, training = _resume_setting(raw, training, where)
     if not isinstance(raw.get("overwrite", False), bool):
