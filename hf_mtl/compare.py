@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,19 @@ from .workflow import TrainResult, train_recipe
 COMPARISON_JSON = "comparison.json"
 COMPARISON_MARKDOWN = "comparison.md"
 
+
+
+def mean_score(scores: Iterable[float | None]) -> float | None:
+    """The mean of the scores that exist (``None`` where none does): a table's **mean** row."""
+    present = [score for score in scores if score is not None]
+    return sum(present) / len(present) if present else None
+
+
+def score_cell(value: float | None, signed: bool = False) -> str:
+    """A score as a table shows it: four decimals (``+``/``-`` for a difference), ``n/a`` when missing."""
+    if value is None:
+        return "n/a"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 @dataclass
 class Comparison:
@@ -56,11 +70,9 @@ class Comparison:
     def summary(self) -> dict[str, Any]:
         """Totals: mean scores, training time and parameters of each arm."""
         rows = self.rows()
-        singles = [row["single"] for row in rows if row["single"] is not None]
-        joints = [row["joint"] for row in rows if row["joint"] is not None]
         return {
-            "single_mean": sum(singles) / len(singles) if singles else None,
-            "joint_mean": sum(joints) / len(joints) if joints else None,
+            "single_mean": mean_score(row["single"] for row in rows),
+            "joint_mean": mean_score(row["joint"] for row in rows),
             "single_train_seconds": sum(result.train_seconds for result in self.single.values()),
             "joint_train_seconds": self.joint.train_seconds,
             "single_parameters": sum(result.num_parameters for result in self.single.values()),
@@ -75,12 +87,7 @@ class Comparison:
             "| task | metric | single | joint | joint - single | single train s | examples seen (single / joint) |",
             "|---|---|---|---|---|---|---|",
         ]
-
-        def shown(value: float | None, signed: bool = False) -> str:
-            if value is None:
-                return "n/a"
-            return f"{value:+.4f}" if signed else f"{value:.4f}"
-
+        shown = score_cell
         for row in self.rows():
             lines.append(
                 f"| {row['task']} | {row['metric']} | {shown(row['single'])} | {shown(row['joint'])} | "

@@ -22,6 +22,7 @@ from typing import Any
 
 from transformers import set_seed
 
+from .compare import mean_score, score_cell
 from .errors import RecipeError
 from .metrics import main_metric_key
 from .modeling_multitask import MultiTaskModel
@@ -85,20 +86,15 @@ class Refinement:
     def summary(self) -> dict[str, Any]:
         """Mean joint and refined scores, and the total refinement time."""
         rows = self.rows()
-        joint = [row["joint"] for row in rows if row["joint"] is not None]
-        refined = [row["refined"] for row in rows if row["refined"] is not None]
         return {
-            "joint_mean": sum(joint) / len(joint) if joint else None,
-            "refined_mean": sum(refined) / len(refined) if refined else None,
+            "joint_mean": mean_score(row["joint"] for row in rows),
+            "refined_mean": mean_score(row["refined"] for row in rows),
             "refine_train_seconds": sum(result.train_seconds for result in self.refined.values()),
         }
 
     def to_markdown(self) -> str:
         """The joint-vs-refined table printed by `hf-mtl refine`."""
-
-        def shown(value: float | None, signed: bool = False) -> str:
-            return "n/a" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
-
+        shown = score_cell
         lines = [
             f"Scores on the {self.eval_split} split after {self.steps} refinement steps per task "
             "(refined - joint: positive means refining helped).",
