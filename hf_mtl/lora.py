@@ -32,7 +32,8 @@ from typing import Any
 from torch import nn
 
 from .errors import HfMtlError, did_you_mean
-from .modeling_multitask import LORA_BASE_ENCODER_KEY, MultiTaskModel
+from .modeling_loading import LORA_BASE_ENCODER_KEY
+from .modeling_multitask import MultiTaskModel
 
 DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
 

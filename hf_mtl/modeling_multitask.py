@@ -1,7 +1,7 @@
 """The multi-task model: one shared encoder, one head per task, in an ``nn.ModuleDict`` keyed by task name.
 
 Part of the *modeling core*: imports only torch, transformers and its sibling core files (by relative import:
-configuration, heads, task kinds), so ``save_pretrained`` copies them next to the weights and
+configuration, heads, task kinds, loading checks), so ``save_pretrained`` copies them next to the weights and
 ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` works where hf_mtl is not installed.
 """
 
