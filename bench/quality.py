@@ -39,8 +39,10 @@ probe barely moves at 5e-5) and unfrozen (5e-5).
 
 Every arm's result is written to ``--results`` (``docs/benchmarks/quality_arms.json``, committed) as it finishes,
 and a rerun skips the arms already there (so a long run can be resumed across sessions: commit the file after
-each arm); ``--fresh`` starts over. Models go to ``--work`` (``bench/out/quality``, not committed). The load average before and after each arm is recorded, since
-wall times are only comparable on a quiet machine.
+each arm); ``--fresh`` starts over. The one-model-per-task arms (``single``, ``stock``) also record each task as it
+finishes (under ``_partial``), so a stopped run resumes from the next task. Models go to ``--work``
+(``bench/out/quality``, not committed). The load average before and after each arm is recorded, since wall times
+are only comparable on a quiet machine.
 
 Noise: ``--noise-seeds 0,1,2`` runs the chosen arms once per seed (``--seed`` sets it for a normal run), one after
 the other, into ``--noise-results`` (``docs/benchmarks/quality_noise.json``) with the per-task standard deviation
@@ -80,7 +82,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from data_folder import add_data_dir_argument, data_dir_of  # noqa: E402
-from quality_report import REFINE_SUFFIX, best_joint_arm, markdown, noise_spread, plot, summary, target_lines  # noqa: E402
+from quality_report import (  # noqa: E402
+    REFINE_SUFFIX,
+    best_joint_arm,
+    markdown,
+    noise_spread,
+    ordered_arms,
+    plot,
+    summary,
+    target_lines,
+)
 from transformers import (  # noqa: E402
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
@@ -116,6 +127,8 @@ JOINT_ARMS = {
 REFINE_ARMS = tuple(f"{arm}{REFINE_SUFFIX}" for arm in JOINT_ARMS)
 # "refine" stands for the best finished joint arm + refine; "transfer" starts from the best finished joint arm.
 ALL_ARMS = ("stock", "single", *JOINT_ARMS, *REFINE_ARMS, "refine", "transfer")
+# The tasks an unfinished one-model-per-task arm (single, stock) has finished: {arm: {setting, tasks, parameters}}.
+PARTIAL_KEY = "_partial"
 PATH_OPTIONS = ("--work", "--results", "--out", "--data-dir", "--noise-results")  # not recorded in meta.command
 AG_COLUMNS = ["label", "title", "description"]
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -184,17 +197,47 @@ def result_entries(result: TrainResult, seconds: float | None = None) -> dict[st
 
 
 # ------------------------------------------------------------------------------------------------ arms
-def run_stock(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def per_task_arm(arm: str, args: argparse.Namespace, tasks: list[str], results: dict[str, Any],
+                 save: Callable[[], None], run_task: Callable[[str], tuple[dict[str, Any], int]]) -> dict[str, Any]:
+    """An arm of one model per task, resumable task by task.
+
+    Each finished task goes to ``results[PARTIAL_KEY][arm]`` and is saved at once, so a stopped run loses at most
+    one task's model; a rerun with the same seed and scale skips the tasks held there. ``run_task(task)`` returns
+    the task's entry (``train_seconds`` included) and its model's parameter count.
+    """
+    setting = {"seed": args.seed, "scale": args.scale, "max_examples": args.max_examples}
+    partial = results.setdefault(PARTIAL_KEY, {}).get(arm)
+    if partial is None or partial.get("setting") != setting:
+        partial = {"setting": setting, "tasks": {}, "parameters": {}}
+        results[PARTIAL_KEY][arm] = partial
+    for task in tasks:
+        if task in partial["tasks"]:
+            print(f"{arm} {task}: kept from the stopped run: {partial['tasks'][task]}", flush=True)
+            continue
+        entry, parameters = run_task(task)
+        partial["tasks"][task] = entry
+        partial["parameters"][task] = parameters
+        save()
+        print(f"{arm} {task}: {entry}", flush=True)
+    del results[PARTIAL_KEY][arm]
+    if not results[PARTIAL_KEY]:
+        del results[PARTIAL_KEY]
+    return {"tasks": partial["tasks"], "parameters": sum(partial["parameters"].values()),
+            "train_seconds": sum(entry["train_seconds"] for entry in partial["tasks"].values())}
+
+
+def run_stock(args: argparse.Namespace, work: Path, results: dict[str, Any], save: Callable[[], None]) -> dict[str, Any]:
     """One stock Trainer + AutoModelFor*Classification per task, default (random) batching."""
     tokenizer = load_tokenizer(args.encoder_path)
-    out: dict[str, Any] = {}
-    parameters = 0
-    for task in task_dicts(args.max_examples, args.tasks):
-        spec = TaskSpec.from_dict(task, where="bench/quality.py")
+    specs = {task["name"]: TaskSpec.from_dict(task, where="bench/quality.py")
+             for task in task_dicts(args.max_examples, args.tasks)}
+
+    def run_task(name: str) -> tuple[dict[str, Any], int]:
+        spec = specs[name]
         data = prepare_task(spec, tokenizer)
         keep = ["input_ids", "attention_mask", "token_type_ids", "labels"]
-        splits = {name: split.remove_columns([c for c in split.column_names if c not in keep])
-                  for name, split in data.tokenized.items()}
+        splits = {split_name: split.remove_columns([c for c in split.column_names if c not in keep])
+                  for split_name, split in data.tokenized.items()}
         id2label = dict(enumerate(data.labels))
         auto = AutoModelForTokenClassification if spec.is_token_task else AutoModelForSequenceClassification
         torch.manual_seed(args.seed)
@@ -216,29 +259,26 @@ def run_stock(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if spec.is_token_task:
             predictions = predictions.argmax(-1)
         scores = compute_task_metrics(metric, np.asarray(predictions), np.asarray(prediction.label_ids), id2label)
-        out[spec.name] = {"metric": f"{metric} ({main_metric_key(metric)})", "value": scores[main_metric_key(metric)],
-                          "train_seconds": seconds, "examples_seen": training["max_steps"] * 32}
-        parameters += sum(p.numel() for p in model.parameters())
-        print(f"stock {spec.name}: {out[spec.name]}", flush=True)
-    return {"tasks": out, "parameters": parameters, "train_seconds": sum(t["train_seconds"] for t in out.values())}
+        entry = {"metric": f"{metric} ({main_metric_key(metric)})", "value": scores[main_metric_key(metric)],
+                 "train_seconds": seconds, "examples_seen": training["max_steps"] * 32}
+        return entry, sum(p.numel() for p in model.parameters())
+
+    return per_task_arm("stock", args, list(specs), results, save, run_task)
 
 
-def run_single(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def run_single(args: argparse.Namespace, work: Path, results: dict[str, Any], save: Callable[[], None]) -> dict[str, Any]:
     """Arm `single`: one hf_mtl model per task, ``750 x scale`` steps each, through `train_recipe`."""
     training = {**base_training(args), "max_steps": steps(750, args.scale)}
     recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / "single", training,
                          ModelSection(encoder=args.encoder))
-    tasks: dict[str, Any] = {}
-    parameters, seconds = 0, 0.0
-    for task in recipe.task_names:
-        # an arm is recorded only when it finishes, so a folder left by a stopped run is scratch: overwrite it
+
+    def run_task(task: str) -> tuple[dict[str, Any], int]:
+        # a task is recorded only when it finishes, so a folder left by a stopped run is scratch: overwrite it
         result = train_recipe(recipe, tasks=[task], output_dir=str(work / f"single_{task}"), eval_split="test",
                               overwrite=True)
-        tasks.update(result_entries(result))
-        parameters += result.num_parameters
-        seconds += result.train_seconds
-        print(f"single {task}: {tasks[task]}", flush=True)
-    return {"tasks": tasks, "parameters": parameters, "train_seconds": seconds}
+        return result_entries(result)[task], result.num_parameters
+
+    return per_task_arm("single", args, recipe.task_names, results, save, run_task)
 
 
 def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
@@ -377,9 +417,9 @@ def run_arms(args: argparse.Namespace, arms: list[str], results: dict[str, Any],
         print(f"=== arm {arm} (seed {args.seed}) ===", flush=True)
         load = os.getloadavg()
         if arm == "stock":
-            record(arm, run_stock(args, work), load)
+            record(arm, run_stock(args, work, results, save), load)
         elif arm == "single":
-            record(arm, run_single(args, work), load)
+            record(arm, run_single(args, work, results, save), load)
         elif arm.endswith(REFINE_SUFFIX):
             source = arm[: -len(REFINE_SUFFIX)]
             record(arm, run_refine(args, work, source, results[source]), load)
@@ -454,7 +494,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_arms(args, arms, results, lambda: write_json(done_file, results), work, parser)
 
     transfer_results = {k: v for k, v in results.get("transfer", {}).items() if k not in ("load_average", "from_arm")}
-    arm_results = {arm: value for arm, value in results.items() if arm != "transfer"}
+    arm_results = {arm: results[arm] for arm in ordered_arms(results)}
     report: dict[str, Any] = {arm: value["tasks"] for arm, value in arm_results.items()}
     report["transfer"] = transfer_results
     report["summary"] = summary(results)

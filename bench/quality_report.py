@@ -95,7 +95,7 @@ def targets(results: dict[str, Any], arms: dict[str, Any]) -> dict[str, Any]:
 def noise_spread(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Seed-to-seed spread from ``{seed: {arm: result}}``: per arm and task, values, mean, std and range in points."""
     out: dict[str, Any] = {}
-    arms = sorted({arm for by_arm in runs.values() for arm in by_arm})
+    arms = sorted({arm for by_arm in runs.values() for arm in ordered_arms(by_arm)})
     for arm in arms:
         per_task: dict[str, list[float]] = {}
         for seed in sorted(runs, key=int):
