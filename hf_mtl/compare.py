@@ -26,7 +26,6 @@ COMPARISON_JSON = "comparison.json"
 COMPARISON_MARKDOWN = "comparison.md"
 
 
-
 def mean_score(scores: Iterable[float | None]) -> float | None:
     """The mean of the scores that exist (``None`` where none does): a table's **mean** row."""
     present = [score for score in scores if score is not None]
@@ -38,6 +37,7 @@ def score_cell(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "n/a"
     return f"{value:+.4f}" if signed else f"{value:.4f}"
+
 
 @dataclass
 class Comparison:
@@ -87,17 +87,16 @@ class Comparison:
             "| task | metric | single | joint | joint - single | single train s | examples seen (single / joint) |",
             "|---|---|---|---|---|---|---|",
         ]
-        shown = score_cell
         for row in self.rows():
             lines.append(
-                f"| {row['task']} | {row['metric']} | {shown(row['single'])} | {shown(row['joint'])} | "
-                f"{shown(row['difference'], signed=True)} | {row['single_train_seconds']:.1f} | "
+                f"| {row['task']} | {row['metric']} | {score_cell(row['single'])} | {score_cell(row['joint'])} | "
+                f"{score_cell(row['difference'], signed=True)} | {row['single_train_seconds']:.1f} | "
                 f"{row['single_examples_seen']} / {row['joint_examples_seen']} |"
             )
         summary = self.summary()
         lines += [
-            f"| **mean** | | {shown(summary['single_mean'])} | {shown(summary['joint_mean'])} | "
-            f"{shown(None if summary['single_mean'] is None else summary['joint_mean'] - summary['single_mean'], True)} | | |",
+            f"| **mean** | | {score_cell(summary['single_mean'])} | {score_cell(summary['joint_mean'])} | "
+            f"{score_cell(None if summary['single_mean'] is None else summary['joint_mean'] - summary['single_mean'], True)} | | |",
             "",
             f"Training time: single-task models {summary['single_train_seconds']:.1f} s in all, joint model "
             f"{summary['joint_train_seconds']:.1f} s.",

@@ -15,10 +15,10 @@ from typing import Any
 
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, PreTrainedModel
 
-from .configuration_multitask import TOKEN_CLASSIFICATION
 from .errors import TaskError
 from .heads import default_pooler_activation
 from .modeling_multitask import MultiTaskModel
+from .task_kinds import TOKEN_CLASSIFICATION
 
 
 @dataclass(frozen=True)

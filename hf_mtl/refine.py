@@ -94,7 +94,6 @@ class Refinement:
 
     def to_markdown(self) -> str:
         """The joint-vs-refined table printed by `hf-mtl refine`."""
-        shown = score_cell
         lines = [
             f"Scores on the {self.eval_split} split after {self.steps} refinement steps per task "
             "(refined - joint: positive means refining helped).",
@@ -104,14 +103,14 @@ class Refinement:
         ]
         for row in self.rows():
             lines.append(
-                f"| {row['task']} | {row['metric']} | {shown(row['joint'])} | {shown(row['refined'])} | "
-                f"{shown(row['difference'], True)} | {row['refine_train_seconds']:.1f} | {row['model_dir']} |"
+                f"| {row['task']} | {row['metric']} | {score_cell(row['joint'])} | {score_cell(row['refined'])} | "
+                f"{score_cell(row['difference'], True)} | {row['refine_train_seconds']:.1f} | {row['model_dir']} |"
             )
         summary = self.summary()
         both = summary["joint_mean"] is not None and summary["refined_mean"] is not None
         lines.append(
-            f"| **mean** | | {shown(summary['joint_mean'])} | {shown(summary['refined_mean'])} | "
-            f"{shown(summary['refined_mean'] - summary['joint_mean'] if both else None, True)} | "
+            f"| **mean** | | {score_cell(summary['joint_mean'])} | {score_cell(summary['refined_mean'])} | "
+            f"{score_cell(summary['refined_mean'] - summary['joint_mean'] if both else None, True)} | "
             f"{summary['refine_train_seconds']:.1f} | |"
         )
         return "\n".join(lines)

@@ -19,10 +19,10 @@ import torch
 from transformers import EvalPrediction
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from .configuration_multitask import TOKEN_CLASSIFICATION
 from .data.task_datasets import TaskDataset, check_task_datasets, split_by_task
 from .errors import TaskError
 from .metrics import compute_task_metrics, main_metric_key
+from .task_kinds import TOKEN_CLASSIFICATION
 
 __all__ = ["TaskEvaluationMixin"]
 

@@ -9,11 +9,10 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .configuration_multitask import TOKEN_CLASSIFICATION
 from .errors import TaskError, did_you_mean
 from .exposure import check_steps_per_task
 from .sampling import SAMPLING_STRATEGIES
-from .task_kinds import check_loss_weight
+from .task_kinds import TOKEN_CLASSIFICATION, check_loss_weight
 
 LOSS_SCALINGS: tuple[str, ...] = ("none", "log_labels")
 """Names of the per-task loss scalings (see :func:`loss_scale`)."""

@@ -217,7 +217,7 @@ def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: lis
                  cache_dir: str | Path | None = None) -> TaskData:
     """Read, check, label and tokenize one task.
 
-    Tokenized splits are cached (see :mod:`hf_mtl.data.alignment`): a second identical run reads them from
+    Tokenized splits are cached (see :mod:`hf_mtl.data.tokenization_cache`): a second identical run reads them from
     ``cache_dir`` instead of tokenizing, and says so in ``TaskData.notes``; any change to the data, the
     tokenizer or the settings misses the cache.
 
