@@ -121,7 +121,8 @@ class Recipe:
         by_name = {task.name: task for task in self.tasks}
         unknown = [name for name in names if name not in by_name]
         if unknown:
-            raise RecipeError(f"Task(s) {unknown} are not in the recipe; its tasks are {self.task_names}.")
+            raise RecipeError(f"Task(s) {unknown} are not in the recipe{did_you_mean(unknown[0], by_name)}; "
+                              f"its tasks are {self.task_names}.")
         return [by_name[name] for name in names]
 
     def training_arguments(self, output_dir: str | None = None, **overrides: Any) -> MultiTaskTrainingArguments:

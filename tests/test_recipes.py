@@ -11,6 +11,7 @@ from conftest import REPO_ROOT
 from transformers import AutoTokenizer
 
 from hf_mtl.data import prepare_task
+from hf_mtl.errors import RecipeError
 from hf_mtl.recipe import load_recipe
 from hf_mtl.tasks import SPLITS
 
@@ -62,6 +63,12 @@ def test_full_recipe_uses_the_hub_unless_data_dir_is_given():
 
 
 @needs_shared_data
+def test_selecting_an_unknown_task_names_the_nearest_one():
+    recipe = load_recipe(REPO_ROOT / "recipes" / "quickstart.yaml")
+    with pytest.raises(RecipeError, match=r"\['nerr'\] are not in the recipe \(did you mean 'ner'\?\)"):
+        recipe.select_tasks(["pos", "nerr"])
+
+
 def test_full_recipe_reads_every_local_split(monkeypatch, minilm_path):
     monkeypatch.chdir(REPO_ROOT)  # data_dir is relative to the current directory, as on the command line
     data_dir = os.path.relpath(SHARED_DATA, REPO_ROOT)
