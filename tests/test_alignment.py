@@ -18,8 +18,8 @@ from hf_mtl.data import (
     tokenize_text_task,
     tokenize_token_task,
 )
-from hf_mtl.errors import DataError, TaskError
-from hf_mtl.tasks import TaskSpec
+from hf_mtl.data.tasks import TaskSpec
+from hf_mtl.modeling.errors import DataError, TaskError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "recipes" / "data"
 WORDS = ["Schoenefeld", "airport", "serves", "Berlin", "."]

@@ -14,7 +14,7 @@ from conftest import SAMPLES_DIR, TINY_TRAINING
 from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
 from hf_mtl import MultiTaskModel
-from hf_mtl.cli import main
+from hf_mtl.workflow.cli import main
 
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X"]
@@ -216,7 +216,7 @@ def test_missing_data_file_fails_before_training(tmp_path, tiny_encoder_dir):
 
 
 def test_model_card_names_the_embedded_encoder_by_its_hub_id():
-    from hf_mtl.recipe import ModelSection
+    from hf_mtl.workflow.recipe import ModelSection
 
     assert ModelSection().base_model_name == "sentence-transformers/all-MiniLM-L6-v2"
     assert ModelSection().encoder_path != "embedded"  # the local folder of the embedded package

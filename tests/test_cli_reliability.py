@@ -16,12 +16,12 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, BertModel, TrainerCallback
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
-from hf_mtl.checkpoints import checkpoint_problem
-from hf_mtl.cli import main
 from hf_mtl.data.readers import read_split
-from hf_mtl.errors import DataError, RecipeError
-from hf_mtl.recipe import load_recipe
-from hf_mtl.tasks import TaskSpec
+from hf_mtl.data.tasks import TaskSpec
+from hf_mtl.modeling.errors import DataError, RecipeError
+from hf_mtl.training.checkpoints import checkpoint_problem
+from hf_mtl.workflow.cli import main
+from hf_mtl.workflow.recipe import load_recipe
 
 TASKS = [
     {"name": "ner", "type": "token-classification", "train": str(SAMPLES_DIR / "conll2003_train.txt"),
@@ -242,7 +242,7 @@ def test_an_output_dir_with_the_users_files_or_under_a_file_is_refused_before_da
 
 
 def test_a_folder_locked_by_a_running_run_is_refused(tmp_path, capsys, tiny_encoder_dir):
-    from hf_mtl.outputs import OutputLock
+    from hf_mtl.workflow.run_folders import OutputLock
 
     recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out")
     with OutputLock(tmp_path / "out", command="hf-mtl train other.yaml"):
@@ -259,7 +259,7 @@ class SendCtrlC(TrainerCallback):
 
 
 def test_ctrl_c_saves_a_checkpoint_exits_130_and_resume_finishes(tmp_path, capsys, tiny_encoder_dir, monkeypatch):
-    import hf_mtl.workflow as workflow
+    import hf_mtl.workflow.train as workflow
 
     recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", save_steps=10)
     build = workflow.build_trainer

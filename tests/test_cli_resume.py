@@ -18,7 +18,7 @@ import yaml
 from safetensors.torch import load_file
 from test_resume import TASKS, TRAINING
 
-from hf_mtl.checkpoints import checkpoint_problem, last_complete_checkpoint
+from hf_mtl.training.checkpoints import checkpoint_problem, last_complete_checkpoint
 
 SCRIPT = Path(__file__).parent / "scripts" / "cli_train.py"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

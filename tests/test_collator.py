@@ -8,7 +8,7 @@ import torch
 from transformers import AutoTokenizer
 
 from hf_mtl.data import IGNORE_INDEX, DataCollatorForMultiTask, tokenize_text_task, tokenize_token_task
-from hf_mtl.errors import TaskError
+from hf_mtl.modeling.errors import TaskError
 
 TASKS = {"ner": "token-classification", "sentiment": "text-classification", "tags": "text-classification",
          "score": "text-classification"}

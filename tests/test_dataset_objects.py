@@ -7,8 +7,8 @@ import pytest
 from conftest import minilm_dir
 
 from hf_mtl.data import load_task_splits, prepare_task
-from hf_mtl.errors import DataError, TaskError
-from hf_mtl.tasks import DataSource, TaskSpec
+from hf_mtl.data.tasks import DataSource, TaskSpec
+from hf_mtl.modeling.errors import DataError, TaskError
 
 TOPICS = ["World", "Sports", "Business", "Sci/Tech"]
 NER = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

@@ -11,13 +11,13 @@ from test_trainer import make_model, synthetic_ner, synthetic_sentiment
 from transformers import AutoTokenizer
 
 from hf_mtl.data import prepare_task
-from hf_mtl.errors import RecipeError, TaskError
-from hf_mtl.recipe import load_recipe
-from hf_mtl.sampling import SAMPLING_STRATEGIES, task_probabilities
-from hf_mtl.tasks import TaskSpec
-from hf_mtl.trainer import MultiTaskTrainer
-from hf_mtl.training_args import MultiTaskTrainingArguments
-from hf_mtl.workflow import train_recipe
+from hf_mtl.data.tasks import TaskSpec
+from hf_mtl.modeling.errors import RecipeError, TaskError
+from hf_mtl.training.sampling import SAMPLING_STRATEGIES, task_probabilities
+from hf_mtl.training.trainer import MultiTaskTrainer
+from hf_mtl.training.training_args import MultiTaskTrainingArguments
+from hf_mtl.workflow.recipe import load_recipe
+from hf_mtl.workflow.train import train_recipe
 
 CONLL = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 

@@ -8,7 +8,7 @@ What "loads or raises hf_mtl's own error" means here, checked on every example:
 
 - a successful read gives well-formed columns (as many tags as words, no empty sentences, text strings), and for
   generated well-formed files, exactly what was written (round trips);
-- a failure is a :class:`~hf_mtl.errors.HfMtlError` (``DataError`` for data files, ``RecipeError`` for recipes) —
+- a failure is a :class:`~hf_mtl.modeling.errors.HfMtlError` (``DataError`` for data files, ``RecipeError`` for recipes) —
   never an ``IndexError``/``KeyError``/``UnicodeDecodeError``/``YAMLError`` — whose message names the file and,
   when it cites a line, cites a line that exists.
 """
@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hf_mtl.data.readers import read_conll, read_conllu, read_split
-from hf_mtl.errors import DataError, HfMtlError, RecipeError
-from hf_mtl.recipe import MODEL_KEYS, RECIPE_KEYS, TRAINING_KEYS, Recipe, load_recipe
-from hf_mtl.tasks import DataSource, TaskSpec
+from hf_mtl.data.tasks import DataSource, TaskSpec
+from hf_mtl.modeling.errors import DataError, HfMtlError, RecipeError
+from hf_mtl.workflow.recipe import MODEL_KEYS, RECIPE_KEYS, TRAINING_KEYS, Recipe, load_recipe
 
 FUZZ_EXAMPLES = 60
 SLOW_FUZZ_EXAMPLES = 1000

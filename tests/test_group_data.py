@@ -8,8 +8,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from hf_mtl.data import IGNORE_INDEX, prepare_group, prepare_task
-from hf_mtl.errors import DataError, TaskError
-from hf_mtl.tasks import TaskSpec, group_tasks
+from hf_mtl.data.tasks import TaskSpec, group_tasks
+from hf_mtl.modeling.errors import DataError, TaskError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "recipes" / "data"
 CONLL_TRAIN = SAMPLES / "conll2003_train.txt"

@@ -10,9 +10,9 @@ from test_trainer import NER_LABELS, make_args, synthetic_ner, synthetic_sentime
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.data import DataCollatorForMultiTask
-from hf_mtl.errors import DataError, TaskError
-from hf_mtl.sampling import SAMPLING_STRATEGIES
-from hf_mtl.trainer import MultiTaskTrainer
+from hf_mtl.modeling.errors import DataError, TaskError
+from hf_mtl.training.sampling import SAMPLING_STRATEGIES
+from hf_mtl.training.trainer import MultiTaskTrainer
 
 GROUP_TASKS = {
     "ner": {"type": "token-classification", "labels": NER_LABELS},

@@ -14,11 +14,11 @@ import yaml
 from conftest import SAMPLES_DIR, TINY_TRAINING
 from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 
-from hf_mtl.cli import main
 from hf_mtl.data import read_conll
-from hf_mtl.errors import RecipeError
-from hf_mtl.pipeline import predict
-from hf_mtl.recipe import load_recipe
+from hf_mtl.modeling.errors import RecipeError
+from hf_mtl.modeling.inference import predict
+from hf_mtl.workflow.cli import main
+from hf_mtl.workflow.recipe import load_recipe
 
 SMALL = {"max_train_examples": 48, "max_eval_examples": 24, "max_length": 48}
 CONLL = {"train": str(SAMPLES_DIR / "conll2003_train.txt"), "validation": str(SAMPLES_DIR / "conll2003_validation.txt")}

@@ -15,9 +15,9 @@ from test_cli import write_recipe
 from transformers import AutoModel, AutoModelForTokenClassification
 
 from hf_mtl import MultiTaskModel, RecipeError
-from hf_mtl.cli import main
-from hf_mtl.errors import HfMtlError
-from hf_mtl.lora import apply_lora, is_lora_model, merge_lora, trainable_parameters
+from hf_mtl.modeling.errors import HfMtlError
+from hf_mtl.modeling.lora import apply_lora, is_lora_model, merge_lora, trainable_parameters
+from hf_mtl.workflow.cli import main
 
 peft = pytest.importorskip("peft")
 
@@ -138,7 +138,7 @@ def test_peft_model_is_accepted_by_the_trainer(tiny_encoder_dir, tmp_path):
 
 
 def test_recipe_lora_section_is_checked_before_training(tmp_path, tiny_encoder_dir):
-    from hf_mtl.recipe import load_recipe
+    from hf_mtl.workflow.recipe import load_recipe
 
     path = write_recipe(tmp_path / "r.yaml", tiny_encoder_dir, tmp_path / "out")
     raw = yaml.safe_load(path.read_text())

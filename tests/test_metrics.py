@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 
-from hf_mtl.errors import HfMtlError, TaskError
 from hf_mtl.metrics import (
     METRIC_NAMES,
     classification_scores,
@@ -18,6 +17,7 @@ from hf_mtl.metrics import (
     seqeval_scores,
     token_accuracy,
 )
+from hf_mtl.modeling.errors import HfMtlError, TaskError
 
 # ----------------------------------------------------------------------------------------------------------------
 # seqeval

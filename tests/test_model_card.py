@@ -15,9 +15,8 @@ from huggingface_hub import ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
 from hf_mtl import MultiTaskModel, MultiTaskTrainer, MultiTaskTrainingArguments, TaskSpec, prepare_task
-from hf_mtl.cli import main
-from hf_mtl.hub import ignore_patterns
-from hf_mtl.model_card import (
+from hf_mtl.export.hub import ignore_patterns
+from hf_mtl.export.model_card import (
     CARD_MARKER,
     MODEL_ID_PLACEHOLDER,
     SIDE_CARD_FILE,
@@ -25,6 +24,7 @@ from hf_mtl.model_card import (
     MultiTaskModelCardData,
     write_model_card,
 )
+from hf_mtl.workflow.cli import main
 
 TASKS = [
     {"name": "ner", "type": "token-classification", "train": str(SAMPLES_DIR / "conll2003_train.txt"),
@@ -248,7 +248,7 @@ def test_a_users_own_readme_is_never_overwritten(tiny_model, tmp_path):
 
 
 def test_push_names_the_repository_in_the_cards_code(tiny_model, tmp_path):
-    from hf_mtl.model_card import set_card_model_id
+    from hf_mtl.export.model_card import set_card_model_id
 
     write_model_card(MultiTaskModelCardData().to_model_card(tiny_model, {}), tmp_path)
     assert set_card_model_id(tmp_path, "me/first")

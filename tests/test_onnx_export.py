@@ -17,8 +17,7 @@ import pytest
 import torch
 from conftest import minilm_dir
 
-from hf_mtl.cli import main
-from hf_mtl.onnx_export import (
+from hf_mtl.export.onnx_graph import (
     ONNX_FILE,
     OnnxExportError,
     check_onnx,
@@ -26,6 +25,7 @@ from hf_mtl.onnx_export import (
     onnx_input_names,
     onnx_output_names,
 )
+from hf_mtl.workflow.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BLOCK_HF_MTL = """import sys

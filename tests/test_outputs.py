@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from hf_mtl.outputs import (
+from hf_mtl.workflow.run_folders import (
     LOCK_FILE,
     GracefulInterrupt,
     OutputError,

@@ -10,14 +10,14 @@ import torch
 from conftest import TINY_TASKS, minilm_dir, tiny_bert_config
 
 from hf_mtl import HfMtlError, MultiTaskConfig, MultiTaskModel, TaskError
-from hf_mtl.pipeline import (
+from hf_mtl.modeling.inference import (
     MultiTaskPipeline,
     PipelineInputError,
     group_entities,
     predict,
     register_pipeline,
 )
-from hf_mtl.task_kinds import detect_label_scheme
+from hf_mtl.modeling.task_kinds import detect_label_scheme
 
 POS_LABELS = ["NOUN", "VERB", "ADJ", "PUNCT", "X"]
 TASKS = {**TINY_TASKS, "pos": {"type": "token-classification", "labels": POS_LABELS}}
@@ -224,7 +224,7 @@ def test_task_subset_top_k_and_threshold(pipe):
 def test_long_text_truncation_warns_and_stride_tags_every_word(pipe, caplog):
     words = [f"word{i % 10}" for i in range(150)]  # 2 tokens a word: far beyond 128 tokens
     text = " ".join(words)
-    with caplog.at_level(logging.WARNING, logger="hf_mtl.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="hf_mtl.modeling.inference"):
         truncated = pipe(["short", text], tasks=["pos", "sentiment"])
     assert "Input 1 is longer" in caplog.text and "stride" in caplog.text
     assert 0 < len(truncated[1]["pos"]) < len(words)
@@ -393,7 +393,7 @@ def test_device_and_pipeline_factory_options(model, tokenizer, tmp_path):
     ],
 )
 def test_label_styles_grouped_exactly_when_scored_as_entities(model, tokenizer, labels, tags, spans):
-    from hf_mtl.task_kinds import default_metric
+    from hf_mtl.modeling.task_kinds import default_metric
 
     text = "a b c d"
     words = [{"tag": tag, "score": 1.0, "start": 2 * i, "end": 2 * i + 1} for i, tag in enumerate(tags)]

@@ -11,8 +11,8 @@ import torch
 from conftest import TINY_TASKS, minilm_dir, run_without_hf_mtl, tiny_bert_config
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
-from hf_mtl.hub import REQUIRED_FILES
-from hf_mtl.pipeline import MultiTaskPipeline
+from hf_mtl.export.hub import REQUIRED_FILES
+from hf_mtl.modeling.inference import MultiTaskPipeline
 
 TEXTS = ["Ada Lovelace lived in London.", "", "Zürich und Ünïcödé 😀 東京, naïve café!"]
 PIPELINE_FILES = ("pipeline_multitask.py", "word_windows.py", "errors.py", "task_kinds.py")

@@ -12,8 +12,8 @@ import pytest
 
 from hf_mtl.data import load_task_splits, read_conll, read_conllu
 from hf_mtl.data.readers import read_split
-from hf_mtl.errors import DataError
-from hf_mtl.tasks import DataSource, TaskSpec
+from hf_mtl.data.tasks import DataSource, TaskSpec
+from hf_mtl.modeling.errors import DataError
 
 SAMPLES = Path(__file__).resolve().parents[1] / "recipes" / "data"
 AG_COLUMNS = ["label", "title", "description"]

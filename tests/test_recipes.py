@@ -11,9 +11,9 @@ from conftest import REPO_ROOT
 from transformers import AutoTokenizer
 
 from hf_mtl.data import prepare_task
-from hf_mtl.errors import RecipeError
-from hf_mtl.recipe import load_recipe
-from hf_mtl.tasks import SPLITS
+from hf_mtl.data.tasks import SPLITS
+from hf_mtl.modeling.errors import RecipeError
+from hf_mtl.workflow.recipe import load_recipe
 
 RECIPES = sorted((REPO_ROOT / "recipes").glob("*.yaml"))
 FULL_RECIPE = REPO_ROOT / "recipes" / "ner_pos_sentiment_topic.yaml"
@@ -113,8 +113,8 @@ def test_an_unquoted_no_strategy_override_means_the_strategy_no(override):
 
 
 def test_an_encoder_or_model_that_cannot_be_loaded_is_a_recipe_error(tmp_path, monkeypatch):
-    from hf_mtl.errors import RecipeError
-    from hf_mtl.workflow import train_recipe
+    from hf_mtl.modeling.errors import RecipeError
+    from hf_mtl.workflow.train import train_recipe
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     missing = tmp_path / "no-such-model"
@@ -131,7 +131,7 @@ def test_an_encoder_or_model_that_cannot_be_loaded_is_a_recipe_error(tmp_path, m
 def test_evaluate_ignores_the_recipes_training_schedule(tmp_path, tiny_encoder_dir):
     """`hf-mtl evaluate` with a recipe that evaluates during training and reloads the best checkpoint."""
     from hf_mtl import MultiTaskModel
-    from hf_mtl.workflow import evaluate_model, load_tokenizer, prepare_recipe_tasks
+    from hf_mtl.workflow.train import evaluate_model, load_tokenizer, prepare_recipe_tasks
 
     schedule = ["save_strategy=steps", "save_steps=150", "load_best_model_at_end=true", "metric_for_best_model=average"]
     small = [f"tasks.{name}.max_eval_examples=8" for name in ("ner", "pos", "sentiment", "topic")]

@@ -11,12 +11,12 @@ from conftest import SAMPLES_DIR
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
 from hf_mtl import MultiTaskModel
-from hf_mtl.cli import main
-from hf_mtl.errors import RecipeError
-from hf_mtl.export import export_task
-from hf_mtl.recipe import load_recipe
-from hf_mtl.refine import REFINE_JSON, default_refine_dir, refine_model
-from hf_mtl.workflow import train_recipe
+from hf_mtl.export.task_model import export_task
+from hf_mtl.modeling.errors import RecipeError
+from hf_mtl.workflow.cli import main
+from hf_mtl.workflow.recipe import load_recipe
+from hf_mtl.workflow.refine import REFINE_JSON, default_refine_dir, refine_model
+from hf_mtl.workflow.train import train_recipe
 
 SMALL = {"max_train_examples": 32, "max_eval_examples": 16, "max_length": 40}
 TASKS = [
@@ -125,7 +125,7 @@ def test_refine_checks_steps_and_tasks_before_training(joint, tmp_path):
 
 
 def test_output_next_to_the_joint_model_is_fine_unless_a_task_folder_would_be_it(tmp_path):
-    from hf_mtl.refine import _check_output
+    from hf_mtl.workflow.refine import _check_output
 
     (tmp_path / "joint").mkdir()
     _check_output(tmp_path, tmp_path / "joint", ["ner", "sentiment"])  # writes tmp_path/ner, tmp_path/sentiment

@@ -18,9 +18,9 @@ from transformers import AutoConfig, AutoModel
 import hf_mtl
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.data.readers import read_conll, read_conllu, read_split
-from hf_mtl.errors import DataError, RecipeError
-from hf_mtl.recipe import MODEL_KEYS, TRAINING_KEYS, RecipeLoader, load_recipe, parse_overrides
-from hf_mtl.tasks import DataSource, TaskSpec
+from hf_mtl.data.tasks import DataSource, TaskSpec
+from hf_mtl.modeling.errors import DataError, RecipeError
+from hf_mtl.workflow.recipe import MODEL_KEYS, TRAINING_KEYS, RecipeLoader, load_recipe, parse_overrides
 
 PACKAGE = Path(hf_mtl.__file__).parent
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -56,7 +56,7 @@ def _recipe(folder: Path, encoder: Path, seed: int = 0) -> Path:
 
 
 def test_same_recipe_and_seed_give_the_same_metrics_and_weights(tmp_path, tiny_encoder_dir):
-    from hf_mtl.workflow import train_recipe
+    from hf_mtl.workflow.train import train_recipe
 
     results, weights = [], []
     for run, global_seed in (("a", 1), ("b", 2)):
@@ -286,7 +286,7 @@ def test_current_config_with_an_unknown_task_type_is_still_an_error(tiny_config)
 @pytest.mark.parametrize(("version", "expected"), [("0.2.0rc1", (0, 2, 0)), ("1.4", (1, 4)), (2.0, (2, 0)),
                                                    ("v3.1.4.dev2", (3, 1, 4)), ("unknown", ()), ("", ())])
 def test_version_parsing(version, expected):
-    from hf_mtl.configuration_multitask import _version_tuple
+    from hf_mtl.modeling.configuration_multitask import _version_tuple
 
     assert _version_tuple(version) == expected
 

@@ -3,7 +3,7 @@
 transformers 5.x writes ``checkpoint-N/`` in place (no temporary folder and rename) with ``trainer_state.json``
 last, so a kill during a save leaves a half-written folder that stock ``get_last_checkpoint`` would pick. hf_mtl
 treats ``trainer_state.json`` as the commit record and resumes from the newest *complete* checkpoint (see
-``hf_mtl.trainer.checkpoint_problem``). The subprocess runs use tests/scripts/resume_train.py.
+``hf_mtl.training.trainer.checkpoint_problem``). The subprocess runs use tests/scripts/resume_train.py.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from conftest import SAMPLES_DIR
 from safetensors.torch import load_file
 from transformers.trainer_utils import get_last_checkpoint
 
-from hf_mtl.errors import HfMtlError
-from hf_mtl.recipe import load_recipe
-from hf_mtl.trainer import MultiTaskTrainer, checkpoint_problem, last_complete_checkpoint
-from hf_mtl.workflow import build_model, load_tokenizer, prepare_recipe_tasks
+from hf_mtl.modeling.errors import HfMtlError
+from hf_mtl.training.trainer import MultiTaskTrainer, checkpoint_problem, last_complete_checkpoint
+from hf_mtl.workflow.recipe import load_recipe
+from hf_mtl.workflow.train import build_model, load_tokenizer, prepare_recipe_tasks
 
 SCRIPT = Path(__file__).parent / "scripts" / "resume_train.py"
 SMALL = {"max_train_examples": 12, "max_eval_examples": 16, "max_length": 32}

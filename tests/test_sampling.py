@@ -10,8 +10,8 @@ import pytest
 from accelerate.data_loader import BatchSamplerShard
 from scipy.stats import chisquare
 
-from hf_mtl.errors import HfMtlError, TaskError
-from hf_mtl.sampling import (
+from hf_mtl.modeling.errors import HfMtlError, TaskError
+from hf_mtl.training.sampling import (
     SAMPLING_STRATEGIES,
     MultiTaskBatchSampler,
     TaskIndex,
@@ -166,7 +166,7 @@ def test_global_index_space():
 def test_task_index_is_shared_by_sampler_and_dataset():
     from datasets import Dataset
 
-    from hf_mtl.data.task_datasets import MultiTaskDataset
+    from hf_mtl.training.task_datasets import MultiTaskDataset
 
     sizes = {"a": 3, "b": 4, "c": 2}
     index = TaskIndex(sizes)
@@ -192,7 +192,7 @@ def test_dataset_forwards_the_epoch_to_its_sampler():
     from accelerate.data_loader import SkipBatchSampler
     from datasets import Dataset
 
-    from hf_mtl.data.task_datasets import MultiTaskDataset
+    from hf_mtl.training.task_datasets import MultiTaskDataset
 
     lengths = _lengths({"a": 40, "b": 30})
     dataset = MultiTaskDataset({name: Dataset.from_dict({"input_ids": [[1] * n for n in ls]}) for name, ls in

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 import hf_mtl
-from hf_mtl import task_kinds
-from hf_mtl.configuration_multitask import normalize_task_config
-from hf_mtl.errors import HfMtlError, TaskError, did_you_mean
-from hf_mtl.heads import SequenceClassificationHead, TokenClassificationHead
+from hf_mtl.data.tasks import TaskSpec
 from hf_mtl.metrics import compute_task_metrics, main_metric_key, seqeval_scores
-from hf_mtl.task_kinds import (
+from hf_mtl.modeling import task_kinds
+from hf_mtl.modeling.configuration_multitask import normalize_task_config
+from hf_mtl.modeling.errors import HfMtlError, TaskError, did_you_mean
+from hf_mtl.modeling.heads import SequenceClassificationHead, TokenClassificationHead
+from hf_mtl.modeling.task_kinds import (
     IGNORE_INDEX,
     LabelScheme,
     check_loss_weight,
@@ -26,7 +27,6 @@ from hf_mtl.task_kinds import (
     output_kind,
     task_kind,
 )
-from hf_mtl.tasks import TaskSpec
 
 # Every label style, as a label set and one gold sentence "Ada Lovelace | met | Bob | in Paris London" with
 # PER(0-2) PER(3) LOC(5) LOC(6); None: not an entity scheme.
@@ -210,23 +210,24 @@ def test_ignore_index_is_defined_once():
     package = Path(hf_mtl.__file__).parent
     definitions = [str(path.relative_to(package)) for path in package.rglob("*.py")
                    if re.search(r"^IGNORE_INDEX\s*=", path.read_text(encoding="utf-8"), flags=re.MULTILINE)]
-    assert definitions == ["task_kinds.py"]
-    from hf_mtl import heads, metrics
+    assert definitions == ["modeling/task_kinds.py"]
+    from hf_mtl import metrics
     from hf_mtl.data import IGNORE_INDEX as data_ignore_index
+    from hf_mtl.modeling import heads
 
     assert heads.IGNORE_INDEX == metrics.IGNORE_INDEX == data_ignore_index == IGNORE_INDEX == -100
 
 
 def test_modeling_core_imports_only_torch_transformers_and_itself():
     package = Path(hf_mtl.__file__).parent
-    source = (package / "task_kinds.py").read_text(encoding="utf-8")
+    source = (package / "modeling" / "task_kinds.py").read_text(encoding="utf-8")
     imported = set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.MULTILINE))
     assert imported <= {"__future__", "math", "collections.abc", "dataclasses", "typing", "."}, imported
 
 
 @pytest.mark.parametrize("weight", [0, 0.0, 2, 1.5])
 def test_loss_weight_one_rule_accepts(weight, tmp_path):
-    from hf_mtl.training_args import MultiTaskTrainingArguments
+    from hf_mtl.training.training_args import MultiTaskTrainingArguments
 
     assert check_loss_weight(weight, "x") == float(weight)
     assert TaskSpec(name="t", type="token-classification", train="a.txt", loss_weight=weight).loss_weight == weight
@@ -238,7 +239,7 @@ def test_loss_weight_one_rule_accepts(weight, tmp_path):
 
 @pytest.mark.parametrize("weight", [-1, float("nan"), float("inf"), True, "1"])
 def test_loss_weight_one_rule_rejects(weight, tmp_path):
-    from hf_mtl.training_args import MultiTaskTrainingArguments
+    from hf_mtl.training.training_args import MultiTaskTrainingArguments
 
     message = r"`loss_weight` must be a finite number >= 0"
     with pytest.raises(TaskError, match=message):
@@ -251,7 +252,7 @@ def test_loss_weight_one_rule_rejects(weight, tmp_path):
 
 def test_did_you_mean(tmp_path):
     from hf_mtl.data import read_split
-    from hf_mtl.errors import DataError
+    from hf_mtl.modeling.errors import DataError
 
     assert did_you_mean("cvs", ["csv", "tsv"]) == " (did you mean 'csv'?)"
     assert did_you_mean(3, ["csv"]) == ""
@@ -270,7 +271,7 @@ def test_pipeline_output_follows_the_registry_for_every_style():
     from transformers import AutoTokenizer
 
     from hf_mtl import MultiTaskConfig, MultiTaskModel
-    from hf_mtl.pipeline import MultiTaskPipeline
+    from hf_mtl.modeling.inference import MultiTaskPipeline
 
     names = {style: re.sub(r"[^a-z0-9]+", "_", style.lower()).strip("_") for style in STYLES}
     tasks = {names[style]: {"type": "token-classification", "labels": labels} for style, (labels, _) in STYLES.items()}

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_mtl.errors import TaskError
-from hf_mtl.tasks import (
+from hf_mtl.data.tasks import (
     PROBLEM_TYPES,
     TEXT_CLASSIFICATION,
     TOKEN_CLASSIFICATION,
@@ -15,6 +14,7 @@ from hf_mtl.tasks import (
     TaskSpec,
     looks_like_iob,
 )
+from hf_mtl.modeling.errors import TaskError
 
 
 def test_constants():

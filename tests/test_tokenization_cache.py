@@ -11,8 +11,8 @@ from conftest import SAMPLES_DIR, minilm_dir
 from transformers import AutoTokenizer
 
 from hf_mtl.data import prepare_task
+from hf_mtl.data.tasks import TaskSpec
 from hf_mtl.data.tokenization_cache import default_cache_dir
-from hf_mtl.tasks import TaskSpec
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from datasets import Dataset
 from transformers import AutoTokenizer, TrainerCallback
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
-from hf_mtl.errors import DataError, HfMtlError, TaskError
-from hf_mtl.trainer import MultiTaskTrainer, default_metric
-from hf_mtl.training_args import MultiTaskTrainingArguments
+from hf_mtl.modeling.errors import DataError, HfMtlError, TaskError
+from hf_mtl.training.trainer import MultiTaskTrainer, default_metric
+from hf_mtl.training.training_args import MultiTaskTrainingArguments
 
 NER_LABELS = ["O", "B-PER", "I-PER"]
 # Token ids of the synthetic tasks: 2000-2049 are first names (B-PER), 2050-2099 surnames (I-PER), others "O".
@@ -352,8 +352,8 @@ def test_log_labels_loss_scaling_combines_with_task_weights(tmp_path, tokenizer)
      ({"type": "text-classification", "problem_type": "regression"}, 1.0)],
 )
 def test_loss_scale_per_kind(task, scale):
-    from hf_mtl.configuration_multitask import normalize_task_config
-    from hf_mtl.training_args import loss_scale
+    from hf_mtl.modeling.configuration_multitask import normalize_task_config
+    from hf_mtl.training.training_args import loss_scale
 
     config = normalize_task_config("t", task)
     assert loss_scale(config, "log_labels") == pytest.approx(scale)

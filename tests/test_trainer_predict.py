@@ -11,8 +11,8 @@ from test_trainer import make_args, make_model, synthetic_ner, synthetic_sentime
 from transformers import AutoTokenizer
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
-from hf_mtl.errors import TaskError
-from hf_mtl.trainer import MultiTaskTrainer
+from hf_mtl.modeling.errors import TaskError
+from hf_mtl.training.trainer import MultiTaskTrainer
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import doctest
 
 import pytest
 
-from hf_mtl import word_windows
-from hf_mtl.task_kinds import LabelScheme, detect_label_scheme
-from hf_mtl.word_windows import (
+from hf_mtl.modeling import word_windows
+from hf_mtl.modeling.task_kinds import LabelScheme, detect_label_scheme
+from hf_mtl.modeling.word_windows import (
     content_bounds,
     group_entities,
     plan_reads,

@@ -36,8 +36,8 @@ from typing import Any
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from ..errors import DataError
-from ..task_kinds import IGNORE_INDEX
+from ..modeling.errors import DataError
+from ..modeling.task_kinds import IGNORE_INDEX
 from .tokenization_cache import cache_fingerprint, cached_map
 from .tokenizer_setup import needs_prefix_space
 

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from ..errors import TaskError
-from ..task_kinds import TASK_TYPES, TOKEN_CLASSIFICATION
+from ..modeling.errors import TaskError
+from ..modeling.task_kinds import TASK_TYPES, TOKEN_CLASSIFICATION
 from .alignment import IGNORE_INDEX
 
 __all__ = ["DataCollatorForMultiTask"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import datasets
 from conllu.parser import parse_id_value
 
-from ..errors import DataError
+from ..modeling.errors import DataError
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, read_text_file, split_lines
 
 __all__ = ["read_conll", "read_conll_split", "read_conllu", "read_conllu_split"]

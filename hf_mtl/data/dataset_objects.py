@@ -7,14 +7,14 @@ checked, tokenized and cached like any other split. How much of it is read:
 - ``rows: "start:stop"`` with a non-negative stop: the first ``stop`` examples (then the slice is kept);
 - else ``max_train_examples`` (train) / ``max_eval_examples`` (validation, test): that many examples;
 - else, when its length is known (``info.splits`` records the split's size): the whole stream;
-- else nothing: a :class:`~hf_mtl.errors.TaskError` asks for one of the bounds above, before anything is read
+- else nothing: a :class:`~hf_mtl.modeling.errors.TaskError` asks for one of the bounds above, before anything is read
   (a stream of unknown length may never end).
 
 Example:
 
 ```python
 >>> import datasets
->>> from hf_mtl.tasks import TaskSpec
+>>> from hf_mtl.data.tasks import TaskSpec
 >>> stream = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 0]}).to_iterable_dataset()
 >>> spec = TaskSpec(name="s", type="text-classification", train=stream, validation=stream, max_train_examples=2)
 >>> read_dataset_object(spec.train, spec, "train").dataset.num_rows
@@ -31,9 +31,9 @@ from typing import Any
 
 import datasets
 
-from ..data_sources import DataSource, datasets_kind
-from ..errors import DataError, TaskError
-from ..tasks import TaskSpec
+from ..modeling.errors import DataError, TaskError
+from .sources import DataSource, datasets_kind
+from .tasks import TaskSpec
 
 logger = logging.getLogger("hf_mtl")
 

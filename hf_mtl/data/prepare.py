@@ -1,4 +1,4 @@
-"""From a :class:`~hf_mtl.tasks.TaskSpec` to checked raw splits and tokenized, label-aligned splits."""
+"""From a :class:`~hf_mtl.data.tasks.TaskSpec` to checked raw splits and tokenized, label-aligned splits."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from ..data_sources import SPLITS
-from ..errors import DataError, TaskError
-from ..tasks import TaskSpec
+from ..modeling.errors import DataError, TaskError
 from .alignment import TruncationReport, tokenize_text_task, tokenize_token_task
 from .readers import read_split
+from .sources import SPLITS
+from .tasks import TaskSpec
 from .tokenizer_setup import prepare_tokenizer
 
 logger = logging.getLogger("hf_mtl")

@@ -21,7 +21,7 @@ from typing import Any
 
 import datasets
 
-from ..errors import DataError
+from ..modeling.errors import DataError
 
 logger = logging.getLogger("hf_mtl")
 

@@ -1,4 +1,4 @@
-"""Readers: turn one :class:`~hf_mtl.data_sources.DataSource` into a raw, standardized split (:class:`RawSplit`).
+"""Readers: turn one :class:`~hf_mtl.data.sources.DataSource` into a raw, standardized split (:class:`RawSplit`).
 
 The file formats have their own modules (:mod:`.conll`, :mod:`.tables`, :mod:`.dataset_objects`); this one picks
 the reader for a source and standardizes what it read into the raw columns described in :mod:`.raw`
@@ -13,13 +13,13 @@ from typing import Any
 
 import datasets
 
-from ..data_sources import IN_MEMORY_FORMAT, DataSource
-from ..errors import DataError, did_you_mean
-from ..tasks import TaskSpec
+from ..modeling.errors import DataError, did_you_mean
 from .conll import read_conll, read_conll_split, read_conllu, read_conllu_split
 from .dataset_objects import read_dataset_object
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, check_file, read_text_file
+from .sources import IN_MEMORY_FORMAT, DataSource
 from .tables import read_disk, read_hub, read_parquet, read_table
+from .tasks import TaskSpec
 
 __all__ = [
     "RawSplit",

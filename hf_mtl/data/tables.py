@@ -11,9 +11,9 @@ from typing import Any
 
 import datasets
 
-from ..data_sources import DataSource
-from ..errors import DataError
+from ..modeling.errors import DataError
 from .raw import check_file, read_text_file, split_lines
+from .sources import DataSource
 
 __all__ = ["NO_ROWS", "read_disk", "read_hub", "read_parquet", "read_table"]
 

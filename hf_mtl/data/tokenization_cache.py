@@ -19,7 +19,7 @@ from typing import Any
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from ..configuration_multitask import HF_MTL_VERSION
+from ..modeling.configuration_multitask import HF_MTL_VERSION
 
 logger = logging.getLogger("hf_mtl")
 

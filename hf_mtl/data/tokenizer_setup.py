@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from ..errors import DataError
+from ..modeling.errors import DataError
 
 logger = logging.getLogger("hf_mtl")
 

@@ -2,11 +2,11 @@
 
 Thin wrappers over ``seqeval`` (entities), ``scikit-learn`` (classification) and ``scipy`` (correlations), with no
 dependency on the ``evaluate`` library (its Hub-hosted metric scripts cannot load offline). Which metric a task
-gets, and its main key, is the task-kind registry's decision (:mod:`hf_mtl.task_kinds`).
+gets, and its main key, is the task-kind registry's decision (:mod:`hf_mtl.modeling.task_kinds`).
 
-Entity tags are read with the scheme that :func:`~hf_mtl.task_kinds.detect_label_scheme` finds in the label set:
+Entity tags are read with the scheme that :func:`~hf_mtl.modeling.task_kinds.detect_label_scheme` finds in the label set:
 ``B_PER`` and suffix tags (``PER-B``) are rewritten to seqeval's ``B-PER`` form and BILOU tags to their IOBES
-letters first, so seqeval reads every style; its chunks are the spans :func:`~hf_mtl.task_kinds.entity_spans`
+letters first, so seqeval reads every style; its chunks are the spans :func:`~hf_mtl.modeling.task_kinds.entity_spans`
 gives the pipeline.
 
 Every function returns a ``dict[str, float]`` of plain Python floats. The Trainer calls
@@ -18,7 +18,7 @@ Conventions shared by every function:
 - *Zero division gives 0.0*, never a warning: precision with no predicted entity, recall with no gold entity,
   F1 when both are 0, Pearson/Spearman on a constant input (see :func:`regression_scores`).
 - *Empty input gives 0.0* for every key (``mse`` included), so an empty evaluation split does not crash the run.
-- Inputs of mismatched lengths raise :class:`~hf_mtl.errors.HfMtlError`.
+- Inputs of mismatched lengths raise :class:`~hf_mtl.modeling.errors.HfMtlError`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import HfMtlError, TaskError, did_you_mean
-from ..task_kinds import IGNORE_INDEX, METRIC_MAIN_KEYS, detect_label_scheme
-from ..task_kinds import main_metric_key as _registry_main_key
+from ..modeling.errors import HfMtlError, TaskError, did_you_mean
+from ..modeling.task_kinds import IGNORE_INDEX, METRIC_MAIN_KEYS, detect_label_scheme
+from ..modeling.task_kinds import main_metric_key as _registry_main_key
 from .entities import SEQEVAL_SCHEMES, seqeval_report, seqeval_scores, token_accuracy
 from .scores import check_same_length, classification_scores, multilabel_scores, regression_scores
 

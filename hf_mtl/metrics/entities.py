@@ -8,8 +8,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import HfMtlError, did_you_mean
-from ..task_kinds import SCHEME_PREFIXES, LabelScheme, detect_label_scheme
+from ..modeling.errors import HfMtlError, did_you_mean
+from ..modeling.task_kinds import SCHEME_PREFIXES, LabelScheme, detect_label_scheme
 from .scores import check_same_length
 
 __all__ = ["SEQEVAL_SCHEMES", "seqeval_report", "seqeval_scores", "token_accuracy"]
@@ -74,14 +74,14 @@ def seqeval_scores(
         y_true (`list[list[str]]`): Gold tags, one list per sentence (``"B-PER"``, ``"I-PER"``, ``"O"``, ...).
         y_pred (`list[list[str]]`): Predicted tags, same shape as ``y_true``.
         scheme (`str` or `LabelScheme`, *optional*):
-            ``None`` (default): the scheme of the tags (:func:`~hf_mtl.task_kinds.detect_label_scheme` on every
+            ``None`` (default): the scheme of the tags (:func:`~hf_mtl.modeling.task_kinds.detect_label_scheme` on every
             tag given: IOB1/IOB2, IOBES, BILOU, with ``-`` or ``_``, prefix or suffix), read as CoNLL's
             ``conlleval`` and seqeval's default mode do: well-formed chunks of every scheme, and ill-formed
             predictions read leniently (an ``I-`` after ``O`` starts an entity) — the reading the pipeline groups
             entities with. Tags that are no scheme are handed to seqeval's lenient mode as they are.
             ``"IOB1"``, ``"IOB2"``, ``"IOBES"`` or ``"BILOU"``: seqeval's strict mode for that scheme: only
             well-formed chunks count, and a tag whose prefix the scheme does not allow raises
-            :class:`~hf_mtl.errors.HfMtlError`.
+            :class:`~hf_mtl.modeling.errors.HfMtlError`.
 
     Returns:
         `dict[str, float]`: ``precision``, ``recall``, ``f1`` (over all entities), ``accuracy`` (over tokens,

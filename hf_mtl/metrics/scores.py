@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import HfMtlError
+from ..modeling.errors import HfMtlError
 
 __all__ = ["check_same_length", "classification_scores", "multilabel_scores", "regression_scores"]
 

@@ -2,7 +2,7 @@
 
     python cli_train.py [--slow-from-step K] -- train RECIPE [--resume] [overrides]
 
-The command runs through ``hf_mtl.cli.main`` unchanged; a callback added to every ``MultiTaskTrainer`` writes
+The command runs through ``hf_mtl.workflow.cli.main`` unchanged; a callback added to every ``MultiTaskTrainer`` writes
 ``<output_dir>/progress.json`` (the last finished optimizer step) and, from step K on, sleeps after each step, so
 that tests/test_cli_resume.py can send SIGKILL or SIGINT between two known steps.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from hf_mtl import trainer as trainer_module
-from hf_mtl.cli import main
+from hf_mtl.training import trainer as trainer_module
+from hf_mtl.workflow.cli import main
 
 
 class Progress(TrainerCallback):

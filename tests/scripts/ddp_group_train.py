@@ -17,8 +17,8 @@ from test_group_training import GROUP_TASKS, GROUPS, make_group_model, synthetic
 from test_trainer import synthetic_sentiment  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
-from hf_mtl.trainer import MultiTaskTrainer  # noqa: E402
-from hf_mtl.training_args import MultiTaskTrainingArguments  # noqa: E402
+from hf_mtl.training.trainer import MultiTaskTrainer  # noqa: E402
+from hf_mtl.training.training_args import MultiTaskTrainingArguments  # noqa: E402
 
 
 def main(output_dir: str) -> None:

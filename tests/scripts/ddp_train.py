@@ -20,8 +20,8 @@ from test_trainer import TASKS, make_model, synthetic_ner, synthetic_sentiment  
 from transformers import AutoTokenizer  # noqa: E402
 
 from hf_mtl.data import DataCollatorForMultiTask  # noqa: E402
-from hf_mtl.trainer import MultiTaskTrainer  # noqa: E402
-from hf_mtl.training_args import MultiTaskTrainingArguments  # noqa: E402
+from hf_mtl.training.trainer import MultiTaskTrainer  # noqa: E402
+from hf_mtl.training.training_args import MultiTaskTrainingArguments  # noqa: E402
 
 
 class RecordingCollator(DataCollatorForMultiTask):

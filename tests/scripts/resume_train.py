@@ -21,9 +21,9 @@ from pathlib import Path
 
 from transformers import TrainerCallback, set_seed
 
-from hf_mtl.recipe import load_recipe
-from hf_mtl.trainer import MultiTaskTrainer, last_complete_checkpoint
-from hf_mtl.workflow import build_model, build_trainer, load_tokenizer, prepare_recipe_tasks
+from hf_mtl.training.trainer import MultiTaskTrainer, last_complete_checkpoint
+from hf_mtl.workflow.recipe import load_recipe
+from hf_mtl.workflow.train import build_model, build_trainer, load_tokenizer, prepare_recipe_tasks
 
 TIMING_KEYS = ("runtime", "per_second")
 
@@ -67,7 +67,7 @@ def main() -> None:
     args = recipe.training_arguments(output_dir=str(output))
     tokenizer = load_tokenizer(recipe.model.encoder_path)
     prepared = prepare_recipe_tasks(list(recipe.tasks), tokenizer)
-    set_seed(args.seed)  # as hf_mtl.workflow.train_recipe does: the new heads come from the recipe's seed
+    set_seed(args.seed)  # as hf_mtl.workflow.train.train_recipe does: the new heads come from the recipe's seed
     model = build_model(recipe, prepared)
     HangingTrainer.hang_at = (
         None if options.hang_in_save_at_step is None else f"checkpoint-{options.hang_in_save_at_step}"

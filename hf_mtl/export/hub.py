@@ -1,0 +1,95 @@
+"""Pushing a trained model folder to the Hugging Face Hub (weights, config, tokenizer, card, remote code)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..modeling import REMOTE_CODE_FILES
+from ..modeling.errors import HfMtlError
+from .model_card import SIDE_CARD_FILE, set_card_model_id
+
+# What a complete model folder holds: the config, safetensors weights and the modeling core (remote code).
+REQUIRED_FILES = ("config.json", "model.safetensors", *REMOTE_CODE_FILES)
+# Files a training run leaves that never belong in a model repository: checkpoints, pickles, private files
+# ("_*", as Trainer.push_to_hub skips them) and the card written beside a README.md the user wrote.
+IGNORED_PATTERNS = ["_*", "checkpoint-*", "checkpoint-*/**", "*.pt", "*.pkl", SIDE_CARD_FILE]
+# Files that are uploaded only when asked (`include_training_files=True`): TensorBoard logs and the pickled
+# TrainingArguments.
+TRAINING_FILES = ["runs/**", "training_args.bin"]
+
+
+def ignore_patterns(include_training_files: bool = False) -> list[str]:
+    """The upload's ignore patterns, shared by `hf-mtl push` and `MultiTaskTrainer.push_to_hub`."""
+    return list(IGNORED_PATTERNS) if include_training_files else [*IGNORED_PATTERNS, *TRAINING_FILES]
+
+
+def check_model_folder(folder: str | Path) -> Path:
+    """Check that ``folder`` holds a complete hf_mtl model (safetensors weights and its modeling code)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HfMtlError(f"Model folder {folder} does not exist.")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise HfMtlError(
+            f"{folder} is not a complete hf_mtl model folder: missing {missing}. Save it with "
+            "model.save_pretrained(folder) after `import hf_mtl` (that copies the modeling code)."
+        )
+    return folder
+
+
+def lora_settings(folder: str | Path) -> dict[str, Any] | None:
+    """The `lora` section of a model folder's config.json (None for a plain model)."""
+    config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    return config.get("lora") or None
+
+
+def merged_copy(folder: str | Path, target: str | Path) -> Path:
+    """Write ``folder``'s model with its LoRA adapters merged into ``target``, with the folder's other files."""
+    from ..modeling.lora import merge_lora
+    from ..modeling.modeling_multitask import MultiTaskModel
+
+    folder, target = Path(folder), Path(target)
+    model = merge_lora(MultiTaskModel.from_pretrained(folder))
+    shutil.copytree(folder, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
+    model.save_pretrained(target)
+    return target
+
+
+def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
+                      commit_message: str = "Upload hf_mtl multi-task model", include_training_files: bool = False,
+                      merge_lora: bool = True) -> str:
+    """Create ``repo_id`` (if needed) and upload the folder; returns the commit URL.
+
+    The repository then loads with ``AutoModel.from_pretrained(repo_id, trust_remote_code=True)`` anywhere,
+    or without remote code where hf_mtl is installed and imported. The hf_mtl model card (README.md) gets
+    ``repo_id`` in its "how to use" code. ``runs/`` and ``training_args.bin`` are uploaded only with
+    ``include_training_files=True``. A model with LoRA adapters is pushed merged (a plain model) unless
+    ``merge_lora=False``, which pushes the adapters and heads only; their base encoder must then be a Hub id.
+    """
+    from huggingface_hub import HfApi
+
+    folder = check_model_folder(folder)
+    if "/" not in repo_id or repo_id.count("/") != 1:
+        raise HfMtlError(f"Repository id {repo_id!r} must look like 'user-or-org/model-name'.")
+    lora = lora_settings(folder)
+    if lora and not merge_lora:
+        base = str(lora.get("base_encoder", ""))
+        if not base or Path(base).expanduser().exists():
+            raise HfMtlError(
+                f"{folder} holds LoRA adapters for the local encoder {base!r}, which others cannot load: push it merged "
+                "(the default), or train from a Hub encoder id."
+            )
+    with tempfile.TemporaryDirectory() as scratch:
+        upload = merged_copy(folder, Path(scratch) / "merged") if lora and merge_lora else folder
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        set_card_model_id(upload, repo_id)
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=str(upload), commit_message=commit_message,
+            ignore_patterns=ignore_patterns(include_training_files), repo_type="model",
+        )
+    return str(getattr(commit, "commit_url", commit))

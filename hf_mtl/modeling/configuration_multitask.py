@@ -1,0 +1,224 @@
+"""Configuration of a multi-task model: the encoder's config nested in it, and one entry per task.
+
+This module is part of the *modeling core*: it imports only ``transformers``, the standard library and the
+task-kind registry (``task_kinds.py``, relatively), so that ``save_pretrained`` can copy it next to the weights and ``AutoConfig.from_pretrained(...,
+trust_remote_code=True)`` works where hf_mtl is not installed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import sys
+from typing import Any
+
+from transformers import AutoConfig, PretrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from .task_kinds import (  # noqa: F401  (the type constants are re-exported here for existing imports)
+    PROBLEM_TYPES,
+    TASK_TYPES,
+    TEXT_CLASSIFICATION,
+    TOKEN_CLASSIFICATION,
+    check_loss_weight,
+    task_kind,
+)
+
+logger = logging.getLogger(__name__)
+
+# Keep in step with hf_mtl.__version__ (a test checks it). Stored in every saved config.
+HF_MTL_VERSION = "0.1.0"
+
+TASK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation")
+
+
+def _version_tuple(version: Any) -> tuple[int, ...]:
+    """The release numbers of a version: ``"0.2.0rc1"`` -> ``(0, 2, 0)``; ``()`` when there are none."""
+    match = re.match(r"\s*v?(\d+(?:\.\d+){0,2})", str(version))
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+
+
+def check_task_name(name: Any) -> str:
+    """Return ``name`` if it is a valid task name (lowercase snake_case), else raise ``ValueError``."""
+    if not isinstance(name, str) or not TASK_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"Task name {name!r} is not valid: use lowercase snake_case (letters, digits, '_', starting with a "
+            f"letter), e.g. 'ner' or 'sentiment_sst2'. The name appears in weights (heads.<name>.*) and metrics."
+        )
+    return name
+
+
+def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bool = False) -> dict[str, Any]:
+    """Validate one task entry and fill in its defaults.
+
+    Accepts ``labels`` (a list of label names) as a shortcut for ``id2label``/``label2id``. Regression tasks
+    have one output named ``"value"``.
+
+    Example:
+        >>> normalize_task_config("ner", {"type": "token-classification", "labels": ["O", "B-PER", "I-PER"]})["id2label"]
+        {0: 'O', 1: 'B-PER', 2: 'I-PER'}
+    """
+    check_task_name(name)
+    if not isinstance(task, dict):
+        raise ValueError(f"Task '{name}': expected a mapping of task settings, got {type(task).__name__}.")
+    task = copy.deepcopy(task)
+    labels = task.pop("labels", None)
+    unknown = sorted(set(task) - set(TASK_KEYS))
+    if unknown and ignore_unknown:
+        logger.warning("Task '%s': ignoring setting(s) %s that this hf_mtl version does not know.", name, unknown)
+    elif unknown:
+        raise ValueError(f"Task '{name}': unknown setting(s) {unknown}; valid settings are {list(TASK_KEYS) + ['labels']}.")
+    task_type = task.get("type")
+    try:
+        kind = task_kind(task_type)
+        problem_type = kind.check_problem_type(task.get("problem_type"))
+    except ValueError as error:
+        raise ValueError(f"Task '{name}': {error}") from None
+    id2label = task.get("id2label")
+    if labels is not None:
+        id2label = dict(enumerate(labels))
+    if problem_type == "regression" and not id2label:
+        id2label = {0: "value"}
+    if not id2label:
+        raise ValueError(f"Task '{name}': give its labels (a list of label names, or id2label).")
+    # JSON keys are strings and may come back in string order ('10' before '2'): keep id order.
+    id2label = {int(i): str(label) for i, label in sorted(id2label.items(), key=lambda item: int(item[0]))}
+    if sorted(id2label) != list(range(len(id2label))):
+        raise ValueError(f"Task '{name}': id2label keys must be 0..{len(id2label) - 1}, got {sorted(id2label)}.")
+    if len(set(id2label.values())) != len(id2label):
+        raise ValueError(f"Task '{name}': label names must be unique, got {list(id2label.values())}.")
+    if problem_type == "regression" and len(id2label) != 1:
+        raise ValueError(f"Task '{name}': a regression task has exactly one output, got {len(id2label)} labels.")
+    if kind.stores_problem_type and problem_type == "single_label_classification" and len(id2label) < 2:
+        raise ValueError(f"Task '{name}': single-label classification needs at least 2 labels, got {len(id2label)}.")
+    dropout = task.get("dropout")
+    if dropout is not None and not (0.0 <= float(dropout) < 1.0):
+        raise ValueError(f"Task '{name}': dropout must be in [0, 1), got {dropout}.")
+    loss_weight = check_loss_weight(task.get("loss_weight", 1.0), f"Task '{name}'")
+    normalized = {
+        "type": task_type,
+        "id2label": id2label,
+        "label2id": {label: i for i, label in id2label.items()},
+        "dropout": None if dropout is None else float(dropout),
+        "loss_weight": loss_weight,
+    }
+    if kind.stores_problem_type:
+        normalized["problem_type"] = problem_type
+        if task.get("pooler_activation") is not None:
+            normalized["pooler_activation"] = str(task["pooler_activation"])
+    return normalized
+
+
+def _multitask_pipeline_registered() -> bool:
+    """True when a "multitask" pipeline is registered with transformers (hf_mtl registers its own on import)."""
+    pipelines = sys.modules.get("transformers.pipelines")
+    return pipelines is not None and "multitask" in pipelines.PIPELINE_REGISTRY.supported_tasks
+
+
+class MultiTaskConfig(PretrainedConfig):
+    r"""Configuration of a [`MultiTaskModel`]: one encoder and a head per task.
+
+    It is the single source of truth for the tasks, their label maps and head settings; heads are rebuilt from
+    it when a model is loaded.
+
+    Args:
+        encoder (`PretrainedConfig` or `dict`):
+            The configuration of the shared encoder (any `AutoModel` encoder: BERT, RoBERTa, DeBERTa-v2, ...).
+        tasks (`dict[str, dict]`):
+            For each task name: `type` (`"token-classification"` or `"text-classification"`), `labels` or
+            `id2label`, `problem_type` for text tasks (`"single_label_classification"`,
+            `"multi_label_classification"`, `"regression"`), `dropout` (head dropout, default: the encoder's
+            hidden dropout) and `loss_weight` (default 1.0).
+        hf_mtl_version (`str`): the hf_mtl version that wrote the config (filled in automatically). A config from
+            an older version loads with defaults for the task settings it lacks; one from a newer version loads with
+            a warning, ignoring task settings this version does not know and skipping tasks it cannot build (an
+            unknown task type), whose head weights are then left unused.
+
+    Example:
+        ```python
+        >>> from transformers import BertConfig
+        >>> from hf_mtl import MultiTaskConfig
+        >>> config = MultiTaskConfig(
+        ...     encoder=BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37),
+        ...     tasks={"ner": {"type": "token-classification", "labels": ["O", "B-PER", "I-PER"]},
+        ...            "sentiment": {"type": "text-classification", "labels": ["negative", "positive"]}},
+        ... )
+        >>> config.task_names
+        ['ner', 'sentiment']
+        ```
+    """
+
+    model_type = "hf-mtl"
+    sub_configs_defaults = {"encoder": SubConfigSpec(config_class=AutoConfig, model_type="bert")}
+
+    encoder: PretrainedConfig | dict | None = None
+    tasks: dict | None = None
+    hf_mtl_version: str | None = None
+    lora: dict | None = None  # LoRA adapter settings + base encoder (hf_mtl.modeling.lora); None for a plain model
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
+        written_by = self.hf_mtl_version
+        from_newer_version = bool(written_by) and _version_tuple(written_by) > _version_tuple(HF_MTL_VERSION)
+        if from_newer_version:
+            logger.warning(
+                "This model was saved by hf_mtl %s, newer than the running %s: settings this version does not "
+                "know are ignored. Upgrade hf_mtl if the model misbehaves.",
+                written_by,
+                HF_MTL_VERSION,
+            )
+        self.hf_mtl_version = HF_MTL_VERSION
+        tasks = {}
+        for name, task in (self.tasks or {}).items():
+            try:
+                tasks[name] = normalize_task_config(name, task, ignore_unknown=from_newer_version)
+            except ValueError as error:
+                if not from_newer_version:
+                    raise
+                # e.g. a task type added after this version: load the other tasks, drop this one's head
+                logger.warning(
+                    "Task '%s' (saved by hf_mtl %s) cannot be loaded by hf_mtl %s and is skipped; its head's weights "
+                    "are ignored: %s",
+                    name, written_by, HF_MTL_VERSION, error,
+                )
+        self.tasks = tasks
+        if getattr(self, "custom_pipelines", None) and _multitask_pipeline_registered():
+            # `custom_pipelines` (written on save) points transformers' `pipeline()` at the remote-code pipeline,
+            # which it checks before its registry (and then demands trust_remote_code). Where hf_mtl registered its
+            # own "multitask" pipeline, that one wins, as a registered model class wins over `auto_map`.
+            del self.custom_pipelines
+
+    @property
+    def task_names(self) -> list[str]:
+        """The task names, in the order the heads were added."""
+        return list(self.tasks)
+
+    @property
+    def hidden_size(self) -> int:
+        """The encoder's hidden size (what every head reads)."""
+        return self.encoder.hidden_size
+
+    @property
+    def initializer_range(self) -> float:
+        """Standard deviation used to initialise new heads (taken from the encoder)."""
+        return getattr(self.encoder, "initializer_range", 0.02) or 0.02
+
+    def add_task(self, name: str, task: dict[str, Any]) -> None:
+        """Add one task entry (validated); raises ``ValueError`` if the name is taken."""
+        if name in self.tasks:
+            raise ValueError(f"Task '{name}' already exists in this model (tasks: {self.task_names}); pick another name.")
+        self.tasks[name] = normalize_task_config(name, task)
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        # JSON object keys are strings; keep id2label keys as strings on disk, ints in memory.
+        output["tasks"] = {
+            name: {**task, "id2label": {str(i): label for i, label in task["id2label"].items()}}
+            for name, task in self.tasks.items()
+        }
+        return output
+
+
+__all__ = ["PROBLEM_TYPES", "TASK_TYPES", "TEXT_CLASSIFICATION", "TOKEN_CLASSIFICATION", "MultiTaskConfig"]

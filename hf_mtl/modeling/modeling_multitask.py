@@ -1,0 +1,463 @@
+"""The multi-task model: one shared encoder, one head per task, in an ``nn.ModuleDict`` keyed by task name.
+
+Part of the *modeling core*: imports only torch, transformers and its sibling core files (by relative import:
+configuration, heads, task kinds, loading checks), so ``save_pretrained`` copies them next to the weights and
+``AutoModel.from_pretrained(folder, trust_remote_code=True)`` works where hf_mtl is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+from transformers.utils import ModelOutput
+
+from .configuration_multitask import TEXT_CLASSIFICATION, MultiTaskConfig
+from .heads import build_head
+from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
+from .modeling_loading import HoldLoadReport, loading_problem
+
+
+@dataclass
+class MultiTaskModelOutput(ModelOutput):
+    """Output of [`MultiTaskModel.forward`] for one task, or for the tasks of a group batch.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): the task's loss (times its `loss_weight`), when
+            `labels` are given; for a group batch the sum of its tasks' weighted losses.
+        logits (`torch.FloatTensor`, or `dict[str, torch.FloatTensor]` for a group batch): `(batch, seq_len,
+            num_labels)` for token tasks, `(batch, num_labels)` for text tasks.
+        hidden_states, attentions: the encoder's, when asked for.
+        task_losses (`dict[str, torch.FloatTensor]`, *optional*): group batches: each task's weighted loss
+            (detached), for per-task logging.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | dict[str, torch.FloatTensor] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    task_losses: dict[str, torch.FloatTensor] | None = None
+
+
+def check_is_encoder(encoder_config: PretrainedConfig) -> None:
+    """Raise ``ValueError`` unless ``encoder_config`` describes a bidirectional encoder (BERT-like)."""
+    model_type = getattr(encoder_config, "model_type", None)
+    if getattr(encoder_config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"'{model_type}' is an encoder-decoder model; hf_mtl needs an encoder such as BERT, RoBERTa, "
+            "DeBERTa-v2, ELECTRA or MiniLM."
+        )
+    if getattr(encoder_config, "is_decoder", False) or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        raise ValueError(
+            f"'{model_type}' is not an encoder (it has no masked-language-model form in transformers); hf_mtl "
+            "needs a bidirectional encoder such as BERT, RoBERTa, DeBERTa-v2, ELECTRA or MiniLM."
+        )
+    if not hasattr(encoder_config, "hidden_size"):
+        raise ValueError(f"'{model_type}' config has no hidden_size; hf_mtl cannot size the heads for it.")
+
+
+def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    if isinstance(tasks, dict):
+        return dict(tasks)
+    result: dict[str, dict[str, Any]] = {}
+    for position, task in enumerate(tasks):
+        task = dict(task)
+        name = task.pop("name", None)
+        if name is None:
+            raise ValueError(f"Task #{position} has no 'name'.")
+        if name in result:
+            raise ValueError(f"Duplicate task name '{name}': every task needs its own name.")
+        result[name] = task
+    return result
+
+
+class MultiTaskModel(PreTrainedModel):
+    r"""A shared pretrained encoder with one head per task.
+
+    `forward(..., task="ner", labels=...)` runs the encoder and that task's head and returns its loss and logits.
+    [`forward_all_tasks`] runs the encoder once and every head (inference). Heads live in `self.heads`
+    (an `nn.ModuleDict`), so weights are named `heads.<task>.*`.
+
+    Example:
+        ```python
+        >>> from hf_mtl import MultiTaskModel
+        >>> model = MultiTaskModel.from_encoder(
+        ...     "path/or/hub-id-of-an-encoder",
+        ...     tasks={"ner": {"type": "token-classification", "labels": ["O", "B-PER", "I-PER"]},
+        ...            "sentiment": {"type": "text-classification", "labels": ["negative", "positive"]}},
+        ... )
+        >>> outputs = model(**batch, task="ner")  # batch from the tokenizer, labels optional
+        >>> model.save_pretrained("my-model")     # loads back with AutoModel (trust_remote_code=True without hf_mtl)
+        ```
+    """
+
+    config_class = MultiTaskConfig
+    config: MultiTaskConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    # The heads compute sum / num_items_in_batch when the Trainer passes it, so gradient accumulation is exact.
+    accepts_loss_kwargs = True
+
+    def __init__(self, config: MultiTaskConfig) -> None:
+        super().__init__(config)
+        check_is_encoder(config.encoder)
+        self.encoder = AutoModel.from_config(config.encoder)
+        # Each text head owns its pooling layer; the encoder's pooler (BERT, RoBERTa) would be an unused weight.
+        if getattr(self.encoder, "pooler", None) is not None:
+            self.encoder.pooler = None
+        self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
+        self.post_init()
+        if getattr(config, "lora", None):
+            inject_lora(self, config.lora)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *model_args: Any, **kwargs: Any) -> MultiTaskModel:
+        """[`PreTrainedModel.from_pretrained`], reading weights from safetensors only.
+
+        `use_safetensors` defaults to `True`: a folder or repository that has only a pickled `pytorch_model.bin` is
+        refused (`OSError: Error no file named model.safetensors ...`) rather than unpickled.
+        """
+        if kwargs.get("use_safetensors") is None:
+            kwargs["use_safetensors"] = True
+        config = kwargs.pop("config", None)
+        if not isinstance(config, MultiTaskConfig):
+            hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+            config = MultiTaskConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if getattr(config, "lora", None):
+            return cls._from_adapter(pretrained_model_name_or_path, config, **kwargs)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        lenient = kwargs.get("ignore_mismatched_sizes", False)
+        kwargs["ignore_mismatched_sizes"] = True  # reported below, by name and shape, instead of a bare RuntimeError
+        # transformers logs a loading report (a table) for any key that does not match; it is held back and shown
+        # only when the model loads (an error says it in one line instead).
+        held = HoldLoadReport()
+        report_logger = logging.getLogger("transformers.modeling_utils")
+        report_logger.addFilter(held)
+        try:
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *model_args, config=config, output_loading_info=True, **kwargs
+            )
+        finally:
+            report_logger.removeFilter(held)
+        problem = None if lenient else loading_problem(model, info)
+        if problem:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} cannot be loaded exactly: {problem}; refusing to run it with "
+                "random or unused weights (re-save the model with save_pretrained)."
+            )
+        for record in held.records:
+            report_logger.handle(record)
+        return (model, info) if output_loading_info else model
+
+    @classmethod
+    def _from_adapter(cls, path: Any, config: MultiTaskConfig, **kwargs: Any) -> MultiTaskModel:
+        """Load an adapter-only save: the base encoder from `config.lora.base_encoder`, then adapters and heads."""
+        from safetensors.torch import load_file
+        from transformers.utils import SAFE_WEIGHTS_NAME, cached_file
+
+        hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+        base = config.lora.get(LORA_BASE_ENCODER_KEY)
+        if not base:
+            raise OSError(f"{path}: config.lora names no base encoder ('{LORA_BASE_ENCODER_KEY}'); cannot load the adapters.")
+        try:
+            model = cls.from_encoder(base, tasks=config.tasks, dtype=kwargs.get("dtype"))
+        except OSError as error:
+            raise OSError(
+                f"{path} holds LoRA adapters for the encoder '{base}', which cannot be loaded ({error}); "
+                "make it available (a local folder or a Hub id) or load a merged copy of the model."
+            ) from error
+        inject_lora(model, config.lora)
+        state = load_file(cached_file(path, SAFE_WEIGHTS_NAME, **hub_kwargs))
+        expected = {name for name in model.state_dict() if is_adapter_weight(name)}
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise OSError(
+                f"{path}: the adapter weights do not match the config ({len(missing)} missing, e.g. {missing[:2]}; "
+                f"{len(unexpected)} unexpected, e.g. {unexpected[:2]}); the folder is damaged or from another model."
+            )
+        model.load_state_dict(state, strict=False)
+        model.config = config
+        model.config._name_or_path = str(path)
+        return model.eval()
+
+    def save_pretrained(self, save_directory: Any, *args: Any, state_dict: dict[str, Any] | None = None,
+                        **kwargs: Any) -> Any:
+        """[`PreTrainedModel.save_pretrained`], also declaring the `multitask` pipeline for remote code.
+
+        `config.json` gets a `custom_pipelines` entry, and the pipeline's files are copied next to the weights with
+        the modeling code (they are relative imports of this file), so `pipeline("multitask", model=folder,
+        trust_remote_code=True)` works where hf_mtl is not installed. The in-memory config is left as it was.
+
+        A model with LoRA adapters saves only the adapters and the heads; its `config.json` keeps the adapter
+        settings and the base encoder (`lora.base_encoder`), which `from_pretrained` loads first. Merge the adapters
+        (`hf_mtl.training.lora.merge_lora`) to save a self-contained model.
+        """
+        if getattr(self.config, "lora", None):
+            state_dict = state_dict if state_dict is not None else self.state_dict()
+            state_dict = {name: tensor for name, tensor in state_dict.items() if is_adapter_weight(name)}
+        # A relative import (not at the top: the pipeline is needed only here) so that transformers copies
+        # inference.py, pipeline_multitask.py and what they import along with this file, on save and on remote-code
+        # loading: the files copied are exactly the modeling folder (a test checks it).
+        from .inference import custom_pipelines
+
+        previous = self.config.__dict__.get("custom_pipelines")
+        self.config.custom_pipelines = custom_pipelines()
+        try:
+            return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
+        finally:
+            if previous is None:
+                del self.config.custom_pipelines
+            else:
+                self.config.custom_pipelines = previous
+
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder_name_or_path: str,
+        tasks: dict[str, dict[str, Any]] | list[dict[str, Any]],
+        **encoder_kwargs: Any,
+    ) -> MultiTaskModel:
+        """Build a new multi-task model around a pretrained encoder.
+
+        The encoder's weights are loaded exactly; heads are newly initialised. When the encoder checkpoint has a
+        pretrained pooler (BERT), each text head's dense layer starts from it, as `BertForSequenceClassification`
+        does.
+
+        Args:
+            encoder_name_or_path: a local folder or Hub id of an encoder (`AutoModel.from_pretrained`).
+            tasks: `{name: settings}` or a list of settings with a `name` key; see [`MultiTaskConfig`].
+            encoder_kwargs: passed to `AutoModel.from_pretrained` (e.g. `revision`, `dtype`). Weights are read from
+                safetensors only (`use_safetensors=True` unless given): a `pytorch_model.bin`-only encoder is refused.
+        """
+        tasks = _tasks_to_dict(tasks)
+        if encoder_kwargs.get("use_safetensors") is None:
+            encoder_kwargs["use_safetensors"] = True  # never unpickle a pytorch_model.bin
+        pretrained = AutoModel.from_pretrained(encoder_name_or_path, **encoder_kwargs)
+        check_is_encoder(pretrained.config)
+        config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks)
+        model = cls(config)
+        state = pretrained.state_dict()
+        pooler_state = {k[len("pooler.") :]: v for k, v in state.items() if k.startswith("pooler.")}
+        encoder_state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
+        model.encoder.load_state_dict(encoder_state, strict=True)
+        model._pretrained_pooler = pooler_state or None
+        for name in tasks:
+            model._init_head_from_pooler(name, model.heads[name])
+        model.config._name_or_path = str(encoder_name_or_path)
+        return model.to(pretrained.dtype)
+
+    def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
+        pooler = getattr(self, "_pretrained_pooler", None)
+        if pooler and self.config.tasks[name]["type"] == TEXT_CLASSIFICATION and "dense.weight" in pooler:
+            with torch.no_grad():
+                head.dense.weight.copy_(pooler["dense.weight"])
+                head.dense.bias.copy_(pooler["dense.bias"])
+
+    def add_task(self, name: str, task: dict[str, Any]) -> nn.Module:
+        """Add a new task and its freshly initialised head (transfer learning to a new task).
+
+        Example:
+            >>> model.add_task("topic", {"type": "text-classification", "labels": ["world", "sports"]})
+        """
+        self.config.add_task(name, task)
+        head = build_head(self.config.tasks[name], self.config.encoder)
+        self._init_weights_of(head)
+        self._init_head_from_pooler(name, head)
+        reference = next(self.encoder.parameters())
+        self.heads[name] = head.to(device=reference.device, dtype=reference.dtype).train(self.training)
+        return self.heads[name]
+
+    def remove_task(self, name: str) -> None:
+        """Remove a task and its head."""
+        self._check_task(name)
+        del self.heads[name]
+        del self.config.tasks[name]
+
+    def _init_weights_of(self, module: nn.Module) -> None:
+        for submodule in module.modules():
+            self._init_weights(submodule)
+
+    # ------------------------------------------------------------------ freezing
+    def freeze_encoder(self) -> None:
+        """Freeze the encoder: only heads train (feature extraction)."""
+        self.encoder.requires_grad_(False)
+
+    def unfreeze_encoder(self) -> None:
+        """Make the encoder trainable again (fine-tuning)."""
+        self.encoder.requires_grad_(True)
+
+    @property
+    def encoder_frozen(self) -> bool:
+        """True when no encoder parameter requires gradients."""
+        return not any(p.requires_grad for p in self.encoder.parameters())
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def task_names(self) -> list[str]:
+        """The model's task names."""
+        return list(self.config.tasks)
+
+    def _check_task(self, task: str | None) -> str:
+        if task is None:
+            if len(self.heads) == 1:
+                return next(iter(self.heads))
+            raise ValueError(f"Pass task=<name>: this model has several tasks {self.task_names}.")
+        if task not in self.heads:
+            raise ValueError(f"Unknown task '{task}': this model has tasks {self.task_names}.")
+        return task
+
+    def _encode(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+    ) -> Any:
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "position_ids": position_ids,
+            "inputs_embeds": inputs_embeds,
+            "output_hidden_states": output_hidden_states,
+            "output_attentions": output_attentions,
+        }
+        return self.encoder(**{k: v for k, v in inputs.items() if v is not None}, return_dict=True)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | dict[str, torch.Tensor] | None = None,
+        task: str | Sequence[str] | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        num_items_in_batch: torch.Tensor | int | dict[str, torch.Tensor | int] | None = None,
+        loss_weight: float | dict[str, float] | None = None,
+    ) -> MultiTaskModelOutput | tuple:
+        r"""Run the encoder and one task's head, or (a group batch) the encoder once and several heads.
+
+        Args:
+            task (`str`, or a list of names): the task name (optional when the model has one task). A list (or
+                `labels` given as a dict) makes a *group batch*: examples labelled for several tasks.
+            labels (`torch.Tensor` or `dict[str, torch.Tensor]`, *optional*): token tasks `(batch, seq_len)` ids
+                with -100 on unscored tokens; single-label text tasks `(batch,)` ids (-100: no label);
+                multi-label `(batch, num_labels)` 0/1 floats; regression `(batch,)` floats. A group batch gives
+                `{task: labels}`; the loss is then the sum of each task's weighted loss.
+            num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
+                this batch divided by it, which makes accumulated steps equal one large batch. A group batch
+                takes `{task: count}`: each task's loss is exact for its own labels.
+            loss_weight (`float`, *optional*): multiplies the loss instead of the task's configured `loss_weight`
+                (the trainer's run-time `task_loss_weights`); the config is not changed. A group batch takes
+                `{task: weight}` (tasks left out keep their configured weight).
+
+        Example:
+            ```python
+            >>> out = model(**inputs, labels={"pos": pos_labels, "ner": ner_labels})  # one encoder pass
+            >>> out.loss, out.task_losses["ner"], out.logits["pos"].shape
+            ```
+        """
+        if isinstance(labels, Mapping) or (task is not None and not isinstance(task, str)):
+            return self._forward_group(
+                list(labels) if task is None else list(task), labels, num_items_in_batch, loss_weight, return_dict,
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                position_ids=position_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+            )
+        task = self._check_task(task)
+        head = self.heads[task]
+        if labels is not None:
+            input_shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
+            head.check_labels(labels, input_shape, task)
+        encoded = self._encode(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states, output_attentions
+        )
+        logits = head(encoded.last_hidden_state, attention_mask)
+        loss = None
+        if labels is not None:
+            weight = self.config.tasks[task]["loss_weight"] if loss_weight is None else loss_weight
+            loss = head.loss(logits, labels, num_items_in_batch) * weight
+        output = MultiTaskModelOutput(
+            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+    def _forward_group(
+        self,
+        tasks: list[str],
+        labels: Mapping[str, torch.Tensor] | None,
+        num_items_in_batch: Any,
+        loss_weight: Mapping[str, float] | None,
+        return_dict: bool | None,
+        **encoder_inputs: Any,
+    ) -> MultiTaskModelOutput | tuple:
+        """The encoder once, then each task's head and loss (a group batch; see `forward`)."""
+        names = [self._check_task(name) for name in tasks]
+        if not names:
+            raise ValueError("A group batch needs at least one task (labels={} and no task names given).")
+        if labels is not None:
+            if set(labels) != set(names):
+                raise ValueError(f"A group batch for tasks {names} got labels for tasks {sorted(labels)}.")
+            if num_items_in_batch is not None and not isinstance(num_items_in_batch, Mapping):
+                raise ValueError("A group batch takes num_items_in_batch as {task: count}, one count per task's labels.")
+            if loss_weight is not None and not isinstance(loss_weight, Mapping):
+                raise ValueError("A group batch takes loss_weight as {task: weight}.")
+            input_ids = encoder_inputs["input_ids"]
+            input_shape = input_ids.shape if input_ids is not None else encoder_inputs["inputs_embeds"].shape[:2]
+            for name in names:
+                self.heads[name].check_labels(labels[name], input_shape, name)
+        encoded = self._encode(**encoder_inputs)
+        hidden, attention_mask = encoded.last_hidden_state, encoder_inputs["attention_mask"]
+        logits = {name: self.heads[name](hidden, attention_mask) for name in names}
+        loss, task_losses = None, None
+        if labels is not None:
+            task_losses = {}
+            for name in names:
+                items = None if num_items_in_batch is None else num_items_in_batch[name]
+                if items is not None:  # a step where no example carries this task's labels: its loss is 0, not 0/0
+                    items = items.clamp(min=1) if torch.is_tensor(items) else max(items, 1)
+                weight = (loss_weight or {}).get(name, self.config.tasks[name]["loss_weight"])
+                task_loss = self.heads[name].loss(logits[name], labels[name], items) * weight
+                task_losses[name] = task_loss.detach()
+                loss = task_loss if loss is None else loss + task_loss
+        output = MultiTaskModelOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
+                                      attentions=encoded.attentions, task_losses=task_losses)
+        return output if return_dict is not False else output.to_tuple()
+
+    def forward_all_tasks(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        tasks: list[str] | None = None,
+        **encoder_inputs: Any,
+    ) -> dict[str, torch.Tensor]:
+        """Run the encoder once and every head (or those in ``tasks``); returns ``{task: logits}``.
+
+        This is what makes a multi-task model cheap at inference: one encoder pass serves every head.
+        """
+        names = [self._check_task(name) for name in (tasks or self.task_names)]
+        encoded = self._encode(
+            input_ids, attention_mask, token_type_ids, encoder_inputs.get("position_ids"), encoder_inputs.get("inputs_embeds")
+        )
+        hidden = encoded.last_hidden_state
+        return {name: self.heads[name](hidden, attention_mask) for name in names}
+
+
+__all__ = ["MultiTaskModel", "MultiTaskModelOutput"]

@@ -1,0 +1,490 @@
+"""The ``multitask`` pipeline: one encoder pass per batch serves every task head.
+
+[`MultiTaskPipeline`] is a transformers `ChunkPipeline`: `preprocess` cuts each input into windows, `_forward` runs
+the encoder and every head once per batch of windows, `postprocess` joins an input's windows into one dict keyed by
+task name. Following that contract, transformers' own options work as in its pipelines: `batch_size`,
+`num_workers`, `device`, a `KeyDataset` or a generator as input (streamed), `truncation`.
+
+Output per task kind (:func:`~hf_mtl.modeling.task_kinds.output_kind`, the test that also picks each task's metric):
+
+- entity tasks (token tasks with IOB1/IOB2/IOBES/BILOU labels, ``B-PER`` or ``B_PER``): entity spans
+  ``{"entity_group", "score", "word", "start", "end"}`` grouped at the word level, like transformers'
+  token-classification pipeline with ``aggregation_strategy="first"``; an entity's score is its words' mean;
+- other token tasks (POS): one ``{"word", "tag", "score", "start", "end"}`` per word;
+- single-label text tasks: ``{"label", "score"}`` (a list of ``top_k`` of them with ``top_k=``); multi-label:
+  ``[{"label", "score"}, ...]`` for the labels scoring >= ``threshold``; regression: ``{"value": float}``.
+
+A word's tag is the prediction on its **first sub-word**, as the model is trained. ``start``/``end`` index the
+input string (``" ".join(words)`` for pre-split words), so ``text[start:end] == word``.
+
+Copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so ``pipeline("multitask",
+model=folder, trust_remote_code=True)`` works without hf_mtl: imports torch, transformers and, relatively,
+``errors``, ``task_kinds`` and ``word_windows`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset as TorchDataset
+from transformers.pipelines.base import ChunkPipeline
+
+from .errors import HfMtlError, TaskError
+from .task_kinds import (
+    ENTITIES,
+    MULTI_LABEL,
+    REGRESSION,
+    SINGLE_LABEL,
+    WORD_TAGS,
+    detect_label_scheme,
+    output_kind,
+)
+from .word_windows import group_entities, plan_reads, pre_split_text, window_limit, word_spans
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_TASK = "multitask"
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_THRESHOLD = 0.5
+# `truncation` values, as the tokenizers spell them (pairs of texts are not inputs of this pipeline)
+_TRUNCATE = (True, "longest_first", "only_first")
+_DO_NOT_TRUNCATE = (False, "do_not_truncate")
+
+
+class PipelineInputError(HfMtlError, TypeError):
+    """An input of the pipeline is not a string (or, pre-split, not a list of strings).
+
+    It is both a `TypeError` and an [`HfMtlError`] (a `ValueError`), so either `except` catches it.
+    """
+
+
+@dataclass
+class _Numbered:
+    """An input and its position in the call (error messages and warnings name it)."""
+
+    index: int
+    item: Any
+
+
+@dataclass
+class _Sample:
+    """One input as read: its text, each word's character span, and whether it is empty or was cut."""
+
+    index: int | None
+    text: str
+    word_spans: dict[int, tuple[int, int]]
+    empty: bool = False
+    truncated: bool = False  # cut at `limit` tokens without being asked to: warn
+    limit: int = 0
+
+
+@dataclass
+class _Window:
+    """One encoder sequence of a sample: the token positions it reads and the word read at each."""
+
+    sample: _Sample
+    first: bool  # the sample's first window: text tasks read it
+    length: int
+    positions: list[int]
+    words: list[int]
+
+
+@dataclass
+class _Read:
+    """What `_forward` keeps of one window's logits: per task, (label ids, scores) per word or the label scores."""
+
+    values: dict[str, Any]
+
+
+def _check_item(index: int | None, item: Any) -> str | list[str]:
+    where = "Input" if index is None else f"Input {index}"
+    if isinstance(item, str):
+        return item
+    if isinstance(item, (list, tuple)):
+        for position, word in enumerate(item):
+            if not isinstance(word, str):
+                raise PipelineInputError(
+                    f"{where}: pre-split word {position} is a {type(word).__name__} ({word!r}); "
+                    "every word must be a string."
+                )
+        return list(item)
+    raise PipelineInputError(f"{where} is a {type(item).__name__} ({item!r:.60}); expected a string (or a list of words).")
+
+
+class MultiTaskPipeline(ChunkPipeline):
+    r"""Predict every task of a [`MultiTaskModel`] with one encoder pass per batch.
+
+    Args:
+        model ([`MultiTaskModel`]): the multi-task model (put in eval mode).
+        tokenizer (`PreTrainedTokenizerFast`): a *fast* tokenizer (word ids and character offsets are needed).
+        tasks (`str` or `list[str]`, *optional*): the tasks to predict (default: all the model's tasks).
+        batch_size (`int`, *optional*, defaults to 32): windows per encoder pass. A list input is sorted by length
+            internally (less padding); results come back in input order. Datasets and generators are read in order.
+        num_workers (`int`, *optional*): as in transformers' pipelines (tokenization in a DataLoader worker).
+        top_k (`int`, *optional*): single-label text tasks return a list of the `top_k` best labels instead of one
+            dict; multi-label text tasks keep at most `top_k` labels.
+        threshold (`float`, *optional*, defaults to 0.5): multi-label text tasks return labels scoring >= it.
+        stride (`int`, *optional*): split inputs longer than `max_length` into windows overlapping by `stride`
+            tokens, so token tasks tag every word (each word is read from the window where it is most central).
+            Text tasks always read the first window.
+        truncation (`bool`, *optional*): what to do with an input longer than `max_length` when no `stride` is
+            given. Default: cut it, with a warning naming it (words after the cut get no tag); `True`: cut it
+            silently; `False`: raise an error.
+        max_length (`int`, *optional*): tokens per window (default: the tokenizer's and encoder's limit).
+        is_split_into_words (`bool`, *optional*, defaults to `False`): a `list[str]` input is one pre-split
+            sentence rather than a list of texts. (A list of lists is always read as pre-split sentences.)
+
+    Empty or whitespace-only inputs (and inputs of only characters the tokenizer drops, such as control
+    characters) give `[]` for token tasks and `None` for text tasks.
+
+    Example:
+        ```python
+        >>> from transformers import pipeline
+        >>> import hf_mtl  # registers the "multitask" pipeline (without hf_mtl: trust_remote_code=True)
+        >>> nlp = pipeline("multitask", model="path/to/multitask-model")
+        >>> nlp("Ada Lovelace lived in London.")
+        {'ner': [{'entity_group': 'PER', 'score': 0.99, 'word': 'Ada Lovelace', 'start': 0, 'end': 12},
+                 {'entity_group': 'LOC', 'score': 0.98, 'word': 'London', 'start': 22, 'end': 28}],
+         'sentiment': {'label': 'positive', 'score': 0.91}}
+        >>> nlp(["First text.", "Second text."], tasks=["sentiment"], batch_size=64)  # [{'sentiment': ...}, ...]
+        >>> for result in nlp(KeyDataset(dataset, "text")):  # streamed
+        ...     ...
+        ```
+    """
+
+    _load_tokenizer = True
+    _load_processor = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+
+    def __init__(self, model: Any, tokenizer: Any = None, **kwargs: Any) -> None:
+        if not (hasattr(model, "forward_all_tasks") and isinstance(getattr(model.config, "tasks", None), dict)):
+            raise TaskError(
+                f"MultiTaskPipeline needs a MultiTaskModel (with forward_all_tasks), got {type(model).__name__}; "
+                "use transformers' own pipelines for single-task models."
+            )
+        if tokenizer is None:
+            raise HfMtlError("MultiTaskPipeline needs a tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
+        if not getattr(tokenizer, "is_fast", False):
+            raise HfMtlError(
+                f"MultiTaskPipeline needs a fast tokenizer (word ids and character offsets), got "
+                f"{type(tokenizer).__name__}; load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
+            )
+        kwargs.setdefault("task", PIPELINE_TASK)
+        if kwargs.get("batch_size") is None:
+            kwargs["batch_size"] = DEFAULT_BATCH_SIZE
+        super().__init__(model=model, tokenizer=tokenizer, **kwargs)
+        self.model.eval()
+        tasks = self.model.config.tasks
+        self.output_kinds = {name: output_kind(task) for name, task in tasks.items()}
+        entity_tasks = [name for name, kind in self.output_kinds.items() if kind == ENTITIES]
+        self.label_schemes = {name: detect_label_scheme(tasks[name]["id2label"].values()) for name in entity_tasks}
+
+    # ------------------------------------------------------------------ parameters
+    def _sanitize_parameters(
+        self,
+        tasks: str | Sequence[str] | None = None,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        stride: int | None = None,
+        max_length: int | None = None,
+        is_split_into_words: bool | None = None,
+        truncation: bool | str | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        preprocess: dict[str, Any] = {}
+        forward: dict[str, Any] = {}
+        postprocess: dict[str, Any] = {}
+        if stride is not None:
+            if int(stride) < 0:
+                raise HfMtlError(f"stride must be >= 0 (tokens shared by consecutive windows), got {stride}.")
+            preprocess["stride"] = int(stride)
+        if max_length is not None:
+            preprocess["max_length"] = self._max_length(int(max_length))
+        if is_split_into_words is not None:
+            preprocess["is_split_into_words"] = bool(is_split_into_words)
+        if truncation is not None:
+            if truncation not in _TRUNCATE + _DO_NOT_TRUNCATE:
+                raise HfMtlError(f"truncation must be True or False (or a tokenizer strategy name), got {truncation!r}.")
+            preprocess["truncation"] = truncation in _TRUNCATE
+        if tasks is not None:
+            forward["tasks"] = self._check_tasks(tasks)
+        if top_k is not None:
+            if int(top_k) < 1:
+                raise HfMtlError(f"top_k must be >= 1, got {top_k}.")
+            postprocess["top_k"] = int(top_k)
+        if threshold is not None:
+            postprocess["threshold"] = float(threshold)
+        return preprocess, forward, postprocess
+
+    def _check_tasks(self, tasks: str | Sequence[str]) -> list[str]:
+        names = self.model.task_names
+        tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+        if not tasks:
+            raise TaskError(f"tasks is empty: pick one or more of the model's tasks {names}.")
+        unknown = [task for task in tasks if task not in self.model.config.tasks]
+        if unknown:
+            raise TaskError(f"Unknown task(s) {unknown}: this model has tasks {names}.")
+        return list(dict.fromkeys(tasks))
+
+    def _max_length(self, requested: int | None = None) -> int:
+        model_limit = window_limit(self.model.config.encoder, getattr(self.tokenizer, "model_max_length", None))
+        if requested is not None and requested > model_limit:
+            raise HfMtlError(f"max_length={requested} is more than the model accepts ({model_limit} tokens).")
+        return model_limit if requested is None else requested
+
+    # ------------------------------------------------------------------ inputs
+    def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Predict the selected tasks; see the class docstring for the options and output format.
+
+        Returns one dict `{task: result}` for one input, a list of them (in input order) for a list, and an
+        iterator of them for a dataset or a generator.
+        """
+        split = kwargs.get("is_split_into_words")
+        if split is None:
+            split = self._preprocess_params.get("is_split_into_words", False)
+        if isinstance(inputs, tuple):
+            inputs = list(inputs)
+        if isinstance(inputs, list):
+            if not inputs:
+                return []
+            if split and all(isinstance(item, str) for item in inputs):  # one pre-split sentence
+                return super().__call__([inputs], **kwargs)[0]
+        elif not isinstance(inputs, (str, types.GeneratorType, TorchDataset)):
+            if isinstance(inputs, (bytes, dict)) or not isinstance(inputs, Iterable):
+                raise PipelineInputError(
+                    f"Input of type {type(inputs).__name__} is not supported: pass a string, a list of strings, "
+                    "pre-split words (a list of strings with is_split_into_words=True, or a list of such lists), "
+                    "a KeyDataset or a generator."
+                )
+            # other iterables: a sized one (numpy array, pandas Series) is a list, an iterator is a stream
+            inputs = list(inputs) if isinstance(inputs, Sized) else (item for item in inputs)
+        return super().__call__(inputs, **kwargs)
+
+    def predict(self, inputs: Any, **kwargs: Any) -> Any:
+        """The same as calling the pipeline (scikit-learn's name for it, which transformers' pipelines offer)."""
+        return self(inputs, **kwargs)
+
+    def get_iterator(
+        self,
+        inputs: Any,
+        num_workers: int,
+        batch_size: int,
+        preprocess_params: dict[str, Any],
+        forward_params: dict[str, Any],
+        postprocess_params: dict[str, Any],
+    ) -> Iterator[Any]:
+        """transformers' iterator over numbered inputs; a list is run sorted by length, its results put back in order."""
+        params = (num_workers, batch_size, preprocess_params, forward_params, postprocess_params)
+        if not isinstance(inputs, list):  # a dataset or a generator: streamed in order
+            return super().get_iterator((_Numbered(i, item) for i, item in enumerate(inputs)), *params)
+        numbered = [_Numbered(i, item) for i, item in enumerate(inputs)]
+        if batch_size > 1 and len(numbered) > 1:  # similar lengths share a batch: fewer pad tokens
+            lengths = self._token_counts(inputs)
+            numbered.sort(key=lambda entry: lengths[entry.index])
+        results: list[Any] = [None] * len(numbered)
+        for entry, result in zip(numbered, super().get_iterator(numbered, *params), strict=True):
+            results[entry.index] = result
+        return iter(results)
+
+    def _token_counts(self, items: list[Any]) -> list[int]:
+        """Tokens of each input (up to a window), one batched tokenizer call per input type (0: an invalid input)."""
+        counts = [0] * len(items)
+        texts = [i for i, item in enumerate(items) if isinstance(item, str)]
+        words = [i for i, x in enumerate(items) if isinstance(x, (list, tuple)) and x and all(isinstance(w, str) for w in x)]
+        for indices, split in ((texts, False), (words, True)):
+            if indices:
+                encoded = self.tokenizer(  # cut at a window: no "sequence longer than the model" warning
+                    [items[i] if not split else list(items[i]) for i in indices], is_split_into_words=split,
+                    add_special_tokens=False, truncation=True, max_length=self._max_length(),
+                )
+                for i, ids in zip(indices, encoded["input_ids"], strict=True):
+                    counts[i] = len(ids)
+        return counts
+
+    # ------------------------------------------------------------------ preprocess
+    def preprocess(
+        self,
+        input_: Any,
+        stride: int | None = None,
+        max_length: int | None = None,
+        is_split_into_words: bool = False,
+        truncation: bool | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Tokenize one input into windows; yield each window's tensors and what it reads (`is_last` on the last).
+
+        A string is raw text, a list of strings pre-split words (`is_split_into_words` is settled by `__call__`).
+        """
+        index, item = (input_.index, input_.item) if isinstance(input_, _Numbered) else (None, input_)
+        sample, windows = self._encode(index, _check_item(index, item), stride, self._max_length(max_length), truncation)
+        word_ids = [window.word_ids for window in windows]
+        offsets = [window.offsets for window in windows]
+        raw_text = isinstance(item, str)
+        if raw_text:  # over every window: a word cut by the last one still gets its whole span
+            sample.word_spans = word_spans(word_ids, offsets)
+        used = len(windows) if stride is not None else 1
+        reads = plan_reads(word_ids[:used], offsets[:used], raw_text)
+        sample.empty = sample.empty or not any(positions for positions, _ in reads)  # characters the tokenizer drops
+        with_types = "token_type_ids" in self.tokenizer.model_input_names
+        for number, (window, (positions, words)) in enumerate(zip(windows[:used], reads, strict=True)):
+            model_inputs = {"input_ids": torch.tensor([window.ids]), "attention_mask": torch.tensor([window.attention_mask])}
+            if with_types:
+                model_inputs["token_type_ids"] = torch.tensor([window.type_ids])
+            model_inputs["window"] = _Window(sample, number == 0, len(window.ids), positions, words)
+            model_inputs["is_last"] = number == used - 1
+            yield model_inputs
+
+    def _encode(
+        self, index: int | None, item: str | list[str], stride: int | None, limit: int, truncation: bool | None
+    ) -> tuple[_Sample, list[Any]]:
+        """The sample and every window of `limit` tokens the tokenizer cuts it into (overlapping by `stride`)."""
+        if stride is not None and stride >= limit - self.tokenizer.num_special_tokens_to_add():
+            raise HfMtlError(
+                f"stride={stride} must be smaller than the tokens a window holds "
+                f"({limit - self.tokenizer.num_special_tokens_to_add()}); e.g. stride={limit // 4}."
+            )
+        if isinstance(item, str):
+            sample = _Sample(index, item, {}, empty=not item.strip(), limit=limit)
+        else:
+            text, spans = pre_split_text(item)
+            sample = _Sample(index, text, spans, empty=not any(word.strip() for word in item), limit=limit)
+        windows = self.tokenizer(
+            ["" if sample.empty else item],  # an empty input still runs, as one window without words
+            is_split_into_words=not isinstance(item, str) and not sample.empty,
+            truncation=True,
+            max_length=limit,
+            stride=stride or 0,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_token_type_ids=False,
+        ).encodings
+        if len(windows) > 1 and stride is None:
+            if truncation is False:
+                raise HfMtlError(
+                    f"{'Input' if index is None else f'Input {index}'} is longer than {limit} tokens and "
+                    f"truncation=False: pass stride=<tokens> (e.g. stride={limit // 4}) to read it in overlapping "
+                    "windows, or truncation=True to cut it."
+                )
+            sample.truncated = truncation is None
+        return sample, windows
+
+    # ------------------------------------------------------------------ forward
+    def get_inference_context(self) -> Any:
+        return torch.inference_mode
+
+    def _forward(self, model_inputs: dict[str, Any], tasks: list[str] | None = None) -> dict[str, Any]:
+        """One encoder pass and every head for a batch of windows; keeps only what `postprocess` reads.
+
+        Token tasks keep each read word's best label and its probability; text tasks keep, on an input's first
+        window, the probability of every label (softmax, sigmoid for multi-label, the raw value for regression),
+        so `top_k` and `threshold` are applied in `postprocess` without running the model again.
+        """
+        windows, is_last = model_inputs.pop("window"), model_inputs.pop("is_last")
+        unbatched = isinstance(windows, _Window)  # batch_size=1: transformers does not collate
+        if unbatched:
+            windows = [windows]
+        length = model_inputs["input_ids"].shape[1]
+        if self.tokenizer.padding_side == "left" and not unbatched:
+            # transformers pads on the tokenizer's side; absolute position embeddings count from the first token,
+            # so move each row's padding back to the right (outputs must not depend on the batch)
+            shift = torch.tensor([length - window.length for window in windows], device=model_inputs["input_ids"].device)
+            index = (torch.arange(length, device=shift.device) + shift[:, None]) % length
+            model_inputs = {key: value.gather(1, index) for key, value in model_inputs.items()}
+        logits = self.model.forward_all_tasks(**model_inputs, tasks=tasks or self.model.task_names)
+        reads = self._read_logits(windows, logits)
+        if unbatched:
+            return {"window": windows[0], "read": reads[0], "is_last": is_last}
+        return {"window": windows, "read": reads, "is_last": is_last}
+
+    def _read_logits(self, windows: list[_Window], logits: dict[str, torch.Tensor]) -> list[_Read]:
+        """Vectorized per task over the batch: one softmax and one device-to-host copy per task."""
+        device = next(iter(logits.values())).device
+        rows = [b for b, window in enumerate(windows) for _ in window.positions]
+        positions = [position for window in windows for position in window.positions]
+        rows_t = torch.tensor(rows, dtype=torch.long, device=device)
+        positions_t = torch.tensor(positions, dtype=torch.long, device=device)
+        first_rows = [b for b, window in enumerate(windows) if window.first]
+        reads = [_Read({}) for _ in windows]
+        for task, task_logits in logits.items():
+            kind = self.output_kinds[task]
+            if kind in (ENTITIES, WORD_TAGS):
+                scores, ids = task_logits[rows_t, positions_t].float().softmax(-1).max(-1)
+                scores, ids = scores.tolist(), ids.tolist()
+                start = 0
+                for b, window in enumerate(windows):
+                    end = start + len(window.positions)
+                    reads[b].values[task] = (ids[start:end], scores[start:end])
+                    start = end
+            elif first_rows:
+                values = task_logits[first_rows].float()
+                if kind == SINGLE_LABEL:
+                    values = values.softmax(-1)
+                elif kind == MULTI_LABEL:
+                    values = values.sigmoid()
+                for b, row in zip(first_rows, values.tolist(), strict=True):
+                    reads[b].values[task] = row
+        return reads
+
+    # ------------------------------------------------------------------ postprocess
+    def postprocess(
+        self, all_outputs: list[dict[str, Any]], top_k: int | None = None, threshold: float | None = None
+    ) -> dict[str, Any]:
+        """Join one input's windows into `{task: result}` (see the module docstring for each output kind)."""
+        windows = [output["window"] for output in all_outputs]
+        reads = [output["read"] for output in all_outputs]
+        sample = windows[0].sample
+        if sample.truncated:
+            logger.warning(
+                "%s is longer than %d tokens and was truncated: words after the cut get no tag. Pass stride=<tokens> "
+                "(e.g. stride=%d) to tag every word with overlapping windows, or truncation=True to cut silently.",
+                "An input" if sample.index is None else f"Input {sample.index}",
+                sample.limit,
+                sample.limit // 4,
+            )
+        result: dict[str, Any] = {}
+        for task, values in reads[0].values.items():  # the first window reads every task, in the order asked
+            kind = self.output_kinds[task]
+            id2label = self.model.config.tasks[task]["id2label"]
+            if kind in (ENTITIES, WORD_TAGS):
+                result[task] = [] if sample.empty else self._word_results(task, sample, windows, reads, id2label)
+            elif sample.empty:
+                result[task] = None
+            elif kind == REGRESSION:
+                result[task] = {"value": float(values[0])}
+            elif kind == MULTI_LABEL:
+                limit = DEFAULT_THRESHOLD if threshold is None else threshold
+                chosen = sorted(
+                    ({"label": id2label[j], "score": s} for j, s in enumerate(values) if s >= limit),
+                    key=lambda item: -item["score"],
+                )
+                result[task] = chosen[:top_k] if top_k else chosen
+            else:
+                order = sorted(range(len(values)), key=lambda j: -values[j])[: top_k or 1]
+                best = [{"label": id2label[j], "score": values[j]} for j in order]
+                result[task] = best if top_k else best[0]
+        return result
+
+    def _word_results(
+        self, task: str, sample: _Sample, windows: list[_Window], reads: list[_Read], id2label: dict[int, str]
+    ) -> list[dict[str, Any]]:
+        read: list[tuple[int, int, float]] = []
+        for window, window_read in zip(windows, reads, strict=True):
+            ids, scores = window_read.values[task]
+            read.extend(zip(window.words, ids, scores, strict=True))
+        if len(windows) > 1:
+            read.sort(key=lambda item: item[0])
+        text, words = sample.text, []
+        for word, label_id, score in read:
+            start, end = sample.word_spans[word]
+            words.append({"word": text[start:end], "tag": id2label[label_id], "score": score, "start": start, "end": end})
+        if self.output_kinds[task] == ENTITIES:
+            return group_entities(words, text, self.label_schemes[task])
+        return words
+
+
+__all__ = ["DEFAULT_BATCH_SIZE", "PIPELINE_TASK", "MultiTaskPipeline", "PipelineInputError"]

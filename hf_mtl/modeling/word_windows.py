@@ -1,0 +1,232 @@
+"""Words, windows and entity spans for the ``multitask`` pipeline: pure functions over plain lists.
+
+A fast tokenizer gives, for each encoder sequence (a *window*: a whole input, or one of the overlapping pieces of
+a long input), the word index and the character offsets of every token. From those this module decides:
+
+- where each word is read: at its **first sub-word** (labels sit there in training), in the window where that
+  sub-word is most central (:func:`plan_reads`);
+- each word's character span in the input (:func:`word_spans`, :func:`pre_split_text`);
+- which words form an entity (:func:`group_entities`), with the task-kind registry's
+  :func:`~hf_mtl.modeling.task_kinds.entity_spans`, the very reading the metrics score.
+
+Nothing here touches torch or a tokenizer object, so each step is tested on hand-written lists. Part of the
+files copied next to saved weights (the pipeline loads as remote code): imports the standard library and,
+relatively, ``task_kinds`` only.
+
+Example:
+
+```python
+>>> word_ids = [None, 0, 0, 1, None]  # "Adam lived": [CLS] ada ##m lived [SEP]
+>>> offsets = [(0, 0), (0, 3), (3, 4), (5, 10), (0, 0)]
+>>> plan_reads([word_ids], [offsets], raw_text=True)  # one window: read "ada" (1) and "lived" (3)
+[([1, 3], [0, 1])]
+>>> word_spans([word_ids], [offsets])
+{0: (0, 4), 1: (5, 10)}
+
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .task_kinds import LabelScheme, detect_label_scheme, entity_spans
+
+# Families whose position ids start after the padding index: two positions fewer than max_position_embeddings.
+OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xlm-roberta-xl")
+WordIds = Sequence[int | None]
+Offsets = Sequence[tuple[int, int]]
+# (token positions read, the word index of each) for one window
+Reads = tuple[list[int], list[int]]
+
+
+def window_limit(encoder_config: Any, tokenizer_limit: int | None) -> int:
+    """The most tokens a window may hold: the tokenizer's ``model_max_length`` and the encoder's absolute position
+    embeddings, whichever is smaller (512 when neither says).
+
+    Example:
+
+    ```python
+    >>> from types import SimpleNamespace
+    >>> window_limit(SimpleNamespace(model_type="roberta", max_position_embeddings=514), 10**30)
+    512
+
+    ```
+    """
+    limits = [int(tokenizer_limit)] if tokenizer_limit and tokenizer_limit < 1_000_000 else []
+    max_positions = getattr(encoder_config, "max_position_embeddings", None)
+    if max_positions and getattr(encoder_config, "position_embedding_type", "absolute") == "absolute":
+        offset = 2 if getattr(encoder_config, "model_type", None) in OFFSET_POSITION_MODEL_TYPES else 0
+        limits.append(int(max_positions) - offset)
+    return min(limits) if limits else 512
+
+
+def pre_split_text(words: Sequence[str], delimiter: str = " ") -> tuple[str, dict[int, tuple[int, int]]]:
+    """The text a pre-split sentence stands for (words joined by ``delimiter``) and each word's span in it.
+
+    Example:
+
+    ```python
+    >>> pre_split_text(["New", "York", "!"])
+    ('New York !', {0: (0, 3), 1: (4, 8), 2: (9, 10)})
+
+    ```
+    """
+    spans: dict[int, tuple[int, int]] = {}
+    start = 0
+    for index, word in enumerate(words):
+        spans[index] = (start, start + len(word))
+        start += len(word) + len(delimiter)
+    return delimiter.join(words), spans
+
+
+def word_spans(word_ids: Sequence[WordIds], offsets: Sequence[Offsets]) -> dict[int, tuple[int, int]]:
+    """Each word's character span in a raw-text input: from its first token's start to its last token's end.
+
+    Taken over every window, so a word cut by a window boundary still gets its whole span.
+    """
+    spans: dict[int, list[int]] = {}
+    for ids, offs in zip(word_ids, offsets, strict=True):
+        for word, (start, end) in zip(ids, offs, strict=True):
+            if word is None:
+                continue
+            span = spans.get(word)
+            if span is None:
+                spans[word] = [start, end]
+            else:
+                span[0] = min(span[0], start)
+                span[1] = max(span[1], end)
+    return {word: (span[0], span[1]) for word, span in spans.items()}
+
+
+def content_bounds(word_ids: WordIds) -> tuple[int, int]:
+    """The first and last positions of a window that hold a word (special tokens excluded).
+
+    Example:
+
+    ```python
+    >>> content_bounds([None, 0, 1, 1, None])
+    (1, 3)
+
+    ```
+    """
+    lo = next((p for p, w in enumerate(word_ids) if w is not None), 0)
+    hi = next((p for p in range(len(word_ids) - 1, -1, -1) if word_ids[p] is not None), len(word_ids) - 1)
+    return lo, hi
+
+
+def _first_subword_starts(word_ids: Sequence[WordIds], offsets: Sequence[Offsets]) -> dict[int, int]:
+    """Each word's smallest token start over all windows: where its first sub-word begins."""
+    first: dict[int, int] = {}
+    for ids, offs in zip(word_ids, offsets, strict=True):
+        for word, (start, _) in zip(ids, offs, strict=True):
+            if word is not None and start < first.get(word, start + 1):
+                first[word] = start
+    return first
+
+
+def _single_window_reads(word_ids: WordIds) -> Reads:
+    """One window: each word's first token is its first sub-word (the common case, in one pass)."""
+    positions, words = [], []
+    previous = None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            positions.append(position)
+            words.append(word)
+        previous = word
+    return positions, words
+
+
+def plan_reads(word_ids: Sequence[WordIds], offsets: Sequence[Offsets], raw_text: bool) -> list[Reads]:
+    """Where each word is read: for each window, the positions read and the word at each.
+
+    A word is read at its first sub-word, in the window where that sub-word is furthest from the window's edges
+    (most context on both sides; the earlier window on a tie). A window that starts inside a word does not read
+    it there. ``raw_text`` is ``False`` for pre-split words (offsets are then relative to each word, which this
+    handles the same way).
+
+    Example:
+
+    ```python
+    >>> # two windows overlapping on word 1; word 1 is more central in the first
+    >>> ids = [[None, 0, 1, 2, None], [None, 1, 2, 3, None]]
+    >>> offs = [[(0, 0), (0, 1), (2, 3), (4, 5), (0, 0)], [(0, 0), (2, 3), (4, 5), (6, 7), (0, 0)]]
+    >>> plan_reads(ids, offs, raw_text=True)
+    [([1, 2], [0, 1]), ([2, 3], [2, 3])]
+
+    ```
+    """
+    if len(word_ids) == 1:
+        return [_single_window_reads(word_ids[0])]
+    first_start = _first_subword_starts(word_ids, offsets)
+    best: dict[int, tuple[int, int, int]] = {}  # word -> (centrality, window, position)
+    for number, (ids, offs) in enumerate(zip(word_ids, offsets, strict=True)):
+        lo, hi = content_bounds(ids)
+        previous = None
+        for position, word in enumerate(ids):
+            if word is None or word == previous:
+                previous = word
+                continue
+            previous = word
+            if offs[position][0] != first_start[word]:  # the window starts inside this word
+                continue
+            centrality = min(position - lo, hi - position)
+            if word not in best or centrality > best[word][0]:
+                best[word] = (centrality, number, position)
+    reads: list[Reads] = [([], []) for _ in word_ids]
+    for word in sorted(best):
+        _, number, position = best[word]
+        reads[number][0].append(position)
+        reads[number][1].append(word)
+    return reads
+
+
+def group_entities(
+    words: Sequence[dict[str, Any]], text: str, scheme: LabelScheme | None = None
+) -> list[dict[str, Any]]:
+    """Group word predictions ``{"tag", "score", "start", "end"}`` (in word order) into entity spans.
+
+    The words of an entity are those :func:`~hf_mtl.modeling.task_kinds.entity_spans` reads as one entity (the reading the
+    metrics score: a new entity at ``B``/``S``/``U``, at a change of type, after ``E``/``S``/``L``/``U``; ``O``
+    words end entities and are dropped). Its score is the mean of its words' scores; ``word`` is the text from its
+    first word's start to its last word's end.
+
+    Args:
+        words: the word predictions, in word order.
+        text: the input text (``start``/``end`` index it).
+        scheme: the task's label scheme (:func:`~hf_mtl.modeling.task_kinds.detect_label_scheme` of its labels); detected
+            from the predicted tags when not given.
+
+    Example:
+
+    ```python
+    >>> text = "Ada Lovelace lived in London"
+    >>> words = [{"tag": t, "score": 1.0, "start": s, "end": e} for t, s, e in
+    ...          [("B-PER", 0, 3), ("I-PER", 4, 12), ("O", 13, 18), ("O", 19, 21), ("B-LOC", 22, 28)]]
+    >>> [(e["entity_group"], e["word"]) for e in group_entities(words, text)]
+    [('PER', 'Ada Lovelace'), ('LOC', 'London')]
+
+    ```
+    """
+    tags = [word["tag"] for word in words]
+    scheme = scheme or detect_label_scheme(tags)
+    if scheme is None:  # no entity tag predicted (all `O`)
+        return []
+    entities = []
+    for entity_type, first, last in entity_spans(tags, scheme):
+        group = words[first:last]
+        start, end = group[0]["start"], group[-1]["end"]
+        entities.append(
+            {
+                "entity_group": entity_type,
+                "score": float(sum(word["score"] for word in group) / len(group)),
+                "word": text[start:end],
+                "start": start,
+                "end": end,
+            }
+        )
+    return entities
+
+
+__all__ = ["content_bounds", "group_entities", "plan_reads", "pre_split_text", "window_limit", "word_spans"]

@@ -1,0 +1,383 @@
+"""``MultiTaskTrainer``: transformers' Trainer, taught that batches belong to tasks.
+
+What it adds, all through the Trainer's public hooks:
+
+- ``get_train_dataloader``: a real ``DataLoader`` over every task's training set, whose batches come from a
+  seeded :class:`~hf_mtl.training.sampling.MultiTaskBatchSampler` (one task per batch, and per optimizer step);
+  ``accelerator.prepare`` shards it under ``accelerate launch``/DDP so every process takes the same task on
+  the same step, on disjoint examples, and the sampler's epoch follows the Trainer's.
+- ``compute_loss``: each task's loss weighted at run time (``task_loss_weights``), the model's config untouched.
+- ``training_step``/``log``: per-task training loss (``loss_<task>``) beside the total, through the normal
+  ``log`` path (progress bar, ``report_to`` integrations, ``trainer_state.json``), summed on the device and read
+  once per logging step.
+- ``create_optimizer``: the heads' own learning rate (``head_learning_rate_multiplier``).
+- ``evaluate``/``predict`` (from :mod:`hf_mtl.training.task_evaluation`): each task on its own dataset, metrics as
+  ``eval_<task>_<metric>``, plus ``eval_average`` (the mean of each task's main metric), usable as
+  ``metric_for_best_model="average"`` and by early stopping; a custom ``compute_metrics`` is told the task.
+- ``save_model``/``train``: crash-safe checkpoints (see :mod:`hf_mtl.training.checkpoints`): a checkpoint folder is
+  invalidated before it is written again, ``train(resume_from_checkpoint=True)`` resumes from the newest complete
+  one, and the per-task example counts are saved in the checkpoint and restored on resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import Trainer
+
+from ..data import DataCollatorForMultiTask
+from ..data.groups import check_task_groups, group_num_items
+from ..metrics import METRIC_NAMES
+from ..modeling.errors import TaskError
+from ..modeling.lora import unwrap_peft_model
+from ..modeling.modeling_multitask import MultiTaskModel
+from ..modeling.task_kinds import default_metric
+from .checkpoints import (
+    EXAMPLES_SEEN_FILE,
+    checkpoint_problem,
+    invalidate_checkpoint,
+    is_checkpoint_folder,
+    last_complete_checkpoint,
+    read_examples_seen,
+    resolve_resume,
+    write_examples_seen,
+)
+from .exposure import apply_equal_exposure
+from .model_card_callback import ModelCardMixin
+from .sampling import MultiTaskBatchSampler
+from .task_datasets import MultiTaskDataset, TaskDataset, check_task_datasets
+from .task_evaluation import TaskEvaluationMixin
+from .training_args import MultiTaskTrainingArguments, loss_scale
+
+__all__ = [
+    "EXAMPLES_SEEN_FILE",  # re-exported: checkpoint helpers live in hf_mtl.training.checkpoints
+    "MultiTaskDataset",
+    "MultiTaskTrainer",
+    "TaskDataset",
+    "checkpoint_problem",
+    "default_metric",
+    "last_complete_checkpoint",
+]
+
+logger = logging.getLogger("hf_mtl")
+
+
+
+
+class _TaskLossTracker:
+    """Sums each task's training loss between two logging steps (micro-batch losses, already scaled by GA).
+
+    The sums stay on the loss's device: adding a loss never waits for the accelerator (no ``.item()``/``float``
+    per step); :meth:`pop_means` reads them once, at logging time.
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.micro_batches: dict[str, int] = {}
+
+    def add(self, task: str, loss: torch.Tensor) -> None:
+        loss = loss.detach()
+        self.sums[task] = self.sums[task] + loss if task in self.sums else loss.clone()
+        self.micro_batches[task] = self.micro_batches.get(task, 0) + 1
+
+    def pop_means(self, gradient_accumulation_steps: int) -> dict[str, torch.Tensor]:
+        """Each task's mean loss per optimizer step since the last call, as 0-d tensors on the loss's device."""
+        means = {
+            task: total.float() * (gradient_accumulation_steps / self.micro_batches[task])
+            for task, total in self.sums.items()
+        }
+        self.sums, self.micro_batches = {}, {}
+        return means
+
+
+class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
+    """A [`Trainer`] for [`MultiTaskModel`]: samples one task per batch, logs and evaluates per task.
+
+    Args:
+        model: a [`MultiTaskModel`].
+        args: [`MultiTaskTrainingArguments`] (plain `TrainingArguments` also work, with the default sampling).
+        train_dataset: `{task: dataset}` of tokenized examples (`input_ids`, `attention_mask`, `labels`, ...), e.g.
+            `prepare_task(spec, tokenizer).tokenized["train"]` for each task. A task group is one entry, named
+            after the group, whose dataset has one `labels_<task>` column per task (`prepare_group(...).tokenized`).
+        eval_dataset: `{task: dataset}`; each task is evaluated on its own.
+        processing_class: the tokenizer (used for padding and saved with checkpoints).
+        task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
+        task_groups: `{group: [task, ...]}`: the tasks of each group in `train_dataset`. A group is one sampling
+            unit (sized by its examples); each of its batches runs the encoder once and adds every task's loss.
+            `loss_<task>`, `examples_seen` and evaluation stay per task.
+        model_card_data: a [`MultiTaskModelCardData`] (language, license, Hub dataset ids...) for the model card
+            that `save_model()` and `push_to_hub()` write (see `hf_mtl.training.model_card_callback.ModelCardMixin`).
+        kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
+
+    The model's config is never changed: `args.task_loss_weights` are applied to the loss at run time (see
+    [`~MultiTaskTrainer.task_loss_weight`]), so a saved model keeps the `loss_weight` it was built with.
+
+    Example:
+        ```python
+        >>> trainer = MultiTaskTrainer(model=model, args=args, processing_class=tokenizer,
+        ...                            train_dataset={"ner": ner_train, "sentiment": sst_train},
+        ...                            eval_dataset={"ner": ner_dev, "sentiment": sst_dev})
+        >>> trainer.train()
+        >>> trainer.evaluate()["eval_average"]
+        ```
+    """
+
+    def __init__(
+        self,
+        model: MultiTaskModel | None = None,
+        args: MultiTaskTrainingArguments | None = None,
+        train_dataset: Mapping[str, Any] | None = None,
+        eval_dataset: Mapping[str, Any] | None = None,
+        processing_class: Any = None,
+        data_collator: Any = None,
+        task_metrics: Mapping[str, str] | None = None,
+        task_groups: Mapping[str, list[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        model = unwrap_peft_model(model)  # get_peft_model(multitask_model, LoraConfig(...)) trains like apply_lora
+        if not isinstance(model, MultiTaskModel):
+            raise TaskError(f"MultiTaskTrainer needs a MultiTaskModel, got {type(model).__name__}.")
+        if args is None:
+            args = MultiTaskTrainingArguments(output_dir="tmp_trainer")
+        self.task_groups = check_task_groups(model, task_groups)
+        check_task_datasets(train_dataset, model.task_names, "train_dataset", self.task_groups)
+        check_task_datasets(eval_dataset, model.task_names, "eval_dataset")
+        self.task_metrics = self._resolve_task_metrics(model, task_metrics)
+        for task in getattr(args, "task_loss_weights", None) or {}:
+            if task not in model.config.tasks:
+                raise TaskError(f"task_loss_weights names task '{task}', but the model has tasks {model.task_names}.")
+        if data_collator is None:
+            if processing_class is None:
+                raise TaskError("Pass processing_class=<tokenizer> (used to pad batches) or a data_collator.")
+            task_types = {name: task["type"] for name, task in model.config.tasks.items()}
+            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups)
+        self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
+        if self.task_train_datasets:
+            apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
+        self._task_losses = _TaskLossTracker()
+        self.examples_seen: dict[str, int] = {}
+        compute_metrics, preprocess_logits = self._init_task_metrics(
+            kwargs.pop("compute_metrics", None), kwargs.pop("preprocess_logits_for_metrics", None)
+        )
+        self._group_losses: dict[str, torch.Tensor] | None = None
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=MultiTaskDataset(train_dataset) if train_dataset is not None else None,
+            eval_dataset=dict(eval_dataset) if eval_dataset is not None else None,
+            processing_class=processing_class,
+            data_collator=data_collator,
+            compute_metrics=compute_metrics,
+            preprocess_logits_for_metrics=preprocess_logits,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ validation
+    @staticmethod
+    def _resolve_task_metrics(model: MultiTaskModel, task_metrics: Mapping[str, str] | None) -> dict[str, str]:
+        metrics = {name: default_metric(task) for name, task in model.config.tasks.items()}
+        for name, metric in (task_metrics or {}).items():
+            if name not in metrics:
+                raise TaskError(f"task_metrics names task '{name}', but the model has tasks {model.task_names}.")
+            if metric not in METRIC_NAMES:
+                raise TaskError(f"task_metrics['{name}'] = {metric!r} is not a metric; use one of {list(METRIC_NAMES)}.")
+            metrics[name] = metric
+        return metrics
+
+    # ------------------------------------------------------------------ training data
+    def get_train_sampler(self) -> MultiTaskBatchSampler:
+        """The task/batch sampler for training, built from the arguments (seeded by `data_seed` or `seed`).
+
+        One draw of the sampler is one optimizer step (`group_size` = processes x accumulation steps), so annealed
+        sampling is sized from `max_steps` when it is set, else from `num_train_epochs`.
+        """
+        args = self.args
+        lengths = self.train_dataset.example_lengths()
+        # `_train_batch_size` (private) is the batch size `auto_find_batch_size` settles on, which
+        # `args.train_batch_size` does not reflect; Trainer.get_train_dataloader reads it the same way.
+        return MultiTaskBatchSampler(
+            lengths,
+            self._train_batch_size,
+            strategy=getattr(args, "sampling", "proportional"),
+            temperature=getattr(args, "sampling_temperature", 2.0),
+            seed=args.data_seed if args.data_seed is not None else args.seed,
+            group_size=args.gradient_accumulation_steps * args.world_size,
+            length_grouping=getattr(args, "length_grouping", True),
+            total_epochs=max(1, math.ceil(args.num_train_epochs)),
+            total_steps=args.max_steps if args.max_steps > 0 else None,
+            anneal_start=getattr(args, "anneal_start", 1.0),
+            anneal_end=getattr(args, "anneal_end", 0.2),
+        )
+
+    def get_train_dataloader(self) -> DataLoader:
+        """A real `DataLoader` whose batch sampler picks one task per batch; prepared by accelerate.
+
+        The sampler is paired with the training dataset (one task index for both), which forwards the epoch that
+        accelerate's DataLoader sets at every epoch to the sampler, also under DDP (see [`MultiTaskDataset`]).
+        """
+        if self.train_dataset is None:
+            raise TaskError("Training requires train_dataset={task: dataset}.")
+        loader = DataLoader(
+            self.train_dataset,
+            batch_sampler=self.train_dataset.pair(self.get_train_sampler()),
+            collate_fn=self.data_collator,
+            num_workers=self.args.dataloader_num_workers,
+            pin_memory=self.args.dataloader_pin_memory,
+            persistent_workers=self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0,
+        )
+        return self.accelerator.prepare(loader)
+
+    # ------------------------------------------------------------------ checkpoints and resuming
+    def _checkpoint_checks(self) -> dict[str, bool]:
+        """What :func:`checkpoint_problem` can check for this run's checkpoints."""
+        custom_layout = self.is_deepspeed_enabled or self.is_fsdp_enabled
+        return {"require_weights": not custom_layout, "require_optimizer": not (custom_layout or self.args.save_only_model)}
+
+    def train(
+        self, resume_from_checkpoint: str | bool | None = None, trial: Any = None,
+        ignore_keys_for_eval: list[str] | None = None, **kwargs: Any,
+    ) -> Any:
+        """[`Trainer.train`], resuming only from complete checkpoints.
+
+        Args:
+            resume_from_checkpoint: `True` resumes from the newest *complete* checkpoint in `args.output_dir`
+                (half-written ones, left by a run killed while saving, are skipped with a warning); a path must be
+                a complete checkpoint. The per-task example counts (`examples_seen`) continue from the checkpoint's.
+
+        Raises:
+            HfMtlError: no complete checkpoint to resume from, or the given one is incomplete (the message says
+                what is missing).
+        """
+        resume_from_checkpoint = resolve_resume(resume_from_checkpoint, self.args.output_dir, **self._checkpoint_checks())
+        if resume_from_checkpoint is not None:
+            self.examples_seen = read_examples_seen(resume_from_checkpoint)
+        return super().train(
+            resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval,
+            **kwargs,
+        )
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """[`Trainer.save_model`]; for a checkpoint, also invalidates it until the save completes, and saves counts.
+
+        The Trainer calls this first when it writes `checkpoint-N/` and writes `trainer_state.json` last. A stale
+        `trainer_state.json` (from an earlier run that reached step N) is removed before anything is overwritten,
+        so a kill during the save never leaves a folder that looks complete; `examples_seen.json` goes beside the
+        weights.
+        """
+        folder = output_dir if output_dir is not None else self.args.output_dir
+        # `_internal_call` is part of save_model's signature: it is how the Trainer marks the save of a checkpoint.
+        # No public hook runs before a checkpoint's weights are written (`on_save` runs after the whole save), and
+        # a user's own save_model into a folder named checkpoint-N must not delete anything.
+        checkpoint = _internal_call and self.args.should_save and is_checkpoint_folder(folder)
+        if checkpoint:
+            invalidate_checkpoint(folder)
+        super().save_model(output_dir, _internal_call=_internal_call)
+        if checkpoint:
+            write_examples_seen(folder, self.examples_seen)
+
+    # ------------------------------------------------------------------ the loss
+    def task_loss_weight(self, task: str) -> float:
+        """The weight of ``task``'s loss in training: `args.task_loss_weights[task]` if given, else the config's
+        `loss_weight`, times the `args.loss_scaling` factor (1 by default).
+
+        The model's config is not changed; the weight reaches the model's loss through `forward(loss_weight=...)`.
+        """
+        config_task = self.model_config_task(task)
+        weights = getattr(self.args, "task_loss_weights", None) or {}
+        weight = float(weights.get(task, config_task["loss_weight"]))
+        return weight * loss_scale(config_task, getattr(self.args, "loss_scaling", "none"))
+
+    # ------------------------------------------------------------------ training step and logging
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: torch.device) -> tuple[list, Any]:
+        """[`Trainer.get_batch_samples`]; for a task group's batches, one label count per task (see [`group_num_items`])."""
+        batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        if batch_samples and isinstance(batch_samples[0].get("labels"), Mapping) and self.model_accepts_loss_kwargs:
+            num_items_in_batch = group_num_items(batch_samples, device, self.args, self.accelerator)
+        return batch_samples, num_items_in_batch
+
+    def compute_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        """[`Trainer.compute_loss`], with each task's run-time loss weight (see [`task_loss_weight`]); for a task
+        group's batch (`task` a list), one weight per task, and each task's loss kept for `loss_<task>`."""
+        task = inputs.get("task")
+        if task is not None and "labels" in inputs:
+            names = [task] if isinstance(task, str) else list(task)
+            changed = {name: weight for name in names
+                       if (weight := self.task_loss_weight(name)) != self.model_config_task(name)["loss_weight"]}
+            if changed:
+                inputs = {**inputs, "loss_weight": changed[task] if isinstance(task, str) else changed}
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        task_losses = outputs.get("task_losses") if isinstance(outputs, Mapping) else None
+        if task_losses is not None and model.training:
+            self._group_losses = task_losses
+        return (loss, outputs) if return_outputs else loss
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        """[`Trainer.create_optimizer`]; with `args.head_learning_rate_multiplier` != 1, the task heads' parameters get
+        their own parameter groups (same weight decay split) whose learning rate is `learning_rate x multiplier`.
+
+        The scheduler, created afterwards, scales every group's learning rate by the same factor, so the heads keep
+        the ratio through warm-up and decay. An optimizer passed in `optimizers=(...)` is left as it is.
+        """
+        created = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        multiplier = float(getattr(self.args, "head_learning_rate_multiplier", 1.0))
+        if not created or multiplier == 1.0:
+            return optimizer
+        heads = {id(p) for p in self.accelerator.unwrap_model(self.model).heads.parameters()}
+        groups = []
+        for group in optimizer.param_groups:
+            encoder = [p for p in group["params"] if id(p) not in heads]
+            head = [p for p in group["params"] if id(p) in heads]
+            settings = {key: value for key, value in group.items() if key != "params"}
+            groups += [{**settings, "params": encoder}] if encoder else []
+            groups += [{**settings, "params": head, "lr": group["lr"] * multiplier}] if head else []
+        optimizer.param_groups = []  # no step taken yet: the optimizer holds no state to move
+        for group in groups:
+            optimizer.add_param_group(group)
+        return optimizer
+
+    # ------------------------------------------------------------------ training step and logging
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
+        """[`Trainer.training_step`], adding the loss to its task's running sum (on the device: no sync)."""
+        task = inputs.get("task")
+        batch_size = len(inputs["input_ids"]) if "input_ids" in inputs else 0
+        self._group_losses = None
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self._group_losses is not None:
+            # each task's share of the loss as the Trainer returns it (scaled for accumulation and processes)
+            raw = torch.stack(list(self._group_losses.values())).sum()
+            share = torch.where(raw != 0, loss.detach() / torch.where(raw != 0, raw, 1.0), 0.0)
+            for name, value in self._group_losses.items():
+                self._task_losses.add(name, value * share)
+        elif isinstance(task, str):
+            self._task_losses.add(task, loss)
+        for name in [task] if isinstance(task, str) else list(task or []):
+            self.examples_seen[name] = self.examples_seen.get(name, 0) + batch_size * self.args.world_size
+        return loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Add `loss_<task>` (mean training loss per optimizer step of that task since the last log).
+
+        The per-task sums are read from the device here, once per logging step, with one transfer for all tasks.
+        """
+        if "loss" in logs and self._task_losses.sums:
+            means = self._task_losses.pop_means(self.args.gradient_accumulation_steps)
+            names = sorted(means)
+            values = torch.stack([means[name].to(self.args.device) for name in names])
+            if self.args.world_size > 1:
+                values = self.accelerator.reduce(values, reduction="mean")
+            logs.update({f"loss_{name}": round(value, 4) for name, value in zip(names, values.tolist(), strict=True)})
+        super().log(logs, start_time)
+
+    # ------------------------------------------------------------------ helpers
+    def model_config_task(self, task: str) -> dict[str, Any]:
+        """The config entry of ``task`` in the (unwrapped) model."""
+        return self.accelerator.unwrap_model(self.model).config.tasks[task]

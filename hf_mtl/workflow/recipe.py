@@ -1,0 +1,477 @@
+"""Recipes: a YAML file that says which encoder, which tasks (with their data) and how to train.
+
+A recipe is loaded with ``yaml.safe_load`` semantics (a ``SafeLoader`` that also reads ``5e-5`` as a float) and
+can never import or execute code: every key is checked against a fixed list, unknown keys are errors that
+name the key and the nearest valid one.
+
+```yaml
+output_dir: outputs/my-run
+model:
+  encoder: embedded            # the embedded all-MiniLM-L6-v2; or a local folder / Hub id
+  # from_model: outputs/old    # continue from a trained hf_mtl model (transfer: new tasks get new heads)
+  # freeze_encoder: true       # train the heads only
+tasks:
+  - name: ner
+    type: token-classification
+    train: data/conll2003_train.txt
+    validation: data/conll2003_validation.txt
+training:                      # any MultiTaskTrainingArguments / TrainingArguments field
+  max_steps: 600
+  learning_rate: 1e-4
+```
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import functools
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..data.tasks import TaskSpec, group_tasks
+from ..export.public_names import EMBEDDED_HUB_ID, HUB_ID_PATTERN, default_encoder
+from ..modeling.errors import HfMtlError, RecipeError, did_you_mean
+from ..training.training_args import MultiTaskTrainingArguments
+
+EMBEDDED_ENCODER = "embedded"
+RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite")
+MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
+TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
+LOCAL_KEY = "local"
+# YAML reads an unquoted `no` as false; in these fields it means the strategy "no" (`eval_strategy=no`).
+NO_STRATEGY_KEYS = ("eval_strategy", "save_strategy", "logging_strategy")
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads floats without a dot (``5e-5``), as people write learning rates."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _check_keys(mapping: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
+    for key in mapping:
+        if key not in valid:
+            listed = ", ".join(valid) if len(valid) <= 12 else "any field of MultiTaskTrainingArguments"
+            raise RecipeError(f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; valid keys: {listed}.")
+
+
+@dataclass
+class ModelSection:
+    """Which model to start from: a pretrained ``encoder``, or a trained hf_mtl model (``from_model``)."""
+
+    encoder: str = EMBEDDED_ENCODER
+    from_model: str | None = None
+    freeze_encoder: bool = False
+    lora: dict[str, Any] | None = None  # peft.LoraConfig fields: train LoRA adapters instead of the whole encoder
+
+    @property
+    def encoder_path(self) -> str:
+        """The encoder to load (the embedded MiniLM folder for ``embedded``)."""
+        return default_encoder() if self.encoder == EMBEDDED_ENCODER else self.encoder
+
+    @property
+    def base_model_name(self) -> str:
+        """The name a model card gives the starting point (the Hub id of the embedded MiniLM for ``embedded``)."""
+        if self.from_model:
+            return self.from_model
+        return EMBEDDED_HUB_ID if self.encoder == EMBEDDED_ENCODER else self.encoder
+
+
+@dataclass
+class Recipe:
+    """A loaded, checked recipe. Build one with :func:`load_recipe`."""
+
+    path: Path | None
+    output_dir: str
+    model: ModelSection
+    tasks: list[TaskSpec]
+    training: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    description: str | None = None
+    resume: bool | str | None = None
+    overwrite: bool = False
+
+    @property
+    def task_names(self) -> list[str]:
+        return [task.name for task in self.tasks]
+
+    def select_tasks(self, names: list[str]) -> list[TaskSpec]:
+        """The specs of ``names``, in that order; an unknown name is a :class:`RecipeError`."""
+        by_name = {task.name: task for task in self.tasks}
+        unknown = [name for name in names if name not in by_name]
+        if unknown:
+            raise RecipeError(f"Task(s) {unknown} are not in the recipe{did_you_mean(unknown[0], by_name)}; "
+                              f"its tasks are {self.task_names}.")
+        return [by_name[name] for name in names]
+
+    def training_arguments(self, output_dir: str | None = None, **overrides: Any) -> MultiTaskTrainingArguments:
+        """``MultiTaskTrainingArguments`` from the recipe's ``training`` section (plus ``overrides``)."""
+        settings = {"report_to": "none", **self.training, **overrides}
+        settings.update({key: "no" for key in NO_STRATEGY_KEYS if settings.get(key) is False})
+        where = f"{self.path or 'recipe'}: training"
+        _check_keys(settings, TRAINING_KEYS, where)
+        # the recipe's own values (and command-line overrides) are checked; programmatic overrides (refine's
+        # max_steps=0) are the caller's
+        settings = {**settings, **_checked_training_values({k: v for k, v in settings.items() if k not in overrides}, where)}
+        output_dir = output_dir or self.output_dir
+        try:
+            return MultiTaskTrainingArguments(output_dir=output_dir, **settings)
+        except Exception as error:  # TrainingArguments raises ValueError, TypeError, OverflowError, ... on bad values
+            culprit = _failing_training_key(output_dir, settings)
+            detail = str(error) if isinstance(error, HfMtlError) else f"{type(error).__name__}: {error}"
+            raise RecipeError(f"{where}{f'.{culprit}' if culprit else ''}: {detail}") from None
+
+
+def _check_lora(model: dict[str, Any], where: str) -> None:
+    """Normalise `model.lora` (`true` = defaults) and check its fields against peft.LoraConfig now."""
+    lora = model.get("lora")
+    if lora in (None, False):
+        model.pop("lora", None)
+        return
+    if lora is True:
+        lora = model["lora"] = {}
+    if not isinstance(lora, dict):
+        raise RecipeError(f"{where}.lora: expected a mapping of peft.LoraConfig fields (or true), got {lora!r}.")
+    if model.get("freeze_encoder"):
+        raise RecipeError(f"{where}: lora already freezes the encoder (only adapters and heads train); drop freeze_encoder.")
+    if model.get("from_model"):
+        raise RecipeError(
+            f"{where}: lora with from_model is not supported; merge the model's adapters or start from an encoder."
+        )
+    from ..modeling.lora import lora_config
+
+    try:
+        lora_config(lora)
+    except HfMtlError as error:
+        raise RecipeError(f"{where}.{error}") from None
+
+
+# Counts and rates that must be >= the bound (None stays allowed where the argument is optional). `max_steps` also
+# takes -1, transformers' "train num_train_epochs instead".
+LOWER_BOUNDS = {"learning_rate": 0, "max_steps": 1, "per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
+               "gradient_accumulation_steps": 1, "eval_accumulation_steps": 1, "save_total_limit": 1,
+               "dataloader_num_workers": 0, "warmup_steps": 0}
+POSITIVE_NUMBERS = ("num_train_epochs", "logging_steps", "save_steps", "eval_steps")
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null",
+               dict: "a mapping", list: "a list"}
+
+
+@functools.cache
+def _training_field_types() -> dict[str, tuple[type, ...] | None]:
+    """The Python types each training argument accepts (None: not checked here, e.g. config objects)."""
+    hints = typing.get_type_hints(MultiTaskTrainingArguments)
+    accepted: dict[str, tuple[type, ...] | None] = {}
+    for name in TRAINING_KEYS:
+        hint = hints.get(name)
+        members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        kinds: list[type] = []
+        for member in members:
+            origin = typing.get_origin(member) or member
+            if origin is typing.Literal:
+                kinds += [type(value) for value in typing.get_args(member)]
+            elif origin is float:
+                kinds += [float, int]
+            elif isinstance(origin, type) and issubclass(origin, enum.Enum):
+                kinds.append(str)
+            elif origin in (int, bool, str, dict, list, type(None)):
+                kinds.append(origin)
+            else:
+                kinds = []
+                break
+        accepted[name] = tuple(kinds) or None
+    return accepted
+
+
+def _checked_training_values(settings: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check each training argument's type and range, naming the field (transformers would fail much later, or
+    silently train something else: `max_steps: -5` trained 3 epochs). Integral floats (`1e3`) become integers."""
+    checked = dict(settings)
+    for key, value in settings.items():
+        accepted = _training_field_types().get(key)
+        if accepted is None:
+            continue
+        if isinstance(value, float) and int in accepted and float not in accepted and value.is_integer():
+            value = checked[key] = int(value)
+        ok = isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)
+        if not ok:
+            kinds = [kind for kind in accepted if not (kind is int and float in accepted)]  # "a number" covers both
+            wanted = " or ".join(dict.fromkeys(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds))
+            raise RecipeError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {value!r}.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecipeError(f"{where}.{key}: expected a finite number, got {value!r}.")
+        bound = LOWER_BOUNDS.get(key)
+        if bound is not None and value is not None and value < bound and not (key == "max_steps" and value == -1):
+            hint = " (or leave it out and set num_train_epochs)" if key == "max_steps" else ""
+            raise RecipeError(f"{where}.{key}: must be >= {bound}{hint}, got {value!r}.")
+        if key in POSITIVE_NUMBERS and value is not None and value <= 0:
+            raise RecipeError(f"{where}.{key}: must be > 0, got {value!r}.")
+    return checked
+
+
+def _failing_training_key(output_dir: str, settings: dict[str, Any]) -> str | None:
+    """The one training setting that fails on its own (to name it in the error), if there is one."""
+    for key, value in settings.items():
+        if key == "report_to":
+            continue
+        try:
+            MultiTaskTrainingArguments(output_dir=output_dir, report_to="none", **{key: value})
+        except Exception:
+            return key
+    return None
+
+
+def _editor_position(text: str, index: int) -> tuple[int, int]:
+    """(line, column) of a character as an editor numbers them: YAML also breaks lines at \\x85, U+2028 and U+2029,
+    which editors show inside a line."""
+    before = text[:index]
+    separator = "\n" if "\n" in text else "\r"
+    return before.count(separator) + 1, index - (before.rfind(separator) + 1) + 1
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What went wrong, in one line; tags that would build Python objects are named as such."""
+    problem = str(getattr(error, "problem", None) or error).splitlines()[0]
+    if "python/" in problem:
+        problem += " (recipes are plain YAML: tags that build Python objects, such as !!python/..., are refused)"
+    return problem
+
+
+def _parse_value(text: str, override: str) -> Any:
+    if text == "":
+        return ""
+    try:
+        return yaml.load(text, Loader=RecipeLoader)
+    except yaml.YAMLError as error:
+        raise RecipeError(
+            f"Override '{override}': the value {text!r} is not a YAML scalar, list or mapping: {_yaml_problem(error)}; "
+            "quote it if it is a string."
+        ) from None
+
+
+def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
+    """Parse ``key=value`` and ``--key value`` / ``--key=value`` overrides (values read as YAML scalars).
+
+    Example:
+        >>> parse_overrides(["learning_rate=1e-4", "--max_steps", "10", "tasks.ner.max_length=64"])
+        [('learning_rate', 0.0001), ('max_steps', 10), ('tasks.ner.max_length', 64)]
+    """
+    parsed: list[tuple[str, Any]] = []
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        if argument.startswith("--"):
+            key = argument[2:]
+            if "=" in key:
+                key, value = key.split("=", 1)
+            elif position + 1 < len(arguments) and not arguments[position + 1].startswith("--"):
+                position += 1
+                value = arguments[position]
+            else:
+                value = "true"
+        elif "=" in argument:
+            key, value = argument.split("=", 1)
+        else:
+            raise RecipeError(f"Override '{argument}' is not of the form key=value or --key value.")
+        parsed.append((key.replace("-", "_") if key.count(".") == 0 else key, _parse_value(value, argument)))
+        position += 1
+    return parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Apply overrides to a raw recipe mapping.
+
+    Keys: a top-level key (``output_dir``, ``data_dir``), ``model.<key>``, ``training.<key>`` or just ``<key>``
+    for a training argument, and ``tasks.<task name>.<key>`` for one task's setting.
+    """
+    raw = copy.deepcopy(raw)
+    for key, value in overrides:
+        parts = key.split(".")
+        if parts[0] in ("output_dir", "data_dir", "description", "resume", "overwrite") and len(parts) == 1:
+            raw[parts[0]] = value
+        elif parts[0] == "model" and len(parts) == 2:
+            raw.setdefault("model", {})[parts[1]] = value
+        elif parts[0] == "training" and len(parts) == 2:
+            raw.setdefault("training", {})[parts[1]] = value
+        elif parts[0] == "tasks" and len(parts) == 3:
+            tasks = {task.get("name"): task for task in raw.get("tasks") or [] if isinstance(task, dict)}
+            if parts[1] not in tasks:
+                raise RecipeError(f"Override '{key}': no task '{parts[1]}' in the recipe (tasks: {list(tasks)}).")
+            tasks[parts[1]][parts[2]] = value
+        elif len(parts) == 1 and parts[0] in TRAINING_KEYS:
+            raw.setdefault("training", {})[parts[0]] = value
+        else:
+            valid = list(RECIPE_KEYS) + list(TRAINING_KEYS) + [f"model.{k}" for k in MODEL_KEYS]
+            raise RecipeError(
+                f"Override '{key}' names no recipe setting{did_you_mean(key, valid)}; use output_dir, data_dir, "
+                "model.<key>, training.<key> (or just the training argument) or tasks.<task>.<key>."
+            )
+    return raw
+
+
+def _resolve_task(task: Any, index: int, where: str, data_dir: Path | None) -> dict[str, Any]:
+    if not isinstance(task, dict):
+        raise RecipeError(f"{where}: tasks[{index}] must be a mapping (name, type, train, ...), got {task!r}.")
+    task = dict(task)
+    local = task.pop(LOCAL_KEY, None)
+    if local is not None and data_dir is not None:
+        if not isinstance(local, dict):
+            raise RecipeError(f"{where}: task '{task.get('name')}': `local` must be a mapping of task settings.")
+        for split in ("train", "validation", "test"):
+            task.pop(split, None)
+        task.update(local)
+    return task
+
+
+def _resume_setting(raw: dict[str, Any], training: dict[str, Any], where: str) -> tuple[bool | str | None, dict]:
+    """`resume: true|PATH`, or the training argument `resume_from_checkpoint` (which `Trainer.train` ignores unless
+    told: hf-mtl passes it on), as one setting; the training section without it."""
+    resume = raw.get("resume")
+    from_training = training.get("resume_from_checkpoint")
+    if from_training is not None:
+        if resume is not None and resume != from_training:
+            raise RecipeError(
+                f"{where}: `resume: {resume}` and `training.resume_from_checkpoint: {from_training}` disagree; keep one."
+            )
+        resume = from_training
+        training = {key: value for key, value in training.items() if key != "resume_from_checkpoint"}
+    if resume is not None and not isinstance(resume, (bool, str)) or resume == "":
+        raise RecipeError(
+            f"{where}: `resume` must be true (the newest complete checkpoint in output_dir) or a checkpoint folder, "
+            f"got {resume!r}."
+        )
+    return resume, training
+
+
+
+
+def _check_model_source(value: str | None, key: str, where: str) -> None:
+    """A model folder that does not exist is reported as such (not as a Hub id that cannot be reached)."""
+    if value is None or value == EMBEDDED_ENCODER:
+        return
+    if not isinstance(value, str) or not value:
+        raise RecipeError(f"{where}: model.{key} must be a model folder or a Hub id, got {value!r}.")
+    folder = Path(value).expanduser()
+    if folder.exists():
+        if not folder.is_dir():
+            raise RecipeError(f"{where}: model.{key}: {value} is a file; give a model folder or a Hub id.")
+        return
+    if not HUB_ID_PATTERN.match(value) or value.endswith((".json", ".safetensors", ".bin")):
+        raise RecipeError(
+            f"{where}: model.{key}: the folder {value} does not exist (resolved: {folder.resolve()}); give an existing "
+            "model folder or a Hub id such as 'bert-base-cased'."
+        )
+
+
+def _task_specs(entries: list[Any], path: Path, where: str, data_base: Path | None) -> list[TaskSpec]:
+    """The recipe's ``tasks:`` as checked :class:`TaskSpec` objects: unique names, groups that agree."""
+    tasks: list[TaskSpec] = []
+    for index, entry in enumerate(entries):
+        has_local = isinstance(entry, dict) and LOCAL_KEY in entry
+        task = _resolve_task(entry, index, where, data_base)
+        base = data_base if (has_local and data_base is not None) else path.parent
+        try:
+            tasks.append(TaskSpec.from_dict(task, where=where, base_dir=base))
+        except HfMtlError as error:
+            raise RecipeError(str(error)) from None
+    names = [task.name for task in tasks]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise RecipeError(f"{where}: duplicate task name(s) {duplicates}; every task needs its own name.")
+    try:
+        group_tasks(tasks)  # the tasks of a group agree on what they share
+    except HfMtlError as error:
+        raise RecipeError(f"{where}: {error}") from None
+    return tasks
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The recipe file as a mapping (safe loading), or a :class:`RecipeError` naming the line and column."""
+    if not path.is_file():
+        raise RecipeError(f"Recipe file {path} does not exist.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        raw = yaml.load(text, Loader=RecipeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = " at line {}, column {}".format(*_editor_position(text, mark.index)) if mark is not None else ""
+        raise RecipeError(f"{path} is not valid YAML{at}: {_yaml_problem(error)}") from None
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}).") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping with keys {', '.join(RECIPE_KEYS)}; got {type(raw).__name__}.")
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] | None = None) -> Recipe:
+    """Load and check a recipe file, applying command-line style overrides.
+
+    Relative data paths are resolved against the recipe's folder, or against ``data_dir`` (relative to the
+    current directory) for the ``local`` settings of tasks that also name a Hub dataset
+    (``--data_dir ../shared/data`` runs them on local files).
+
+    Raises:
+        RecipeError: the file is missing or not YAML, a required field is missing, or a key is unknown.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    if overrides:
+        pairs = overrides if isinstance(overrides[0], tuple) else parse_overrides(list(overrides))
+        raw = apply_overrides(raw, pairs)
+    where = str(path)
+    _check_keys(raw, RECIPE_KEYS, where)
+    for required in ("output_dir", "tasks"):
+        if required not in raw or raw[required] in (None, ""):
+            raise RecipeError(f"{where}: missing required field '{required}'.")
+    model = raw.get("model") or {}
+    if not isinstance(model, dict):
+        raise RecipeError(f"{where}: `model` must be a mapping with keys {', '.join(MODEL_KEYS)}.")
+    _check_keys(model, MODEL_KEYS, f"{where}: model")
+    _check_lora(model, f"{where}: model")
+    training = raw.get("training") or {}
+    if not isinstance(training, dict):
+        raise RecipeError(f"{where}: `training` must be a mapping of training arguments.")
+    _check_keys(training, TRAINING_KEYS, f"{where}: training")
+    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
+        raise RecipeError(f"{where}: `tasks` must be a non-empty list of task mappings.")
+    for key in ("output_dir", "data_dir", "description"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise RecipeError(f"{where}: `{key}` must be a string (a path), got {type(raw[key]).__name__} {raw[key]!r}.")
+
+    data_dir = raw.get("data_dir")
+    # data_dir is a command-line style option: relative to the current directory, like output_dir.
+    data_base = Path(data_dir).resolve() if data_dir else None
+    tasks = _task_specs(raw["tasks"], path, where, data_base)
+    output_dir = Path(raw["output_dir"])
+    resume, training = _resume_setting(raw, training, where)
+    if not isinstance(raw.get("overwrite", False), bool):
+        raise RecipeError(f"{where}: `overwrite` must be true or false, got {raw['overwrite']!r}.")
+    section = ModelSection(**model)
+    for key in ("encoder", "from_model"):
+        _check_model_source(getattr(section, key), key, where)
+    recipe = Recipe(
+        path=path,
+        output_dir=str(output_dir),
+        model=section,
+        tasks=tasks,
+        training=training,
+        data_dir=str(data_base) if data_base else None,
+        description=raw.get("description"),
+        resume=resume,
+        overwrite=raw.get("overwrite", False),
+    )
+    recipe.training_arguments()  # check the training section now, before any data is read
+    return recipe

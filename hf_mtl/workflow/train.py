@@ -1,0 +1,353 @@
+"""From a recipe to a trained, saved, evaluated model: the one code path behind `hf-mtl train`, `evaluate` and
+`compare` (the single-task baselines of `compare` are this same path with one task)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer, PrinterCallback, set_seed
+
+from ..data import TaskData, prepare_group, prepare_task
+from ..data.tasks import TaskSpec, group_tasks
+from ..export.model_card import MultiTaskModelCardData
+from ..metrics import main_metric_key
+from ..modeling.configuration_multitask import MultiTaskConfig
+from ..modeling.errors import RecipeError, TaskError
+from ..modeling.modeling_multitask import MultiTaskModel
+from ..training.checkpoints import checkpoint_problem
+from ..training.trainer import MultiTaskTrainer
+from .plotting import plot_training_curves
+from .recipe import Recipe
+from .run_folders import (
+    GracefulInterrupt,
+    TrainingInterrupted,
+    TrainingOutput,
+    output_lock,
+    plan_training_output,
+)
+
+logger = logging.getLogger("hf_mtl")
+
+EVAL_RESULTS_FILE = "eval_results.json"
+TRAIN_SUMMARY_FILE = "train_summary.json"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        output_dir: the saved model folder.
+        metrics: final evaluation metrics (`eval_<task>_<metric>`, `eval_average`).
+        train_seconds: wall time of `trainer.train()`.
+        examples_seen: training examples drawn per task (all processes).
+        num_parameters: parameters of the model (encoder + heads).
+        task_metrics: the metric used per task.
+    """
+
+    output_dir: str
+    metrics: dict[str, float]
+    train_seconds: float
+    examples_seen: dict[str, int]
+    num_parameters: int
+    task_metrics: dict[str, str] = field(default_factory=dict)
+
+    def main_scores(self) -> dict[str, float]:
+        """Each task's main metric, e.g. `{"ner": 0.71, "sentiment": 0.83}`."""
+        scores = {}
+        for task, metric in self.task_metrics.items():
+            key = f"eval_{task}_{main_metric_key(metric)}"
+            if key in self.metrics:
+                scores[task] = self.metrics[key]
+        return scores
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def load_tokenizer(path: str, what: str = "`model.encoder` / `model.from_model`") -> Any:
+    """The fast tokenizer of a model folder or Hub id; one that cannot be loaded is a :class:`RecipeError`."""
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, TypeError, KeyError) as error:  # no such folder or Hub id, not cached, no tokenizer
+        if Path(path).is_dir():
+            raise RecipeError(f"Cannot load a tokenizer from the folder {path} ({what}): {_first_line(error)}") from None
+        raise RecipeError(
+            f"Cannot load a tokenizer from {path!r} ({what} must be a model folder or a Hub id that can be reached; "
+            f"there is no folder {path} here): {_first_line(error)}"
+        ) from None
+
+
+def load_model(path: str | Path, what: str = "model") -> MultiTaskModel:
+    """A saved hf_mtl model, loaded exactly; anything that stops that is one :class:`RecipeError` line.
+
+    Catches what a broken folder raises (a config that is not JSON or not an hf_mtl config, truncated or pickled
+    weights, weights that do not match the config: see [`MultiTaskModel.from_pretrained`]).
+    """
+    folder = Path(path)
+    config_file = folder / "config.json"
+    if folder.is_dir():
+        if not config_file.is_file():
+            raise RecipeError(f"{what} {folder} is not a saved model folder (no config.json there).")
+        try:
+            model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError) as error:
+            raise RecipeError(f"{what} {folder}: config.json is not a valid JSON object ({_first_line(error)}).") from None
+        if model_type != MultiTaskConfig.model_type:
+            raise RecipeError(
+                f"{what} {folder} is a {model_type!r} model, not an hf_mtl multi-task model (config.json model_type "
+                f"{model_type!r}); to train on it, use it as `model.encoder` in a recipe."
+            )
+    try:
+        return MultiTaskModel.from_pretrained(folder if folder.is_dir() else str(path))
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as error:
+        raise RecipeError(f"Cannot load the {what} {path}: {_first_line(error)}") from None
+    except Exception as error:  # safetensors' SafetensorError (a truncated or garbled weights file)
+        if type(error).__name__ != "SafetensorError":
+            raise
+        raise RecipeError(f"Cannot load the {what} {path}: model.safetensors is unreadable ({_first_line(error)}).") from None
+
+
+def prepare_recipe_tasks(
+    specs: list[TaskSpec], tokenizer: Any, model: MultiTaskModel | None = None
+) -> dict[str, TaskData]:
+    """Read, check and tokenize every task before anything trains; a task the model already has keeps its labels.
+
+    The tasks of a group (``TaskSpec.group``) are prepared together (``prepare_group``): their examples are
+    tokenized once, and each task's :class:`TaskData` carries the group's shared splits in ``shared``.
+    """
+    known: dict[str, list[str]] = {}
+    for spec in specs:
+        if model is not None and spec.name in model.config.tasks and not spec.is_regression:
+            id2label = model.config.tasks[spec.name]["id2label"]
+            # in id order: a config read from JSON may list ids as strings sort them ("0", "1", "10", "11", ..., "2")
+            known[spec.name] = [id2label[i] for i in sorted(id2label, key=int)]
+    prepared: dict[str, TaskData] = {}
+    for unit, members in group_tasks(specs).items():
+        if members[0].group is None:
+            prepared[unit] = prepare_task(members[0], tokenizer, labels=known.get(unit))
+        else:
+            prepared.update(prepare_group(unit, members, tokenizer, labels=known).tasks)
+    for spec in specs:
+        for note in prepared[spec.name].notes:
+            logger.info("task %s: %s", spec.name, note)
+    return {spec.name: prepared[spec.name] for spec in specs}
+
+
+def training_units(prepared: dict[str, TaskData]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The sampling units of training: ``({unit: train dataset}, {group: its tasks})``.
+
+    A task of its own is a unit named after it; the tasks of a group form one unit named after the group, whose
+    dataset carries every task's labels (``labels_<task>``).
+    """
+    units: dict[str, Any] = {}
+    groups: dict[str, list[str]] = {}
+    for name, data in prepared.items():
+        group = data.spec.group
+        if group is None:
+            units[name] = data.tokenized["train"]
+        else:
+            units[group] = data.shared["train"]
+            groups.setdefault(group, []).append(name)
+    return units, groups
+
+
+def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel:
+    """A new model around the recipe's encoder, or the recipe's `from_model` with heads added for new tasks."""
+    if recipe.model.from_model:
+        model = load_model(recipe.model.from_model, "model.from_model")
+        for name, data in prepared.items():
+            if name not in model.config.tasks:
+                model.add_task(name, data.head_config)
+            elif model.config.tasks[name]["type"] != data.spec.type:
+                raise TaskError(
+                    f"Task '{name}' is a {data.spec.type} task in the recipe but a {model.config.tasks[name]['type']} "
+                    f"task in {recipe.model.from_model}; rename the new task."
+                )
+    else:
+        tasks = {name: data.head_config for name, data in prepared.items()}
+        try:
+            model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks)
+        except (OSError, ValueError) as error:  # pickle-only or unreadable weights, not an encoder
+            raise RecipeError(f"Cannot load the encoder {recipe.model.encoder}: {_first_line(error)}") from None
+    if recipe.model.freeze_encoder:
+        model.freeze_encoder()
+    if recipe.model.lora is not None:
+        from ..modeling.lora import apply_lora, trainable_parameters
+
+        apply_lora(model, recipe.model.lora, base_encoder=recipe.model.encoder_path)
+        trainable, total = trainable_parameters(model)
+        logger.warning("LoRA: training %s of %s parameters (%.2f%%: adapters and heads).", f"{trainable:,}",
+                       f"{total:,}", 100 * trainable / total)
+    return model
+
+
+def build_trainer(
+    model: MultiTaskModel,
+    args: Any,
+    prepared: dict[str, TaskData],
+    tokenizer: Any,
+    trainer_class: type[MultiTaskTrainer] = MultiTaskTrainer,
+    **kwargs: Any,
+) -> MultiTaskTrainer:
+    """A trainer over the prepared tasks: their train and validation splits, their metrics, their data sources for
+    the model card, their task groups (``kwargs`` go on to it)."""
+    card_data = kwargs.pop("model_card_data", None) or MultiTaskModelCardData()
+    units, groups = training_units(prepared)
+    if groups:
+        kwargs["task_groups"] = groups
+    return trainer_class(
+        model=model,
+        args=args,
+        train_dataset=units,
+        eval_dataset={name: data.tokenized["validation"] for name, data in prepared.items()},
+        processing_class=tokenizer,
+        task_metrics={name: data.metric for name, data in prepared.items()},
+        model_card_data=card_data.add_tasks(prepared),
+        **kwargs,
+    )
+
+
+def _eval_split(data: TaskData, preferred: str) -> Any:
+    splits = data.tokenized
+    return splits[preferred] if preferred in splits else splits["validation"]
+
+
+def train_recipe(
+    recipe: Recipe,
+    tasks: list[str] | None = None,
+    output_dir: str | None = None,
+    eval_split: str = "validation",
+    training_overrides: dict[str, Any] | None = None,
+    print_table: bool = True,
+    resume: bool | str | None = None,
+    overwrite: bool | None = None,
+) -> TrainResult:
+    """Train the recipe's tasks (or a subset), save the model folder, evaluate, and report per task.
+
+    The folder gets the weights (safetensors), config, tokenizer, modeling code, `eval_results.json`, a model
+    card (README.md with a per-task `model-index`), `train_summary.json` and `training_curves.png`.
+
+    The output folder is checked and locked before any data is read (see `hf_mtl.workflow.run_folders`): a folder that holds
+    a run's checkpoints, a trained model or files training would replace is refused unless `resume` or `overwrite`
+    says what to do.
+
+    Args:
+        resume: `True` continues from the newest complete checkpoint in the output folder, a path from that
+            checkpoint (default: the recipe's `resume`).
+        overwrite: start over in a folder that holds an earlier run (its checkpoints are removed just before
+            training; default: the recipe's `overwrite`).
+
+    Raises:
+        TrainingInterrupted: Ctrl-C stopped the run at a step boundary; its checkpoint is complete.
+    """
+    specs = recipe.select_tasks(tasks) if tasks else list(recipe.tasks)
+    output_dir = output_dir or recipe.output_dir
+    args = recipe.training_arguments(output_dir=output_dir, **(training_overrides or {}))
+    plan = plan_training_output(
+        output_dir, resume=recipe.resume if resume is None else resume,
+        overwrite=recipe.overwrite if overwrite is None else overwrite,
+    )
+    with output_lock(output_dir):
+        return _train_in_folder(recipe, specs, args, plan, eval_split, print_table)
+
+
+def _train_in_folder(
+    recipe: Recipe, specs: list[TaskSpec], args: Any, plan: TrainingOutput, eval_split: str, print_table: bool
+) -> TrainResult:
+    output_dir = args.output_dir
+    tokenizer_source = recipe.model.from_model or recipe.model.encoder_path
+    tokenizer = load_tokenizer(tokenizer_source)
+    existing = load_model(recipe.model.from_model, "model.from_model") if recipe.model.from_model else None
+    prepared = prepare_recipe_tasks(specs, tokenizer, existing)
+    del existing
+    tokenizer = next((d.tokenizer for d in prepared.values() if d.tokenizer is not None), tokenizer)
+    set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
+    model = build_model(recipe, prepared)
+    interrupt = GracefulInterrupt()
+    trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt])
+    trainer.model_card_data.base_model = recipe.model.base_model_name
+    plan.clear_stale_checkpoints()
+    start = time.perf_counter()
+    with interrupt:
+        trainer.train(resume_from_checkpoint=plan.resume_from)
+    train_seconds = time.perf_counter() - start
+    if interrupt.requested:
+        checkpoint = Path(output_dir) / f"checkpoint-{trainer.state.global_step}"
+        complete = checkpoint_problem(checkpoint, **trainer._checkpoint_checks()) is None
+        raise TrainingInterrupted(str(checkpoint) if complete else None, trainer.state.global_step, trainer.state.max_steps)
+    eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
+    trainer.model_card_data.eval_splits.update(
+        {name: eval_split if eval_split in data.tokenized else "validation" for name, data in prepared.items()}
+    )
+    metrics = trainer.evaluate(eval_dataset=eval_sets)
+    trainer.save_model(output_dir)  # weights, tokenizer, modeling code and the model card (README.md)
+    if trainer.is_world_process_zero():
+        result = TrainResult(
+            output_dir=str(output_dir),
+            metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            train_seconds=train_seconds,
+            examples_seen=dict(trainer.examples_seen),
+            num_parameters=sum(p.numel() for p in model.parameters()),
+            task_metrics=dict(trainer.task_metrics),
+        )
+        _write_outputs(Path(output_dir), result, trainer, prepared, recipe)
+        if print_table:
+            print(format_results_table(result))
+        return result
+    return TrainResult(str(output_dir), metrics, train_seconds, dict(trainer.examples_seen), 0, dict(trainer.task_metrics))
+
+
+def _write_outputs(
+    folder: Path, result: TrainResult, trainer: MultiTaskTrainer, prepared: dict[str, TaskData], recipe: Recipe
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / EVAL_RESULTS_FILE).write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
+    (folder / TRAIN_SUMMARY_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
+    trainer.state.save_to_json(str(folder / "trainer_state.json"))
+    plot_training_curves(trainer.state.log_history, list(prepared), trainer.task_metrics, folder / "training_curves.png")
+
+
+def format_results_table(result: TrainResult) -> str:
+    """A per-task results table (markdown), as printed at the end of `hf-mtl train`."""
+    lines = ["| task | metric | score | examples seen |", "|---|---|---|---|"]
+    for task, metric in result.task_metrics.items():
+        key = main_metric_key(metric)
+        score = result.metrics.get(f"eval_{task}_{key}")
+        shown = f"{score:.4f}" if score is not None else "n/a"
+        lines.append(f"| {task} | {metric} ({key}) | {shown} | {result.examples_seen.get(task, 0)} |")
+    if "eval_average" in result.metrics:
+        lines.append(f"| **average** | | {result.metrics['eval_average']:.4f} | |")
+    lines.append(f"\ntrain time {result.train_seconds:.1f} s; {result.num_parameters:,} parameters; saved to {result.output_dir}")
+    return "\n".join(lines)
+
+
+def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_size: int = 32) -> dict[str, float]:
+    """Per-task metrics of a saved model on the recipe's `split` (test, falling back to validation)."""
+    model = load_model(model_dir)
+    tokenizer = load_tokenizer(model_dir, what="the model folder's tokenizer")
+    missing = [spec.name for spec in recipe.tasks if spec.name not in model.config.tasks]
+    if missing:
+        raise RecipeError(f"The recipe's task(s) {missing} are not in {model_dir} (its tasks: {model.task_names}).")
+    prepared = prepare_recipe_tasks(list(recipe.tasks), tokenizer, model)
+    # Only the recipe's evaluation settings matter here; its schedule (eval/save strategies, best-model reload)
+    # would make Trainer ask for the datasets of a training run.
+    # The Trainer's working folder is a temporary one: the model folder may be read-only (a Hub cache snapshot).
+    with tempfile.TemporaryDirectory(prefix="hf-mtl-evaluate-") as scratch:
+        args = recipe.training_arguments(
+            output_dir=scratch, per_device_eval_batch_size=batch_size, eval_strategy="no",
+            save_strategy="no", load_best_model_at_end=False,
+        )
+        trainer = MultiTaskTrainer(
+            model=model, args=args, processing_class=tokenizer, task_metrics={n: d.metric for n, d in prepared.items()}
+        )
+        trainer.remove_callback(PrinterCallback)  # stdout carries the metrics only (JSON for `hf-mtl evaluate`)
+        return trainer.evaluate(eval_dataset={name: _eval_split(data, split) for name, data in prepared.items()})
