@@ -15,7 +15,7 @@ test-slow: install
 	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q -m slow
 
 quickstart: install
-	HF_HUB_OFFLINE=1 hf-mtl train recipes/quickstart.yaml
+	HF_HUB_OFFLINE=1 $(PYTHON) -m hf_mtl train recipes/quickstart.yaml
 
 lint:
-	ruff check hf_mtl tests bench
+	$(PYTHON) -m ruff check hf_mtl tests bench
