@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hf_mtl.data.tasks import (
-    PROBLEM_TYPES,
-    TEXT_CLASSIFICATION,
-    TOKEN_CLASSIFICATION,
-    DataSource,
-    TaskSpec,
-    looks_like_iob,
-)
+from hf_mtl.data.tasks import PROBLEM_TYPES, DataSource, TaskSpec, looks_like_iob
 from hf_mtl.modeling.errors import TaskError
+from hf_mtl.modeling.task_kinds import TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
 
 
 def test_constants():

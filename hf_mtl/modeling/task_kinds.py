@@ -1,10 +1,12 @@
 """The task-kind registry: what each kind of task is, in one place.
 
 A *task kind* (``"token-classification"``, ``"text-classification"``) fixes, for every task of that kind: its
-problem types, its head class, whether its label set can be an entity tag scheme, its default metric (and the
-metric's main key) and the output kind of the ``multitask`` pipeline. Every other module asks this registry;
-none decides on its own. A new kind is one :class:`TaskKind` entry in :data:`TASK_KINDS` plus its head class in
-``heads.py``.
+problem types, whether its labels are per token, whether its label set can be an entity tag scheme, its export class
+and, per problem type (a :class:`Problem` record), its default metric, the output kind of the ``multitask``
+pipeline, the label values (class ids or floats), how the loss counts items, the classes for loss scaling and the
+fixed label names (regression: ``"value"``). Every other module asks this registry; none decides on its own. A new
+kind is one :class:`TaskKind` entry in :data:`TASK_KINDS` plus its head class in ``heads.py``, registered there
+for the kind with ``@register_head(kind name)``.
 
 It also owns the label-scheme logic shared by the metrics (entity spans scored with seqeval) and the pipeline
 (entity grouping): :func:`detect_label_scheme` and :func:`entity_spans`.
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -39,16 +41,20 @@ __all__ = [
     "IGNORE_INDEX",
     "METRIC_MAIN_KEYS",
     "MULTI_LABEL",
+    "MULTI_LABEL_CLASSIFICATION",
     "OUTPUT_KINDS",
     "PROBLEM_TYPES",
     "REGRESSION",
+    "REGRESSION_PROBLEM",
     "SINGLE_LABEL",
+    "SINGLE_LABEL_CLASSIFICATION",
     "TASK_KINDS",
     "TASK_TYPES",
     "TEXT_CLASSIFICATION",
     "TOKEN_CLASSIFICATION",
     "WORD_TAGS",
     "LabelScheme",
+    "Problem",
     "TaskKind",
     "check_loss_weight",
     "default_metric",
@@ -56,7 +62,9 @@ __all__ = [
     "entity_spans",
     "main_metric_key",
     "output_kind",
+    "sequence_problem",
     "task_kind",
+    "task_problem",
 ]
 
 IGNORE_INDEX = -100
@@ -255,37 +263,82 @@ def entity_spans(tags: Sequence[str], scheme: LabelScheme) -> list[tuple[str, in
 
 
 @dataclass(frozen=True)
+class Problem:
+    """What a problem type decides for the tasks of one kind: scoring, output, label values and loss counting.
+
+    Args:
+        metric (`str`): Default metric.
+        output (`str`): Output kind of the ``multitask`` pipeline (one of :data:`OUTPUT_KINDS`).
+        class_ids (`bool`): Labels are integer class ids, ``-100`` where an item has none; else float values
+            (multi-hot vectors, regression targets).
+        multi_hot (`bool`): Each example holds a set of label names, given to the model as a multi-hot vector.
+        loss_classes (`int`, *optional*): How many classes the loss picks from, for loss scaling: ``None`` one per
+            label, ``2`` binary decisions (multi-label), ``0`` none (regression).
+        fixed_labels (`tuple[str, ...]`, *optional*): The label names every such task has (regression: one output
+            ``"value"``); ``None`` when the task gives its own.
+        min_labels (`int`): The fewest labels a task may have.
+    """
+
+    metric: str
+    output: str
+    class_ids: bool = True
+    multi_hot: bool = False
+    loss_classes: int | None = None
+    fixed_labels: tuple[str, ...] | None = None
+    min_labels: int = 1
+
+    def count_items(self, labels: Any) -> Any:
+        """The number of labelled items the loss averages over: ids other than ``-100``, or every value.
+
+        Works on tensors (a 0-d tensor, no host read) and arrays alike.
+        """
+        return (labels != IGNORE_INDEX).sum() if self.class_ids else labels.numel()
+
+    def num_loss_classes(self, num_labels: int) -> int:
+        """The number of classes of a task with ``num_labels`` labels, for loss scaling (0: not a choice of classes)."""
+        return num_labels if self.loss_classes is None else self.loss_classes
+
+
+@dataclass(frozen=True)
 class TaskKind:
-    """One kind of task: everything hf_mtl decides from a task's ``type``.
+    """One kind of task: everything hf_mtl decides from a task's ``type`` (its head is registered in ``heads.py``).
 
     Args:
         type_name (`str`): The ``type`` of a task entry (``"token-classification"``).
-        problem_types (`tuple[str, ...]`): The problem types it accepts; the first is the default.
-        head_class_name (`str`): The class in ``heads.py`` that serves it (see :attr:`head_class`).
-        per_token (`bool`): Labels are per word (token tasks): an entity tag set changes the metric and output.
-        metrics (`dict[str, str]`): Default metric per problem type.
-        outputs (`dict[str, str]`): Pipeline output kind per problem type.
+        problems (`dict[str, Problem]`): The problem types it accepts, the first the default, and what each decides.
+        per_token (`bool`): Labels are per token (padded with ``-100`` to the sequence); an entity tag set changes
+            the metric and output.
+        pooled (`bool`): The head pools the first token through a dense layer and the encoder family's pooler
+            activation (text heads): it can start from a pretrained pooler and has a ``pooler_activation`` setting.
+        export_class (`str`): The transformers ``AutoModelFor*`` class a task of this kind exports to.
         entity_metric / entity_output (`str`, *optional*): ``per_token`` kinds: metric and output kind of a task
             whose labels are an entity scheme (see :func:`detect_label_scheme`).
         stores_problem_type (`bool`): Whether the task entry of a config keeps its ``problem_type``.
     """
 
     type_name: str
-    problem_types: tuple[str, ...]
-    head_class_name: str
+    problems: Mapping[str, Problem]
+    export_class: str
     per_token: bool = False
-    metrics: Mapping[str, str] = field(default_factory=dict)
-    outputs: Mapping[str, str] = field(default_factory=dict)
+    pooled: bool = False
     entity_metric: str | None = None
     entity_output: str | None = None
     stores_problem_type: bool = True
 
     @property
-    def head_class(self) -> type:
-        """The head class (``heads.py`` imports this module, so the class is looked up on first use)."""
-        from . import heads
+    def problem_types(self) -> tuple[str, ...]:
+        """The problem types it accepts; the first is the default."""
+        return tuple(self.problems)
 
-        return getattr(heads, self.head_class_name)
+    @property
+    def metrics(self) -> dict[str, str]:
+        """Default metric per problem type."""
+        return {name: problem.metric for name, problem in self.problems.items()}
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        """Pipeline output kind per problem type."""
+        return {name: problem.output for name, problem in self.problems.items()}
 
     def check_problem_type(self, problem_type: str | None) -> str:
         """``problem_type`` (``None``: the default) if this kind accepts it, else ``ValueError``."""
@@ -303,29 +356,33 @@ class TaskKind:
             )
         return problem_type
 
+    def problem(self, problem_type: str | None = None) -> Problem:
+        """The record of ``problem_type`` (``None``: the default); ``ValueError`` if this kind does not accept it."""
+        return self.problems[self.check_problem_type(problem_type)]
+
+
+_SINGLE_TEXT = Problem(metric="accuracy", output=SINGLE_LABEL, min_labels=2)
+_MULTI_TEXT = Problem(metric="multilabel", output=MULTI_LABEL, class_ids=False, multi_hot=True, loss_classes=2)
+_REGRESSION = Problem(metric="regression", output=REGRESSION, class_ids=False, loss_classes=0, fixed_labels=("value",))
 
 TASK_KINDS: dict[str, TaskKind] = {
     kind.type_name: kind
     for kind in (
         TaskKind(
             type_name=TOKEN_CLASSIFICATION,
-            problem_types=(SINGLE_LABEL_CLASSIFICATION,),
-            head_class_name="TokenClassificationHead",
+            problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="token_accuracy", output=WORD_TAGS)},
+            export_class="AutoModelForTokenClassification",
             per_token=True,
-            metrics={SINGLE_LABEL_CLASSIFICATION: "token_accuracy"},
-            outputs={SINGLE_LABEL_CLASSIFICATION: WORD_TAGS},
             entity_metric="seqeval",
             entity_output=ENTITIES,
             stores_problem_type=False,
         ),
         TaskKind(
             type_name=TEXT_CLASSIFICATION,
-            problem_types=(SINGLE_LABEL_CLASSIFICATION, MULTI_LABEL_CLASSIFICATION, REGRESSION_PROBLEM),
-            head_class_name="SequenceClassificationHead",
-            metrics={SINGLE_LABEL_CLASSIFICATION: "accuracy", MULTI_LABEL_CLASSIFICATION: "multilabel",
-                     REGRESSION_PROBLEM: "regression"},
-            outputs={SINGLE_LABEL_CLASSIFICATION: SINGLE_LABEL, MULTI_LABEL_CLASSIFICATION: MULTI_LABEL,
-                     REGRESSION_PROBLEM: REGRESSION},
+            problems={SINGLE_LABEL_CLASSIFICATION: _SINGLE_TEXT, MULTI_LABEL_CLASSIFICATION: _MULTI_TEXT,
+                      REGRESSION_PROBLEM: _REGRESSION},
+            export_class="AutoModelForSequenceClassification",
+            pooled=True,
         ),
     )
 }
@@ -350,6 +407,40 @@ def task_kind(type_name: Any) -> TaskKind:
     if kind is None:
         raise ValueError(f"type {type_name!r} does not exist; expected one of {list(TASK_TYPES)}.")
     return kind
+
+
+def task_problem(task: Mapping[str, Any]) -> Problem:
+    """The :class:`Problem` record of a task entry (its ``type`` and ``problem_type``, the kind's default if unset).
+
+    Example:
+
+    ```python
+    >>> task_problem({"type": "text-classification", "problem_type": "regression"}).fixed_labels
+    ('value',)
+    >>> task_problem({"type": "token-classification"}).class_ids
+    True
+
+    ```
+    """
+    return task_kind(task.get("type")).problem(task.get("problem_type"))
+
+
+def sequence_problem(problem_type: str) -> Problem:
+    """The record of ``problem_type`` for tasks labelled per example (not per token): what text data preparation reads.
+
+    Example:
+
+    ```python
+    >>> sequence_problem("multi_label_classification").multi_hot
+    True
+
+    ```
+    """
+    for kind in TASK_KINDS.values():
+        if not kind.per_token and problem_type in kind.problems:
+            return kind.problems[problem_type]
+    raise ValueError(f"problem_type {problem_type!r} does not exist for tasks labelled per example; expected one of "
+                     f"{[name for kind in TASK_KINDS.values() if not kind.per_token for name in kind.problems]}.")
 
 
 def _labels_of(task: Mapping[str, Any]) -> list[str] | None:
