@@ -110,3 +110,33 @@ def test_the_counter_sees_a_real_sync():
         bool(value.min() < 0)
         int(value.max())
     assert [name for name, _ in mode.all_calls] == ["aten::_local_scalar_dense"] * 2
+
+
+def test_trainer_training_step_never_syncs(tmp_path):
+    """The trainer's step (loss weights, per-task loss sums) adds no host read to the model's."""
+    from conftest import minilm_dir
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from hf_mtl.training.trainer import MultiTaskTrainer
+    from hf_mtl.training.training_args import MultiTaskTrainingArguments
+
+    rows = {"input_ids": [[101, 2000 + i, 2001, 102] for i in range(8)], "attention_mask": [[1] * 4] * 8,
+            "length": [4] * 8}
+    train = {"ner": Dataset.from_dict({**rows, "labels": [[-100, 1, 0, -100]] * 8}),
+             "sentiment": Dataset.from_dict({**rows, "labels": [i % 2 for i in range(8)]})}
+    torch.manual_seed(0)
+    tasks = {name: TASKS[name] for name in train}
+    model = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=tasks))
+    args = MultiTaskTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=4,
+                                      use_cpu=True, report_to=[], disable_tqdm=True, save_strategy="no",
+                                      loss_scaling="log_labels", task_loss_weights={"ner": 0.5})
+    trainer = MultiTaskTrainer(model=model, args=args, train_dataset=train,
+                               processing_class=AutoTokenizer.from_pretrained(minilm_dir()))
+    trainer.create_optimizer_and_scheduler(num_training_steps=4)
+    loader = iter(trainer.get_train_dataloader())
+    batches = [next(loader) for _ in range(4)]
+    with CountSyncs() as mode:
+        for batch in batches:
+            trainer.training_step(trainer.model, batch, num_items_in_batch=(batch["labels"] != -100).sum())
+    assert mode.calls == []

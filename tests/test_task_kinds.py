@@ -278,9 +278,10 @@ def test_ignore_index_is_defined_once():
 
 def test_modeling_core_imports_only_torch_transformers_and_itself():
     package = Path(hf_mtl.__file__).parent
-    source = (package / "modeling" / "task_kinds.py").read_text(encoding="utf-8")
-    imported = set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.MULTILINE))
-    assert imported <= {"__future__", "math", "collections.abc", "dataclasses", "typing", "."}, imported
+    for name in ("task_kinds.py", "label_schemes.py"):
+        source = (package / "modeling" / name).read_text(encoding="utf-8")
+        imported = set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.MULTILINE))
+        assert imported <= {"__future__", "math", "collections.abc", "dataclasses", "typing", ".label_schemes"}, imported
 
 
 @pytest.mark.parametrize("weight", [0, 0.0, 2, 1.5])

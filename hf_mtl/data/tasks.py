@@ -419,8 +419,8 @@ def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:
             raise TaskError(f"task {spec.name!r}: group {spec.group!r} has the name of a task; give the group its own name")
         if spec.name in seen:  # the one check of unique task names (recipes and Python)
             same_group = spec.group is not None and seen[spec.name].group == spec.group
-            where = f"group {unit!r} has" if same_group else "the tasks have"
-            raise TaskError(f"{where} two tasks named {spec.name!r}; every task needs its own name")
+            clash = f"group {unit!r} has two tasks named" if same_group else "two tasks are named"
+            raise TaskError(f"{clash} {spec.name!r}; every task needs its own name")
         seen[spec.name] = spec
         units.setdefault(unit, []).append(spec)
     for unit, members in units.items():
