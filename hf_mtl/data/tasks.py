@@ -39,6 +39,7 @@ from ..modeling.task_kinds import (
     PROBLEM_TYPES,
     SINGLE_LABEL_CLASSIFICATION,
     TASK_TYPES,
+    Problem,
     check_loss_weight,
     default_metric,
     detect_label_scheme,
@@ -328,7 +329,7 @@ class TaskSpec:
 
     # ----------------------------------------------------------------------------------------- helpers
     @property
-    def problem(self) -> Any:
+    def problem(self) -> Problem:
         """The task kind's record of this task's problem type (``task_kinds.Problem``)."""
         return task_problem({"type": self.type, "problem_type": self.problem_type})
 
