@@ -383,3 +383,17 @@ def test_batches_of_one_draw_are_disjoint_across_pass_boundaries():
         for start in range(0, len(batches), 4):
             group = [i for batch in batches[start : start + 4] for i in batch]
             assert len(group) == len(set(group))
+
+
+@pytest.mark.parametrize("temperature", [0, -1.0, float("nan"), float("inf"), True])
+def test_temperature_is_one_rule_for_sampler_and_arguments(temperature, tmp_path):
+    from hf_mtl.training.sampling import check_temperature
+    from hf_mtl.training.training_args import MultiTaskTrainingArguments
+
+    with pytest.raises(TaskError, match="temperature must be > 0") as rule:
+        check_temperature(temperature)
+    with pytest.raises(TaskError) as sampler:
+        MultiTaskBatchSampler({"a": [3, 4]}, batch_size=1, strategy="temperature", temperature=temperature)
+    with pytest.raises(TaskError) as args:
+        MultiTaskTrainingArguments(output_dir=str(tmp_path), sampling_temperature=temperature, report_to=[])
+    assert str(rule.value) == str(sampler.value) == str(args.value)

@@ -16,7 +16,12 @@ from hf_mtl.metrics import compute_task_metrics, main_metric_key, seqeval_scores
 from hf_mtl.modeling import task_kinds
 from hf_mtl.modeling.configuration_multitask import normalize_task_config
 from hf_mtl.modeling.errors import HfMtlError, TaskError, did_you_mean
-from hf_mtl.modeling.heads import SequenceClassificationHead, TokenClassificationHead
+from hf_mtl.modeling.heads import (
+    HEAD_CLASSES,
+    SequenceClassificationHead,
+    TokenClassificationHead,
+    head_class,
+)
 from hf_mtl.modeling.task_kinds import (
     IGNORE_INDEX,
     LabelScheme,
@@ -190,8 +195,8 @@ def test_seqeval_strict_mode_for_every_scheme_and_style():
 def test_registry_kinds():
     assert task_kinds.TASK_TYPES == ("token-classification", "text-classification")
     assert task_kinds.PROBLEM_TYPES == ("single_label_classification", "multi_label_classification", "regression")
-    assert task_kind("token-classification").head_class is TokenClassificationHead
-    assert task_kind("text-classification").head_class is SequenceClassificationHead
+    assert head_class("token-classification") is TokenClassificationHead
+    assert head_class("text-classification") is SequenceClassificationHead
     with pytest.raises(ValueError, match=r"type 'span' does not exist; expected one of \['token-classification'"):
         task_kind("span")
     text = {"type": "text-classification", "id2label": {0: "a", 1: "b"}}
@@ -204,6 +209,59 @@ def test_registry_kinds():
         "seqeval": "f1", "multilabel": "f1_micro"}
     assert set(task_kinds.OUTPUT_KINDS) == {output for kind in task_kinds.TASK_KINDS.values()
                                             for output in (*kind.outputs.values(), kind.entity_output) if output}
+
+
+def test_every_kind_has_a_head_and_every_head_a_kind():
+    from hf_mtl.modeling import heads
+
+    assert set(HEAD_CLASSES) == set(task_kinds.TASK_KINDS)
+    assert len(set(HEAD_CLASSES.values())) == len(HEAD_CLASSES)  # one kind per head class
+    head_classes = {obj for obj in vars(heads).values()
+                    if isinstance(obj, type) and issubclass(obj, heads.nn.Module) and obj.__module__ == heads.__name__}
+    assert head_classes == set(HEAD_CLASSES.values())  # no head class left unregistered
+    assert not any(hasattr(cls, "task_type") for cls in head_classes)  # the kind is the registry's, not the head's
+    with pytest.raises(ValueError, match="type 'span' does not exist"):
+        heads.register_head("span")
+    with pytest.raises(ValueError, match="already has a head"):
+        heads.register_head("text-classification")(type("Other", (heads.nn.Module,), {}))
+
+
+def test_kind_decisions_live_in_the_registry():
+    """Per kind and problem type: label values, loss counting, loss-scaling classes, fixed labels, export class."""
+    import torch
+
+    token, text = task_kind("token-classification"), task_kind("text-classification")
+    assert (token.per_token, token.pooled, token.export_class) == (True, False, "AutoModelForTokenClassification")
+    assert (text.per_token, text.pooled, text.export_class) == (False, True, "AutoModelForSequenceClassification")
+    single, multi, regression = (text.problem(p) for p in task_kinds.PROBLEM_TYPES)
+    ids = torch.tensor([[1, -100], [0, 2]])
+    assert int(token.problem().count_items(ids)) == 3 and int(single.count_items(ids)) == 3
+    assert multi.count_items(torch.ones(4, 3)) == 12 and regression.count_items(torch.ones(4)) == 4
+    assert [p.num_loss_classes(5) for p in (token.problem(), single, multi, regression)] == [5, 5, 2, 0]
+    assert (regression.fixed_labels, single.fixed_labels, multi.multi_hot) == (("value",), None, True)
+    assert (single.class_ids, multi.class_ids, regression.class_ids) == (True, False, False)
+    assert task_kinds.sequence_problem("regression") is regression
+    assert task_kinds.task_problem({"type": "token-classification"}) is token.problem()
+
+
+def test_kind_literals_live_in_the_registry_and_the_heads():
+    """Issue #19: no module but the registry and the heads decides on a task-type / problem-type literal."""
+    import ast
+
+    package = Path(hf_mtl.__file__).parent
+    literal = re.compile(r'"token-classification"|"text-classification"|TOKEN_CLASSIFICATION|TEXT_CLASSIFICATION|'
+                         r'"regression"|"multi_label_classification"|"single_label_classification"')
+    found = set()
+    for path in package.rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        docstrings = set()  # lines of docstrings (their examples and prose may name the kinds)
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                docstrings.update(range(node.lineno, node.end_lineno + 1))
+        for number, line in enumerate(source.splitlines(), start=1):
+            if number not in docstrings and literal.search(line.split("#")[0]):
+                found.add(f"{path.relative_to(package)}:{number}")
+    assert {where.split(":")[0] for where in found} <= {"modeling/task_kinds.py", "modeling/heads.py"}, sorted(found)
 
 
 def test_ignore_index_is_defined_once():
@@ -220,9 +278,10 @@ def test_ignore_index_is_defined_once():
 
 def test_modeling_core_imports_only_torch_transformers_and_itself():
     package = Path(hf_mtl.__file__).parent
-    source = (package / "modeling" / "task_kinds.py").read_text(encoding="utf-8")
-    imported = set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.MULTILINE))
-    assert imported <= {"__future__", "math", "collections.abc", "dataclasses", "typing", "."}, imported
+    for name in ("task_kinds.py", "label_schemes.py"):
+        source = (package / "modeling" / name).read_text(encoding="utf-8")
+        imported = set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.MULTILINE))
+        assert imported <= {"__future__", "math", "collections.abc", "dataclasses", "typing", ".label_schemes"}, imported
 
 
 @pytest.mark.parametrize("weight", [0, 0.0, 2, 1.5])

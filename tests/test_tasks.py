@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hf_mtl.data.tasks import (
-    PROBLEM_TYPES,
-    TEXT_CLASSIFICATION,
-    TOKEN_CLASSIFICATION,
-    DataSource,
-    TaskSpec,
-    looks_like_iob,
-)
+from hf_mtl.data.tasks import PROBLEM_TYPES, DataSource, TaskSpec, looks_like_iob
 from hf_mtl.modeling.errors import TaskError
+from hf_mtl.modeling.task_kinds import TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION
 
 
 def test_constants():
@@ -169,3 +163,43 @@ def test_looks_like_iob():
     assert not looks_like_iob(["O"])
     assert not looks_like_iob(["ADJ", "ADP", "PUNCT"])
     assert not looks_like_iob(["NN", "VBZ", "O"])
+
+
+@pytest.mark.parametrize("name", ["NER-Task", "2ner", "", 3])
+def test_task_name_rule_is_the_config_rule(name):
+    from hf_mtl.modeling.configuration_multitask import check_task_name
+
+    with pytest.raises(ValueError) as config_error:
+        check_task_name(name)
+    with pytest.raises(TaskError) as spec_error:
+        TaskSpec(name=name, type="token-classification", train="a.txt")
+    assert str(spec_error.value) == str(config_error.value)
+
+
+@pytest.mark.parametrize("dropout", [1.0, -0.1, True, "0.1"])
+def test_dropout_rule_is_the_config_rule(dropout):
+    from hf_mtl.modeling.configuration_multitask import normalize_task_config
+
+    with pytest.raises(TaskError, match=r"`dropout` must be in \[0, 1\)"):
+        TaskSpec(name="t", type="token-classification", train="a.txt", dropout=dropout)
+    with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\)"):
+        normalize_task_config("t", {"type": "token-classification", "labels": ["O", "B-X"], "dropout": dropout})
+
+
+@pytest.mark.parametrize("overrides", [{}, {"problem_type": "regression"}, {"problem_type": "multi_label_classification"}])
+def test_head_config_is_the_normalized_config_entry(overrides):
+    from hf_mtl.modeling.configuration_multitask import normalize_task_config
+
+    spec = TaskSpec(name="t", type="text-classification", train="a.csv", dropout=0.2, **overrides)
+    entry = spec.head_config(["a", "b"])
+    assert entry == normalize_task_config("t", entry)
+    with pytest.raises(TaskError, match="at least 2 labels"):  # the config's rule, raised as a TaskError
+        TaskSpec(name="t", type="text-classification", train="a.csv").head_config(["a"])
+
+
+def test_duplicate_task_names_are_one_check():
+    from hf_mtl.data.tasks import group_tasks
+
+    ner = TaskSpec(name="ner", type="token-classification", train="a.txt")
+    with pytest.raises(TaskError, match="two tasks are named 'ner'; every task needs its own name"):
+        group_tasks([ner, TaskSpec(name="ner", type="token-classification", train="b.txt", group="conll")])

@@ -37,7 +37,7 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from ..modeling.errors import DataError
-from ..modeling.task_kinds import IGNORE_INDEX
+from ..modeling.task_kinds import IGNORE_INDEX, SINGLE_LABEL_CLASSIFICATION, Problem, sequence_problem
 from .tokenization_cache import cache_fingerprint, cached_map
 from .tokenizer_setup import needs_prefix_space
 
@@ -301,12 +301,16 @@ def tokenize_token_group(
 
 
 # --------------------------------------------------------------------------------------------- text tasks
-def _target(label: Any, label2id: dict[str, int] | None, problem_type: str, where: str) -> Any:
-    """One example's model target; ``None`` (no label for this task, single-label only) gives ``-100``."""
-    if problem_type == "regression":
+def _target(label: Any, label2id: dict[str, int] | None, problem: Problem, where: str) -> Any:
+    """One example's model target; ``None`` (no label for this task, single-label only) gives ``-100``.
+
+    Every id comes from ``label2id`` (a label name outside it is a :class:`DataError` naming the task, split, row and
+    value), so the ids are in range by construction: the model checks only shapes and dtypes, never values.
+    """
+    if problem.fixed_labels:  # a value, not a label name (regression)
         return float(label)
     assert label2id is not None
-    if problem_type == "multi_label_classification":
+    if problem.multi_hot:
         hot = [0.0] * len(label2id)
         for name in label:
             if name not in label2id:
@@ -332,6 +336,7 @@ def _tokenize_texts(
     """Tokenize ``text`` (and ``text_pair``) once; ``columns``: output column -> (raw label column, task,
     label2id, problem type)."""
     has_pair = "text_pair" in raw.column_names
+    problems = {column: sequence_problem(problem_type) for column, (*_, problem_type) in columns.items()}
 
     def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
         args = (batch["text"], batch["text_pair"]) if has_pair else (batch["text"],)
@@ -346,8 +351,8 @@ def _tokenize_texts(
                     aux["_truncated"][i] = 1
                     aux["_tokens_lost"][i] = lost
         out = _model_columns(enc)
-        for column, (source, task, label2id, problem_type) in columns.items():
-            out[column] = [_target(label, label2id, problem_type, f"task {task!r}, {split} split, row {indices[i] + 1}")
+        for column, (source, task, label2id, _) in columns.items():
+            out[column] = [_target(label, label2id, problems[column], f"task {task!r}, {split} split, row {indices[i] + 1}")
                            for i, label in enumerate(batch[source])]
         out["length"] = [len(ids) for ids in enc["input_ids"]]
         out.update(aux)
@@ -363,7 +368,7 @@ def tokenize_text_task(
     raw: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
     label2id: dict[str, int] | None,
-    problem_type: str = "single_label_classification",
+    problem_type: str = SINGLE_LABEL_CLASSIFICATION,
     max_length: int = 128,
     task: str = "task",
     split: str = "train",

@@ -24,7 +24,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..modeling.errors import TaskError
-from ..modeling.task_kinds import TASK_TYPES, TOKEN_CLASSIFICATION
+from ..modeling.task_kinds import TASK_TYPES, task_kind
 from .alignment import IGNORE_INDEX
 
 __all__ = ["DataCollatorForMultiTask"]
@@ -36,7 +36,8 @@ class DataCollatorForMultiTask:
     Model inputs (the keys in ``tokenizer.model_input_names``) are padded with ``tokenizer.pad``. Token-task
     labels are padded with -100 to the padded length (on the tokenizer's padding side); text-task labels are
     stacked: ``long`` for single-label ids, ``float`` for multi-hot vectors and regression targets. Other
-    columns (e.g. ``length``) are dropped. The returned dict also holds ``"task": <name>``.
+    columns (e.g. ``length``) are dropped. Whether a task's labels are per token is its kind's decision
+    (``TaskKind.per_token``). The returned dict also holds ``"task": <name>``.
 
     A batch of a *task group* (features whose ``"task"`` is a key of ``task_groups``) carries one
     ``labels_<task>`` column per task of the group; each is padded as that task's labels, and the batch holds
@@ -45,7 +46,7 @@ class DataCollatorForMultiTask:
 
     Args:
         tokenizer: The tokenizer used to make the features (its pad token and padding side are used).
-        task_types: Task name -> task type (``"token-classification"`` / ``"text-classification"``).
+        task_types: Task name -> task type (a kind of ``hf_mtl.modeling.task_kinds.TASK_KINDS``).
         pad_to_multiple_of: Pad lengths up to a multiple of this (e.g. 8 for tensor cores).
         task_groups: Group name -> its task names (each a key of ``task_types``).
 
@@ -64,6 +65,7 @@ class DataCollatorForMultiTask:
                 raise TaskError(f"task group {group!r} names task(s) {unknown or members} the collator does not know")
         self.tokenizer = tokenizer
         self.task_types = dict(task_types)
+        self._per_token = {name: task_kind(task_type).per_token for name, task_type in task_types.items()}
         self.task_groups = {group: list(members) for group, members in (task_groups or {}).items()}
         self.pad_to_multiple_of = pad_to_multiple_of
 
@@ -82,11 +84,7 @@ class DataCollatorForMultiTask:
             raise TaskError(f"unknown task {task!r}; the collator knows {', '.join(self.task_types) or 'no task'}")
         batch = self._pad_inputs(features)
         if all("labels" in feature for feature in features):
-            labels = [feature["labels"] for feature in features]
-            if self.task_types[task] == TOKEN_CLASSIFICATION:
-                batch["labels"] = self._pad_token_labels(labels, batch["input_ids"].shape[1])
-            else:
-                batch["labels"] = self._stack_text_labels(labels)
+            batch["labels"] = self._labels(task, [feature["labels"] for feature in features], batch)
         elif any("labels" in feature for feature in features):
             raise TaskError(f"task {task!r}: some features of the batch have 'labels' and some do not")
         batch["task"] = task
@@ -105,14 +103,16 @@ class DataCollatorForMultiTask:
             column = f"labels_{task}"
             if not all(column in feature for feature in features):
                 raise TaskError(f"task group {group!r}: every feature needs {column!r} (the labels of task {task!r})")
-            values = [feature[column] for feature in features]
-            if self.task_types[task] == TOKEN_CLASSIFICATION:
-                labels[task] = self._pad_token_labels(values, batch["input_ids"].shape[1])
-            else:
-                labels[task] = self._stack_text_labels(values)
+            labels[task] = self._labels(task, [feature[column] for feature in features], batch)
         batch["labels"] = labels
         batch["task"] = list(self.task_groups[group])
         return batch
+
+    def _labels(self, task: str, labels: list[Any], batch: dict[str, Any]) -> torch.Tensor:
+        """One task's labels as a tensor: per-token kinds padded to the batch's length, others stacked."""
+        if self._per_token[task]:
+            return self._pad_token_labels(labels, batch["input_ids"].shape[1])
+        return self._stack_text_labels(labels)
 
     def _pad_token_labels(self, labels: list[Any], length: int) -> torch.Tensor:
         out = torch.full((len(labels), length), IGNORE_INDEX, dtype=torch.long)

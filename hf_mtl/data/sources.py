@@ -21,11 +21,10 @@ from typing import Any
 
 from ..modeling.errors import TaskError, did_you_mean
 
-__all__ = ["DATA_FORMATS", "FILE_FORMATS", "IN_MEMORY_FORMAT", "SPLITS", "SPLIT_NAMES", "DataSource",
+__all__ = ["DATA_FORMATS", "IN_MEMORY_FORMAT", "SPLITS", "SPLIT_NAMES", "DataSource",
            "datasets_kind", "describe_datasets_object"]
 
 DATA_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet", "hub", "disk", "dataset")
-FILE_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet")
 # `format: dataset`: a datasets object given in Python (DataSource.dataset); a recipe cannot hold one.
 IN_MEMORY_FORMAT = "dataset"
 # Names of a DatasetDict's splits that TaskSpec(dataset=...) reads as each task split, in order of preference.

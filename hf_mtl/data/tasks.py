@@ -23,28 +23,32 @@ hf_mtl.modeling.errors.TaskError: recipe: task 'ner': unknown key 'label_colum' 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..modeling.configuration_multitask import (
+    TASK_NAME_PATTERN,
+    check_dropout,
+    check_task_name,
+    normalize_task_config,
+)
 from ..modeling.errors import TaskError, did_you_mean
 from ..modeling.task_kinds import (
     METRIC_MAIN_KEYS,
     PROBLEM_TYPES,
+    SINGLE_LABEL_CLASSIFICATION,
     TASK_TYPES,
-    TEXT_CLASSIFICATION,
-    TOKEN_CLASSIFICATION,
+    Problem,
     check_loss_weight,
     default_metric,
     detect_label_scheme,
     task_kind,
+    task_problem,
 )
 from .sources import DATA_FORMATS, SPLIT_NAMES, SPLITS, DataSource, datasets_kind
 
 __all__ = [
-    "TOKEN_CLASSIFICATION",
-    "TEXT_CLASSIFICATION",
     "TASK_TYPES",
     "PROBLEM_TYPES",
     "DATA_FORMATS",
@@ -53,8 +57,6 @@ __all__ = [
     "group_tasks",
     "looks_like_iob",
 ]
-
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def looks_like_iob(labels: list[str]) -> bool:
@@ -127,7 +129,7 @@ class TaskSpec:
     label_column: str = "label"
     labels: list[str] | None = None
     label_map: dict[Any, str] | None = None
-    problem_type: str = "single_label_classification"
+    problem_type: str = SINGLE_LABEL_CLASSIFICATION
     label_separator: str | None = None
     max_length: int = 128
     metric: str | None = None
@@ -144,11 +146,10 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         where = f"task {self.name!r}"
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise TaskError(
-                f"task {self.name!r}: `name` must be lowercase snake_case (letters, digits, '_', starting with a "
-                f"letter), e.g. {re.sub(r'[^a-z0-9_]+', '_', str(self.name).lower()).strip('_') or 'ner'!r}"
-            )
+        try:
+            check_task_name(self.name)  # the model config's rule
+        except ValueError as error:
+            raise TaskError(str(error)) from None
         if self.type not in TASK_TYPES:  # the registry's list of kinds
             raise TaskError(
                 f"{where}: unknown `type` {self.type!r}{did_you_mean(str(self.type), TASK_TYPES)}; "
@@ -207,13 +208,13 @@ class TaskSpec:
             dupes = sorted({label for label in self.labels if self.labels.count(label) > 1})
             if dupes:
                 raise TaskError(f"{where}: `labels` lists {', '.join(dupes)} more than once")
-            if self.problem_type == "regression":
-                raise TaskError(f"{where}: a regression task has no `labels`; remove them")
+            if self.problem.fixed_labels:
+                raise TaskError(f"{where}: a {self.problem_type} task has no `labels`; remove them")
         if self.label_map is not None:
             if not isinstance(self.label_map, dict) or not self.label_map:
                 raise TaskError(f"{where}: `label_map` must be a mapping from raw values to label names")
             self.label_map = {key: str(value) for key, value in self.label_map.items()}
-        if self.label_separator is not None and self.problem_type != "multi_label_classification":
+        if self.label_separator is not None and not self.is_multi_label:
             raise TaskError(f"{where}: `label_separator` applies to multi_label_classification only")
 
     def _check_options(self, where: str) -> None:
@@ -227,8 +228,10 @@ class TaskSpec:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise TaskError(f"{where}: `{key}` must be a positive integer or null, not {value!r}")
         self.loss_weight = check_loss_weight(self.loss_weight, where, TaskError)
-        if self.dropout is not None and (not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1):
-            raise TaskError(f"{where}: `dropout` must be in [0, 1), not {self.dropout!r}")
+        try:
+            check_dropout(self.dropout, where)  # the model config's rule
+        except ValueError as error:
+            raise TaskError(str(error)) from None
         if self.metric is not None and (not isinstance(self.metric, str) or self.metric not in METRIC_MAIN_KEYS):
             raise TaskError(
                 f"{where}: `metric` must be one of {', '.join(METRIC_MAIN_KEYS)}, not {self.metric!r}"
@@ -236,7 +239,7 @@ class TaskSpec:
             )
         if not isinstance(self.split_seed, int):
             raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
-        if self.group is not None and (not isinstance(self.group, str) or not _NAME_RE.match(self.group)):
+        if self.group is not None and (not isinstance(self.group, str) or not TASK_NAME_PATTERN.match(self.group)):
             raise TaskError(f"{where}: `group` must be a lowercase snake_case name such as 'conll', not {self.group!r}")
 
     def _take_splits(self, value: Any, where: str) -> None:
@@ -326,16 +329,24 @@ class TaskSpec:
 
     # ----------------------------------------------------------------------------------------- helpers
     @property
+    def problem(self) -> Problem:
+        """The task kind's record of this task's problem type (``task_kinds.Problem``)."""
+        return task_problem({"type": self.type, "problem_type": self.problem_type})
+
+    @property
     def is_token_task(self) -> bool:
+        """Labels per word (the kind's ``per_token``)."""
         return task_kind(self.type).per_token
 
     @property
     def is_regression(self) -> bool:
-        return self.problem_type == "regression"
+        """No label names of its own: one output ``"value"`` (the problem type's ``fixed_labels``)."""
+        return self.problem.fixed_labels is not None
 
     @property
     def is_multi_label(self) -> bool:
-        return self.problem_type == "multi_label_classification"
+        """Several label names per example, given as multi-hot targets (the problem type's ``multi_hot``)."""
+        return self.problem.multi_hot
 
     def resolved_metric(self, labels: list[str] | None = None) -> str:
         """The metric to report: ``metric`` when set, else the task kind's default (``task_kinds.default_metric``).
@@ -362,22 +373,15 @@ class TaskSpec:
         {'type': 'token-classification', 'id2label': {0: 'O', 1: 'B-PER'}, 'label2id': {'O': 0, 'B-PER': 1}, 'dropout': None, 'loss_weight': 1.0}
         ```
         """
-        if self.is_regression:
-            names = ["value"]
-        else:
-            names = list(labels if labels is not None else (self.labels or []))
-            if not names:
-                raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
-        config: dict[str, Any] = {
-            "type": self.type,
-            "id2label": dict(enumerate(names)),
-            "label2id": {label: i for i, label in enumerate(names)},
-        }
-        if task_kind(self.type).stores_problem_type:
-            config["problem_type"] = self.problem_type
-        config["dropout"] = self.dropout
-        config["loss_weight"] = self.loss_weight
-        return config
+        names = self.problem.fixed_labels or list(labels if labels is not None else (self.labels or []))
+        if not names:
+            raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
+        entry = {"type": self.type, "labels": list(names), "problem_type": self.problem_type, "dropout": self.dropout,
+                 "loss_weight": self.loss_weight}
+        try:
+            return normalize_task_config(self.name, entry)  # the model config's entry, built by the config
+        except ValueError as error:
+            raise TaskError(str(error)) from None
 
 
 # Settings every task of a group must share: its examples are read, split and tokenized once.
@@ -408,18 +412,18 @@ def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:
     ```
     """
     units: dict[str, list[TaskSpec]] = {}
+    seen: dict[str, TaskSpec] = {}
     task_names = {spec.name for spec in specs}
     for spec in specs:
         unit = spec.group or spec.name
         if spec.group is not None and spec.group in task_names:
             raise TaskError(f"task {spec.name!r}: group {spec.group!r} has the name of a task; give the group its own name")
-        members = units.setdefault(unit, [])
-        if any(other.name == spec.name for other in members):
-            raise TaskError(f"group {unit!r} has two tasks named {spec.name!r}; every task of a group needs its own name")
-        members.append(spec)
-    for spec in specs:
-        if sum(other.name == spec.name for other in specs) > 1:
-            raise TaskError(f"two tasks are named {spec.name!r}; every task needs its own name")
+        if spec.name in seen:  # the one check of unique task names (recipes and Python)
+            same_group = spec.group is not None and seen[spec.name].group == spec.group
+            clash = f"group {unit!r} has two tasks named" if same_group else "two tasks are named"
+            raise TaskError(f"{clash} {spec.name!r}; every task needs its own name")
+        seen[spec.name] = spec
+        units.setdefault(unit, []).append(spec)
     for unit, members in units.items():
         first = members[0]
         for other in members[1:]:

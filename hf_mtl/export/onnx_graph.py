@@ -53,10 +53,9 @@ class OnnxExportError(HfMtlError):
 class _AllHeads(nn.Module):
     """``forward_all_tasks`` with positional tensor inputs and a tuple of logits (what the exporter traces)."""
 
-    def __init__(self, model: MultiTaskModel, input_names: list[str]):
+    def __init__(self, model: MultiTaskModel):
         super().__init__()
         self.model = model
-        self.input_names = input_names
         self.tasks = list(model.task_names)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -141,7 +140,7 @@ def export_onnx(
     size = sum(p.numel() * p.element_size() for p in source.parameters())
     with torch.no_grad():
         torch.onnx.export(
-            _AllHeads(source, names).eval(), tuple(example.values()), str(path), input_names=names, output_names=outputs,
+            _AllHeads(source).eval(), tuple(example.values()), str(path), input_names=names, output_names=outputs,
             dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, opset_version=opset_version,
             dynamo=True, external_data=size > _EXTERNAL_DATA_BYTES,
         )

@@ -9,36 +9,16 @@ multi-task model predicts for that task.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, PreTrainedModel
+import transformers
+from transformers import PreTrainedModel
 
+from ..modeling.encoder_families import encoder_family, exportable_families, pooler_activation
 from ..modeling.errors import TaskError
-from ..modeling.heads import default_pooler_activation
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..modeling.task_kinds import TOKEN_CLASSIFICATION
-
-
-@dataclass(frozen=True)
-class ExportLayout:
-    """Where an encoder family's single-task models keep the encoder and the text head's two linear layers."""
-
-    encoder_prefix: str
-    text_dense: str
-    text_classifier: str
-
-
-EXPORT_LAYOUTS: dict[str, ExportLayout] = {
-    "bert": ExportLayout("bert", "bert.pooler.dense", "classifier"),
-    "roberta": ExportLayout("roberta", "classifier.dense", "classifier.out_proj"),
-    "xlm-roberta": ExportLayout("roberta", "classifier.dense", "classifier.out_proj"),
-    "camembert": ExportLayout("roberta", "classifier.dense", "classifier.out_proj"),
-    "electra": ExportLayout("electra", "classifier.dense", "classifier.out_proj"),
-    "deberta-v2": ExportLayout("deberta", "pooler.dense", "classifier"),
-    "distilbert": ExportLayout("distilbert", "pre_classifier", "classifier"),
-}
+from ..modeling.task_kinds import task_kind
 
 
 def _prefixed(prefix: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -48,39 +28,41 @@ def _prefixed(prefix: str, state: dict[str, Any]) -> dict[str, Any]:
 def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel:
     """Return a transformers ``AutoModelFor*Classification`` holding the encoder and ``task``'s head.
 
+    The class is the task kind's ``export_class``; where the encoder and each head layer go is the encoder
+    family's ``export`` layout (``hf_mtl.modeling.encoder_families``).
+
     Raises:
         TaskError: the task does not exist, or the encoder family has no known single-task layout.
     """
     if task not in model.config.tasks:
         raise TaskError(f"Cannot export task '{task}': the model has tasks {model.task_names}.")
     encoder_config = model.config.encoder
-    layout = EXPORT_LAYOUTS.get(encoder_config.model_type)
+    layout = encoder_family(encoder_config).export
     if layout is None:
         raise TaskError(
-            f"Export is not supported for '{encoder_config.model_type}' encoders yet; supported: {sorted(EXPORT_LAYOUTS)}."
+            f"Export is not supported for '{encoder_config.model_type}' encoders yet; supported: {exportable_families()}."
         )
     settings = model.config.tasks[task]
+    kind = task_kind(settings["type"])
     config = copy.deepcopy(encoder_config)
     config.id2label = dict(settings["id2label"])
     config.label2id = dict(settings["label2id"])
     config.num_labels = len(settings["id2label"])
-    head_state = model.heads[task].state_dict()
-    state = _prefixed(layout.encoder_prefix, model.encoder.state_dict())
-    if settings["type"] == TOKEN_CLASSIFICATION:
-        model_class = AutoModelForTokenClassification
-        state.update(_prefixed("classifier", head_state_of(head_state, "classifier")))
-    else:
-        activation = settings.get("pooler_activation") or default_pooler_activation(encoder_config)
-        if activation != default_pooler_activation(encoder_config):
+    if kind.stores_problem_type:
+        config.problem_type = settings["problem_type"]
+    if kind.pooled:
+        family_activation = pooler_activation(encoder_config)
+        activation = settings.get("pooler_activation") or family_activation
+        if activation != family_activation:
             raise TaskError(
                 f"Task '{task}' uses pooler_activation={activation!r}, but {encoder_config.model_type}'s "
-                f"sequence-classification head uses {default_pooler_activation(encoder_config)!r}: it cannot be exported."
+                f"sequence-classification head uses {family_activation!r}: it cannot be exported."
             )
-        model_class = AutoModelForSequenceClassification
-        config.problem_type = settings["problem_type"]
-        state.update(_prefixed(layout.text_dense, head_state_of(head_state, "dense")))
-        state.update(_prefixed(layout.text_classifier, head_state_of(head_state, "classifier")))
-    single = model_class.from_config(config)
+    head_state = model.heads[task].state_dict()
+    state = _prefixed(layout.encoder_prefix, model.encoder.state_dict())
+    for layer, target in layout.head_layers(kind.export_class).items():
+        state.update(_prefixed(target, head_state_of(head_state, layer)))
+    single = getattr(transformers, kind.export_class).from_config(config)
     missing, unexpected = single.load_state_dict(state, strict=False)
     persistent = set(single.state_dict())
     missing = [key for key in missing if key in persistent and not key.endswith("position_ids")]
@@ -107,8 +89,6 @@ def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, to
         >>> AutoModelForTokenClassification.from_pretrained("ner-model")
     """
     if getattr(model.config, "lora", None):  # LoRA adapters are folded into the encoder: a plain AutoModelFor* folder
-        import copy
-
         from ..modeling.lora import merge_lora
 
         model = merge_lora(copy.deepcopy(model))
@@ -120,4 +100,4 @@ def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, to
     return save_directory
 
 
-__all__ = ["EXPORT_LAYOUTS", "build_single_task_model", "export_task"]
+__all__ = ["build_single_task_model", "export_task"]

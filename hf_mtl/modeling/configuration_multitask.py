@@ -10,20 +10,12 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import sys
 from typing import Any
 
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .task_kinds import (  # noqa: F401  (the type constants are re-exported here for existing imports)
-    PROBLEM_TYPES,
-    TASK_TYPES,
-    TEXT_CLASSIFICATION,
-    TOKEN_CLASSIFICATION,
-    check_loss_weight,
-    task_kind,
-)
+from .task_kinds import PROBLEM_TYPES, TASK_TYPES, check_loss_weight, task_kind
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +33,37 @@ def _version_tuple(version: Any) -> tuple[int, ...]:
 
 
 def check_task_name(name: Any) -> str:
-    """Return ``name`` if it is a valid task name (lowercase snake_case), else raise ``ValueError``."""
+    """Return ``name`` if it is a valid task name (lowercase snake_case), else raise ``ValueError``.
+
+    The one rule for task names (``hf_mtl.data.tasks.TaskSpec`` calls it too); the message suggests a valid form.
+
+    Example:
+        >>> check_task_name("sentiment_sst2")
+        'sentiment_sst2'
+    """
     if not isinstance(name, str) or not TASK_NAME_PATTERN.match(name):
+        suggestion = re.sub(r"[^a-z0-9_]+", "_", str(name).lower()).strip("_")
+        if not TASK_NAME_PATTERN.match(suggestion):
+            suggestion = "ner"
         raise ValueError(
             f"Task name {name!r} is not valid: use lowercase snake_case (letters, digits, '_', starting with a "
-            f"letter), e.g. 'ner' or 'sentiment_sst2'. The name appears in weights (heads.<name>.*) and metrics."
+            f"letter), e.g. {suggestion!r}. The name appears in weights (heads.<name>.*) and metrics."
         )
     return name
+
+
+def check_dropout(dropout: Any, where: str) -> float | None:
+    """The one rule for a head's dropout: ``None`` (the encoder's) or a number in [0, 1); else ``ValueError``.
+
+    Example:
+        >>> check_dropout(0.2, "Task 'ner'"), check_dropout(None, "Task 'ner'")
+        (0.2, None)
+    """
+    if dropout is None:
+        return None
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"{where}: `dropout` must be in [0, 1), not {dropout!r}")
+    return float(dropout)
 
 
 def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bool = False) -> dict[str, Any]:
@@ -76,11 +92,12 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         problem_type = kind.check_problem_type(task.get("problem_type"))
     except ValueError as error:
         raise ValueError(f"Task '{name}': {error}") from None
+    problem = kind.problem(problem_type)
     id2label = task.get("id2label")
     if labels is not None:
         id2label = dict(enumerate(labels))
-    if problem_type == "regression" and not id2label:
-        id2label = {0: "value"}
+    if problem.fixed_labels and not id2label:
+        id2label = dict(enumerate(problem.fixed_labels))
     if not id2label:
         raise ValueError(f"Task '{name}': give its labels (a list of label names, or id2label).")
     # JSON keys are strings and may come back in string order ('10' before '2'): keep id order.
@@ -89,32 +106,39 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         raise ValueError(f"Task '{name}': id2label keys must be 0..{len(id2label) - 1}, got {sorted(id2label)}.")
     if len(set(id2label.values())) != len(id2label):
         raise ValueError(f"Task '{name}': label names must be unique, got {list(id2label.values())}.")
-    if problem_type == "regression" and len(id2label) != 1:
-        raise ValueError(f"Task '{name}': a regression task has exactly one output, got {len(id2label)} labels.")
-    if kind.stores_problem_type and problem_type == "single_label_classification" and len(id2label) < 2:
-        raise ValueError(f"Task '{name}': single-label classification needs at least 2 labels, got {len(id2label)}.")
-    dropout = task.get("dropout")
-    if dropout is not None and not (0.0 <= float(dropout) < 1.0):
-        raise ValueError(f"Task '{name}': dropout must be in [0, 1), got {dropout}.")
+    if problem.fixed_labels and len(id2label) != len(problem.fixed_labels):
+        raise ValueError(
+            f"Task '{name}': a {problem_type} task has exactly {len(problem.fixed_labels)} output(s), "
+            f"got {len(id2label)} labels."
+        )
+    if len(id2label) < problem.min_labels:
+        raise ValueError(
+            f"Task '{name}': {problem_type.replace('_', ' ')} needs at least {problem.min_labels} labels, "
+            f"got {len(id2label)}."
+        )
+    dropout = check_dropout(task.get("dropout"), f"Task '{name}'")
     loss_weight = check_loss_weight(task.get("loss_weight", 1.0), f"Task '{name}'")
     normalized = {
         "type": task_type,
         "id2label": id2label,
         "label2id": {label: i for i, label in id2label.items()},
-        "dropout": None if dropout is None else float(dropout),
+        "dropout": dropout,
         "loss_weight": loss_weight,
     }
     if kind.stores_problem_type:
         normalized["problem_type"] = problem_type
-        if task.get("pooler_activation") is not None:
-            normalized["pooler_activation"] = str(task["pooler_activation"])
+    if kind.pooled and task.get("pooler_activation") is not None:
+        normalized["pooler_activation"] = str(task["pooler_activation"])
     return normalized
 
 
-def _multitask_pipeline_registered() -> bool:
-    """True when a "multitask" pipeline is registered with transformers (hf_mtl registers its own on import)."""
-    pipelines = sys.modules.get("transformers.pipelines")
-    return pipelines is not None and "multitask" in pipelines.PIPELINE_REGISTRY.supported_tasks
+def _is_installed_hf_mtl(config_class: type) -> bool:
+    """Whether ``config_class`` is the installed hf_mtl's (not a remote-code copy next to some weights).
+
+    Importing any ``hf_mtl.*`` module runs ``hf_mtl/__init__``, which registers hf_mtl's "multitask" pipeline; a
+    remote-code copy lives in ``transformers_modules.*`` and has no registered pipeline of its own.
+    """
+    return config_class.__module__.startswith("hf_mtl.")
 
 
 class MultiTaskConfig(PretrainedConfig):
@@ -184,10 +208,11 @@ class MultiTaskConfig(PretrainedConfig):
                     name, written_by, HF_MTL_VERSION, error,
                 )
         self.tasks = tasks
-        if getattr(self, "custom_pipelines", None) and _multitask_pipeline_registered():
+        if getattr(self, "custom_pipelines", None) and _is_installed_hf_mtl(type(self)):
             # `custom_pipelines` (written on save) points transformers' `pipeline()` at the remote-code pipeline,
-            # which it checks before its registry (and then demands trust_remote_code). Where hf_mtl registered its
-            # own "multitask" pipeline, that one wins, as a registered model class wins over `auto_map`.
+            # which it checks before its registry (and then demands trust_remote_code). The installed hf_mtl's config
+            # drops it, so its registered "multitask" pipeline wins, as a registered model class wins over
+            # `auto_map`; the remote-code copy keeps it. Nothing depends on which modules happen to be imported.
             del self.custom_pipelines
 
     @property
@@ -221,4 +246,4 @@ class MultiTaskConfig(PretrainedConfig):
         return output
 
 
-__all__ = ["PROBLEM_TYPES", "TASK_TYPES", "TEXT_CLASSIFICATION", "TOKEN_CLASSIFICATION", "MultiTaskConfig"]
+__all__ = ["PROBLEM_TYPES", "TASK_TYPES", "MultiTaskConfig", "check_dropout", "check_task_name", "normalize_task_config"]

@@ -1,47 +1,81 @@
 """Task heads: small modules that turn the encoder's hidden states into one task's logits, and own its loss.
 
-Part of the *modeling core* (imports only torch, transformers and ``task_kinds.py``, relatively): copied next to
-saved weights for ``trust_remote_code`` loading. Which head serves which task type is the task-kind registry's
-decision (``task_kinds.TASK_KINDS``); a new kind adds its head class here and its entry there.
+Part of the *modeling core* (imports only torch, transformers and its siblings ``task_kinds.py`` and
+``encoder_families.py``, relatively): copied next to saved weights for ``trust_remote_code`` loading. Each head
+class registers itself for its task kind (``@register_head("token-classification")``) in :data:`HEAD_CLASSES`;
+the kind's entry in ``task_kinds.TASK_KINDS`` decides everything else. A new kind adds its head class here and its
+entry there.
 
 Every head has the same interface:
 
 - ``forward(hidden_states, attention_mask) -> logits``
 - ``loss(logits, labels, num_items_in_batch=None) -> loss`` (a mean over the labelled items, or a sum divided by
   ``num_items_in_batch`` when the Trainer passes it for exact gradient accumulation)
-- ``check_labels(labels, input_shape, task_name)`` raising a clear ``ValueError`` on a wrong shape or dtype.
+- ``check_labels(labels, input_shape, task_name)`` raising a clear ``ValueError`` on a wrong shape or dtype. It
+  reads only shapes and dtypes, never values: a value check would copy from the device on every step. Label ids
+  are checked against the label list where the data is prepared (``hf_mtl.data.alignment``).
+
+Example:
+
+```python
+>>> import torch
+>>> head = head_class("token-classification")(hidden_size=8, num_labels=3)
+>>> logits = head(torch.zeros(2, 5, 8))
+>>> tuple(logits.shape), float(head.loss(logits, torch.full((2, 5), -100)))
+((2, 5, 3), 0.0)
+
+```
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
-from .task_kinds import IGNORE_INDEX, TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION, task_kind
+from .encoder_families import pooler_activation
+from .task_kinds import IGNORE_INDEX, task_kind
 
-# Activation between the pooling dense layer and the classifier, per encoder family, chosen so that a text head
-# maps one-to-one onto that family's own `*ForSequenceClassification` head (see hf_mtl.export.task_model).
-POOLER_ACTIVATION_BY_MODEL_TYPE = {"electra": "gelu", "deberta-v2": "gelu", "distilbert": "relu"}
+HeadClass = TypeVar("HeadClass", bound=type)
+
+HEAD_CLASSES: dict[str, type[nn.Module]] = {}
+"""Task kind name -> the head class that serves it, filled by :func:`register_head` below."""
 
 
-def default_pooler_activation(encoder_config: Any) -> str:
-    """The activation a text head uses by default for this encoder (``tanh`` as in BERT's pooler)."""
-    if encoder_config.model_type == "deberta-v2":
-        return getattr(encoder_config, "pooler_hidden_act", "gelu")
-    return POOLER_ACTIVATION_BY_MODEL_TYPE.get(encoder_config.model_type, "tanh")
+def register_head(kind_name: str) -> Callable[[HeadClass], HeadClass]:
+    """Class decorator: the decorated head serves the tasks of kind ``kind_name`` (a key of ``TASK_KINDS``)."""
+    task_kind(kind_name)  # a registered kind, or ValueError
+
+    def register(cls: HeadClass) -> HeadClass:
+        if kind_name in HEAD_CLASSES:
+            raise ValueError(f"Kind {kind_name!r} already has a head ({HEAD_CLASSES[kind_name].__name__}).")
+        HEAD_CLASSES[kind_name] = cls
+        return cls
+
+    return register
+
+
+def head_class(kind_name: str) -> type[nn.Module]:
+    """The head class registered for a task kind (``ValueError`` for an unknown kind or one without a head)."""
+    task_kind(kind_name)
+    if kind_name not in HEAD_CLASSES:
+        raise ValueError(f"No head class is registered for {kind_name!r} tasks (see heads.register_head).")
+    return HEAD_CLASSES[kind_name]
 
 
 def _reduce(loss_sum: torch.Tensor, count: torch.Tensor | int, num_items_in_batch: Any) -> torch.Tensor:
+    """``loss_sum`` over ``num_items_in_batch`` when given, else over ``count`` (at least 1), read on the device."""
     if num_items_in_batch is not None:
         if torch.is_tensor(num_items_in_batch):
             num_items_in_batch = num_items_in_batch.to(loss_sum.device)
         return loss_sum / num_items_in_batch
-    return loss_sum / max(int(count), 1)
+    return loss_sum / (count.clamp(min=1) if torch.is_tensor(count) else max(count, 1))
 
 
+@register_head("token-classification")
 class TokenClassificationHead(nn.Module):
     """Dropout and a linear layer on every token (NER, POS, chunking).
 
@@ -49,11 +83,10 @@ class TokenClassificationHead(nn.Module):
     special tokens, padding). Loss: cross-entropy over the scored tokens.
     """
 
-    task_type = TOKEN_CLASSIFICATION
-
     def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1, **_: Any) -> None:
         super().__init__()
         self.num_labels = num_labels
+        self._problem = task_kind("token-classification").problem()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
 
@@ -68,21 +101,16 @@ class TokenClassificationHead(nn.Module):
             )
         if labels.is_floating_point():
             raise ValueError(f"Task '{task_name}' (token-classification) expects integer class ids, got {labels.dtype}.")
-        valid = labels[labels != IGNORE_INDEX]
-        if valid.numel() and (valid.min() < 0 or valid.max() >= self.num_labels):
-            raise ValueError(
-                f"Task '{task_name}': label ids must be in [0, {self.num_labels - 1}] or -100, "
-                f"got values from {int(valid.min())} to {int(valid.max())}."
-            )
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
         labels = labels.to(logits.device)
         loss_sum = nn.functional.cross_entropy(
             logits.view(-1, self.num_labels).float(), labels.view(-1), ignore_index=IGNORE_INDEX, reduction="sum"
         )
-        return _reduce(loss_sum, (labels != IGNORE_INDEX).sum(), num_items_in_batch)
+        return _reduce(loss_sum, self._problem.count_items(labels), num_items_in_batch)
 
 
+@register_head("text-classification")
 class SequenceClassificationHead(nn.Module):
     """A head on the first token: dropout, dense, activation, dropout, linear (as BERT's pooler + classifier).
 
@@ -90,8 +118,6 @@ class SequenceClassificationHead(nn.Module):
     BCE-with-logits (`multi_label_classification`, labels `(batch, num_labels)` floats in {0, 1}) or MSE
     (`regression`, labels `(batch,)` floats, one output).
     """
-
-    task_type = TEXT_CLASSIFICATION
 
     def __init__(
         self,
@@ -105,6 +131,7 @@ class SequenceClassificationHead(nn.Module):
         super().__init__()
         self.num_labels = num_labels
         self.problem_type = problem_type
+        self._problem = task_kind("text-classification").problem(problem_type)
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.activation = ACT2FN[pooler_activation]
@@ -121,12 +148,6 @@ class SequenceClassificationHead(nn.Module):
                 raise ValueError(
                     f"Task '{task_name}' (single-label text classification) expects labels of shape (batch,) = "
                     f"({batch},) holding integer class ids, got shape {tuple(labels.shape)} ({labels.dtype})."
-                )
-            valid = labels[labels != IGNORE_INDEX]  # -100: no label (an example of a task group lacking it)
-            if valid.numel() and (valid.min() < 0 or valid.max() >= self.num_labels):
-                raise ValueError(
-                    f"Task '{task_name}': label ids must be in [0, {self.num_labels - 1}] or -100, "
-                    f"got values from {int(valid.min())} to {int(valid.max())}."
                 )
         elif self.problem_type == "multi_label_classification":
             if tuple(labels.shape) != (batch, self.num_labels):
@@ -145,28 +166,29 @@ class SequenceClassificationHead(nn.Module):
         logits = logits.float()
         if self.problem_type == "single_label_classification":
             loss_sum = nn.functional.cross_entropy(logits, labels.long(), ignore_index=IGNORE_INDEX, reduction="sum")
-            count = (labels != IGNORE_INDEX).sum()
         elif self.problem_type == "multi_label_classification":
             loss_sum = nn.functional.binary_cross_entropy_with_logits(logits, labels.float(), reduction="sum")
-            count = labels.numel()
         else:
             loss_sum = nn.functional.mse_loss(logits.view(-1), labels.float().view(-1), reduction="sum")
-            count = labels.numel()
-        return _reduce(loss_sum, count, num_items_in_batch)
+        return _reduce(loss_sum, self._problem.count_items(labels), num_items_in_batch)
 
 
 def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
     """Build the head described by one (normalized) task entry of a ``MultiTaskConfig``."""
-    head_class = task_kind(task["type"]).head_class
+    kind = task_kind(task["type"])
     dropout = task.get("dropout")
     if dropout is None:
         dropout = getattr(encoder_config, "classifier_dropout", None)
     if dropout is None:
         dropout = getattr(encoder_config, "hidden_dropout_prob", 0.1)
-    return head_class(
+    return head_class(kind.type_name)(
         hidden_size=encoder_config.hidden_size,
         num_labels=len(task["id2label"]),
         dropout=float(dropout),
-        problem_type=task.get("problem_type") or "single_label_classification",
-        pooler_activation=task.get("pooler_activation") or default_pooler_activation(encoder_config),
+        problem_type=kind.check_problem_type(task.get("problem_type")),
+        pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
     )
+
+
+__all__ = ["HEAD_CLASSES", "SequenceClassificationHead", "TokenClassificationHead", "build_head", "head_class",
+           "register_head"]

@@ -18,10 +18,11 @@ from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 from transformers.utils import ModelOutput
 
-from .configuration_multitask import TEXT_CLASSIFICATION, MultiTaskConfig
+from .configuration_multitask import MultiTaskConfig
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
 from .modeling_loading import HoldLoadReport, loading_problem
+from .task_kinds import task_kind
 
 
 @dataclass
@@ -257,7 +258,7 @@ class MultiTaskModel(PreTrainedModel):
 
     def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
         pooler = getattr(self, "_pretrained_pooler", None)
-        if pooler and self.config.tasks[name]["type"] == TEXT_CLASSIFICATION and "dense.weight" in pooler:
+        if pooler and task_kind(self.config.tasks[name]["type"]).pooled and "dense.weight" in pooler:
             with torch.no_grad():
                 head.dense.weight.copy_(pooler["dense.weight"])
                 head.dense.bias.copy_(pooler["dense.bias"])
@@ -315,26 +316,45 @@ class MultiTaskModel(PreTrainedModel):
             raise ValueError(f"Unknown task '{task}': this model has tasks {self.task_names}.")
         return task
 
-    def _encode(
+    def _encode_and_run_heads(
         self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        token_type_ids: torch.Tensor | None,
-        position_ids: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-    ) -> Any:
-        inputs = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-            "position_ids": position_ids,
-            "inputs_embeds": inputs_embeds,
-            "output_hidden_states": output_hidden_states,
-            "output_attentions": output_attentions,
-        }
-        return self.encoder(**{k: v for k, v in inputs.items() if v is not None}, return_dict=True)
+        names: list[str],
+        encoder_inputs: Mapping[str, Any],
+        labels: Mapping[str, torch.Tensor] | None = None,
+        num_items_in_batch: Mapping[str, Any] | None = None,
+        loss_weight: Mapping[str, float] | None = None,
+    ) -> tuple[Any, dict[str, torch.Tensor], torch.Tensor | None, dict[str, torch.Tensor] | None]:
+        """The one encode-then-heads path: encode once, run the heads of ``names``, and their losses if labelled.
+
+        Labels are checked (shape and dtype only: no value is read back from the device) before the encoder runs.
+        Each task's loss is its head's loss (a sum over ``num_items_in_batch[task]`` when given, at least 1: a step
+        where no example carries the task's labels gives 0, not 0/0) times ``loss_weight[task]`` or, for a task
+        left out, its configured ``loss_weight``.
+
+        Returns:
+            The encoder's output, ``{task: logits}``, the summed loss and ``{task: weighted loss}`` (``None``, ``None``
+            without labels).
+        """
+        if labels is not None:
+            input_ids = encoder_inputs.get("input_ids")
+            input_shape = input_ids.shape if input_ids is not None else encoder_inputs["inputs_embeds"].shape[:2]
+            for name in names:
+                self.heads[name].check_labels(labels[name], input_shape, name)
+        inputs = {key: value for key, value in encoder_inputs.items() if value is not None}
+        encoded = self.encoder(**inputs, return_dict=True)
+        hidden, attention_mask = encoded.last_hidden_state, encoder_inputs.get("attention_mask")
+        logits = {name: self.heads[name](hidden, attention_mask) for name in names}
+        if labels is None:
+            return encoded, logits, None, None
+        loss, task_losses = None, {}
+        for name in names:
+            items = (num_items_in_batch or {}).get(name)
+            if items is not None:
+                items = items.clamp(min=1) if torch.is_tensor(items) else max(items, 1)
+            weight = (loss_weight or {}).get(name, self.config.tasks[name]["loss_weight"])
+            task_losses[name] = self.heads[name].loss(logits[name], labels[name], items) * weight
+            loss = task_losses[name] if loss is None else loss + task_losses[name]
+        return encoded, logits, loss, task_losses
 
     def forward(
         self,
@@ -359,7 +379,8 @@ class MultiTaskModel(PreTrainedModel):
             labels (`torch.Tensor` or `dict[str, torch.Tensor]`, *optional*): token tasks `(batch, seq_len)` ids
                 with -100 on unscored tokens; single-label text tasks `(batch,)` ids (-100: no label);
                 multi-label `(batch, num_labels)` 0/1 floats; regression `(batch,)` floats. A group batch gives
-                `{task: labels}`; the loss is then the sum of each task's weighted loss.
+                `{task: labels}`; the loss is then the sum of each task's weighted loss. Shapes and dtypes are
+                checked here; label ids were checked against the label list when the data was prepared.
             num_items_in_batch: set by the Trainer under gradient accumulation: the loss is then the sum over
                 this batch divided by it, which makes accumulated steps equal one large batch. A group batch
                 takes `{task: count}`: each task's loss is exact for its own labels.
@@ -373,71 +394,38 @@ class MultiTaskModel(PreTrainedModel):
             >>> out.loss, out.task_losses["ner"], out.logits["pos"].shape
             ```
         """
-        if isinstance(labels, Mapping) or (task is not None and not isinstance(task, str)):
-            return self._forward_group(
-                list(labels) if task is None else list(task), labels, num_items_in_batch, loss_weight, return_dict,
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                position_ids=position_ids, inputs_embeds=inputs_embeds, output_hidden_states=output_hidden_states,
-                output_attentions=output_attentions,
-            )
-        task = self._check_task(task)
-        head = self.heads[task]
-        if labels is not None:
-            input_shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
-            head.check_labels(labels, input_shape, task)
-        encoded = self._encode(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, output_hidden_states, output_attentions
+        encoder_inputs = {
+            "input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+            "position_ids": position_ids, "inputs_embeds": inputs_embeds,
+            "output_hidden_states": output_hidden_states, "output_attentions": output_attentions,
+        }
+        group = isinstance(labels, Mapping) or (task is not None and not isinstance(task, str))
+        if group:
+            names = [self._check_task(name) for name in (list(labels) if task is None else list(task))]
+            if not names:
+                raise ValueError("A group batch needs at least one task (labels={} and no task names given).")
+            if labels is not None:
+                if set(labels) != set(names):
+                    raise ValueError(f"A group batch for tasks {names} got labels for tasks {sorted(labels)}.")
+                if num_items_in_batch is not None and not isinstance(num_items_in_batch, Mapping):
+                    raise ValueError("A group batch takes num_items_in_batch as {task: count}, one count per task's labels.")
+                if loss_weight is not None and not isinstance(loss_weight, Mapping):
+                    raise ValueError("A group batch takes loss_weight as {task: weight}.")
+        else:
+            names = [self._check_task(task)]
+            labels = None if labels is None else {names[0]: labels}
+            num_items_in_batch = None if num_items_in_batch is None else {names[0]: num_items_in_batch}
+            loss_weight = None if loss_weight is None else {names[0]: loss_weight}
+        encoded, logits, loss, task_losses = self._encode_and_run_heads(
+            names, encoder_inputs, labels, num_items_in_batch, loss_weight
         )
-        logits = head(encoded.last_hidden_state, attention_mask)
-        loss = None
-        if labels is not None:
-            weight = self.config.tasks[task]["loss_weight"] if loss_weight is None else loss_weight
-            loss = head.loss(logits, labels, num_items_in_batch) * weight
         output = MultiTaskModelOutput(
-            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
+            loss=loss,
+            logits=logits if group else logits[names[0]],
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+            task_losses={name: value.detach() for name, value in task_losses.items()} if group and task_losses else None,
         )
-        return output if return_dict is not False else output.to_tuple()
-
-    def _forward_group(
-        self,
-        tasks: list[str],
-        labels: Mapping[str, torch.Tensor] | None,
-        num_items_in_batch: Any,
-        loss_weight: Mapping[str, float] | None,
-        return_dict: bool | None,
-        **encoder_inputs: Any,
-    ) -> MultiTaskModelOutput | tuple:
-        """The encoder once, then each task's head and loss (a group batch; see `forward`)."""
-        names = [self._check_task(name) for name in tasks]
-        if not names:
-            raise ValueError("A group batch needs at least one task (labels={} and no task names given).")
-        if labels is not None:
-            if set(labels) != set(names):
-                raise ValueError(f"A group batch for tasks {names} got labels for tasks {sorted(labels)}.")
-            if num_items_in_batch is not None and not isinstance(num_items_in_batch, Mapping):
-                raise ValueError("A group batch takes num_items_in_batch as {task: count}, one count per task's labels.")
-            if loss_weight is not None and not isinstance(loss_weight, Mapping):
-                raise ValueError("A group batch takes loss_weight as {task: weight}.")
-            input_ids = encoder_inputs["input_ids"]
-            input_shape = input_ids.shape if input_ids is not None else encoder_inputs["inputs_embeds"].shape[:2]
-            for name in names:
-                self.heads[name].check_labels(labels[name], input_shape, name)
-        encoded = self._encode(**encoder_inputs)
-        hidden, attention_mask = encoded.last_hidden_state, encoder_inputs["attention_mask"]
-        logits = {name: self.heads[name](hidden, attention_mask) for name in names}
-        loss, task_losses = None, None
-        if labels is not None:
-            task_losses = {}
-            for name in names:
-                items = None if num_items_in_batch is None else num_items_in_batch[name]
-                if items is not None:  # a step where no example carries this task's labels: its loss is 0, not 0/0
-                    items = items.clamp(min=1) if torch.is_tensor(items) else max(items, 1)
-                weight = (loss_weight or {}).get(name, self.config.tasks[name]["loss_weight"])
-                task_loss = self.heads[name].loss(logits[name], labels[name], items) * weight
-                task_losses[name] = task_loss.detach()
-                loss = task_loss if loss is None else loss + task_loss
-        output = MultiTaskModelOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states,
-                                      attentions=encoded.attentions, task_losses=task_losses)
         return output if return_dict is not False else output.to_tuple()
 
     def forward_all_tasks(
@@ -450,14 +438,13 @@ class MultiTaskModel(PreTrainedModel):
     ) -> dict[str, torch.Tensor]:
         """Run the encoder once and every head (or those in ``tasks``); returns ``{task: logits}``.
 
-        This is what makes a multi-task model cheap at inference: one encoder pass serves every head.
+        This is what makes a multi-task model cheap at inference: one encoder pass serves every head. Of
+        ``encoder_inputs``, ``position_ids`` and ``inputs_embeds`` reach the encoder; other keys are ignored.
         """
         names = [self._check_task(name) for name in (tasks or self.task_names)]
-        encoded = self._encode(
-            input_ids, attention_mask, token_type_ids, encoder_inputs.get("position_ids"), encoder_inputs.get("inputs_embeds")
-        )
-        hidden = encoded.last_hidden_state
-        return {name: self.heads[name](hidden, attention_mask) for name in names}
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+                  "position_ids": encoder_inputs.get("position_ids"), "inputs_embeds": encoder_inputs.get("inputs_embeds")}
+        return self._encode_and_run_heads(names, inputs)[1]
 
 
 __all__ = ["MultiTaskModel", "MultiTaskModelOutput"]

@@ -1,15 +1,17 @@
 """The task-kind registry: what each kind of task is, in one place.
 
 A *task kind* (``"token-classification"``, ``"text-classification"``) fixes, for every task of that kind: its
-problem types, its head class, whether its label set can be an entity tag scheme, its default metric (and the
-metric's main key) and the output kind of the ``multitask`` pipeline. Every other module asks this registry;
-none decides on its own. A new kind is one :class:`TaskKind` entry in :data:`TASK_KINDS` plus its head class in
-``heads.py``.
+problem types, whether its labels are per token, whether its label set can be an entity tag scheme, its export class
+and, per problem type (a :class:`Problem` record), its default metric, the output kind of the ``multitask``
+pipeline, the label values (class ids or floats), how the loss counts items, the classes for loss scaling and the
+fixed label names (regression: ``"value"``). Every other module asks this registry; none decides on its own. A new
+kind is one :class:`TaskKind` entry in :data:`TASK_KINDS` plus its head class in ``heads.py``, registered there
+for the kind with ``@register_head(kind name)``.
 
-It also owns the label-scheme logic shared by the metrics (entity spans scored with seqeval) and the pipeline
-(entity grouping): :func:`detect_label_scheme` and :func:`entity_spans`.
+It also serves the label-scheme logic shared by the metrics (entity spans scored with seqeval) and the pipeline
+(entity grouping): :func:`detect_label_scheme` and :func:`entity_spans`, defined in ``label_schemes.py``.
 
-Part of the *modeling core*: imports only the standard library, so ``save_pretrained`` copies it next to the
+Part of the *modeling core*: imports only the standard library and ``label_schemes.py``, so ``save_pretrained`` copies it next to the
 weights (it is imported, relatively, by ``configuration_multitask.py`` and ``heads.py``) and
 ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` works where hf_mtl is not installed.
 
@@ -30,25 +32,33 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from .label_schemes import OUTSIDE, SCHEME_PREFIXES, LabelScheme, detect_label_scheme, entity_spans
 
 __all__ = [
     "ENTITIES",
     "IGNORE_INDEX",
     "METRIC_MAIN_KEYS",
     "MULTI_LABEL",
+    "MULTI_LABEL_CLASSIFICATION",
+    "OUTSIDE",
     "OUTPUT_KINDS",
     "PROBLEM_TYPES",
     "REGRESSION",
+    "REGRESSION_PROBLEM",
+    "SCHEME_PREFIXES",
     "SINGLE_LABEL",
+    "SINGLE_LABEL_CLASSIFICATION",
     "TASK_KINDS",
     "TASK_TYPES",
     "TEXT_CLASSIFICATION",
     "TOKEN_CLASSIFICATION",
     "WORD_TAGS",
     "LabelScheme",
+    "Problem",
     "TaskKind",
     "check_loss_weight",
     "default_metric",
@@ -56,7 +66,9 @@ __all__ = [
     "entity_spans",
     "main_metric_key",
     "output_kind",
+    "sequence_problem",
     "task_kind",
+    "task_problem",
 ]
 
 IGNORE_INDEX = -100
@@ -89,203 +101,87 @@ METRIC_MAIN_KEYS: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# label schemes
-# ---------------------------------------------------------------------------------------------------------------
-
-OUTSIDE = "O"
-_SEPARATORS = ("-", "_")
-# prefix letters each scheme allows; a label set is named by the first scheme whose letters hold all its
-# prefixes, except that a set of I- tags alone (no B-) is IOB1
-SCHEME_PREFIXES: dict[str, frozenset[str]] = {"IOB2": frozenset("BI"), "IOB1": frozenset("BI"),
-                                              "IOBES": frozenset("BIES"), "BILOU": frozenset("BILU")}
-# how a prefix reads: BILOU is IOBES with other letters (L = last = E, U = unit = S)
-_READING = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}
-
-
-@dataclass(frozen=True)
-class LabelScheme:
-    """An entity tagging scheme: which prefixes it uses, how a prefix is joined to the type, and on which side.
-
-    Args:
-        name (`str`): ``"IOB1"`` (only ``I-``), ``"IOB2"`` (``B-``/``I-``), ``"IOBES"`` (also ``E-``/``S-``) or
-            ``"BILOU"`` (``B-``/``I-``/``L-``/``U-``). A label *set* cannot tell IOB1 from IOB2 data when both
-            ``B-`` and ``I-`` occur; both are read the same way (see :func:`entity_spans`).
-        separator (`str`): ``"-"`` (``B-PER``) or ``"_"`` (``B_PER``).
-        prefix_first (`bool`): ``True`` for ``B-PER``, ``False`` for suffix tags (``PER-B``).
-
-    Example:
-
-    ```python
-    >>> scheme = LabelScheme("IOB2", separator="-", prefix_first=False)
-    >>> scheme.parse("PER-B"), scheme.canonical("PER-B"), scheme.canonical("O")
-    (('B', 'PER'), 'B-PER', 'O')
-
-    ```
-    """
-
-    name: str
-    separator: str = "-"
-    prefix_first: bool = True
-
-    def parse(self, tag: str) -> tuple[str, str]:
-        """``(prefix, entity type)`` of a tag: ``("B", "PER")``; ``("O", "")`` for the outside tag.
-
-        Raises:
-            `ValueError`: A tag that does not follow this scheme.
-        """
-        parsed = _parse(tag, self.separator, self.prefix_first)
-        if parsed is None or (parsed[0] != OUTSIDE and parsed[0] not in self.prefixes):
-            raise ValueError(f"Tag {tag!r} does not follow the {self.description} scheme.")
-        return parsed
-
-    def canonical(self, tag: str) -> str:
-        """The tag in the form seqeval reads by default (prefix first, ``-``): ``PER-B`` / ``B_PER`` -> ``B-PER``.
-
-        BILOU tags are written with their IOBES letters (``L-PER`` -> ``E-PER``, ``U-PER`` -> ``S-PER``): the same
-        chunks, in the letters seqeval's default reading knows.
-        """
-        prefix, entity_type = self.parse(tag)
-        return OUTSIDE if prefix == OUTSIDE else f"{_READING[prefix]}-{entity_type}"
-
-    @property
-    def prefixes(self) -> frozenset[str]:
-        """The prefix letters this scheme allows (``O`` aside)."""
-        return SCHEME_PREFIXES[self.name]
-
-    @property
-    def description(self) -> str:
-        """A human-readable name: ``"IOB2"``, ``"IOB2 (B_PER)"``, ``"IOBES (PER-B)"``."""
-        if self.separator == "-" and self.prefix_first:
-            return self.name
-        example = f"B{self.separator}PER" if self.prefix_first else f"PER{self.separator}B"
-        return f"{self.name} ({example})"
-
-
-def _parse(tag: str, separator: str, prefix_first: bool) -> tuple[str, str] | None:
-    if tag == OUTSIDE:
-        return OUTSIDE, ""
-    if len(tag) < 3:
-        return None
-    if prefix_first:
-        prefix, sep, entity_type = tag[0], tag[1], tag[2:]
-    else:
-        prefix, sep, entity_type = tag[-1], tag[-2], tag[:-2]
-    if sep != separator or prefix not in _READING or not entity_type.strip():
-        return None
-    return prefix, entity_type
-
-
-def detect_label_scheme(labels: Iterable[str]) -> LabelScheme | None:
-    """The entity tagging scheme of a label set, or ``None`` when it is not one (POS tags, classes).
-
-    A label set is an entity scheme when every label is ``O`` or a prefix letter joined to a type by one
-    separator (``-`` or ``_``, the same for all), the prefix on the same side in all (``B-PER`` or ``PER-B``),
-    at least one label is not ``O``, and the prefixes fit one scheme (``B I`` -> IOB2, ``I`` alone -> IOB1,
-    ``B I E S`` -> IOBES, ``B I L U`` -> BILOU). ``None`` means: scored as token accuracy, output per word.
-
-    Example:
-
-    ```python
-    >>> detect_label_scheme(["O", "B_PER", "I_PER"])
-    LabelScheme(name='IOB2', separator='_', prefix_first=True)
-    >>> detect_label_scheme(["O", "U-LOC", "B-LOC", "L-LOC"]).name
-    'BILOU'
-    >>> detect_label_scheme(["NOUN", "VERB", "O"]) is None
-    True
-
-    ```
-    """
-    labels = [str(label) for label in labels]
-    if not any(label != OUTSIDE for label in labels):
-        return None
-    for prefix_first in (True, False):
-        for separator in _SEPARATORS:
-            parsed = [_parse(label, separator, prefix_first) for label in labels]
-            if any(item is None for item in parsed):
-                continue
-            prefixes = {prefix for prefix, _ in parsed if prefix != OUTSIDE}  # type: ignore[misc]
-            if prefixes == {"I"}:
-                return LabelScheme("IOB1", separator=separator, prefix_first=prefix_first)
-            for name, allowed in SCHEME_PREFIXES.items():
-                if prefixes <= allowed:
-                    return LabelScheme(name, separator=separator, prefix_first=prefix_first)
-    return None
-
-
-def entity_spans(tags: Sequence[str], scheme: LabelScheme) -> list[tuple[str, int, int]]:
-    """The entities of one tag sequence: ``(type, start, end)`` over tag positions, ``end`` exclusive.
-
-    The reading is CoNLL's ``conlleval`` (seqeval's default mode), which is right for IOB1, IOB2, IOBES and BILOU
-    alike: an entity starts at ``B``/``S`` (``U``), at an ``I``/``E`` (``L``) that does not continue an open
-    entity of the same type, and ends after ``E``/``S`` (``L``/``U``), before ``O``, ``B``/``S`` or a change of
-    type. The metrics score exactly these spans (a test pins them to seqeval's) and the pipeline groups words
-    into them.
-
-    Example:
-
-    ```python
-    >>> entity_spans(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"], LabelScheme("IOB2"))
-    [('PER', 0, 2), ('LOC', 3, 4), ('LOC', 4, 5)]
-
-    ```
-    """
-    spans: list[tuple[str, int, int]] = []
-    open_type: str | None = None  # type of the entity being read, None outside one
-    open_start = 0
-    closed = True  # the previous tag ended its entity (E/S) or there is none
-    for position, tag in enumerate(tags):
-        prefix, entity_type = scheme.parse(tag)
-        reading = _READING.get(prefix, OUTSIDE)
-        continues = (
-            open_type is not None and not closed and entity_type == open_type and reading in ("I", "E")
-        )
-        if not continues:
-            if open_type is not None:
-                spans.append((open_type, open_start, position))
-            open_type, open_start = (None, position) if reading == OUTSIDE else (entity_type, position)
-        closed = reading in ("E", "S", OUTSIDE)
-    if open_type is not None:
-        spans.append((open_type, open_start, len(tags)))
-    return spans
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # task kinds
 # ---------------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
+class Problem:
+    """What a problem type decides for the tasks of one kind: scoring, output, label values and loss counting.
+
+    Args:
+        metric (`str`): Default metric.
+        output (`str`): Output kind of the ``multitask`` pipeline (one of :data:`OUTPUT_KINDS`).
+        class_ids (`bool`): Labels are integer class ids, ``-100`` where an item has none; else float values
+            (multi-hot vectors, regression targets).
+        multi_hot (`bool`): Each example holds a set of label names, given to the model as a multi-hot vector.
+        loss_classes (`int`, *optional*): How many classes the loss picks from, for loss scaling: ``None`` one per
+            label, ``2`` binary decisions (multi-label), ``0`` none (regression).
+        fixed_labels (`tuple[str, ...]`, *optional*): The label names every such task has (regression: one output
+            ``"value"``); ``None`` when the task gives its own.
+        min_labels (`int`): The fewest labels a task may have.
+    """
+
+    metric: str
+    output: str
+    class_ids: bool = True
+    multi_hot: bool = False
+    loss_classes: int | None = None
+    fixed_labels: tuple[str, ...] | None = None
+    min_labels: int = 1
+
+    def count_items(self, labels: Any) -> Any:
+        """The number of labelled items the loss averages over: ids other than ``-100``, or every value.
+
+        Works on tensors (a 0-d tensor, no host read) and arrays alike.
+        """
+        return (labels != IGNORE_INDEX).sum() if self.class_ids else labels.numel()
+
+    def num_loss_classes(self, num_labels: int) -> int:
+        """The number of classes of a task with ``num_labels`` labels, for loss scaling (0: not a choice of classes)."""
+        return num_labels if self.loss_classes is None else self.loss_classes
+
+
+@dataclass(frozen=True)
 class TaskKind:
-    """One kind of task: everything hf_mtl decides from a task's ``type``.
+    """One kind of task: everything hf_mtl decides from a task's ``type`` (its head is registered in ``heads.py``).
 
     Args:
         type_name (`str`): The ``type`` of a task entry (``"token-classification"``).
-        problem_types (`tuple[str, ...]`): The problem types it accepts; the first is the default.
-        head_class_name (`str`): The class in ``heads.py`` that serves it (see :attr:`head_class`).
-        per_token (`bool`): Labels are per word (token tasks): an entity tag set changes the metric and output.
-        metrics (`dict[str, str]`): Default metric per problem type.
-        outputs (`dict[str, str]`): Pipeline output kind per problem type.
+        problems (`dict[str, Problem]`): The problem types it accepts, the first the default, and what each decides.
+        per_token (`bool`): Labels are per token (padded with ``-100`` to the sequence); an entity tag set changes
+            the metric and output.
+        pooled (`bool`): The head pools the first token through a dense layer and the encoder family's pooler
+            activation (text heads): it can start from a pretrained pooler and has a ``pooler_activation`` setting.
+        export_class (`str`): The transformers ``AutoModelFor*`` class a task of this kind exports to.
         entity_metric / entity_output (`str`, *optional*): ``per_token`` kinds: metric and output kind of a task
             whose labels are an entity scheme (see :func:`detect_label_scheme`).
         stores_problem_type (`bool`): Whether the task entry of a config keeps its ``problem_type``.
     """
 
     type_name: str
-    problem_types: tuple[str, ...]
-    head_class_name: str
+    problems: Mapping[str, Problem]
+    export_class: str
     per_token: bool = False
-    metrics: Mapping[str, str] = field(default_factory=dict)
-    outputs: Mapping[str, str] = field(default_factory=dict)
+    pooled: bool = False
     entity_metric: str | None = None
     entity_output: str | None = None
     stores_problem_type: bool = True
 
     @property
-    def head_class(self) -> type:
-        """The head class (``heads.py`` imports this module, so the class is looked up on first use)."""
-        from . import heads
+    def problem_types(self) -> tuple[str, ...]:
+        """The problem types it accepts; the first is the default."""
+        return tuple(self.problems)
 
-        return getattr(heads, self.head_class_name)
+    @property
+    def metrics(self) -> dict[str, str]:
+        """Default metric per problem type."""
+        return {name: problem.metric for name, problem in self.problems.items()}
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        """Pipeline output kind per problem type."""
+        return {name: problem.output for name, problem in self.problems.items()}
 
     def check_problem_type(self, problem_type: str | None) -> str:
         """``problem_type`` (``None``: the default) if this kind accepts it, else ``ValueError``."""
@@ -303,29 +199,33 @@ class TaskKind:
             )
         return problem_type
 
+    def problem(self, problem_type: str | None = None) -> Problem:
+        """The record of ``problem_type`` (``None``: the default); ``ValueError`` if this kind does not accept it."""
+        return self.problems[self.check_problem_type(problem_type)]
+
+
+_SINGLE_TEXT = Problem(metric="accuracy", output=SINGLE_LABEL, min_labels=2)
+_MULTI_TEXT = Problem(metric="multilabel", output=MULTI_LABEL, class_ids=False, multi_hot=True, loss_classes=2)
+_REGRESSION = Problem(metric="regression", output=REGRESSION, class_ids=False, loss_classes=0, fixed_labels=("value",))
 
 TASK_KINDS: dict[str, TaskKind] = {
     kind.type_name: kind
     for kind in (
         TaskKind(
             type_name=TOKEN_CLASSIFICATION,
-            problem_types=(SINGLE_LABEL_CLASSIFICATION,),
-            head_class_name="TokenClassificationHead",
+            problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="token_accuracy", output=WORD_TAGS)},
+            export_class="AutoModelForTokenClassification",
             per_token=True,
-            metrics={SINGLE_LABEL_CLASSIFICATION: "token_accuracy"},
-            outputs={SINGLE_LABEL_CLASSIFICATION: WORD_TAGS},
             entity_metric="seqeval",
             entity_output=ENTITIES,
             stores_problem_type=False,
         ),
         TaskKind(
             type_name=TEXT_CLASSIFICATION,
-            problem_types=(SINGLE_LABEL_CLASSIFICATION, MULTI_LABEL_CLASSIFICATION, REGRESSION_PROBLEM),
-            head_class_name="SequenceClassificationHead",
-            metrics={SINGLE_LABEL_CLASSIFICATION: "accuracy", MULTI_LABEL_CLASSIFICATION: "multilabel",
-                     REGRESSION_PROBLEM: "regression"},
-            outputs={SINGLE_LABEL_CLASSIFICATION: SINGLE_LABEL, MULTI_LABEL_CLASSIFICATION: MULTI_LABEL,
-                     REGRESSION_PROBLEM: REGRESSION},
+            problems={SINGLE_LABEL_CLASSIFICATION: _SINGLE_TEXT, MULTI_LABEL_CLASSIFICATION: _MULTI_TEXT,
+                      REGRESSION_PROBLEM: _REGRESSION},
+            export_class="AutoModelForSequenceClassification",
+            pooled=True,
         ),
     )
 }
@@ -350,6 +250,40 @@ def task_kind(type_name: Any) -> TaskKind:
     if kind is None:
         raise ValueError(f"type {type_name!r} does not exist; expected one of {list(TASK_TYPES)}.")
     return kind
+
+
+def task_problem(task: Mapping[str, Any]) -> Problem:
+    """The :class:`Problem` record of a task entry (its ``type`` and ``problem_type``, the kind's default if unset).
+
+    Example:
+
+    ```python
+    >>> task_problem({"type": "text-classification", "problem_type": "regression"}).fixed_labels
+    ('value',)
+    >>> task_problem({"type": "token-classification"}).class_ids
+    True
+
+    ```
+    """
+    return task_kind(task.get("type")).problem(task.get("problem_type"))
+
+
+def sequence_problem(problem_type: str) -> Problem:
+    """The record of ``problem_type`` for tasks labelled per example (not per token): what text data preparation reads.
+
+    Example:
+
+    ```python
+    >>> sequence_problem("multi_label_classification").multi_hot
+    True
+
+    ```
+    """
+    for kind in TASK_KINDS.values():
+        if not kind.per_token and problem_type in kind.problems:
+            return kind.problems[problem_type]
+    raise ValueError(f"problem_type {problem_type!r} does not exist for tasks labelled per example; expected one of "
+                     f"{[name for kind in TASK_KINDS.values() if not kind.per_token for name in kind.problems]}.")
 
 
 def _labels_of(task: Mapping[str, Any]) -> list[str] | None:

@@ -11,7 +11,7 @@ a long input), the word index and the character offsets of every token. From tho
 
 Nothing here touches torch or a tokenizer object, so each step is tested on hand-written lists. Part of the
 files copied next to saved weights (the pipeline loads as remote code): imports the standard library and,
-relatively, ``task_kinds`` only.
+relatively, ``task_kinds`` and ``encoder_families`` only.
 
 Example:
 
@@ -31,10 +31,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .encoder_families import position_offset
 from .task_kinds import LabelScheme, detect_label_scheme, entity_spans
 
-# Families whose position ids start after the padding index: two positions fewer than max_position_embeddings.
-OFFSET_POSITION_MODEL_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xlm-roberta-xl")
 WordIds = Sequence[int | None]
 Offsets = Sequence[tuple[int, int]]
 # (token positions read, the word index of each) for one window
@@ -43,7 +42,8 @@ Reads = tuple[list[int], list[int]]
 
 def window_limit(encoder_config: Any, tokenizer_limit: int | None) -> int:
     """The most tokens a window may hold: the tokenizer's ``model_max_length`` and the encoder's absolute position
-    embeddings, whichever is smaller (512 when neither says).
+    embeddings (less the positions the encoder family reserves, see ``encoder_families``), whichever is smaller
+    (512 when neither says).
 
     Example:
 
@@ -57,8 +57,7 @@ def window_limit(encoder_config: Any, tokenizer_limit: int | None) -> int:
     limits = [int(tokenizer_limit)] if tokenizer_limit and tokenizer_limit < 1_000_000 else []
     max_positions = getattr(encoder_config, "max_position_embeddings", None)
     if max_positions and getattr(encoder_config, "position_embedding_type", "absolute") == "absolute":
-        offset = 2 if getattr(encoder_config, "model_type", None) in OFFSET_POSITION_MODEL_TYPES else 0
-        limits.append(int(max_positions) - offset)
+        limits.append(int(max_positions) - position_offset(encoder_config))
     return min(limits) if limits else 512
 
 

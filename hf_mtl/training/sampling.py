@@ -23,6 +23,8 @@ __all__ = [
     "MultiTaskBatchSampler",
     "TaskIndex",
     "annealing_alpha",
+    "check_strategy",
+    "check_temperature",
     "task_probabilities",
 ]
 
@@ -30,18 +32,21 @@ SAMPLING_STRATEGIES: tuple[str, ...] = ("proportional", "temperature", "uniform"
 """Names of the task sampling strategies."""
 
 
-def _check_strategy(strategy: str) -> None:
+def check_strategy(strategy: str) -> None:
+    """The one rule for a sampling strategy (the sampler and ``MultiTaskTrainingArguments.sampling``): a known name."""
     if strategy not in SAMPLING_STRATEGIES:
         raise TaskError(
-            f"Unknown sampling strategy {strategy!r}{did_you_mean(strategy, SAMPLING_STRATEGIES)}; valid strategies "
-            f"are {', '.join(SAMPLING_STRATEGIES)}."
+            f"sampling={strategy!r} is not a sampling strategy{did_you_mean(str(strategy), SAMPLING_STRATEGIES)}; "
+            f"valid strategies are {', '.join(SAMPLING_STRATEGIES)}."
         )
 
 
-def _check_temperature(temperature: float) -> None:
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise HfMtlError(
-            f"Sampling temperature must be a finite number > 0, got {temperature!r}. T=1 is proportional "
+def check_temperature(temperature: float) -> None:
+    """The one rule for a sampling temperature (the sampler and ``sampling_temperature``): a finite number > 0."""
+    valid = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+    if not (valid and math.isfinite(temperature) and temperature > 0):
+        raise TaskError(
+            f"The sampling temperature must be > 0 (a finite number), got {temperature!r}. T=1 is proportional "
             "sampling, larger T flattens towards uniform (T=2 or 5 are common)."
         )
 
@@ -64,7 +69,7 @@ def _exponent(strategy: str, temperature: float, alpha: float | None) -> float:
     if strategy == "uniform":
         return 0.0
     if strategy == "temperature":
-        _check_temperature(temperature)
+        check_temperature(temperature)
         return 1.0 / float(temperature)
     if alpha is None:
         raise HfMtlError(
@@ -121,7 +126,7 @@ def task_probabilities(
 
     ```
     """
-    _check_strategy(strategy)
+    check_strategy(strategy)
     _check_sizes(sizes)
     exponent = _exponent(strategy, temperature, alpha)
     probs = _probabilities(np.array([float(n) for n in sizes.values()], dtype=np.float64), exponent)
@@ -295,9 +300,9 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
         anneal_end: float = 0.2,
     ) -> None:
         super().__init__()
-        _check_strategy(strategy)
+        check_strategy(strategy)
         if strategy == "temperature":
-            _check_temperature(temperature)
+            check_temperature(temperature)
         for name, value in (("batch_size", batch_size), ("group_size", group_size)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
                 raise HfMtlError(f"{name} must be a positive integer, got {value!r}.")

@@ -21,7 +21,7 @@ from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from ..metrics import compute_task_metrics, main_metric_key
 from ..modeling.errors import TaskError
-from ..modeling.task_kinds import TOKEN_CLASSIFICATION
+from ..modeling.task_kinds import task_kind
 from .task_datasets import TaskDataset, check_task_datasets, split_by_task
 
 __all__ = ["TaskEvaluationMixin"]
@@ -55,7 +55,7 @@ class TaskEvaluationMixin:
         """Token tasks: keep argmax ids, not (batch, seq, labels) logits, before gathering (memory)."""
         if isinstance(logits, tuple):
             logits = logits[0]
-        if self._eval_task is not None and self.model_config_task(self._eval_task)["type"] == TOKEN_CLASSIFICATION:
+        if self._eval_task is not None and task_kind(self.model_config_task(self._eval_task)["type"]).per_token:
             return logits.argmax(dim=-1)
         return logits
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from ..modeling.errors import TaskError, did_you_mean
-from ..modeling.task_kinds import TOKEN_CLASSIFICATION, check_loss_weight
+from ..modeling.errors import TaskError
+from ..modeling.task_kinds import check_loss_weight, task_problem
 from .exposure import check_steps_per_task
-from .sampling import SAMPLING_STRATEGIES
+from .sampling import SAMPLING_STRATEGIES, check_strategy, check_temperature
 
 LOSS_SCALINGS: tuple[str, ...] = ("none", "log_labels")
 """Names of the per-task loss scalings (see :func:`loss_scale`)."""
@@ -37,10 +37,7 @@ def loss_scale(task: Mapping[str, Any], scaling: str) -> float:
         return 1.0
     if scaling != "log_labels":
         raise TaskError(f"loss_scaling={scaling!r} is not a loss scaling; use one of {list(LOSS_SCALINGS)}.")
-    problem_type = task.get("problem_type")
-    if task["type"] != TOKEN_CLASSIFICATION and problem_type == "regression":
-        return 1.0
-    classes = 2 if problem_type == "multi_label_classification" else len(task["id2label"])
+    classes = task_problem(task).num_loss_classes(len(task["id2label"]))
     return 1.0 / math.log(classes) if classes >= 2 else 1.0
 
 
@@ -107,15 +104,10 @@ class MultiTaskTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.sampling not in SAMPLING_STRATEGIES:
-            raise TaskError(
-                f"sampling={self.sampling!r} is not a sampling strategy{did_you_mean(self.sampling, SAMPLING_STRATEGIES)}; "
-                f"use one of {list(SAMPLING_STRATEGIES)}."
-            )
+        check_strategy(self.sampling)
         if self.steps_per_task is not None:
             check_steps_per_task(self)
-        if self.sampling_temperature <= 0:
-            raise TaskError(f"sampling_temperature must be > 0, got {self.sampling_temperature}.")
+        check_temperature(self.sampling_temperature)
         if self.loss_scaling not in LOSS_SCALINGS:
             raise TaskError(f"loss_scaling={self.loss_scaling!r} is not a loss scaling; use one of {list(LOSS_SCALINGS)}.")
         multiplier = self.head_learning_rate_multiplier
