@@ -41,8 +41,10 @@ __all__ = [
     "loss_key",
     "main_metric_key",
     "main_score_key",
+    "mean_loss_key",
     "metric_key",
     "parse_metric_key",
+    "task_key_prefix",
     "task_metric_keys",
 ]
 
@@ -84,9 +86,14 @@ def main_metric_key(metric: str) -> str:
     return METRIC_MAIN_KEYS[metric]
 
 
+def task_key_prefix(task: str, prefix: str = EVAL_PREFIX) -> str:
+    """``<prefix>_<task>``: the ``metric_key_prefix`` of one task's evaluation loop (the Trainer appends ``_<metric>``)."""
+    return f"{prefix}_{task}"
+
+
 def metric_key(task: str, metric: str, prefix: str = EVAL_PREFIX) -> str:
     """``<prefix>_<task>_<metric>``, e.g. ``eval_ner_f1`` (``metric`` is a key of the task's scores)."""
-    return f"{prefix}_{task}_{metric}"
+    return f"{task_key_prefix(task, prefix)}_{metric}"
 
 
 def main_score_key(task: str, metric_name: str, prefix: str = EVAL_PREFIX) -> str:
@@ -98,6 +105,11 @@ def main_score_key(task: str, metric_name: str, prefix: str = EVAL_PREFIX) -> st
 def average_key(prefix: str = EVAL_PREFIX) -> str:
     """``<prefix>_average``, the mean of the tasks' main scores."""
     return f"{prefix}_{AVERAGE}"
+
+
+def mean_loss_key(prefix: str = EVAL_PREFIX) -> str:
+    """``<prefix>_loss``: the mean of the tasks' evaluation losses."""
+    return f"{prefix}_loss"
 
 
 def loss_key(task: str) -> str:

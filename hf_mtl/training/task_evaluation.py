@@ -20,7 +20,7 @@ from transformers import EvalPrediction
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from ..metrics import compute_task_metrics
-from ..metrics.keys import average_key, main_score_key, metric_key
+from ..metrics.keys import average_key, main_score_key, mean_loss_key, metric_key, task_key_prefix
 from ..modeling.errors import TaskError
 from ..modeling.task_kinds import task_kind
 from .task_datasets import TaskDataset, check_task_datasets, split_by_task
@@ -97,7 +97,7 @@ class TaskEvaluationMixin:
         metrics: dict[str, float] = {}
         main_scores, losses, num_samples = [], [], 0
         for task, dataset in datasets.items():
-            task_prefix = f"{prefix}_{task}"  # the Trainer writes <task_prefix>_<metric>: metric_key(task, metric, prefix)
+            task_prefix = task_key_prefix(task, prefix)  # the Trainer writes metric_key(task, <metric>, prefix)
             if stage == "Evaluation" and hasattr(dataset, "sort") and "length" in getattr(dataset, "column_names", []):
                 dataset = dataset.sort("length")
             make_loader = self.get_eval_dataloader if stage == "Evaluation" else self.get_test_dataloader
@@ -121,7 +121,7 @@ class TaskEvaluationMixin:
         if main_scores:
             metrics[average_key(prefix)] = float(np.mean(main_scores))
         if losses:
-            metrics[f"{prefix}_loss"] = float(np.mean(losses))
+            metrics[mean_loss_key(prefix)] = float(np.mean(losses))
         steps = math.ceil(num_samples / (self.args.eval_batch_size * self.args.world_size))
         metrics.update(speed_metrics(prefix, start_time, num_samples=num_samples, num_steps=steps))
         return outputs, metrics
