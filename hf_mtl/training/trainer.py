@@ -308,7 +308,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         weight = float(weights.get(task, config_task["loss_weight"]))
         return weight * loss_scale(config_task, getattr(self.args, "loss_scaling", "none"))
 
-    # ------------------------------------------------------------------ training step and logging
+    # ------------------------------------------------------------------ training batches and their loss
     def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: torch.device) -> tuple[list, Any]:
         """[`Trainer.get_batch_samples`]; for a task group's batches, one label count per task (see [`group_num_items`])."""
         batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
