@@ -168,6 +168,7 @@ def test_task_loss_weights_reach_each_task_of_a_group(tmp_path, tokenizer):  # n
         train_dataset={"tokens": synthetic_group(16, 0)}, processing_class=tokenizer, task_groups=GROUPS,
     )
     batch = next(iter(trainer.get_train_dataloader()))
-    loss = trainer.compute_loss(trainer.model, batch)
-    assert torch.allclose(loss, trainer._group_losses["ner"], atol=1e-6) and trainer._group_losses["kind"] == 0
+    loss, outputs = trainer.compute_loss(trainer.model, batch, return_outputs=True)
+    task_losses = outputs["task_losses"]
+    assert torch.allclose(loss, task_losses["ner"], atol=1e-6) and task_losses["kind"] == 0
     assert trainer.model.config.tasks["kind"]["loss_weight"] == 1.0

@@ -169,3 +169,26 @@ def test_first_ctrl_c_asks_for_a_stop_with_a_checkpoint_and_the_second_aborts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) == previous
+
+
+def test_only_accelerates_main_process_locks_and_cleans(tmp_path, monkeypatch):
+    """The main process is accelerate's decision (the Trainer's), not a RANK variable read by hand."""
+    import accelerate
+
+    from hf_mtl.workflow.run_folders import TrainingOutput, is_main_process, output_lock
+
+    assert is_main_process()
+    monkeypatch.setenv("RANK", "3")  # ignored: accelerate's state says this single process is the main one
+    assert is_main_process()
+
+    class OtherRank:
+        is_main_process = False
+
+    monkeypatch.setattr(accelerate, "PartialState", OtherRank)
+    assert not is_main_process()
+    with output_lock(tmp_path / "run"):
+        assert not (tmp_path / "run" / LOCK_FILE).exists()
+    stale = tmp_path / "run" / "checkpoint-2"
+    stale.mkdir(parents=True)
+    TrainingOutput(stale_checkpoints=[stale]).clear_stale_checkpoints()
+    assert stale.is_dir()  # only the main process deletes

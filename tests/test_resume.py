@@ -25,8 +25,10 @@ from safetensors.torch import load_file
 from transformers.trainer_utils import get_last_checkpoint
 
 from hf_mtl.modeling.errors import HfMtlError
+from hf_mtl.training.checkpoints import EXAMPLES_SEEN_FILE, read_examples_seen, resolve_resume
 from hf_mtl.training.trainer import MultiTaskTrainer, checkpoint_problem, last_complete_checkpoint
 from hf_mtl.workflow.recipe import load_recipe
+from hf_mtl.workflow.run_folders import OutputError, plan_training_output
 from hf_mtl.workflow.train import build_model, load_tokenizer, prepare_recipe_tasks
 
 SCRIPT = Path(__file__).parent / "scripts" / "resume_train.py"
@@ -162,7 +164,10 @@ def test_resume_skips_partial_checkpoints_and_refuses_them_by_name(trained_run, 
     out = Path(shutil.copytree(out, tmp_path / "out"))
     complete = out / "checkpoint-4"
     assert checkpoint_problem(complete) is None
-    assert json.loads((complete / "examples_seen.json").read_text()) == first.examples_seen
+    # the counts travel in the checkpoint's trainer state (an ExportableState callback), no side file
+    state = json.loads((complete / "trainer_state.json").read_text())
+    assert state["stateful_callbacks"]["ExamplesSeenCallback"]["attributes"]["counts"] == first.examples_seen
+    assert not (complete / "examples_seen.json").exists() and read_examples_seen(complete) == first.examples_seen
 
     # Simulated leftovers of kills during saves, newest first: each is a different way of being half-written.
     no_state = _copy(complete, out / "checkpoint-14", 14)
@@ -229,3 +234,51 @@ def test_a_kill_while_resaving_a_checkpoint_leaves_it_incomplete(trained_run, tm
     with pytest.raises(KeyboardInterrupt):
         first.save_model(str(tmp_path / "final"), _internal_call=True)
     assert (tmp_path / "final" / "trainer_state.json").exists()
+
+
+def test_a_checkpoint_of_the_previous_version_resumes_its_counts(trained_run, tmp_path):
+    """hf_mtl before the counts moved into trainer_state.json wrote them to examples_seen.json beside the weights."""
+    out, make_trainer, first = trained_run
+    old = Path(shutil.copytree(out / "checkpoint-4", tmp_path / "out" / "checkpoint-4"))
+    state = json.loads((old / "trainer_state.json").read_text())
+    del state["stateful_callbacks"]["ExamplesSeenCallback"]
+    (old / "trainer_state.json").write_text(json.dumps(state))
+    (old / EXAMPLES_SEEN_FILE).write_text(json.dumps(first.examples_seen))
+    assert read_examples_seen(old) == first.examples_seen
+    trainer = make_trainer(5)
+    trainer.args.output_dir = str(tmp_path / "out")
+    trainer.train(resume_from_checkpoint=True)
+    assert sum(trainer.examples_seen.values()) == 5 * 4
+
+
+def _resume_verdicts(checkpoint: Path, args) -> tuple[str | None, str | None]:
+    """What Python (`MultiTaskTrainer.train`'s rule) and `hf-mtl train --resume` say of one checkpoint."""
+    verdicts = []
+    for decide, error in ((lambda: resolve_resume(str(checkpoint), checkpoint.parent, args), HfMtlError),
+                          (lambda: plan_training_output(checkpoint.parent, resume=str(checkpoint), args=args), OutputError)):
+        try:
+            decide()
+            verdicts.append(None)
+        except error as refused:
+            verdicts.append(str(refused))
+    return verdicts[0], verdicts[1]
+
+
+def test_python_and_the_cli_make_one_resumability_decision(trained_run, tmp_path):
+    out, make_trainer, _ = trained_run
+    args = make_trainer(4).args
+    no_optimizer = _copy(out / "checkpoint-4", tmp_path / "run" / "checkpoint-4", 4)
+    (no_optimizer / "optimizer.pt").unlink()
+    torn = _copy(out / "checkpoint-4", tmp_path / "torn" / "checkpoint-4", 4)
+    (torn / "model.safetensors").write_bytes((torn / "model.safetensors").read_bytes()[:100])
+    # refused by both when the run needs its optimizer state
+    python, cli = _resume_verdicts(no_optimizer, args)
+    assert python and cli and "optimizer.pt is missing" in python and "optimizer.pt is missing" in cli
+    # a save_only_model run saves no optimizer state: its checkpoints resume in Python and from the CLI alike
+    args.save_only_model = True
+    try:
+        assert _resume_verdicts(no_optimizer, args) == (None, None)
+        python, cli = _resume_verdicts(torn, args)  # truncated weights: refused by both whatever the arguments
+        assert python and cli and "not a readable safetensors file" in python and "not a readable" in cli
+    finally:
+        args.save_only_model = False

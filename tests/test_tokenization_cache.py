@@ -129,3 +129,25 @@ def test_default_cache_dir_is_under_hf_datasets_cache(ner_files, tokenizer, tmp_
     td = prepare_task(ner_spec(ner_files), tokenizer)
     assert td.truncation["train"].cache_file.startswith(str(tmp_path / "hf" / "hf_mtl" / "tokenized"))
     shutil.rmtree(tmp_path / "hf")
+
+
+def test_a_task_group_uses_the_cache_too(ner_files, tokenizer, tmp_path, monkeypatch):
+    """One data path: a task group (and a single task, a group of one) tokenizes through the same cache."""
+    from hf_mtl.data import prepare_group
+
+    cache = tmp_path / "cache"
+    specs = [TaskSpec(name=name, type="token-classification", group="conll",
+                      train={"path": str(ner_files[0]), "tag_column": column},
+                      validation={"path": str(ner_files[1]), "tag_column": column})
+             for name, column in (("pos", 1), ("ner", 3))]
+    first = prepare_group("conll", specs, tokenizer, cache_dir=cache)
+    assert not first.truncation["train"].from_cache and len(list(cache.glob("cache-*.arrow"))) == 2
+    counter = CountingCalls(monkeypatch, tokenizer)
+    second = prepare_group("conll", specs, AutoTokenizer.from_pretrained(minilm_dir()), cache_dir=cache)
+    assert counter.calls == 0 and all(report.from_cache for report in second.truncation.values())
+    assert any("read from the cache" in note for note in second.tasks["ner"].notes)
+    assert second.tokenized["train"].to_dict() == first.tokenized["train"].to_dict()
+    # a single task is the group of one: the same columns as the group's view of that task
+    alone = prepare_task(ner_spec(ner_files), tokenizer, cache_dir=cache)
+    assert alone.shared is None
+    assert alone.tokenized["train"].column_names == second.tasks["ner"].tokenized["train"].column_names

@@ -417,3 +417,16 @@ def test_bad_head_learning_rate_multiplier(tmp_path, value):
 def test_bad_loss_scaling(tmp_path):
     with pytest.raises(TaskError, match="loss_scaling='log' is not a loss scaling"):
         make_args(tmp_path, loss_scaling="log")
+
+
+def test_loss_weights_are_resolved_once_per_run_not_per_batch(tmp_path, tokenizer, monkeypatch):
+    trainer = MultiTaskTrainer(
+        model=make_model(), args=make_args(tmp_path, max_steps=6, task_loss_weights={"sentiment": 0.5}),
+        train_dataset={"ner": synthetic_ner(40, 0), "sentiment": synthetic_sentiment(40, 1)}, processing_class=tokenizer,
+    )
+    calls = []
+    original = MultiTaskTrainer.task_loss_weight
+    monkeypatch.setattr(MultiTaskTrainer, "task_loss_weight", lambda self, task: calls.append(task) or original(self, task))
+    trainer.train()
+    assert sorted(calls) == ["ner", "sentiment"]  # once per task for the 6 steps
+    assert 0 < sum(trainer.examples_seen.values()) <= 6 * 16  # counted in compute_loss, per batch

@@ -5,7 +5,8 @@ Public entry points:
 ```python
 from hf_mtl.data import load_task_splits, prepare_task, TaskData, DataCollatorForMultiTask
 raw = load_task_splits(spec)          # DatasetDict of raw splits: "train", "validation", optional "test"
-td = prepare_task(spec, tokenizer)    # reads, validates, infers labels, tokenizes
+td = prepare_task(spec, tokenizer)    # reads, validates, infers labels, tokenizes (a group of one)
+group = prepare_group("conll", [pos_spec, ner_spec], tokenizer)  # several tasks labelling the same examples
 ```
 """
 
@@ -19,8 +20,9 @@ from .alignment import (
 )
 from .collator import DataCollatorForMultiTask
 from .groups import GroupData, prepare_group
-from .prepare import TaskData, infer_labels, load_task_splits, prepare_task
+from .prepare import load_task_splits, prepare_task
 from .readers import RawSplit, read_conll, read_conllu, read_split, read_table
+from .task_data import TaskData, infer_labels
 from .tokenizer_setup import needs_prefix_space, prepare_tokenizer
 
 __all__ = [

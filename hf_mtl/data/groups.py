@@ -1,5 +1,9 @@
 """Task groups: several tasks that label the same examples, read and tokenized once, trained in one encoder pass.
 
+This is the one data-preparation path: a single task is a group of one (``prepare_task`` calls
+:func:`prepare_group` with its spec), so reading, label checks, tokenization and the tokenization cache are the same
+code for both.
+
 :func:`prepare_group` reads each task's splits (a file once per label column; different files must hold the same
 examples in the same order), checks that they line up, tokenizes the shared text once and aligns every task's
 labels on that tokenization. It returns a :class:`GroupData`: the shared tokenized splits (one ``labels_<task>``
@@ -34,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -47,15 +52,15 @@ from .alignment import (
     tokenize_text_group,
     tokenize_token_group,
 )
-from .prepare import TaskData, carve_and_limit, choose_labels
 from .readers import RawSplit, read_split
 from .sources import SPLITS
+from .task_data import TaskData, carve_and_limit, choose_labels
 from .tasks import TaskSpec
 from .tokenizer_setup import prepare_tokenizer
 
 logger = logging.getLogger("hf_mtl")
 
-__all__ = ["GroupData", "check_task_groups", "group_num_items", "prepare_group"]
+__all__ = ["GroupData", "check_task_groups", "group_num_items", "prepare_group", "read_task_splits"]
 
 
 @dataclass
@@ -127,8 +132,14 @@ def _check_lined_up(group: str, split: str, reads: dict[str, RawSplit], specs: d
             )
 
 
-def _read_group(group: str, specs: list[TaskSpec]) -> tuple[dict[str, datasets.DatasetDict], dict[str, Any], dict[str, list[str]]]:
-    """Each task's raw splits (carved and limited identically), checked to line up."""
+def read_task_splits(
+    group: str, specs: list[TaskSpec]
+) -> tuple[dict[str, datasets.DatasetDict], dict[str, Any], dict[str, list[str]]]:
+    """Each task's raw splits, carved and limited identically and checked to line up (one spec: one task's splits).
+
+    Returns:
+        ``({task: raw splits}, {task: {split: ClassLabel names or None}}, {task: notes})``.
+    """
     by_name = {spec.name: spec for spec in specs}
     splits: dict[str, dict[str, datasets.Dataset]] = {spec.name: {} for spec in specs}
     declared: dict[str, dict[str, list[str] | None]] = {spec.name: {} for spec in specs}
@@ -172,6 +183,7 @@ def prepare_group(
     specs: list[TaskSpec],
     tokenizer: PreTrainedTokenizerBase,
     labels: dict[str, list[str]] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> GroupData:
     """Read, check, label and tokenize the tasks of one group, tokenizing the shared text once.
 
@@ -180,6 +192,8 @@ def prepare_group(
         specs: Its tasks (as sorted by :func:`hf_mtl.data.tasks.group_tasks`, which checks their shared settings).
         tokenizer: The shared encoder's tokenizer.
         labels: Task -> label list to force (e.g. from a trained model's config), as ``prepare_task``'s ``labels``.
+        cache_dir: The tokenization cache folder (default ``$HF_DATASETS_CACHE/hf_mtl/tokenized``; see
+            :mod:`hf_mtl.data.tokenization_cache`): a second identical run reads the tokenized splits from it.
 
     Returns:
         A :class:`GroupData`.
@@ -193,7 +207,7 @@ def prepare_group(
         raise TaskError(f"group {name!r} has no task")
     if len({spec.is_token_task for spec in specs}) > 1:
         raise TaskError(f"group {name!r} mixes token and text tasks; a group's tasks are all one or the other")
-    raw, declared, notes = _read_group(name, specs)
+    raw, declared, notes = read_task_splits(name, specs)
     missing = {spec.name: _count_missing(name, spec, raw[spec.name]) for spec in specs}
     label_lists = {spec.name: choose_labels(spec, raw[spec.name], declared[spec.name], (labels or {}).get(spec.name))
                    for spec in specs}
@@ -202,28 +216,30 @@ def prepare_group(
         tokenizer = prepare_tokenizer(tokenizer)
     shared: dict[str, datasets.Dataset] = {}
     reports: dict[str, TruncationReport] = {}
+    cache_notes: list[str] = []
     for split in raw[first.name]:
-        base = raw[first.name][split]
+        columns = _tokenizer_input(raw, specs, split)
         if first.is_token_task:
-            columns = {"words": base["words"][:], **{f"tags_{s.name}": raw[s.name][split]["tags"][:] for s in specs}}
             out, report = tokenize_token_group(
-                datasets.Dataset.from_dict(columns), tokenizer,
-                {s.name: {label: i for i, label in enumerate(label_lists[s.name])} for s in specs},
-                first.max_length, first.label_all_subwords, group=name, split=split,
+                columns, tokenizer, {s.name: {label: i for i, label in enumerate(label_lists[s.name])} for s in specs},
+                first.max_length, first.label_all_subwords, group=name, split=split, cache_dir=cache_dir,
             )
         else:
-            columns = {key: base[key][:] for key in ("text", "text_pair") if key in base.column_names}
-            columns.update({f"label_{s.name}": raw[s.name][split]["label"][:] for s in specs})
             out, report = tokenize_text_group(
-                datasets.Dataset.from_dict(columns), tokenizer,
+                columns, tokenizer,
                 {s.name: None if s.is_regression else {label: i for i, label in enumerate(label_lists[s.name])}
                  for s in specs},
                 {s.name: s.problem_type for s in specs}, first.max_length, group=name, split=split,
+                cache_dir=cache_dir,
             )
         report.log()
+        if report.from_cache:
+            cache_notes.append(f"{split}: tokenized split read from the cache {report.cache_file}")
+            logger.info("%s %r: %s", "task" if len(specs) == 1 else "group", name, cache_notes[-1])
         shared[split], reports[split] = out, report
     tasks: dict[str, TaskData] = {}
     for spec in specs:
+        notes[spec.name].extend(cache_notes)
         for split, count in missing[spec.name].items():
             if count:
                 note = (f"{split}: {count} of {raw[spec.name][split].num_rows} examples have no {spec.name} labels "
@@ -238,6 +254,19 @@ def prepare_group(
         )
     return GroupData(name=name, tasks=tasks, tokenized=datasets.DatasetDict(shared), missing=missing,
                      truncation=reports, tokenizer=tokenizer)
+
+
+def _tokenizer_input(raw: dict[str, datasets.DatasetDict], specs: list[TaskSpec], split: str) -> datasets.Dataset:
+    """The text of a split (``words``, or ``text`` / ``text_pair``) and one ``tags_<task>`` / ``label_<task>`` column
+    per task: derived from the first task's split (its fingerprint, hence the cache key, follows the data)."""
+    first = specs[0]
+    base = raw[first.name][split]
+    column = "tags" if first.is_token_task else "label"
+    text = ["words"] if first.is_token_task else [key for key in ("text", "text_pair") if key in base.column_names]
+    columns = base.select_columns([*text, column]).rename_column(column, f"{column}_{first.name}")
+    for spec in specs[1:]:
+        columns = columns.add_column(f"{column}_{spec.name}", raw[spec.name][split][column][:])
+    return columns
 
 
 def _task_view(shared: datasets.Dataset, raw: datasets.Dataset, spec: TaskSpec) -> datasets.Dataset:

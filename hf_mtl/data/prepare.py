@@ -1,112 +1,23 @@
-"""From a :class:`~hf_mtl.data.tasks.TaskSpec` to checked raw splits and tokenized, label-aligned splits."""
+"""From a :class:`~hf_mtl.data.tasks.TaskSpec` to checked raw splits and tokenized, label-aligned splits.
+
+A single task is a task group of one: :func:`prepare_task` is :func:`~hf_mtl.data.groups.prepare_group` of one spec
+(one code path for reading, checking, labelling, tokenizing and caching), and :func:`load_task_splits` reads as a
+group does.
+"""
 
 from __future__ import annotations
 
-import logging
-import re
-from dataclasses import dataclass, field
+import dataclasses
 from pathlib import Path
-from typing import Any
 
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from ..modeling.errors import DataError, TaskError
-from .alignment import TruncationReport, tokenize_text_task, tokenize_token_task
-from .readers import read_split
-from .sources import SPLITS
+from .groups import prepare_group, read_task_splits
+from .task_data import TaskData, carve_and_limit, choose_labels, infer_labels
 from .tasks import TaskSpec
-from .tokenizer_setup import prepare_tokenizer
 
-logger = logging.getLogger("hf_mtl")
-
-__all__ = ["TaskData", "load_task_splits", "prepare_task", "infer_labels"]
-
-
-@dataclass
-class TaskData:
-    """Everything prepared for one task.
-
-    Attributes:
-        spec: The task specification (as given).
-        labels: Label names in id order (``[]`` for regression).
-        raw: Raw splits (``train``, ``validation``, optional ``test``), labels as names.
-        tokenized: Tokenized splits: ``input_ids``, ``attention_mask``, (``token_type_ids``), ``labels``, ``length``.
-        truncation: Split -> :class:`TruncationReport`.
-        notes: What was done along the way (carved validation split, skipped lines, ...).
-        tokenizer: The tokenizer actually used (a copy with ``add_prefix_space=True`` for byte-level BPE
-            tokenizers on token tasks; save that one with the model).
-        shared: A task of a group (``spec.group``): the group's tokenized splits, every example with one
-            ``labels_<task>`` column per task of the group (what the group trains on; see ``prepare_group``).
-    """
-
-    spec: TaskSpec
-    labels: list[str]
-    raw: datasets.DatasetDict
-    tokenized: datasets.DatasetDict
-    truncation: dict[str, TruncationReport]
-    notes: list[str] = field(default_factory=list)
-    tokenizer: PreTrainedTokenizerBase | None = field(default=None, repr=False)
-    shared: datasets.DatasetDict | None = field(default=None, repr=False)
-
-    @property
-    def head_config(self) -> dict[str, Any]:
-        """``spec.head_config(labels)``: the entry the model config stores for this task."""
-        return self.spec.head_config(self.labels)
-
-    @property
-    def metric(self) -> str:
-        """The metric to report (``spec.metric`` or the task's default for these labels)."""
-        return self.spec.resolved_metric(self.labels)
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {label: i for i, label in enumerate(self.labels)}
-
-
-# --------------------------------------------------------------------------------------------- raw splits
-def _load(spec: TaskSpec) -> tuple[datasets.DatasetDict, dict[str, list[str] | None], list[str]]:
-    splits: dict[str, datasets.Dataset] = {}
-    declared: dict[str, list[str] | None] = {}
-    notes: list[str] = []
-    for split in SPLITS:
-        source = getattr(spec, split)
-        if source is None:
-            continue
-        result = read_split(source, spec, split)
-        splits[split] = result.dataset
-        declared[split] = result.label_names
-        notes.extend(f"{split}: {note}" for note in result.notes)
-    return carve_and_limit(spec, splits, declared, notes)
-
-
-def carve_and_limit(
-    spec: TaskSpec, splits: dict[str, datasets.Dataset], declared: dict[str, list[str] | None], notes: list[str]
-) -> tuple[datasets.DatasetDict, dict[str, list[str] | None], list[str]]:
-    """Carve a validation split from train when none is given, then keep the first ``max_*_examples``."""
-    if "validation" not in splits and "train" in splits:
-        train = splits["train"]
-        n_val = max(1, round(train.num_rows * spec.validation_fraction))
-        if train.num_rows - n_val < 1:
-            raise DataError(
-                f"task {spec.name!r}: no validation split given and train has only {train.num_rows} example(s), "
-                "too few to carve one from; add `validation:`"
-            )
-        parts = train.train_test_split(test_size=n_val, shuffle=True, seed=spec.split_seed)
-        splits["train"], splits["validation"] = parts["train"], parts["test"]
-        declared["validation"] = declared.get("train")
-        note = (f"no validation split given: carved {n_val} of {train.num_rows} train examples "
-                f"(validation_fraction={spec.validation_fraction}, split_seed={spec.split_seed})")
-        notes.append(note)
-        logger.info("task %r: %s", spec.name, note)
-    for split, limit in (("train", spec.max_train_examples), ("validation", spec.max_eval_examples),
-                         ("test", spec.max_eval_examples)):
-        if limit is not None and split in splits and splits[split].num_rows > limit:
-            note = f"{split}: kept the first {limit} of {splits[split].num_rows} examples"
-            splits[split] = splits[split].select(range(limit))
-            notes.append(note)
-            logger.info("task %r: %s", spec.name, note)
-    return datasets.DatasetDict(splits), declared, notes
+__all__ = ["TaskData", "carve_and_limit", "choose_labels", "infer_labels", "load_task_splits", "prepare_task"]
 
 
 def load_task_splits(spec: TaskSpec) -> datasets.DatasetDict:
@@ -133,84 +44,7 @@ def load_task_splits(spec: TaskSpec) -> datasets.DatasetDict:
     100
     ```
     """
-    return _load(spec)[0]
-
-
-# --------------------------------------------------------------------------------------------- labels
-def _sort_key(label: str) -> tuple[Any, ...]:
-    return (0, float(label), label) if re.fullmatch(r"-?\d+(\.\d+)?", label) else (1, 0.0, label)
-
-
-def _labels_in(ds: datasets.Dataset, spec: TaskSpec) -> dict[str, int]:
-    """Label -> first row (1-based) it appears in."""
-    seen: dict[str, int] = {}
-    column = ds["tags"][:] if spec.is_token_task else ds["label"][:]  # [:]: a list, fast
-    for row, value in enumerate(column, 1):
-        if value is None:  # no labels for this task on this example (task groups)
-            continue
-        for label in value if isinstance(value, list) else [value]:
-            seen.setdefault(label, row)
-    return seen
-
-
-def infer_labels(spec: TaskSpec, train: datasets.Dataset, declared: list[str] | None = None) -> list[str]:
-    """The label list inferred from a raw train split.
-
-    Order: the ClassLabel names (``declared``) when the source has them; else ``label_map``'s values in the
-    order written; else sorted (numerically when every label is a number), with ``"O"`` first for token tasks.
-    Labels found in train but missing from ``declared`` / ``label_map`` are appended, sorted.
-    """
-    found = list(_labels_in(train, spec))
-    if declared:
-        base = list(declared)
-    elif spec.label_map:
-        base = list(dict.fromkeys(spec.label_map.values()))
-    else:
-        base = []
-    extra = [label for label in found if label not in base]
-    numeric = all(re.fullmatch(r"-?\d+(\.\d+)?", label) for label in extra)
-    extra.sort(key=_sort_key if numeric else None)
-    labels = base + extra
-    if spec.is_token_task and "O" in labels and not declared:
-        labels.remove("O")
-        labels.insert(0, "O")
-    return labels
-
-
-def _check_labels(spec: TaskSpec, raw: datasets.DatasetDict, labels: list[str], origin: str) -> None:
-    known = set(labels)
-    for split, ds in raw.items():
-        for label, row in _labels_in(ds, spec).items():
-            if label not in known:
-                what = "sentence" if spec.is_token_task else "row"
-                raise DataError(
-                    f"task {spec.name!r}, {split} split: label {label!r} (first in {what} {row}) is not in the "
-                    f"label list {origin}: {labels}. Fix the data, or add it to `labels:`"
-                )
-
-
-# --------------------------------------------------------------------------------------------- prepare
-def choose_labels(spec: TaskSpec, raw: datasets.DatasetDict, declared: dict[str, list[str] | None],
-                  labels: list[str] | None = None) -> list[str]:
-    """A task's label list: ``labels`` (forced), else ``spec.labels``, else inferred from train; checked on every split."""
-    if spec.is_regression:
-        if labels:
-            raise TaskError(f"task {spec.name!r}: a regression task has no labels, got {labels}")
-        return []
-    if labels is not None:
-        final = [str(label) for label in labels]
-        _check_labels(spec, raw, final, "given (e.g. from the model's config)")
-    elif spec.labels is not None:
-        final = list(spec.labels)
-        _check_labels(spec, raw, final, "of the task's `labels:`")
-    else:
-        if "train" not in raw:
-            raise TaskError(f"task {spec.name!r}: without a train split the labels cannot be inferred; give `labels:`")
-        final = infer_labels(spec, raw["train"], declared.get("train"))
-        _check_labels(spec, raw, final, "inferred from train")
-    if not final:
-        raise DataError(f"task {spec.name!r}: no labels found")
-    return final
+    return read_task_splits(spec.name, [spec])[0][spec.name]
 
 
 def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: list[str] | None = None,
@@ -250,26 +84,6 @@ def prepare_task(spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, labels: lis
     (['O', 'B-LOC', 'B-MISC'], 'seqeval', ['input_ids', 'attention_mask', 'token_type_ids', 'labels', 'length'])
     ```
     """
-    raw, declared, notes = _load(spec)
-    final = choose_labels(spec, raw, declared, labels)
-    label2id = {label: i for i, label in enumerate(final)}
-    if spec.is_token_task:
-        tokenizer = prepare_tokenizer(tokenizer)
-    tokenized: dict[str, datasets.Dataset] = {}
-    reports: dict[str, TruncationReport] = {}
-    for split, ds in raw.items():
-        if spec.is_token_task:
-            out, report = tokenize_token_task(ds, tokenizer, label2id, spec.max_length, spec.label_all_subwords,
-                                              task=spec.name, split=split, cache_dir=cache_dir)
-        else:
-            out, report = tokenize_text_task(ds, tokenizer, None if spec.is_regression else label2id,
-                                             spec.problem_type, spec.max_length, task=spec.name, split=split,
-                                             cache_dir=cache_dir)
-        report.log()
-        if report.from_cache:
-            notes.append(f"{split}: tokenized split read from the cache {report.cache_file}")
-            logger.info("task %r: %s", spec.name, notes[-1])
-        tokenized[split] = out
-        reports[split] = report
-    return TaskData(spec=spec, labels=final, raw=raw, tokenized=datasets.DatasetDict(tokenized),
-                    truncation=reports, notes=notes, tokenizer=tokenizer)
+    data = prepare_group(spec.name, [spec], tokenizer, labels=None if labels is None else {spec.name: labels},
+                         cache_dir=cache_dir).tasks[spec.name]
+    return dataclasses.replace(data, shared=None)  # a lone task trains on its own tokenized splits

@@ -23,7 +23,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..metrics import main_metric_key
+from ..metrics.keys import EVAL_PREFIX, NOT_SCORES, average_key, main_metric_key, parse_metric_key
 from ..modeling.configuration_multitask import HF_MTL_VERSION
 from ..modeling.task_kinds import task_problem
 from .public_names import is_hub_id, public_name
@@ -39,9 +39,6 @@ CARD_MARKER = (
 MODEL_ID_PLACEHOLDER = "path/or/hub-id-of-this-model"  # in "how to use" until the Hub id is known
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 DEFAULT_TAGS = ("hf-mtl", "multi-task")
-# Speed and bookkeeping values Trainer adds to metrics; they are not scores.
-NOT_SCORES = ("loss", "runtime", "samples_per_second", "steps_per_second", "model_preparation_time",
-              "jit_compilation_time")
 
 
 @dataclass
@@ -161,24 +158,23 @@ class MultiTaskModelCardData:
         tasks = list(tasks)
         if not tasks:
             return
-        names = "|".join(re.escape(task) for task in sorted(tasks, key=len, reverse=True))
-        pattern = re.compile(rf"^(?P<prefix>\w+?)_(?P<task>{names})_(?P<metric>\w+)$")
         found: dict[tuple[str, str], dict[str, float]] = {}
         for key, value in metrics.items():
-            match = pattern.match(key)
-            if match is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            parsed = parse_metric_key(key, tasks)
+            if parsed is None or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            if match["metric"] in NOT_SCORES:
+            prefix, task, metric = parsed
+            if metric in NOT_SCORES:
                 continue
-            found.setdefault((match["task"], match["prefix"]), {})[match["metric"]] = float(value)
+            found.setdefault((task, prefix), {})[metric] = float(value)
         splits: dict[str, set[str]] = {}
         for (task, prefix), scores in found.items():
-            split = self.eval_splits.get(task, "validation") if prefix == "eval" else prefix
+            split = self.eval_splits.get(task, "validation") if prefix == EVAL_PREFIX else prefix
             splits.setdefault(prefix, set()).add(split)
             self.results.setdefault(task, {})[split] = {"metrics": scores, "step": step}
         for prefix, split_names in splits.items():
-            if isinstance(metrics.get(f"{prefix}_average"), (int, float)):
-                self.averages[" + ".join(sorted(split_names))] = float(metrics[f"{prefix}_average"])
+            if isinstance(metrics.get(average_key(prefix)), (int, float)):
+                self.averages[" + ".join(sorted(split_names))] = float(metrics[average_key(prefix)])
         if in_training and found:
             line: dict[str, Any] = {"step": step, "epoch": round(epoch, 2) if epoch is not None else None}
             line.update({task: scores for (task, _), scores in found.items()})

@@ -10,7 +10,8 @@ letters first, so seqeval reads every style; its chunks are the spans :func:`~hf
 gives the pipeline.
 
 Every function returns a ``dict[str, float]`` of plain Python floats. The Trainer calls
-:func:`compute_task_metrics` once per task at evaluation and prefixes the keys with ``eval_<task>_``; the key
+:func:`compute_task_metrics` once per task at evaluation and prefixes the keys with ``eval_<task>_`` (every key is
+built and parsed by :mod:`hf_mtl.metrics.keys`); the key
 named by :func:`main_metric_key` is the one averaged into ``eval_average`` for best-model selection.
 
 Conventions shared by every function:
@@ -28,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ..modeling.errors import HfMtlError, TaskError, did_you_mean
+from ..modeling.errors import HfMtlError
 from ..modeling.task_kinds import IGNORE_INDEX, METRIC_MAIN_KEYS, detect_label_scheme
-from ..modeling.task_kinds import main_metric_key as _registry_main_key
 from .entities import SEQEVAL_SCHEMES, seqeval_report, seqeval_scores, token_accuracy
+from .keys import main_metric_key
 from .scores import check_same_length, classification_scores, multilabel_scores, regression_scores
 
 __all__ = [
@@ -52,36 +53,7 @@ METRIC_NAMES: tuple[str, ...] = tuple(METRIC_MAIN_KEYS)
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in METRIC_MAIN_KEYS:
-        raise TaskError(
-            f"Unknown metric {metric!r}{did_you_mean(metric, METRIC_NAMES)}; valid metrics are {', '.join(METRIC_NAMES)}."
-        )
-
-
-def main_metric_key(metric: str) -> str:
-    """The key of :func:`compute_task_metrics`'s result that summarizes a task (averaged into ``eval_average``).
-
-    Args:
-        metric (`str`): One of :data:`METRIC_NAMES`.
-
-    Returns:
-        `str`: ``seqeval`` -> ``"f1"``, ``token_accuracy`` -> ``"accuracy"``, ``accuracy`` -> ``"accuracy"``,
-        ``f1`` -> ``"f1"``, ``multilabel`` -> ``"f1_micro"``, ``regression`` -> ``"pearson"``.
-
-    Raises:
-        `TaskError`: For an unknown metric name (the message lists the valid ones).
-
-    Example:
-
-    ```python
-    >>> from hf_mtl.metrics import main_metric_key
-    >>> main_metric_key("seqeval")
-    'f1'
-
-    ```
-    """
-    _check_metric(metric)
-    return _registry_main_key(metric)
+    main_metric_key(metric)  # a TaskError naming the valid metrics for an unknown one
 
 
 def _normalize_id2label(id2label: Mapping[Any, str] | Sequence[str] | None) -> dict[int, str]:

@@ -8,10 +8,16 @@ the checkpoint's *commit record*:
   (stock ``get_last_checkpoint`` would pick those and fail);
 - :func:`invalidate_checkpoint` removes a stale commit record before a checkpoint folder is written again, so a
   kill during the save never leaves a folder that looks complete;
+- :func:`checkpoint_requirements` says what a run with given training arguments needs in a checkpoint (weights
+  unless DeepSpeed/FSDP store them their own way, optimizer and scheduler unless ``save_only_model``): the **one
+  resumability decision**, used by ``MultiTaskTrainer.train`` and by ``hf-mtl train --resume``
+  (:func:`hf_mtl.workflow.run_folders.plan_training_output`) alike;
 - :func:`resolve_resume` turns ``train(resume_from_checkpoint=...)`` into a complete checkpoint folder or a
   one-line error;
-- the per-task example counts of a run travel in ``examples_seen.json`` beside the weights
-  (:func:`write_examples_seen` / :func:`read_examples_seen`).
+- the per-task example counts of a run live in the trainer state: :class:`ExamplesSeenCallback` is an
+  ``ExportableState`` callback, saved in every checkpoint's ``trainer_state.json`` (``stateful_callbacks``) and
+  read back by :func:`read_examples_seen` on resume (which also reads the ``examples_seen.json`` side file that
+  hf_mtl <= 0.x wrote beside the weights).
 
 Nothing here depends on the trainer; ``MultiTaskTrainer.train`` and ``save_model`` call these functions.
 """
@@ -22,9 +28,13 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from transformers import TrainerCallback
 from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
+from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_NAME
 
@@ -34,17 +44,19 @@ logger = logging.getLogger("hf_mtl")
 
 __all__ = [
     "EXAMPLES_SEEN_FILE",
+    "ExamplesSeenCallback",
     "checkpoint_problem",
+    "checkpoint_requirements",
     "invalidate_checkpoint",
     "is_checkpoint_folder",
     "last_complete_checkpoint",
     "read_examples_seen",
     "resolve_resume",
-    "write_examples_seen",
 ]
 
 EXAMPLES_SEEN_FILE = "examples_seen.json"
-"""Per-task training example counts, saved in every checkpoint and restored on resume."""
+"""The side file of per-task example counts that earlier hf_mtl versions wrote in each checkpoint (still read on
+resume; the counts now travel in ``trainer_state.json``, see :class:`ExamplesSeenCallback`)."""
 
 _CHECKPOINT_NAME = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 
@@ -141,6 +153,33 @@ def checkpoint_problem(
     return None
 
 
+def checkpoint_requirements(args: Any = None, custom_layout: bool | None = None) -> dict[str, bool]:
+    """What a run with training arguments ``args`` needs in a checkpoint to resume from it: the one rule that
+    ``MultiTaskTrainer.train(resume_from_checkpoint=...)`` and ``hf-mtl train --resume`` both apply.
+
+    Args:
+        args: the run's ``TrainingArguments`` (``None``: the defaults, every file required).
+        custom_layout: DeepSpeed or FSDP stores the weights its own way (default: read from ``args.deepspeed`` /
+            ``args.fsdp`` and accelerate's ``ACCELERATE_USE_DEEPSPEED`` / ``ACCELERATE_USE_FSDP``).
+
+    Returns:
+        The ``require_weights`` / ``require_optimizer`` keywords of :func:`checkpoint_problem`.
+
+    Example:
+        ```python
+        >>> checkpoint_requirements(TrainingArguments("out", save_only_model=True))
+        {'require_weights': True, 'require_optimizer': False}
+        ```
+    """
+    if custom_layout is None:
+        flags = ("ACCELERATE_USE_DEEPSPEED", "ACCELERATE_USE_FSDP")
+        custom_layout = bool(getattr(args, "deepspeed", None) or getattr(args, "fsdp", None)) or any(
+            os.environ.get(flag, "false").lower() in ("1", "true") for flag in flags
+        )
+    save_only_model = bool(getattr(args, "save_only_model", False))
+    return {"require_weights": not custom_layout, "require_optimizer": not (custom_layout or save_only_model)}
+
+
 def last_complete_checkpoint(
     output_dir: str | os.PathLike, require_weights: bool = True, require_optimizer: bool = True
 ) -> str | None:
@@ -166,20 +205,21 @@ def last_complete_checkpoint(
 def resolve_resume(
     resume_from_checkpoint: str | os.PathLike | bool | None,
     output_dir: str | os.PathLike,
-    require_weights: bool = True,
-    require_optimizer: bool = True,
+    args: Any = None,
 ) -> str | None:
     """The complete checkpoint folder ``Trainer.train(resume_from_checkpoint=...)`` should resume from.
 
     ``True`` means the newest complete checkpoint of ``output_dir``; ``False``/``None`` no resume; a path must be a
-    complete checkpoint.
+    complete checkpoint. Complete means :func:`checkpoint_problem` finds nothing missing that a run with training
+    arguments ``args`` needs (:func:`checkpoint_requirements`).
 
     Raises:
         HfMtlError: no complete checkpoint for ``True``, or an incomplete one named (the message says what is
             missing).
     """
+    required = checkpoint_requirements(args)
     if resume_from_checkpoint is True:
-        found = last_complete_checkpoint(output_dir, require_weights, require_optimizer)
+        found = last_complete_checkpoint(output_dir, **required)
         if found is None:
             raise HfMtlError(
                 f"resume_from_checkpoint=True, but {output_dir} holds no complete checkpoint-N folder; "
@@ -188,7 +228,7 @@ def resolve_resume(
         return found
     if resume_from_checkpoint is False or resume_from_checkpoint is None:
         return None
-    problem = checkpoint_problem(resume_from_checkpoint, require_weights, require_optimizer)
+    problem = checkpoint_problem(resume_from_checkpoint, **required)
     if problem:
         raise HfMtlError(f"Cannot resume from {resume_from_checkpoint}: {problem}.")
     return str(resume_from_checkpoint)
@@ -205,15 +245,51 @@ def invalidate_checkpoint(folder: str | os.PathLike) -> None:
         state_file.unlink()
 
 
-def write_examples_seen(folder: str | os.PathLike, counts: dict[str, int]) -> None:
-    """Save the per-task training example counts in ``folder/examples_seen.json``."""
-    (Path(folder) / EXAMPLES_SEEN_FILE).write_text(json.dumps(counts, sort_keys=True) + "\n")
+class ExamplesSeenCallback(TrainerCallback, ExportableState):
+    """The per-task training example counts of a run (all processes), kept in the trainer state.
+
+    As an ``ExportableState`` callback its counts are written into each checkpoint's ``trainer_state.json``
+    (``stateful_callbacks["ExamplesSeenCallback"]``); :func:`read_examples_seen` reads them back on resume.
+
+    Example:
+        ```python
+        >>> counter = ExamplesSeenCallback()
+        >>> counter.add(["ner"], 16)
+        >>> counter.state()["attributes"]["counts"]
+        {'ner': 16}
+        ```
+    """
+
+    def __init__(self, counts: dict[str, int] | None = None) -> None:
+        self.counts: dict[str, int] = dict(counts or {})
+
+    def add(self, tasks: Iterable[str], examples: int) -> None:
+        """Count ``examples`` more training examples for each of ``tasks`` (the tasks of one batch)."""
+        for task in tasks:
+            self.counts[task] = self.counts.get(task, 0) + examples
+
+    def state(self) -> dict[str, Any]:
+        return {"args": {}, "attributes": {"counts": dict(sorted(self.counts.items()))}}
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # A trainer state loaded from a checkpoint of an earlier version has no entry for this callback, and
+        # Trainer._save_checkpoint updates only the entries it finds (a KeyError otherwise).
+        state.stateful_callbacks.setdefault(type(self).__name__, self.state())
 
 
 def read_examples_seen(folder: str | os.PathLike) -> dict[str, int]:
-    """The per-task example counts saved in a checkpoint; ``{}`` (with a warning) when it has none."""
-    counts_file = Path(folder) / EXAMPLES_SEEN_FILE
+    """The per-task example counts saved in a checkpoint: from its ``trainer_state.json``, else from the
+    ``examples_seen.json`` of an earlier hf_mtl version; ``{}`` (with a warning) when it has neither."""
+    folder = Path(folder)
+    try:
+        state = json.loads((folder / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
+        saved = state["stateful_callbacks"][ExamplesSeenCallback.__name__]
+        saved = saved[-1] if isinstance(saved, list) else saved
+        return {str(k): int(v) for k, v in saved["attributes"]["counts"].items()}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError):
+        pass
+    counts_file = folder / EXAMPLES_SEEN_FILE
     if not counts_file.is_file():
-        logger.warning("%s has no %s: examples_seen counts from 0.", folder, EXAMPLES_SEEN_FILE)
+        logger.warning("%s records no examples_seen: the counts start from 0.", folder)
         return {}
     return {str(k): int(v) for k, v in json.loads(counts_file.read_text()).items()}

@@ -19,7 +19,8 @@ import torch
 from transformers import EvalPrediction
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from ..metrics import compute_task_metrics, main_metric_key
+from ..metrics import compute_task_metrics
+from ..metrics.keys import average_key, main_score_key, mean_loss_key, metric_key, task_key_prefix
 from ..modeling.errors import TaskError
 from ..modeling.task_kinds import task_kind
 from .task_datasets import TaskDataset, check_task_datasets, split_by_task
@@ -44,6 +45,7 @@ class TaskEvaluationMixin:
         """Keep the user's metric functions; returns the `compute_metrics` and `preprocess_logits_for_metrics` that
         the Trainer gets (hf_mtl's, which call the user's)."""
         self._eval_task: str | None = None
+        self._eval_per_token = False  # whether the task being evaluated is a per-token one (set per task)
         self.custom_compute_metrics = compute_metrics
         self._custom_takes_task = compute_metrics is not None and _takes_task(compute_metrics)
         # hf_mtl's metrics need logits or argmax ids: a custom preprocess_logits_for_metrics may change them, so
@@ -55,7 +57,7 @@ class TaskEvaluationMixin:
         """Token tasks: keep argmax ids, not (batch, seq, labels) logits, before gathering (memory)."""
         if isinstance(logits, tuple):
             logits = logits[0]
-        if self._eval_task is not None and task_kind(self.model_config_task(self._eval_task)["type"]).per_token:
+        if self._eval_task is not None and self._eval_per_token:
             return logits.argmax(dim=-1)
         return logits
 
@@ -95,30 +97,31 @@ class TaskEvaluationMixin:
         metrics: dict[str, float] = {}
         main_scores, losses, num_samples = [], [], 0
         for task, dataset in datasets.items():
-            task_prefix = f"{prefix}_{task}"
+            task_prefix = task_key_prefix(task, prefix)  # the Trainer writes metric_key(task, <metric>, prefix)
             if stage == "Evaluation" and hasattr(dataset, "sort") and "length" in getattr(dataset, "column_names", []):
                 dataset = dataset.sort("length")
             make_loader = self.get_eval_dataloader if stage == "Evaluation" else self.get_test_dataloader
             self._eval_task = task
+            self._eval_per_token = task_kind(self.model_config_task(task)["type"]).per_token
             try:
                 output = self.evaluation_loop(
                     make_loader(TaskDataset(task, dataset)), description=f"{stage} ({task})",
                     prediction_loss_only=False, ignore_keys=ignore_keys, metric_key_prefix=task_prefix,
                 )
             finally:
-                self._eval_task = None
+                self._eval_task, self._eval_per_token = None, False
             outputs[task] = output
             metrics.update(output.metrics)
             num_samples += output.num_samples
-            main_key = f"{task_prefix}_{main_metric_key(self.task_metrics[task])}"
+            main_key = main_score_key(task, self.task_metrics[task], prefix)
             if main_key in output.metrics:
                 main_scores.append(output.metrics[main_key])
-            if f"{task_prefix}_loss" in output.metrics:
-                losses.append(output.metrics[f"{task_prefix}_loss"])
+            if metric_key(task, "loss", prefix) in output.metrics:
+                losses.append(output.metrics[metric_key(task, "loss", prefix)])
         if main_scores:
-            metrics[f"{prefix}_average"] = float(np.mean(main_scores))
+            metrics[average_key(prefix)] = float(np.mean(main_scores))
         if losses:
-            metrics[f"{prefix}_loss"] = float(np.mean(losses))
+            metrics[mean_loss_key(prefix)] = float(np.mean(losses))
         steps = math.ceil(num_samples / (self.args.eval_batch_size * self.args.world_size))
         metrics.update(speed_metrics(prefix, start_time, num_samples=num_samples, num_steps=steps))
         return outputs, metrics

@@ -6,17 +6,19 @@ What it adds, all through the Trainer's public hooks:
   seeded :class:`~hf_mtl.training.sampling.MultiTaskBatchSampler` (one task per batch, and per optimizer step);
   ``accelerator.prepare`` shards it under ``accelerate launch``/DDP so every process takes the same task on
   the same step, on disjoint examples, and the sampler's epoch follows the Trainer's.
-- ``compute_loss``: each task's loss weighted at run time (``task_loss_weights``), the model's config untouched.
-- ``training_step``/``log``: per-task training loss (``loss_<task>``) beside the total, through the normal
-  ``log`` path (progress bar, ``report_to`` integrations, ``trainer_state.json``), summed on the device and read
-  once per logging step.
+- ``compute_loss``: each task's loss weighted at run time (``task_loss_weights``, resolved once per ``train``), the
+  model's config untouched; each task's share of the training loss and its examples counted there.
+- ``log``: per-task training loss (``loss_<task>``) beside the total, through the normal ``log`` path (progress
+  bar, ``report_to`` integrations, ``trainer_state.json``), summed on the device and read once per logging step.
 - ``create_optimizer``: the heads' own learning rate (``head_learning_rate_multiplier``).
 - ``evaluate``/``predict`` (from :mod:`hf_mtl.training.task_evaluation`): each task on its own dataset, metrics as
   ``eval_<task>_<metric>``, plus ``eval_average`` (the mean of each task's main metric), usable as
   ``metric_for_best_model="average"`` and by early stopping; a custom ``compute_metrics`` is told the task.
 - ``save_model``/``train``: crash-safe checkpoints (see :mod:`hf_mtl.training.checkpoints`): a checkpoint folder is
   invalidated before it is written again, ``train(resume_from_checkpoint=True)`` resumes from the newest complete
-  one, and the per-task example counts are saved in the checkpoint and restored on resume.
+  one (the rule of :func:`~hf_mtl.training.checkpoints.checkpoint_requirements`, which ``hf-mtl train --resume``
+  applies too), and the per-task example counts (an ``ExportableState`` callback) are saved in each checkpoint's
+  ``trainer_state.json`` and restored on resume.
 """
 
 from __future__ import annotations
@@ -33,19 +35,20 @@ from transformers import Trainer
 from ..data import DataCollatorForMultiTask
 from ..data.groups import check_task_groups, group_num_items
 from ..metrics import METRIC_NAMES
+from ..metrics.keys import check_metric_keys, loss_key
 from ..modeling.errors import TaskError
 from ..modeling.lora import unwrap_peft_model
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..modeling.task_kinds import default_metric
 from .checkpoints import (
     EXAMPLES_SEEN_FILE,
+    ExamplesSeenCallback,
     checkpoint_problem,
     invalidate_checkpoint,
     is_checkpoint_folder,
     last_complete_checkpoint,
     read_examples_seen,
     resolve_resume,
-    write_examples_seen,
 )
 from .exposure import apply_equal_exposure
 from .model_card_callback import ModelCardMixin
@@ -148,6 +151,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         check_task_datasets(train_dataset, model.task_names, "train_dataset", self.task_groups)
         check_task_datasets(eval_dataset, model.task_names, "eval_dataset")
         self.task_metrics = self._resolve_task_metrics(model, task_metrics)
+        check_metric_keys(self.task_metrics, {name: task.get("id2label") for name, task in model.config.tasks.items()})
         for task in getattr(args, "task_loss_weights", None) or {}:
             if task not in model.config.tasks:
                 raise TaskError(f"task_loss_weights names task '{task}', but the model has tasks {model.task_names}.")
@@ -160,11 +164,11 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         if self.task_train_datasets:
             apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
         self._task_losses = _TaskLossTracker()
-        self.examples_seen: dict[str, int] = {}
+        self._changed_loss_weights: dict[str, float] | None = None  # resolved once per train(), see compute_loss
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), ExamplesSeenCallback()]
         compute_metrics, preprocess_logits = self._init_task_metrics(
             kwargs.pop("compute_metrics", None), kwargs.pop("preprocess_logits_for_metrics", None)
         )
-        self._group_losses: dict[str, torch.Tensor] | None = None
         super().__init__(
             model=model,
             args=args,
@@ -233,10 +237,24 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         return self.accelerator.prepare(loader)
 
     # ------------------------------------------------------------------ checkpoints and resuming
-    def _checkpoint_checks(self) -> dict[str, bool]:
-        """What :func:`checkpoint_problem` can check for this run's checkpoints."""
-        custom_layout = self.is_deepspeed_enabled or self.is_fsdp_enabled
-        return {"require_weights": not custom_layout, "require_optimizer": not (custom_layout or self.args.save_only_model)}
+    @property
+    def _examples(self) -> ExamplesSeenCallback:
+        """The run's example counter (looked up: `restore_callback_states_from_checkpoint` replaces callbacks)."""
+        counter = next((cb for cb in self.callback_handler.callbacks if isinstance(cb, ExamplesSeenCallback)), None)
+        if counter is None:  # removed by the user: counting goes on in a new one
+            counter = ExamplesSeenCallback()
+            self.add_callback(counter)
+        return counter
+
+    @property
+    def examples_seen(self) -> dict[str, int]:
+        """Training examples drawn per task (all processes), kept by an ``ExportableState`` callback: saved in each
+        checkpoint's ``trainer_state.json`` and restored by `train(resume_from_checkpoint=...)`."""
+        return self._examples.counts
+
+    @examples_seen.setter
+    def examples_seen(self, counts: dict[str, int]) -> None:
+        self._examples.counts = dict(counts)
 
     def train(
         self, resume_from_checkpoint: str | bool | None = None, trial: Any = None,
@@ -253,21 +271,21 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             HfMtlError: no complete checkpoint to resume from, or the given one is incomplete (the message says
                 what is missing).
         """
-        resume_from_checkpoint = resolve_resume(resume_from_checkpoint, self.args.output_dir, **self._checkpoint_checks())
+        resume_from_checkpoint = resolve_resume(resume_from_checkpoint, self.args.output_dir, self.args)
         if resume_from_checkpoint is not None:
             self.examples_seen = read_examples_seen(resume_from_checkpoint)
+        self._changed_loss_weights = None  # the arguments may have changed since the last train()
         return super().train(
             resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval,
             **kwargs,
         )
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """[`Trainer.save_model`]; for a checkpoint, also invalidates it until the save completes, and saves counts.
+        """[`Trainer.save_model`]; for a checkpoint, also invalidates it until the save completes.
 
         The Trainer calls this first when it writes `checkpoint-N/` and writes `trainer_state.json` last. A stale
         `trainer_state.json` (from an earlier run that reached step N) is removed before anything is overwritten,
-        so a kill during the save never leaves a folder that looks complete; `examples_seen.json` goes beside the
-        weights.
+        so a kill during the save never leaves a folder that looks complete.
         """
         folder = output_dir if output_dir is not None else self.args.output_dir
         # `_internal_call` is part of save_model's signature: it is how the Trainer marks the save of a checkpoint.
@@ -277,8 +295,6 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         if checkpoint:
             invalidate_checkpoint(folder)
         super().save_model(output_dir, _internal_call=_internal_call)
-        if checkpoint:
-            write_examples_seen(folder, self.examples_seen)
 
     # ------------------------------------------------------------------ the loss
     def task_loss_weight(self, task: str) -> float:
@@ -292,7 +308,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         weight = float(weights.get(task, config_task["loss_weight"]))
         return weight * loss_scale(config_task, getattr(self.args, "loss_scaling", "none"))
 
-    # ------------------------------------------------------------------ training step and logging
+    # ------------------------------------------------------------------ training batches and their loss
     def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: torch.device) -> tuple[list, Any]:
         """[`Trainer.get_batch_samples`]; for a task group's batches, one label count per task (see [`group_num_items`])."""
         batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
@@ -300,23 +316,50 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             num_items_in_batch = group_num_items(batch_samples, device, self.args, self.accelerator)
         return batch_samples, num_items_in_batch
 
+    def _loss_weights_to_pass(self) -> dict[str, float]:
+        """``{task: run-time weight}`` of the tasks whose weight differs from their config's (resolved once per run)."""
+        if self._changed_loss_weights is None:
+            tasks = self.accelerator.unwrap_model(self.model).config.tasks
+            self._changed_loss_weights = {name: weight for name in tasks
+                                          if (weight := self.task_loss_weight(name)) != tasks[name]["loss_weight"]}
+        return self._changed_loss_weights
+
+    def _reported_loss_scale(self, num_items_in_batch: Any) -> float:
+        """The factor `Trainer.training_step` applies to `compute_loss`'s loss before returning it (its
+        gradient-accumulation division), so that `loss_<task>` adds up to the logged `loss`."""
+        scaled = getattr(self, "loss_is_scaled_for_ga", None)
+        if scaled is None:
+            scaled = (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or self.compute_loss_func is not None
+        steps = getattr(self, "current_gradient_accumulation_steps", self.args.gradient_accumulation_steps)  # set by train
+        return 1.0 if scaled else 1.0 / steps
+
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
         """[`Trainer.compute_loss`], with each task's run-time loss weight (see [`task_loss_weight`]); for a task
-        group's batch (`task` a list), one weight per task, and each task's loss kept for `loss_<task>`."""
+        group's batch (`task` a list), one weight per task. In training, each task's share of the loss is added to
+        its `loss_<task>` sum (on the device: no sync) and the batch's examples to `examples_seen`."""
         task = inputs.get("task")
-        if task is not None and "labels" in inputs:
-            names = [task] if isinstance(task, str) else list(task)
-            changed = {name: weight for name in names
-                       if (weight := self.task_loss_weight(name)) != self.model_config_task(name)["loss_weight"]}
-            if changed:
-                inputs = {**inputs, "loss_weight": changed[task] if isinstance(task, str) else changed}
+        names = [] if task is None else [task] if isinstance(task, str) else list(task)
+        changed = self._loss_weights_to_pass() if names and "labels" in inputs else {}
+        if any(name in changed for name in names):
+            inputs = {**inputs, "loss_weight": changed[task] if isinstance(task, str) else
+                      {name: changed[name] for name in names if name in changed}}
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
-        task_losses = outputs.get("task_losses") if isinstance(outputs, Mapping) else None
-        if task_losses is not None and model.training:
-            self._group_losses = task_losses
+        if model.training and names:
+            reported = (loss.mean() if loss.dim() else loss).detach() * self._reported_loss_scale(num_items_in_batch)
+            task_losses = outputs.get("task_losses") if isinstance(outputs, Mapping) else None
+            if task_losses is not None:
+                # each task's share of the loss as training_step returns it (scaled for accumulation and processes)
+                raw = torch.stack([value.detach() for value in task_losses.values()]).sum()
+                share = torch.where(raw != 0, reported / torch.where(raw != 0, raw, 1.0), 0.0)
+                for name, value in task_losses.items():
+                    self._task_losses.add(name, value * share)
+            elif isinstance(task, str):
+                self._task_losses.add(task, reported)
+            batch_size = len(inputs["input_ids"]) if "input_ids" in inputs else 0
+            self._examples.add(names, batch_size * self.args.world_size)
         return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
@@ -344,25 +387,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             optimizer.add_param_group(group)
         return optimizer
 
-    # ------------------------------------------------------------------ training step and logging
-    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
-        """[`Trainer.training_step`], adding the loss to its task's running sum (on the device: no sync)."""
-        task = inputs.get("task")
-        batch_size = len(inputs["input_ids"]) if "input_ids" in inputs else 0
-        self._group_losses = None
-        loss = super().training_step(model, inputs, num_items_in_batch)
-        if self._group_losses is not None:
-            # each task's share of the loss as the Trainer returns it (scaled for accumulation and processes)
-            raw = torch.stack(list(self._group_losses.values())).sum()
-            share = torch.where(raw != 0, loss.detach() / torch.where(raw != 0, raw, 1.0), 0.0)
-            for name, value in self._group_losses.items():
-                self._task_losses.add(name, value * share)
-        elif isinstance(task, str):
-            self._task_losses.add(task, loss)
-        for name in [task] if isinstance(task, str) else list(task or []):
-            self.examples_seen[name] = self.examples_seen.get(name, 0) + batch_size * self.args.world_size
-        return loss
-
+    # ------------------------------------------------------------------ logging
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add `loss_<task>` (mean training loss per optimizer step of that task since the last log).
 
@@ -374,7 +399,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             values = torch.stack([means[name].to(self.args.device) for name in names])
             if self.args.world_size > 1:
                 values = self.accelerator.reduce(values, reduction="mean")
-            logs.update({f"loss_{name}": round(value, 4) for name, value in zip(names, values.tolist(), strict=True)})
+            logs.update({loss_key(name): round(value, 4) for name, value in zip(names, values.tolist(), strict=True)})
         super().log(logs, start_time)
 
     # ------------------------------------------------------------------ helpers

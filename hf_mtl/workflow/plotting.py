@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..metrics import main_metric_key
+from ..metrics.keys import loss_key, main_score_key
 
 
 def plot_training_curves(log_history: list[dict[str, Any]], tasks: list[str], task_metrics: dict[str, str],
@@ -22,11 +22,11 @@ def plot_training_curves(log_history: list[dict[str, Any]], tasks: list[str], ta
     figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(11, 4))
     plotted = False
     for task in tasks:
-        points = [(e["step"], e[f"loss_{task}"]) for e in log_history if f"loss_{task}" in e and "step" in e]
+        points = [(e["step"], e[loss_key(task)]) for e in log_history if loss_key(task) in e and "step" in e]
         if points:
             loss_axis.plot(*zip(*points, strict=True), marker=".", label=task)
             plotted = True
-        key = f"eval_{task}_{main_metric_key(task_metrics[task])}" if task in task_metrics else None
+        key = main_score_key(task, task_metrics[task]) if task in task_metrics else None
         points = [(e["step"], e[key]) for e in log_history if key and key in e and "step" in e]
         if points:
             metric_axis.plot(*zip(*points, strict=True), marker="o", label=f"{task} ({key.rsplit('_', 1)[-1]})")

@@ -22,7 +22,7 @@ from typing import Any
 
 from transformers import set_seed
 
-from ..metrics import main_metric_key
+from ..metrics.keys import main_metric_key, main_score_key
 from ..modeling.errors import RecipeError
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..training.trainer import MultiTaskTrainer
@@ -30,11 +30,11 @@ from .compare import mean_score, score_cell
 from .recipe import Recipe
 from .train import (
     TrainResult,
-    _eval_split,
-    _write_outputs,
     build_trainer,
+    eval_split_dataset,
     load_tokenizer,
     prepare_recipe_tasks,
+    write_run_outputs,
 )
 
 logger = logging.getLogger("hf_mtl")
@@ -68,7 +68,7 @@ class Refinement:
         rows = []
         for task, result in self.refined.items():
             metric = result.task_metrics[task]
-            joint = self.joint_metrics.get(f"eval_{task}_{main_metric_key(metric)}")
+            joint = self.joint_metrics.get(main_score_key(task, metric))
             refined = result.main_scores().get(task)
             rows.append({
                 "task": task,
@@ -196,7 +196,7 @@ def refine_model(
         raise RecipeError(f"The recipe's task(s) {missing} are not in {model_dir} (its tasks: {joint.task_names}).")
     tokenizer = load_tokenizer(str(model_dir))
     prepared = prepare_recipe_tasks(specs, tokenizer, joint)
-    eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
+    eval_sets = {name: eval_split_dataset(data, eval_split) for name, data in prepared.items()}
     # One task at a time: max_steps is the refinement's own, and the recipe's per-task loss weights name tasks that a
     # single-task trainer lacks (a lone task's weight would only rescale its loss). With steps=0 nothing trains, but
     # max_steps must still be a valid training argument (>= 1).
@@ -243,7 +243,7 @@ def _refine_task(model_dir: Path, task: str, data: Any, eval_set: Any, args: Any
         task_metrics=dict(trainer.task_metrics),
     )
     if trainer.is_world_process_zero():
-        _write_outputs(Path(args.output_dir), result, trainer, {task: data}, recipe)
+        write_run_outputs(Path(args.output_dir), result, trainer, {task: data}, recipe)
     return result
 
 

@@ -37,7 +37,12 @@ from transformers import TrainerCallback
 
 from ..modeling import REMOTE_CODE_FILES
 from ..modeling.errors import HfMtlError
-from ..training.checkpoints import checkpoint_folders, checkpoint_problem, last_complete_checkpoint
+from ..training.checkpoints import (
+    checkpoint_folders,
+    checkpoint_problem,
+    checkpoint_requirements,
+    last_complete_checkpoint,
+)
 
 logger = logging.getLogger("hf_mtl")
 __all__ = ["GracefulInterrupt", "OutputError", "OutputLock", "TrainingInterrupted", "TrainingOutput", "check_writable_file",
@@ -308,8 +313,13 @@ class OutputLock:
 
 
 def is_main_process() -> bool:
-    """True except in the non-zero ranks of a distributed launch (only rank 0 locks and cleans output folders)."""
-    return int(os.environ.get("RANK", "0") or 0) == 0
+    """True except in the non-zero ranks of a distributed launch (only rank 0 locks and cleans output folders).
+
+    accelerate's process state decides (the one the Trainer's ``args.process_index`` comes from), read when called.
+    """
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
 
 
 def output_lock(folder: str | os.PathLike, command: str = "") -> contextlib.AbstractContextManager:
@@ -342,7 +352,7 @@ class TrainingOutput:
 
 
 def plan_training_output(
-    output_dir: str | os.PathLike, resume: bool | str | None = None, overwrite: bool = False
+    output_dir: str | os.PathLike, resume: bool | str | None = None, overwrite: bool = False, args: Any = None
 ) -> TrainingOutput:
     """Decide how a training run may use ``output_dir``, before any data is read.
 
@@ -351,6 +361,9 @@ def plan_training_output(
     - otherwise the folder must hold no checkpoint, no trained model and none of the files training writes
       (README.md, config.json, ...), unless ``overwrite`` (then the earlier checkpoints are removed, just before
       training starts, and the other files replaced).
+
+    Whether a checkpoint is complete is :func:`~hf_mtl.training.checkpoints.checkpoint_requirements`'s rule for the
+    run's training arguments ``args``: the one ``MultiTaskTrainer.train(resume_from_checkpoint=...)`` applies.
 
     Raises:
         OutputError: the folder cannot be written, or holds a run or files that this run would destroy (the message
@@ -361,13 +374,14 @@ def plan_training_output(
     if resume and overwrite:
         raise OutputError("--resume continues the run in output_dir and --overwrite starts it over: pass only one.")
     checkpoints = checkpoint_folders(folder)
+    required = checkpoint_requirements(args)
     if resume:
         if isinstance(resume, str):
-            problem = checkpoint_problem(resume)
+            problem = checkpoint_problem(resume, **required)
             if problem:
                 raise OutputError(f"Cannot resume from {resume}: {problem}.")
             return TrainingOutput(resume_from=resume)
-        found = last_complete_checkpoint(folder)
+        found = last_complete_checkpoint(folder, **required)
         if found is None:
             seen = f" ({', '.join(p.name for p in checkpoints)} incomplete)" if checkpoints else ""
             raise OutputError(
@@ -378,7 +392,7 @@ def plan_training_output(
     if overwrite:
         return TrainingOutput(stale_checkpoints=checkpoints)
     if checkpoints:
-        complete = last_complete_checkpoint(folder)
+        complete = last_complete_checkpoint(folder, **required)
         latest = f" (newest complete: {Path(complete).name})" if complete else ""
         raise OutputError(
             f"output_dir {folder} already holds the checkpoints of a run{latest}: pass --resume to continue it, or "

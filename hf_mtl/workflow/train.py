@@ -16,11 +16,11 @@ from transformers import AutoTokenizer, PrinterCallback, set_seed
 from ..data import TaskData, prepare_group, prepare_task
 from ..data.tasks import TaskSpec, group_tasks
 from ..export.model_card import MultiTaskModelCardData
-from ..metrics import main_metric_key
+from ..metrics.keys import average_key, main_metric_key, main_score_key
 from ..modeling.configuration_multitask import MultiTaskConfig
 from ..modeling.errors import RecipeError, TaskError
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..training.checkpoints import checkpoint_problem
+from ..training.checkpoints import checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
 from .plotting import plot_training_curves
 from .recipe import Recipe
@@ -62,7 +62,7 @@ class TrainResult:
         """Each task's main metric, e.g. `{"ner": 0.71, "sentiment": 0.83}`."""
         scores = {}
         for task, metric in self.task_metrics.items():
-            key = f"eval_{task}_{main_metric_key(metric)}"
+            key = main_score_key(task, metric)
             if key in self.metrics:
                 scores[task] = self.metrics[key]
         return scores
@@ -160,10 +160,15 @@ def training_units(prepared: dict[str, TaskData]) -> tuple[dict[str, Any], dict[
     return units, groups
 
 
-def build_model(recipe: Recipe, prepared: dict[str, TaskData]) -> MultiTaskModel:
-    """A new model around the recipe's encoder, or the recipe's `from_model` with heads added for new tasks."""
+def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: MultiTaskModel | None = None) -> MultiTaskModel:
+    """A new model around the recipe's encoder, or the recipe's `from_model` with heads added for new tasks.
+
+    Args:
+        from_model: the recipe's `from_model`, already loaded (as `prepare_recipe_tasks` needed its labels); loaded
+            here when not given.
+    """
     if recipe.model.from_model:
-        model = load_model(recipe.model.from_model, "model.from_model")
+        model = from_model if from_model is not None else load_model(recipe.model.from_model, "model.from_model")
         for name, data in prepared.items():
             if name not in model.config.tasks:
                 model.add_task(name, data.head_config)
@@ -216,7 +221,9 @@ def build_trainer(
     )
 
 
-def _eval_split(data: TaskData, preferred: str) -> Any:
+def eval_split_dataset(data: TaskData, preferred: str) -> Any:
+    """A task's tokenized ``preferred`` split (``test``...), or its ``validation`` split when it has none: the split
+    that `train`, `compare`, `evaluate` and `refine` score on."""
     splits = data.tokenized
     return splits[preferred] if preferred in splits else splits["validation"]
 
@@ -254,7 +261,7 @@ def train_recipe(
     args = recipe.training_arguments(output_dir=output_dir, **(training_overrides or {}))
     plan = plan_training_output(
         output_dir, resume=recipe.resume if resume is None else resume,
-        overwrite=recipe.overwrite if overwrite is None else overwrite,
+        overwrite=recipe.overwrite if overwrite is None else overwrite, args=args,
     )
     with output_lock(output_dir):
         return _train_in_folder(recipe, specs, args, plan, eval_split, print_table)
@@ -268,10 +275,10 @@ def _train_in_folder(
     tokenizer = load_tokenizer(tokenizer_source)
     existing = load_model(recipe.model.from_model, "model.from_model") if recipe.model.from_model else None
     prepared = prepare_recipe_tasks(specs, tokenizer, existing)
-    del existing
     tokenizer = next((d.tokenizer for d in prepared.values() if d.tokenizer is not None), tokenizer)
     set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
-    model = build_model(recipe, prepared)
+    model = build_model(recipe, prepared, from_model=existing)  # from_model is loaded once
+    del existing
     interrupt = GracefulInterrupt()
     trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt])
     trainer.model_card_data.base_model = recipe.model.base_model_name
@@ -282,9 +289,9 @@ def _train_in_folder(
     train_seconds = time.perf_counter() - start
     if interrupt.requested:
         checkpoint = Path(output_dir) / f"checkpoint-{trainer.state.global_step}"
-        complete = checkpoint_problem(checkpoint, **trainer._checkpoint_checks()) is None
+        complete = checkpoint_problem(checkpoint, **checkpoint_requirements(trainer.args)) is None
         raise TrainingInterrupted(str(checkpoint) if complete else None, trainer.state.global_step, trainer.state.max_steps)
-    eval_sets = {name: _eval_split(data, eval_split) for name, data in prepared.items()}
+    eval_sets = {name: eval_split_dataset(data, eval_split) for name, data in prepared.items()}
     trainer.model_card_data.eval_splits.update(
         {name: eval_split if eval_split in data.tokenized else "validation" for name, data in prepared.items()}
     )
@@ -299,16 +306,18 @@ def _train_in_folder(
             num_parameters=sum(p.numel() for p in model.parameters()),
             task_metrics=dict(trainer.task_metrics),
         )
-        _write_outputs(Path(output_dir), result, trainer, prepared, recipe)
+        write_run_outputs(Path(output_dir), result, trainer, prepared, recipe)
         if print_table:
             print(format_results_table(result))
         return result
     return TrainResult(str(output_dir), metrics, train_seconds, dict(trainer.examples_seen), 0, dict(trainer.task_metrics))
 
 
-def _write_outputs(
+def write_run_outputs(
     folder: Path, result: TrainResult, trainer: MultiTaskTrainer, prepared: dict[str, TaskData], recipe: Recipe
 ) -> None:
+    """Write a trained model folder's run records beside the weights: `eval_results.json`, `train_summary.json`,
+    `trainer_state.json` and `training_curves.png` (what `train` and `refine` leave in each model folder)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / EVAL_RESULTS_FILE).write_text(json.dumps(result.metrics, indent=2, sort_keys=True) + "\n")
     (folder / TRAIN_SUMMARY_FILE).write_text(json.dumps(asdict(result), indent=2) + "\n")
@@ -321,11 +330,11 @@ def format_results_table(result: TrainResult) -> str:
     lines = ["| task | metric | score | examples seen |", "|---|---|---|---|"]
     for task, metric in result.task_metrics.items():
         key = main_metric_key(metric)
-        score = result.metrics.get(f"eval_{task}_{key}")
+        score = result.metrics.get(main_score_key(task, metric))
         shown = f"{score:.4f}" if score is not None else "n/a"
         lines.append(f"| {task} | {metric} ({key}) | {shown} | {result.examples_seen.get(task, 0)} |")
-    if "eval_average" in result.metrics:
-        lines.append(f"| **average** | | {result.metrics['eval_average']:.4f} | |")
+    if average_key() in result.metrics:
+        lines.append(f"| **average** | | {result.metrics[average_key()]:.4f} | |")
     lines.append(f"\ntrain time {result.train_seconds:.1f} s; {result.num_parameters:,} parameters; saved to {result.output_dir}")
     return "\n".join(lines)
 
@@ -350,4 +359,4 @@ def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_si
             model=model, args=args, processing_class=tokenizer, task_metrics={n: d.metric for n, d in prepared.items()}
         )
         trainer.remove_callback(PrinterCallback)  # stdout carries the metrics only (JSON for `hf-mtl evaluate`)
-        return trainer.evaluate(eval_dataset={name: _eval_split(data, split) for name, data in prepared.items()})
+        return trainer.evaluate(eval_dataset={name: eval_split_dataset(data, split) for name, data in prepared.items()})
