@@ -94,7 +94,7 @@ def test_non_finite_regression_targets_are_data_errors(tmp_path, fmt, value):
         path.write_text(f"text{sep}label\na{sep}0.5\nb{sep}{value}\n")
     spec = TaskSpec.from_dict({"name": "score", "type": "text-classification", "problem_type": "regression",
                                "train": str(path)})
-    where = r"row 2 \(line 3\)" if fmt != "jsonl" else "row 2"
+    where = r"row 2 \(line 3\)" if fmt != "jsonl" else r"row 2 \(line 2\)"  # the line the row is on
     message = rf"{path.name}.*{where}: regression target .* in column 'label' is not a finite number"
     if fmt == "jsonl" and value == "1e400":  # too large for pyarrow's reader: caught when the lines are checked
         message = rf"{path.name}:2: field 'label': the number is too large for a 64-bit float"
@@ -111,7 +111,8 @@ def test_an_empty_label_cell_is_a_data_error_not_a_class(tmp_path, fmt):
         sep = "," if fmt == "csv" else "\t"
         path.write_text(f"text{sep}label\na{sep}pos\nb{sep}\n")
     spec = TaskSpec.from_dict({"name": "sentiment", "type": "text-classification", "train": str(path)})
-    with pytest.raises(DataError, match=rf"{path.name}.*row 2: the label is empty"):
+    line = 2 if fmt == "jsonl" else 3
+    with pytest.raises(DataError, match=rf"{path.name}.*row 2 \(line {line}\): the label is empty"):
         read_split(spec.train, spec, "train")
     # multi-label: an empty cell is an example without labels, as before
     multi = TaskSpec.from_dict({"name": "tags", "type": "text-classification", "problem_type":
