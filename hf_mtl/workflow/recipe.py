@@ -260,6 +260,12 @@ def _parse_value(text: str, override: str) -> Any:
         ) from None
 
 
+def _normalized_key(key: str) -> str:
+    """``max-steps`` -> ``max_steps`` when that names a setting; else the key as written, for the error to quote."""
+    normalized = key.replace("-", "_")
+    return normalized if "." not in key and normalized in (*RECIPE_KEYS, *TRAINING_KEYS) else key
+
+
 def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
     """Parse ``key=value`` and ``--key value`` / ``--key=value`` overrides (values read as YAML scalars).
 
@@ -284,7 +290,7 @@ def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
             key, value = argument.split("=", 1)
         else:
             raise RecipeError(f"Override '{argument}' is not of the form key=value or --key value.")
-        parsed.append((key.replace("-", "_") if key.count(".") == 0 else key, _parse_value(value, argument)))
+        parsed.append((_normalized_key(key), _parse_value(value, argument)))
         position += 1
     return parsed
 
