@@ -350,7 +350,7 @@ def test_predict_input_splits_on_newlines_only_and_reads_fifos(trained_run, caps
     assert main(["predict", model, "--input", "-"]) == 2  # before: a UnicodeDecodeError traceback
     one_line_error(capsys, "stdin is not UTF-8 text: byte b'\\xff' at offset 5 (line 2)")
     assert main(["predict", model, "--input", str(tmp_path / "missing.txt")]) == 2
-    one_line_error(capsys, "missing.txt' does not exist")
+    one_line_error(capsys, "missing.txt does not exist")
 
 
 def test_symlink_loops_as_outputs_fail_before_any_prediction(trained_run, capsys, tmp_path, monkeypatch):

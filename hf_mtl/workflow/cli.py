@@ -157,8 +157,8 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
     path = Path(args.input).expanduser()
     if path.is_dir():
         raise UsageError(f"--input {path} is a folder; give a text file (one input per line) or '-' for stdin.")
-    if not path.exists():
-        raise UsageError(missing_path(path, "--input"))
+    if not path.exists():  # a link that loops or points nowhere is named as such
+        raise UsageError(missing_path(path, "--input") if path.is_symlink() else f"Input file {path} does not exist.")
     try:  # a regular file, or a pipe, FIFO or /dev/stdin: anything that can be read
         with path.open("rb") as handle:
             data = handle.read()
