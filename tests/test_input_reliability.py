@@ -85,6 +85,13 @@ def test_a_boolean_or_null_where_a_name_belongs_is_an_error_naming_the_line(tmp_
         load_recipe(recipe_file(tmp_path, body))
 
 
+def test_task_overrides_keep_the_text_of_names_and_labels_too():
+    assert parse_overrides(["tasks.s.label_map={0: no, 1: 010}", "tasks.s.labels=[no, yes]"]) == [
+        ("tasks.s.label_map", {0: "no", 1: "010"}), ("tasks.s.labels", ["no", "yes"])]
+    with pytest.raises(RecipeError, match=r"tasks.s.label_map\[0\]: true is read as a boolean"):
+        parse_overrides(["tasks.s.label_map={0: true}"])
+
+
 def test_an_alias_bomb_fails_fast_with_one_short_line(tmp_path):
     levels = "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(9))
     path = tmp_path / "bomb.yaml"

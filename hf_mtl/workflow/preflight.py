@@ -35,10 +35,11 @@ POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "d
 
 
 def check_label_counts(prepared: Mapping[str, TaskData]) -> None:
-    """A single-label task needs two classes in its label set; one class means the data, not the encoder, is wrong."""
+    """A single-label text task needs two classes in its label set (the config refuses fewer): one class means the
+    data, not the encoder, is wrong."""
     for name, data in prepared.items():
         spec = data.spec
-        if spec.is_regression or spec.is_multi_label or len(data.labels) >= 2:
+        if spec.is_token_task or spec.is_regression or spec.is_multi_label or len(data.labels) >= 2:
             continue
         source = spec.train.describe() if spec.train is not None else "its data"
         found = f"only the label {data.labels[0]!r}" if data.labels else "no label"

@@ -42,7 +42,7 @@ from ..data.tasks import TaskSpec, group_tasks
 from ..export.public_names import EMBEDDED_HUB_ID, HUB_ID_PATTERN, default_encoder
 from ..modeling.errors import HfMtlError, RecipeError, did_you_mean
 from ..training.training_args import MultiTaskTrainingArguments
-from .recipe_yaml import RecipeLoader, ValueCheckError, check_recipe_values, load_yaml
+from .recipe_yaml import RecipeLoader, ValueCheckError, check_recipe_values, check_task_value, load_yaml
 
 __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
 
@@ -248,11 +248,16 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return problem
 
 
-def _parse_value(text: str, override: str) -> Any:
+def _parse_value(text: str, override: str, key: str = "") -> Any:
     if text == "":
         return ""
+    parts = key.split(".")
+    # tasks.<task>.<field>=VALUE: the value keeps its text where a name or label belongs, as in the recipe file
+    check = (lambda node: check_task_value(parts[2], node, key)) if len(parts) == 3 and parts[0] == "tasks" else None
     try:
-        return load_yaml(text)
+        return load_yaml(text, check=check)
+    except ValueCheckError as error:
+        raise RecipeError(f"Override '{override}': {_yaml_problem(error)}") from None
     except yaml.YAMLError as error:
         raise RecipeError(
             f"Override '{override}': the value {brief(text)} is not a YAML scalar, list or mapping: {_yaml_problem(error)}; "
@@ -290,7 +295,7 @@ def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
             key, value = argument.split("=", 1)
         else:
             raise RecipeError(f"Override '{argument}' is not of the form key=value or --key value.")
-        parsed.append((_normalized_key(key), _parse_value(value, argument)))
+        parsed.append((_normalized_key(key), _parse_value(value, argument, key)))
         position += 1
     return parsed
 

@@ -32,7 +32,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..data.raw import brief
 
-__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "check_recipe_values", "load_yaml"]
+__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "check_recipe_values", "check_task_value", "load_yaml"]
 
 # Recipes hold a few hundred values; a document that expands to more through aliases is refused unbuilt.
 MAX_YAML_VALUES = 100_000
@@ -214,6 +214,11 @@ def _check_task(node: Node, where: str) -> None:
                     _keep_text(field_value, f"{where}.{name}.{field_name}", label=False)
         elif name == "local":
             _check_task(value, f"{where}.local")
+
+
+def check_task_value(field_name: str, node: Node, where: str) -> None:
+    """:func:`check_recipe_values` for one task setting given alone (a ``tasks.<task>.<field>=VALUE`` override)."""
+    _check_task(MappingNode("tag:yaml.org,2002:map", [(ScalarNode(STR_TAG, field_name), node)]), where.rsplit(".", 1)[0])
 
 
 def check_recipe_values(root: Node) -> None:
