@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -346,6 +348,9 @@ def test_predict_input_splits_on_newlines_only_and_reads_fifos(trained_run, caps
     assert main(["predict", model, "--input", str(fifo)]) == 0  # before: "does not exist"
     writer.join()
     assert len(capsys.readouterr().out.splitlines()) == 2
+    piped = subprocess.run([sys.executable, "-m", "hf_mtl", "predict", model, "--input", "/dev/stdin"],
+                           input=b"p\nq\n", capture_output=True, timeout=120)  # /dev/stdin is a pipe here
+    assert piped.returncode == 0 and len(piped.stdout.splitlines()) == 2, piped.stderr
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"fine\n\xff\xfe bad\n")))
     assert main(["predict", model, "--input", "-"]) == 2  # before: a UnicodeDecodeError traceback
     one_line_error(capsys, "stdin is not UTF-8 text: byte b'\\xff' at offset 5 (line 2)")
