@@ -85,6 +85,18 @@ def test_a_boolean_or_null_where_a_name_belongs_is_an_error_naming_the_line(tmp_
         load_recipe(recipe_file(tmp_path, body))
 
 
+def test_yes_and_no_keep_their_meaning_where_true_or_false_is_expected(tmp_path):
+    body = ("output_dir: out\noverwrite: yes\nmodel: {freeze_encoder: yes}\ntasks:\n" + TASK
+            + "    label_all_subwords: on\ntraining: {fp16: no, eval_strategy: no}\n")
+    recipe = load_recipe(recipe_file(tmp_path, body))
+    assert recipe.overwrite is True and recipe.model.freeze_encoder is True and recipe.tasks[0].label_all_subwords is True
+    assert recipe.training["fp16"] is False and recipe.training["eval_strategy"] == "no"
+    recipe = load_recipe(recipe_file(tmp_path, body), ["model.freeze_encoder=no", "overwrite=off"])
+    assert recipe.model.freeze_encoder is False and recipe.overwrite is False
+    with pytest.raises(RecipeError, match="model.freeze_encoder must be true or false, got 'maybe'"):
+        load_recipe(recipe_file(tmp_path, body), ["model.freeze_encoder=maybe"])
+
+
 def test_task_overrides_keep_the_text_of_names_and_labels_too():
     assert parse_overrides(["tasks.s.label_map={0: no, 1: 010}", "tasks.s.labels=[no, yes]"]) == [
         ("tasks.s.label_map", {0: "no", 1: "010"}), ("tasks.s.labels", ["no", "yes"])]

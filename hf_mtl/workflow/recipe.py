@@ -42,7 +42,16 @@ from ..data.tasks import TaskSpec, group_tasks
 from ..export.public_names import EMBEDDED_HUB_ID, HUB_ID_PATTERN, default_encoder
 from ..modeling.errors import HfMtlError, RecipeError, did_you_mean
 from ..training.training_args import MultiTaskTrainingArguments
-from .recipe_yaml import RecipeLoader, ValueCheckError, check_recipe_values, check_task_value, load_yaml
+from .recipe_yaml import (
+    MODEL_BOOLEAN_FIELDS,
+    TOP_BOOLEAN_FIELDS,
+    RecipeLoader,
+    ValueCheckError,
+    as_boolean,
+    check_recipe_values,
+    check_task_value,
+    load_yaml,
+)
 
 __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
 
@@ -191,6 +200,12 @@ def _training_field_types() -> dict[str, tuple[type, ...] | None]:
     return accepted
 
 
+@functools.cache
+def _boolean_training_keys() -> tuple[str, ...]:
+    """The training arguments that take true or false and no string."""
+    return tuple(key for key, kinds in _training_field_types().items() if kinds and bool in kinds and str not in kinds)
+
+
 def _checked_training_values(settings: dict[str, Any], where: str) -> dict[str, Any]:
     """Check each training argument's type and range, naming the field (transformers would fail much later, or
     silently train something else: `max_steps: -5` trained 3 epochs). Integral floats (`1e3`) become integers."""
@@ -252,8 +267,13 @@ def _parse_value(text: str, override: str, key: str = "") -> Any:
     if text == "":
         return ""
     parts = key.split(".")
-    # tasks.<task>.<field>=VALUE: the value keeps its text where a name or label belongs, as in the recipe file
-    check = (lambda node: check_task_value(parts[2], node, key)) if len(parts) == 3 and parts[0] == "tasks" else None
+    # tasks.<task>.<field>=VALUE: the value keeps its text where a name or label belongs, as in the recipe file;
+    # yes/no in a setting that takes true or false are booleans, as in the file
+    check = None
+    if len(parts) == 3 and parts[0] == "tasks":
+        check = lambda node: check_task_value(parts[2], node, key)  # noqa: E731
+    elif parts[-1] in (*_boolean_training_keys(), *TOP_BOOLEAN_FIELDS, *MODEL_BOOLEAN_FIELDS):
+        check = as_boolean
     try:
         return load_yaml(text, check=check)
     except ValueCheckError as error:
@@ -413,7 +433,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"Recipe file {path} does not exist.")
     try:
         text = path.read_bytes().decode("utf-8")
-        raw = load_yaml(text, check=check_recipe_values)
+        raw = load_yaml(text, check=lambda node: check_recipe_values(node, _boolean_training_keys()))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         position = _editor_position(text, mark.index) if mark is not None else None
@@ -453,6 +473,8 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if not isinstance(model, dict):
         raise RecipeError(f"{where}: `model` must be a mapping with keys {', '.join(MODEL_KEYS)}.")
     _check_keys(model, MODEL_KEYS, f"{where}: model")
+    if not isinstance(model.get("freeze_encoder", False), bool):  # a string such as "maybe" would freeze it
+        raise RecipeError(f"{where}: model.freeze_encoder must be true or false, got {brief(model['freeze_encoder'])}.")
     _check_lora(model, f"{where}: model")
     training = raw.get("training") or {}
     if not isinstance(training, dict):

@@ -32,7 +32,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..data.raw import brief
 
-__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "check_recipe_values", "check_task_value", "load_yaml"]
+__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "as_boolean", "check_recipe_values", "check_task_value", "load_yaml"]
 
 # Recipes hold a few hundred values; a document that expands to more through aliases is refused unbuilt.
 MAX_YAML_VALUES = 100_000
@@ -206,14 +206,31 @@ def _check_task(node: Node, where: str) -> None:
             for key_text, key, label in _pairs(value):
                 _key_text(key, f"{where}.label_map")
                 _keep_text(label, f"{where}.label_map[{key_text or '(empty)'}]", label=True)
+        elif name == "label_all_subwords":
+            as_boolean(value)
         elif name in SPLIT_FIELDS:
             if isinstance(value, ScalarNode):
                 _keep_text(value, f"{where}.{name}", label=False)
             for field_name, _, field_value in _pairs(value):
                 if field_name in SOURCE_TEXT_FIELDS:
                     _keep_text(field_value, f"{where}.{name}.{field_name}", label=False)
+                elif field_name == "has_header":
+                    as_boolean(field_value)
         elif name == "local":
             _check_task(value, f"{where}.local")
+
+
+# YAML 1.1's booleans other than true/false: in a field that takes true or false, they keep the meaning they had.
+YAML_1_1_BOOLEANS = ("yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF")
+TOP_BOOLEAN_FIELDS = ("overwrite", "resume")
+MODEL_BOOLEAN_FIELDS = ("freeze_encoder", "lora")
+
+
+def as_boolean(node: Node) -> None:
+    """``yes``/``no``/``on``/``off`` written (unquoted) where true or false is expected read as booleans, as YAML 1.1
+    read them (in a text field they stay text)."""
+    if isinstance(node, ScalarNode) and node.style is None and node.value in YAML_1_1_BOOLEANS:
+        node.tag = BOOL_TAG
 
 
 def check_task_value(field_name: str, node: Node, where: str) -> None:
@@ -221,12 +238,21 @@ def check_task_value(field_name: str, node: Node, where: str) -> None:
     _check_task(MappingNode("tag:yaml.org,2002:map", [(ScalarNode(STR_TAG, field_name), node)]), where.rsplit(".", 1)[0])
 
 
-def check_recipe_values(root: Node) -> None:
-    """Names, labels and data-source fields of a recipe's tasks keep the text written (see :func:`_keep_text`)."""
+def check_recipe_values(root: Node, boolean_training_keys: tuple[str, ...] = ()) -> None:
+    """Names, labels and data-source fields of a recipe's tasks keep the text written (see :func:`_keep_text`);
+    fields that take true or false (``boolean_training_keys`` among the training arguments) read ``yes``/``no``/
+    ``on``/``off`` as YAML 1.1 did (:func:`as_boolean`)."""
     for name, _, value in _pairs(root):
         if name == "tasks" and isinstance(value, SequenceNode):
             for index, task in enumerate(value.value):
                 _check_task(task, f"tasks[{index}]")
+        elif name in TOP_BOOLEAN_FIELDS:
+            as_boolean(value)
+        elif name in ("model", "training"):
+            wanted = MODEL_BOOLEAN_FIELDS if name == "model" else boolean_training_keys
+            for key, _, setting in _pairs(value):
+                if key in wanted:
+                    as_boolean(setting)
 
 
 _PROBE = RecipeLoader("")
