@@ -121,6 +121,7 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     ```python
     >>> read_text_file("recipes/data/sst2_validation.tsv")[:17]
     'sentence\\tlabel\\nit'
+
     ```
     """
     p = check_file(path)

@@ -13,6 +13,7 @@ Example:
 
 ```python
 >>> check_best_metric("eval_ner_f1", {"eval_ner_f1", "eval_average", "eval_loss"})  # fine; else a RecipeError
+
 ```
 """
 

@@ -50,7 +50,9 @@ from .recipe_yaml import (
     as_boolean,
     check_recipe_values,
     check_task_value,
+    editor_position,
     load_yaml,
+    yaml_problem,
 )
 
 __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
@@ -247,22 +249,6 @@ def _failing_training_key(output_dir: str, settings: dict[str, Any]) -> str | No
     return None
 
 
-def _editor_position(text: str, index: int) -> tuple[int, int]:
-    """(line, column) of a character as an editor numbers them: YAML also breaks lines at \\x85, U+2028 and U+2029,
-    which editors show inside a line."""
-    before = text[:index]
-    separator = "\n" if "\n" in text else "\r"
-    return before.count(separator) + 1, index - (before.rfind(separator) + 1) + 1
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """What went wrong, in one line; tags that would build Python objects are named as such."""
-    problem = str(getattr(error, "problem", None) or error).splitlines()[0]
-    if "python/" in problem:
-        problem += " (recipes are plain YAML: tags that build Python objects, such as !!python/..., are refused)"
-    return problem
-
-
 def _parse_value(text: str, override: str, key: str = "") -> Any:
     if text == "":
         return ""
@@ -277,10 +263,10 @@ def _parse_value(text: str, override: str, key: str = "") -> Any:
     try:
         return load_yaml(text, check=check)
     except ValueCheckError as error:
-        raise RecipeError(f"Override '{override}': {_yaml_problem(error)}") from None
+        raise RecipeError(f"Override '{override}': {yaml_problem(error)}") from None
     except yaml.YAMLError as error:
         raise RecipeError(
-            f"Override '{override}': the value {brief(text)} is not a YAML scalar, list or mapping: {_yaml_problem(error)}; "
+            f"Override '{override}': the value {brief(text)} is not a YAML scalar, list or mapping: {yaml_problem(error)}; "
             "quote it if it is a string."
         ) from None
 
@@ -436,12 +422,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raw = load_yaml(text, check=lambda node: check_recipe_values(node, _boolean_training_keys()))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        position = _editor_position(text, mark.index) if mark is not None else None
+        position = editor_position(text, mark.index) if mark is not None else None
         if isinstance(error, ValueCheckError):  # valid YAML, but a value or key the recipe cannot take as written
             at = ", line {}, column {}".format(*position) if position else ""
-            raise RecipeError(f"{path}{at}: {_yaml_problem(error)}") from None
+            raise RecipeError(f"{path}{at}: {yaml_problem(error)}") from None
         at = " at line {}, column {}".format(*position) if position else ""
-        raise RecipeError(f"{path} is not valid YAML{at}: {_yaml_problem(error)}") from None
+        raise RecipeError(f"{path} is not valid YAML{at}: {yaml_problem(error)}") from None
     except UnicodeDecodeError as error:
         raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}).") from None
     if not isinstance(raw, dict):

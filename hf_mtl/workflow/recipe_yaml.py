@@ -17,6 +17,7 @@ Example:
 ```python
 >>> load_yaml("label_map: {0: no, 1: yes}\\ncode: 010\\nrows: 1:30")
 {'label_map': {0: 'no', 1: 'yes'}, 'code': 10, 'rows': '1:30'}
+
 ```
 """
 
@@ -32,7 +33,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..data.raw import brief
 
-__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "as_boolean", "check_recipe_values", "check_task_value", "load_yaml"]
+__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "as_boolean", "check_recipe_values", "check_task_value", "editor_position", "load_yaml",
+           "yaml_problem"]
 
 # Recipes hold a few hundred values; a document that expands to more through aliases is refused unbuilt.
 MAX_YAML_VALUES = 100_000
@@ -67,13 +69,17 @@ class RecipeLoader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node: Node) -> int:
         """YAML 1.2 core integers: ``010`` is ten (not octal eight), ``0o10`` eight, ``0x10`` sixteen."""
-        text = self.construct_scalar(node)
-        sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
-        if digits.startswith("0o"):
-            return sign * int(digits[2:], 8)
-        if digits.startswith("0x"):
-            return sign * int(digits[2:], 16)
-        return sign * int(digits, 10)
+        return core_int(self.construct_scalar(node))
+
+
+def core_int(text: str) -> int:
+    """The integer a YAML 1.2 core-schema integer ``text`` writes (``010`` ten, ``0o10`` eight, ``0x10`` sixteen)."""
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+    if digits.startswith("0o"):
+        return sign * int(digits[2:], 8)
+    if digits.startswith("0x"):
+        return sign * int(digits[2:], 16)
+    return sign * int(digits, 10)
 
 
 RecipeLoader.add_constructor(INT_TAG, RecipeLoader.construct_yaml_int)
@@ -90,6 +96,22 @@ for _tag, _pattern, _first in (
      "-+0123456789."),
 ):
     RecipeLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+def editor_position(text: str, index: int) -> tuple[int, int]:
+    """(line, column) of a character as an editor numbers them: YAML also breaks lines at \\x85, U+2028 and U+2029,
+    which editors show inside a line."""
+    before = text[:index]
+    separator = "\n" if "\n" in text else "\r"
+    return before.count(separator) + 1, index - (before.rfind(separator) + 1) + 1
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """What went wrong, in one line; tags that would build Python objects are named as such."""
+    problem = str(getattr(error, "problem", None) or error).splitlines()[0]
+    if "python/" in problem:
+        problem += " (recipes are plain YAML: tags that build Python objects, such as !!python/..., are refused)"
+    return problem
 
 
 def _expanded_size(root: Node, limit: int) -> int:
@@ -184,7 +206,7 @@ def _key_text(node: Node, where: str) -> None:
     text (it is compared with the data's values as text); null is an error."""
     if not isinstance(node, ScalarNode):
         return
-    if node.tag == INT_TAG and node.style is None and node.value != str(RecipeLoader.construct_yaml_int(_PROBE, node)):
+    if node.tag == INT_TAG and node.style is None and node.value != str(core_int(node.value)):
         node.tag = STR_TAG
     elif node.tag == NULL_TAG:
         _fail(node, f"{where}: a null key; a key is a raw label value as the data holds it (quote it: 'null')")
@@ -254,5 +276,3 @@ def check_recipe_values(root: Node, boolean_training_keys: tuple[str, ...] = ())
                 if key in wanted:
                     as_boolean(setting)
 
-
-_PROBE = RecipeLoader("")
