@@ -431,3 +431,12 @@ def test_a_tokenizer_error_keeps_the_list_it_announces(monkeypatch, tmp_path):
     message = str(caught.value)
     assert "one of: (1) a `tokenizers` library serialization file, (2)" in message and "sentencepiece" in message
     assert "\n" not in message
+
+
+def test_an_error_line_is_one_line_and_bounded(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("output_dir: out\ntasks:\n  - name: s\n    type: text-classification\n    train: d.csv\n"
+                      "    text_column: {" + ", ".join(f"column{i}: {i}" for i in range(3000)) + "}\n")
+    assert main(["train", str(recipe)]) == 2  # the message quotes the whole mapping: the line is cut
+    err = one_line_error(capsys, "`text_column` must be a column name")
+    assert len(err) < 2200 and "more characters)" in err

@@ -167,6 +167,20 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
     return input_lines(data, f"--input {path}")
 
 
+MAX_MESSAGE = 2000  # characters of an error line; a value quoted from a file may be huge
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """An error message as one line of at most ``limit`` characters (the rest counted, not printed).
+
+    Example:
+        >>> one_line("a\\nb" + "x" * 30, limit=10)
+        'a bxxxxxxx... (23 more characters)'
+    """
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
 def _with_run_flags(recipe: Any, args: argparse.Namespace) -> Any:
     """The recipe with the command line's --resume / --overwrite (a recipe's own `resume: PATH` is kept)."""
     changes: dict[str, Any] = {}
@@ -302,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         COMMANDS[args.command](args, extra)
     except HfMtlError as error:
-        print(f"hf-mtl {args.command}: error: {error}", file=sys.stderr)
+        print(f"hf-mtl {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingInterrupted as stop:
         where = f"saved {stop.checkpoint}" if stop.checkpoint else "the checkpoint could not be completed"
