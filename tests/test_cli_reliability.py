@@ -3,10 +3,14 @@ status 2 (130 for Ctrl-C), before any data is read or anything trains, and nothi
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import threading
 
 import pytest
 import torch
@@ -94,7 +98,7 @@ def test_non_finite_regression_targets_are_data_errors(tmp_path, fmt, value):
         path.write_text(f"text{sep}label\na{sep}0.5\nb{sep}{value}\n")
     spec = TaskSpec.from_dict({"name": "score", "type": "text-classification", "problem_type": "regression",
                                "train": str(path)})
-    where = r"row 2 \(line 3\)" if fmt != "jsonl" else "row 2"
+    where = r"row 2 \(line 3\)" if fmt != "jsonl" else r"row 2 \(line 2\)"  # the line the row is on
     message = rf"{path.name}.*{where}: regression target .* in column 'label' is not a finite number"
     if fmt == "jsonl" and value == "1e400":  # too large for pyarrow's reader: caught when the lines are checked
         message = rf"{path.name}:2: field 'label': the number is too large for a 64-bit float"
@@ -111,7 +115,8 @@ def test_an_empty_label_cell_is_a_data_error_not_a_class(tmp_path, fmt):
         sep = "," if fmt == "csv" else "\t"
         path.write_text(f"text{sep}label\na{sep}pos\nb{sep}\n")
     spec = TaskSpec.from_dict({"name": "sentiment", "type": "text-classification", "train": str(path)})
-    with pytest.raises(DataError, match=rf"{path.name}.*row 2: the label is empty"):
+    line = 2 if fmt == "jsonl" else 3
+    with pytest.raises(DataError, match=rf"{path.name}.*row 2 \(line {line}\): the label is empty"):
         read_split(spec.train, spec, "train")
     # multi-label: an empty cell is an example without labels, as before
     multi = TaskSpec.from_dict({"name": "tags", "type": "text-classification", "problem_type":
@@ -326,3 +331,112 @@ def test_predict_and_export_check_their_outputs_first(trained_run, capsys, tmp_p
     assert main(["export", model, "--task", "ner", str(tmp_path / "ner"), "--overwrite"]) == 0
     assert main(["push", model, model]) == 2
     one_line_error(capsys, "is the model folder it reads")
+
+
+# ------------------------------------------------------------------ issue #20: inputs of predict, checks before training
+def test_predict_input_splits_on_newlines_only_and_reads_fifos(trained_run, capsys, tmp_path, monkeypatch):
+    model = str(trained_run[0] / "out")
+    inputs = tmp_path / "in.txt"
+    inputs.write_bytes("a\fb\nc\u2028d\r\ne\x85f\ng\x0bh\n\ni\x1cj\n".encode())  # 5 lines (and a blank one)
+    assert main(["predict", model, "--input", str(inputs)]) == 0
+    texts = [json.loads(line)["text"] for line in capsys.readouterr().out.strip("\n").split("\n")]
+    assert texts == ["a\fb", "c\u2028d", "e\x85f", "g\x0bh", "i\x1cj"]  # before: 8 outputs (str.splitlines)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text("x\ny\n"))
+    writer.start()
+    assert main(["predict", model, "--input", str(fifo)]) == 0  # before: "does not exist"
+    writer.join()
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    piped = subprocess.run([sys.executable, "-m", "hf_mtl", "predict", model, "--input", "/dev/stdin"],
+                           input=b"p\nq\n", capture_output=True, timeout=120)  # /dev/stdin is a pipe here
+    assert piped.returncode == 0 and len(piped.stdout.splitlines()) == 2, piped.stderr
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"fine\n\xff\xfe bad\n")))
+    assert main(["predict", model, "--input", "-"]) == 2  # before: a UnicodeDecodeError traceback
+    one_line_error(capsys, "stdin is not UTF-8 text: byte b'\\xff' at offset 5 (line 2)")
+    assert main(["predict", model, "--input", str(tmp_path / "missing.txt")]) == 2
+    one_line_error(capsys, "missing.txt does not exist")
+
+
+def test_symlink_loops_as_outputs_fail_before_any_prediction(trained_run, capsys, tmp_path, monkeypatch):
+    model = str(trained_run[0] / "out")
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    monkeypatch.setattr("hf_mtl.modeling.inference.predict", lambda *args, **kwargs: pytest.fail("predicted"))
+    assert main(["predict", model, "--text", "hi", "--output", str(tmp_path / "a")]) == 2
+    one_line_error(capsys, "is a symbolic link that loops")
+    assert main(["predict", model, "--input", str(tmp_path / "a")]) == 2
+    one_line_error(capsys, "is a symbolic link that loops")
+    assert main(["export", model, "--task", "ner", str(tmp_path / "a")]) == 2
+    one_line_error(capsys, "is a symbolic link that loops")
+
+
+def _sentiment_task(path, **settings):
+    return {"name": "sentiment", "type": "text-classification", "train": str(path), "validation": str(path), **settings}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"tasks": "one_class"}, "the training split (tsv file"),
+    ({"tasks": "long"}, "`max_length: 512` is above what the encoder (bert) can read: 128 tokens"),
+    ({"metric_for_best_model": "accuracy"}, "training.metric_for_best_model: 'accuracy' (read as 'eval_accuracy') "
+                                            "names no metric of this run"),
+])
+def test_problems_only_the_data_and_model_tell_are_found_before_training(tmp_path, capsys, tiny_encoder_dir, change,
+                                                                         message):
+    data = tmp_path / "d.tsv"
+    data.write_text("text\tlabel\n" + "".join(f"text {i}\tpos\n" for i in range(8)))
+    tasks = [_sentiment_task(data)] if change.get("tasks") == "one_class" else [dict(TASKS[0])]
+    if change.get("tasks") == "long":
+        tasks[0]["max_length"] = 512
+    training = {key: value for key, value in change.items() if key != "tasks"}
+    if training:
+        training.update(eval_strategy="steps", eval_steps=2, load_best_model_at_end=True)
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", tasks=tasks, **training)
+    assert main(["train", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip()  # after the tokenizing progress bars: one error line, no traceback
+    assert message in err.splitlines()[-1] and "Traceback" not in err, err
+    assert "Cannot load the encoder" not in err
+    assert not list((tmp_path / "out").glob("checkpoint-*"))  # nothing trained
+
+
+def test_a_problem_type_that_differs_from_the_models_is_refused(tmp_path, capsys, tiny_encoder_dir):
+    saved = tmp_path / "model"
+    MultiTaskModel.from_encoder(str(tiny_encoder_dir), tasks={"sentiment": TINY_TASKS["sentiment"]}).save_pretrained(saved)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(saved)
+    data = tmp_path / "d.tsv"
+    data.write_text("text\tlabel\na\tnegative|positive\nb\tpositive\n")
+    task = _sentiment_task(data, problem_type="multi_label_classification", label_separator="|")
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", tasks=[task])
+    assert main(["evaluate", str(saved), str(recipe)]) == 2
+    one_line_error(capsys, "task 'sentiment' is a problem_type 'multi_label_classification' task in the recipe but "
+                           "'single_label_classification' in")
+    raw = yaml.safe_load(recipe.read_text())
+    raw["model"] = {"from_model": str(saved)}
+    recipe.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(recipe)]) == 2
+    one_line_error(capsys, "set `problem_type: single_label_classification` on the task")
+
+
+def test_a_tokenizer_error_keeps_the_list_it_announces(monkeypatch, tmp_path):
+    from hf_mtl.workflow import train
+
+    def fail(*args, **kwargs):
+        raise ValueError("Couldn't instantiate the backend tokenizer from one of: \n(1) a `tokenizers` library "
+                         "serialization file, \n(2) a slow tokenizer instance to convert or \n(3) an equivalent slow "
+                         "tokenizer class to instantiate and convert. \nYou need to have sentencepiece installed.")
+
+    monkeypatch.setattr(train.AutoTokenizer, "from_pretrained", fail)
+    with pytest.raises(RecipeError) as caught:
+        train.load_tokenizer(str(tmp_path))
+    message = str(caught.value)
+    assert "one of: (1) a `tokenizers` library serialization file, (2)" in message and "sentencepiece" in message
+    assert "\n" not in message
+
+
+def test_an_error_line_is_one_line_and_bounded(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("output_dir: out\ntasks:\n  - name: s\n    type: text-classification\n    train: d.csv\n"
+                      "    text_column: {" + ", ".join(f"column{i}: {i}" for i in range(3000)) + "}\n")
+    assert main(["train", str(recipe)]) == 2  # the message quotes the whole mapping: the line is cut
+    err = one_line_error(capsys, "`text_column` must be a column name")
+    assert len(err) < 2200 and "more characters)" in err

@@ -93,7 +93,7 @@ def test_checks_apply_to_dataset_objects_and_name_them(tokenizer):
     strings = datasets.Dataset.from_dict({"title": ["a", "b", "c"], "label": ["x", "y", "z"]})
     with pytest.raises(DataError, match=r"train split \(Dataset \(3 rows\)\), row 3: label 'z' is not a key of `label_map`"):
         load_task_splits(topic_spec(train=strings, validation=strings, label_map={"x": "X", "y": "Y"}))
-    with pytest.raises(DataError, match=r"task 'topic', train split: label 'Sports' \(first in row 2\) is not in"):
+    with pytest.raises(DataError, match=r"task 'topic', train split \(Dataset \(8 rows\)\), row 2: label 'Sports' is not one of"):
         prepare_task(topic_spec(train=ds, validation=ds, labels=["World"]), tokenizer)
     with pytest.raises(TaskError, match="has no recipe form"):
         topic_spec(train=ds).to_dict()

@@ -300,7 +300,7 @@ def test_multi_label_string_without_separator(tmp_path):
 def test_label_map_without_the_value(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("text,label\nx,1\ny,5\n")
-    with pytest.raises(DataError, match=r"row 2: label 5 is not a key of `label_map` \(keys: 1, 2\)"):
+    with pytest.raises(DataError, match=r"row 2 \(line 3\): label 5 is not a key of `label_map` \(keys: 1, 2\)"):
         load_task_splits(text_spec(path, label_map={1: "a", 2: "b"}))
 
 

@@ -225,7 +225,7 @@ def _conllu_sentence(path: str | Path, block: list[tuple[int, str]], tag_column:
         form, tag = fields[1], fields[column]
         if tag in ("_", "") and not missing:
             raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
-        if not form:
+        if not form.strip():  # the rule of every reader: a word has a visible character
             raise DataError(f"{path}:{number}: the FORM column (the word) is empty: {line!r}")
         words.append(form)
         tags.append(tag)

@@ -14,7 +14,9 @@ CoNLL-U multi-word tokens and empty nodes) is counted, logged and returned in :a
 from __future__ import annotations
 
 import codecs
+import errno
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from ..modeling.errors import DataError
 
 logger = logging.getLogger("hf_mtl")
 
-__all__ = ["PLACEHOLDER_TAGS", "RawSplit", "add_note", "check_file", "read_text_file", "split_lines"]
+__all__ = ["PLACEHOLDER_TAGS", "RawSplit", "add_note", "brief", "check_file", "missing_path", "read_text_file", "split_lines"]
 
 @dataclass
 class RawSplit:
@@ -49,15 +51,64 @@ class RawSplit:
 PLACEHOLDER_TAGS = ("-", "_", "")
 
 
+def brief(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages (a value read from a file may be huge)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 # --------------------------------------------------------------------------------------------- files
+def missing_path(path: Path, what: str) -> str:
+    """Why ``path`` cannot be opened, in words: a symbolic-link loop, a broken link, or a path that does not exist
+    (with where it resolves to). ``Path.resolve`` itself raises on a loop, so it is never called on one."""
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except RuntimeError:  # Python 3.11-3.12: "Symlink loop from ..."
+            return f"{what} {str(path)!r} is a symbolic link that loops (it points, in the end, to itself)"
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                return f"{what} {str(path)!r} is a symbolic link that loops (it points, in the end, to itself)"
+            return f"{what} {str(path)!r} is a broken symbolic link (to {os.readlink(path)!r}, which does not exist)"
+    try:
+        resolved = path.resolve()
+    except (RuntimeError, OSError):
+        resolved = path.absolute()
+    return f"{what} {str(path)!r} does not exist (resolved: {resolved}); check the path in the recipe"
+
+
 def check_file(path: str | Path, what: str = "data file") -> Path:
-    """Raise :class:`DataError` unless ``path`` is an existing file; return it as a ``Path``."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{what} {str(p)!r} does not exist (resolved: {p.resolve()}); check the path in the recipe")
+    """Raise :class:`DataError` unless ``path`` (``~`` expanded) is an existing file; return it as a ``Path``."""
+    p = Path(path).expanduser()
+    try:
+        exists = p.exists()
+    except OSError:  # a symbolic-link loop on some Pythons
+        exists = False
+    if not exists:
+        raise DataError(missing_path(p, what))
     if not p.is_file():
         raise DataError(f"{what} {str(p)!r} is not a file")
     return p
+
+
+# Byte-order marks of the encodings a UTF-8 reader cannot read (longest first: UTF-32 LE starts like UTF-16 LE).
+_FOREIGN_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+                 (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _utf16_or_32(data: bytes) -> str | None:
+    """``"utf-16"`` / ``"utf-32"`` (or their ``-le``/``-be`` forms) when ``data`` looks like such a file: a
+    byte-order mark, or ASCII text whose every other byte (every fourth) is NUL."""
+    for bom, name in _FOREIGN_BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:200]
+    if len(head) >= 8 and head.count(0) >= len(head) // 3:
+        for name, nuls in (("utf-32-le", (1, 2, 3)), ("utf-32-be", (0, 1, 2)), ("utf-16-le", (1,)), ("utf-16-be", (0,))):
+            step = 4 if "32" in name else 2
+            if all(head[i + k] == 0 for i in range(0, len(head) - step + 1, step) for k in nuls):
+                return name
+    return None
 
 
 def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
@@ -70,6 +121,7 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
     ```python
     >>> read_text_file("recipes/data/sst2_validation.tsv")[:17]
     'sentence\\tlabel\\nit'
+
     ```
     """
     p = check_file(path)
@@ -78,6 +130,12 @@ def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
         codec = codecs.lookup(encoding)
     except LookupError:
         raise DataError(f"{p}: unknown encoding {encoding!r} (set `encoding:` to e.g. utf-8 or latin-1)") from None
+    foreign = _utf16_or_32(data) if codec.name in ("utf-8", "utf-8-sig", "ascii") else None
+    if foreign is not None:  # as UTF-8 it fails on the mark ("try latin-1" misled), or reads NULs between letters
+        raise DataError(
+            f"{p} is {foreign.upper()} text ({'a byte-order mark' if '-' not in foreign[4:] else 'NUL bytes between the letters'}), "
+            f"not {encoding}; set `encoding: {foreign}` on this data source (or save the file as UTF-8)"
+        )
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:

@@ -16,9 +16,9 @@ import datasets
 from ..modeling.errors import DataError, did_you_mean
 from .conll import read_conll, read_conll_split, read_conllu, read_conllu_split
 from .dataset_objects import read_dataset_object
-from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, check_file, read_text_file
+from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, brief, check_file, read_text_file
 from .sources import IN_MEMORY_FORMAT, DataSource
-from .tables import read_disk, read_hub, read_parquet, read_table
+from .tables import read_disk, read_hub, read_parquet, read_table, read_table_lines
 from .tasks import TaskSpec
 
 __all__ = [
@@ -47,6 +47,28 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) else repr(value)
 
 
+def _kind(value: Any) -> str:
+    return {list: "a list", dict: "a mapping", bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def _at(row: int, lines: list[int] | None) -> str:
+    """``row 3 (line 4)``: the row, and the file's line it starts on when known."""
+    return f"row {row}" + (f" (line {lines[row - 1]})" if lines is not None and 0 < row <= len(lines) else "")
+
+
+def check_word(word: Any, where: str) -> str:
+    """A word as text: a number keeps its digits; null, a list or a mapping, and an empty or blank word are
+    errors (the rule of the CoNLL readers, for every reader)."""
+    if isinstance(word, (int, float)) and not isinstance(word, bool):
+        return str(word)
+    if not isinstance(word, str):
+        what = "null" if word is None else f"{_kind(word)} ({brief(word)})"
+        raise DataError(f"{where} is {what}; a word is text")
+    if not word.strip():
+        raise DataError(f"{where} is empty ({word!r}); every word needs at least one visible character")
+    return word
+
+
 def _class_label_names(feature: Any) -> list[str] | None:
     if isinstance(feature, datasets.ClassLabel):
         return list(feature.names)
@@ -59,28 +81,32 @@ def _class_label_names(feature: Any) -> list[str] | None:
 class _LabelNamer:
     """Raw label value -> label name: ClassLabel id -> name, then ``label_map`` (keys compared as strings)."""
 
-    def __init__(self, spec: TaskSpec, class_names: list[str] | None, where: str):
+    def __init__(self, spec: TaskSpec, class_names: list[str] | None, where: str, lines: list[int] | None = None):
         self.class_names = class_names
         self.map = {_key(k): v for k, v in spec.label_map.items()} if spec.label_map else None
         self.where = where
         self.task = spec.name
+        self.lines = lines
 
     def __call__(self, raw: Any, row: int) -> str:
+        at = f"{self.where}, {_at(row, self.lines)}"
         if raw is None or (isinstance(raw, float) and math.isnan(raw)):
-            raise DataError(f"{self.where}, row {row}: the label is empty (null)")
+            raise DataError(f"{at}: the label is empty (null)")
         if isinstance(raw, str) and not raw.strip():  # an empty cell would otherwise become a class named ""
-            raise DataError(f"{self.where}, row {row}: the label is empty ({raw!r}); every example needs a label")
+            raise DataError(f"{at}: the label is empty ({raw!r}); every example needs a label")
+        if isinstance(raw, (list, dict, tuple)):  # its repr would become a class name
+            raise DataError(f"{at}: the label is {_kind(raw)} ({brief(raw)}); expected one label (text or a number)")
         name = None
         if self.class_names is not None and isinstance(raw, int) and not isinstance(raw, bool):
             if not 0 <= raw < len(self.class_names):
-                raise DataError(f"{self.where}, row {row}: label id {raw} is outside the ClassLabel names {self.class_names}")
+                raise DataError(f"{at}: label id {raw} is outside the ClassLabel names {self.class_names}")
             name = self.class_names[raw]
         if self.map is not None:
             for candidate in (raw, name):
                 if candidate is not None and _key(candidate) in self.map:
                     return self.map[_key(candidate)]
             raise DataError(
-                f"{self.where}, row {row}: label {_shown(raw)} is not a key of `label_map` (keys: {', '.join(self.map)})"
+                f"{at}: label {_shown(raw)} is not a key of `label_map` (keys: {', '.join(self.map)})"
             )
         return name if name is not None else _key(raw)
 
@@ -94,28 +120,34 @@ def _require_columns(ds: datasets.Dataset, columns: list[str], where: str) -> No
             )
 
 
-def _standardize_tokens(ds: datasets.Dataset, spec: TaskSpec, where: str) -> RawSplit:
+def _words(words: list[Any], where: str) -> list[str]:
+    if not words:
+        raise DataError(f"{where}: the sentence has no words (an empty list); remove it")
+    return [check_word(word, f"{where}, word {index}") for index, word in enumerate(words, 1)]
+
+
+def _standardize_tokens(ds: datasets.Dataset, spec: TaskSpec, where: str, lines: list[int] | None = None) -> RawSplit:
     _require_columns(ds, [spec.text_column, spec.label_column], where)
     class_names = _class_label_names(ds.features[spec.label_column])
-    namer = _LabelNamer(spec, class_names, where)
+    namer = _LabelNamer(spec, class_names, where, lines)
     words_out: list[list[str]] = []
     tags_out: list[list[str] | None] = []
     for row, (words, tags) in enumerate(zip(ds[spec.text_column][:], ds[spec.label_column][:], strict=True), 1):
         if spec.group is not None and isinstance(words, list) and (
             tags is None or isinstance(tags, list) and tags and all(t is None or t in PLACEHOLDER_TAGS for t in tags)
         ):
-            words_out.append([str(w) for w in words])
+            words_out.append(_words(words, f"{where}, {_at(row, lines)}, column {spec.text_column!r}"))
             tags_out.append(None)  # partial labels of a task group: no tags for this example
             continue
         if not isinstance(words, list) or not isinstance(tags, list):
-            raise DataError(f"{where}, row {row}: a token task needs lists of words and tags in "
+            raise DataError(f"{where}, {_at(row, lines)}: a token task needs lists of words and tags in "
                             f"{spec.text_column!r} / {spec.label_column!r}, got {type(words).__name__} / {type(tags).__name__}")
         if len(words) != len(tags):
-            raise DataError(f"{where}, row {row}: {len(words)} words but {len(tags)} tags")
-        words_out.append([str(w) for w in words])
+            raise DataError(f"{where}, {_at(row, lines)}: {len(words)} words but {len(tags)} tags")
+        words_out.append(_words(words, f"{where}, {_at(row, lines)}, column {spec.text_column!r}"))
         tags_out.append([namer(t, row) for t in tags])
     names = [namer(i, 0) for i in range(len(class_names))] if class_names else None
-    return RawSplit(datasets.Dataset.from_dict({"words": words_out, "tags": tags_out}), names, [])
+    return RawSplit(datasets.Dataset.from_dict({"words": words_out, "tags": tags_out}), names, [], lines)
 
 
 def _regression_target(raw: Any, spec: TaskSpec, where: str) -> float:
@@ -147,23 +179,25 @@ def _label_list(raw: Any, spec: TaskSpec, where: str) -> list[Any]:
     raise DataError(f"{where}: multi-label value {raw!r} is neither a list nor a delimited string")
 
 
-def _standardize_text(ds: datasets.Dataset, source: DataSource, spec: TaskSpec, where: str) -> RawSplit:
+def _standardize_text(ds: datasets.Dataset, spec: TaskSpec, where: str, lines: list[int] | None = None) -> RawSplit:
     text_columns = spec.text_column if isinstance(spec.text_column, list) else [spec.text_column]
     needed = text_columns + ([spec.text_pair_column] if spec.text_pair_column else []) + [spec.label_column]
     _require_columns(ds, needed, where)
-    line_offset = 1 if source.format in ("csv", "tsv") and source.has_header else 0
 
     def at(row: int) -> str:
-        return f"row {row}" + (f" (line {row + line_offset})" if source.format in ("csv", "tsv") else "")
+        return _at(row, lines)
 
     def text_of(columns: list[str], values: list[Any], row: int) -> str:
         for column, value in zip(columns, values, strict=True):
             if value is None:
                 raise DataError(f"{where}, {at(row)}: column {column!r} is empty (null)")
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):  # its repr would be the text
+                raise DataError(f"{where}, {at(row)}: column {column!r} holds {_kind(value)} ({brief(value)}); "
+                                "expected text")
         return " ".join(str(v) for v in values)
 
     class_names = _class_label_names(ds.features[spec.label_column])
-    namer = _LabelNamer(spec, class_names, where)
+    namer = _LabelNamer(spec, class_names, where, lines)
     text_values = [ds[c][:] for c in text_columns]
     out: dict[str, list[Any]] = {"text": []}
     if spec.text_pair_column:
@@ -186,7 +220,7 @@ def _standardize_text(ds: datasets.Dataset, source: DataSource, spec: TaskSpec, 
     names = [namer(i, 0) for i in range(len(class_names))] if class_names else None
     if spec.is_regression:
         names = None
-    return RawSplit(datasets.Dataset.from_dict(out), names, [])
+    return RawSplit(datasets.Dataset.from_dict(out), names, [], lines)
 
 
 def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
@@ -220,9 +254,9 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
                            allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
     else:
-        stream_note = None
+        stream_note, lines = None, None
         if fmt in ("csv", "tsv", "json", "jsonl"):
-            ds = read_table(source)
+            ds, lines = read_table_lines(source)
         elif fmt == "parquet":
             ds = read_parquet(source)
         elif fmt == "hub":
@@ -232,7 +266,7 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
             ds, stream_note = taken.dataset, taken.note
         else:
             ds = read_disk(source, split)
-        result = _standardize_tokens(ds, spec, where) if spec.is_token_task else _standardize_text(ds, source, spec, where)
+        result = (_standardize_tokens if spec.is_token_task else _standardize_text)(ds, spec, where, lines)
         if stream_note:
             result.notes.append(stream_note)
         add_note(result.notes, source.path or source.name or source.describe(), f"read {ds.num_rows} rows")
@@ -240,19 +274,38 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
     if rows is not None:
         total = result.dataset.num_rows
         kept = range(total)[rows]
+        if not kept:  # datasets' select raises IndexError on a range that starts past the end
+            raise DataError(f"{where}: `rows: {source.rows}` keeps no example: the split has {total} examples "
+                            f"(rows are counted from 0)")
         result.dataset = result.dataset.select(kept)
         result.lines = [result.lines[i] for i in kept] if result.lines is not None else None
         add_note(result.notes, source.path or source.name or source.describe(),
               f"kept rows {source.rows} ({len(kept)} of {total} examples)")
     if result.dataset.num_rows == 0:
         raise DataError(f"{where}: the split is empty (0 examples)")
+    _check_declared_labels(result, spec, where)
     return result
+
+
+def _check_declared_labels(result: RawSplit, spec: TaskSpec, where: str) -> None:
+    """Every label read is one of the task's `labels:` (when given), or an error naming the row and line."""
+    if not spec.labels or spec.is_regression:
+        return
+    declared = set(spec.labels)
+    column = "tags" if spec.is_token_task else "label"
+    for row, value in enumerate(result.dataset[column][:], 1):
+        names = value if isinstance(value, list) else [value]
+        for index, name in enumerate(names, 1):
+            if name is not None and name not in declared:
+                word = f", word {index}" if spec.is_token_task else ""
+                raise DataError(f"{where}, {_at(row, result.lines)}{word}: label {name!r} is not one of the task's "
+                                f"`labels` ({', '.join(spec.labels)}); add it there or fix the data")
 
 
 def _apply_token_label_map(raw: RawSplit, spec: TaskSpec, where: str) -> RawSplit:
     if not spec.label_map:
         return raw
-    namer = _LabelNamer(spec, None, where)
+    namer = _LabelNamer(spec, None, where, raw.lines)
     tags = [None if sentence is None else [namer(t, row) for t in sentence]
             for row, sentence in enumerate(raw.dataset["tags"][:], 1)]
     raw.dataset = raw.dataset.remove_columns("tags").add_column("tags", tags)

@@ -185,7 +185,7 @@ class DataSource:
         if self.word_column is not None and (isinstance(self.word_column, bool) or not isinstance(self.word_column, int)):
             raise TaskError(f"{where}: `word_column` must be a column index, not {self.word_column!r}")
         if self.column_names is not None:
-            if isinstance(self.column_names, str) or not all(isinstance(c, str) for c in self.column_names):
+            if not isinstance(self.column_names, (list, tuple)) or not all(isinstance(c, str) for c in self.column_names):
                 raise TaskError(f"{where}: `column_names` must be a list of strings, not {self.column_names!r}")
             self.column_names = list(self.column_names)
         if not isinstance(self.has_header, bool):
@@ -248,9 +248,8 @@ class DataSource:
                 f"got {type(value).__name__} {value!r}"
             )
         if base_dir is not None and source.path is not None and source.format != "hub":
-            path = Path(source.path).expanduser()
-            if not path.is_absolute():
-                source.path = str(Path(base_dir) / path)
+            path = Path(source.path).expanduser()  # `~/data/x.csv` was kept unexpanded, then "missing"
+            source.path = str(path if path.is_absolute() else Path(base_dir) / path)
         if base_dir is not None and source.format == "hub" and source.name is not None:
             # a local dataset folder named relatively (starts with ./ or ../) is resolved too
             if source.name.startswith(("./", "../")):

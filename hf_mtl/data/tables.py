@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from pathlib import Path
@@ -12,10 +11,10 @@ from typing import Any
 import datasets
 
 from ..modeling.errors import DataError
-from .raw import check_file, read_text_file, split_lines
+from .raw import check_file, missing_path, read_text_file, split_lines
 from .sources import DataSource
 
-__all__ = ["NO_ROWS", "read_disk", "read_hub", "read_parquet", "read_table"]
+__all__ = ["NO_ROWS", "read_disk", "read_hub", "read_parquet", "read_table", "read_table_lines"]
 
 # --------------------------------------------------------------------------------------------- tables
 def _json_kind(value: Any) -> str:
@@ -26,12 +25,15 @@ def _json_kind(value: Any) -> str:
 NO_ROWS = "no data rows (only a header, or an empty file): the split is empty"
 
 
-def _check_jsonsplit_lines(path: Path, text: str) -> None:
+def _check_jsonsplit_lines(path: Path, text: str) -> list[int]:
+    """Check every line of a JSON Lines file; return the line number of each record."""
     if not text.strip():
         raise DataError(f"{path}: {NO_ROWS}")
+    numbers: list[int] = []
     for number, line in enumerate(split_lines(text), 1):
         if not line.strip():
             continue
+        numbers.append(number)
         try:
             record = json.loads(line)
         except ValueError as err:
@@ -41,19 +43,20 @@ def _check_jsonsplit_lines(path: Path, text: str) -> None:
         for name, value in record.items():  # 1e400 reads as inf here, and stops pyarrow's reader without a field name
             if isinstance(value, float) and math.isinf(value) and "Infinity" not in line:
                 raise DataError(f"{path}:{number}: field {name!r}: the number is too large for a 64-bit float")
+    return numbers
 
 
-def _check_json(path: Path, text: str, field_name: str | None) -> None:
+def _check_json(path: Path, text: str, field_name: str | None) -> list[int] | None:
     """Check the records of a JSON/JSONL file before datasets reads it (its reader crashes the process on some
-    inputs, e.g. a first line ``null``, and silently turns a list of numbers into a ``text`` column)."""
+    inputs, e.g. a first line ``null``, and silently turns a list of numbers into a ``text`` column); the line of
+    each record when the file holds JSON Lines."""
     if not text.strip():
         raise DataError(f"{path}: {NO_ROWS}")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as err:
         if err.msg == "Extra data" and field_name is None:  # JSON Lines in a .json file, as datasets allows
-            _check_jsonsplit_lines(path, text)
-            return
+            return _check_jsonsplit_lines(path, text)
         raise DataError(f"{path}:{err.lineno}: not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})") from None
     if field_name is not None:
         if not isinstance(document, dict) or field_name not in document:
@@ -71,36 +74,54 @@ def _check_json(path: Path, text: str, field_name: str | None) -> None:
                 raise DataError(f"{path}: {where} is {_json_kind(record)}, expected a JSON object (a record)")
     elif not isinstance(document, dict):
         raise DataError(f"{path}: the file holds {_json_kind(document)}; expected a list of JSON objects (records)")
+    return None
 
 
 def _records(path: Path, reader: Any) -> Any:
+    """``(line, record)`` of each non-blank record, ``line`` the physical line it starts on."""
+    end = 0
     try:
-        yield from reader
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if record:  # blank lines are skipped
+                yield start, record
     except csv.Error as err:
         raise DataError(f"{path}:{reader.line_num}: cannot split this line into fields: {err}") from None
 
 
-def _unique_names(names: list[str]) -> list[str]:
-    """Header names as pandas gives them (what earlier hf_mtl versions read): ``Unnamed: i`` for an empty name,
-    ``name.1``, ``name.2`` for repeats."""
+def _physical_lines(text: str) -> list[str]:
+    """The text cut at each line break as :func:`split_lines` counts them (``\n``; ``\r`` in a file without
+    ``\n``), breaks kept: ``csv`` then numbers lines as an editor does (U+2028 or a lone ``\r`` inside a quoted
+    field do not count)."""
+    separator = "\r" if "\n" not in text and "\r" in text else "\n"
+    parts = text.split(separator)
+    return [part + separator for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _column_names(path: Path, names: list[str], line: int, given: bool) -> list[str]:
+    """The columns: an empty header name reads ``Unnamed: i`` (as pandas names it); a name given twice is an
+    error naming both columns (pandas renamed the second ``name.1``, and the wrong column was trained on)."""
     out: list[str] = []
     for index, name in enumerate(names):
         name = name or f"Unnamed: {index}"
-        base, count = name, 0
-        while name in out:
-            count += 1
-            name = f"{base}.{count}"
+        if name in out:
+            where = "`column_names`" if given else f"{path}:{line}: the header"
+            raise DataError(
+                f"{where} names column {name!r} twice (columns {out.index(name) + 1} and {index + 1} of {path}); "
+                "give each column its own name"
+            )
         out.append(name)
     return out
 
 
-def _read_delimited(path: Path, text: str, source: DataSource) -> datasets.Dataset:
+def _read_delimited(path: Path, text: str, source: DataSource) -> tuple[datasets.Dataset, list[int]]:
     """CSV/TSV records with Python's ``csv`` module: every value the string written (no type guessing), a record
-    with more fields than there are columns an error naming its line, missing trailing fields null."""
+    with more fields than there are columns an error naming its line, missing trailing fields null; the physical
+    line each record starts on."""
     delimiter = "\t" if source.format == "tsv" else ","
     quoting = csv.QUOTE_NONE if source.format == "tsv" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-    records = ((reader.line_num, record) for record in _records(path, reader) if record)  # blank lines are skipped
+    reader = csv.reader(_physical_lines(text), delimiter=delimiter, quoting=quoting)
+    records = _records(path, reader)
     header_line, header = next(records, (0, [])) if source.has_header else (0, [])
     for name in header:
         if "\x00" in name:  # Arrow cuts column names at NUL
@@ -111,8 +132,9 @@ def _read_delimited(path: Path, text: str, source: DataSource) -> datasets.Datas
             f"{path}: `has_header: false` needs `column_names:` (the file's first line has {len(first)} columns), "
             f"e.g. column_names: [label, title, description]"
         )
-    names = _unique_names(list(source.column_names or header))
+    names = _column_names(path, list(source.column_names or header), header_line, bool(source.column_names))
     columns: dict[str, list[str | None]] = {name: [] for name in names}
+    lines: list[int] = []
     for line, record in records:
         if len(record) > len(names):
             what = "`column_names` names" if source.column_names else "the header names"
@@ -123,12 +145,13 @@ def _read_delimited(path: Path, text: str, source: DataSource) -> datasets.Datas
                     else "quote fields that contain commas"
                 )
             )
+        lines.append(line)
         for index, name in enumerate(names):
             columns[name].append(record[index] if index < len(record) else None)
     if not names or not columns[names[0]]:
         raise DataError(f"{path}: {NO_ROWS}")
     features = datasets.Features({name: datasets.Value("string") for name in names})
-    return datasets.Dataset.from_dict(columns, features=features)
+    return datasets.Dataset.from_dict(columns, features=features), lines
 
 
 def read_table(source: DataSource) -> datasets.Dataset:
@@ -136,29 +159,36 @@ def read_table(source: DataSource) -> datasets.Dataset:
 
     CSV/TSV are read with Python's ``csv`` module: ``has_header: false`` needs ``column_names``; TSV has no
     quoting (as GLUE writes it); every value is the string written (``NA``, ``null``, ``007`` and ``1e5`` stay
-    as they are); a record with more fields than the header is a :class:`DataError` naming its line; blank lines
-    are skipped. JSON/JSONL are read with datasets' ``json`` builder after their records are checked (a line or
-    record that is not a JSON object is a :class:`DataError` naming it); ``field`` names the key holding the
-    records in a JSON object file, and a ``.json`` file may also hold JSON Lines.
+    as they are); a record with more fields than the header, or a header that names a column twice, is a
+    :class:`DataError` naming its line; blank lines are skipped. JSON/JSONL are read with datasets' ``json``
+    builder after their records are checked (a line or record that is not a JSON object is a :class:`DataError`
+    naming it); ``field`` names the key holding the records in a JSON object file, and a ``.json`` file may also
+    hold JSON Lines.
     """
+    return read_table_lines(source)[0]
+
+
+def read_table_lines(source: DataSource) -> tuple[datasets.Dataset, list[int] | None]:
+    """:func:`read_table`, and the line of the file each row starts on (``None`` for a JSON document)."""
     path = check_file(source.path)
     text = read_text_file(path, source.encoding)  # a clear error for a wrong encoding, before datasets sees it
     if source.format in ("csv", "tsv"):
         return _read_delimited(path, text, source)
     if source.format == "jsonl":
-        _check_jsonsplit_lines(path, text)
+        lines = _check_jsonsplit_lines(path, text)
     else:
-        _check_json(path, text, source.field)
+        lines = _check_json(path, text, source.field)
     kwargs: dict[str, Any] = {"encoding": source.encoding}
     if source.field:
         kwargs["field"] = source.field
     try:
-        return datasets.load_dataset("json", data_files={"train": str(path)}, split="train", **kwargs)
+        dataset = datasets.load_dataset("json", data_files={"train": str(path)}, split="train", **kwargs)
     except Exception as err:
         cause = err.__cause__ or err.__context__ or err
         if "corresponds to no data" in str(err) or "corresponds to no data" in str(cause):
             raise DataError(f"{path}: {NO_ROWS}") from None
         raise DataError(f"{path}: cannot read as {source.format}: {type(cause).__name__}: {cause}") from None
+    return dataset, lines if lines is not None and len(lines) == dataset.num_rows else None
 
 
 def read_parquet(source: DataSource) -> datasets.Dataset:
@@ -174,7 +204,7 @@ def read_parquet(source: DataSource) -> datasets.Dataset:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(source.path)  # type: ignore[arg-type]
+    path = Path(source.path).expanduser()  # type: ignore[arg-type]
     if path.is_dir():
         files = sorted(p for p in path.glob("*.parquet") if p.is_file())
         if not files:
@@ -210,9 +240,9 @@ def read_hub(source: DataSource, split: str) -> datasets.Dataset:
 
 def read_disk(source: DataSource, split: str) -> datasets.Dataset:
     """``datasets.load_from_disk(path)``; for a saved ``DatasetDict``, the split ``source.split or split``."""
-    path = Path(source.path)
+    path = Path(source.path).expanduser()
     if not path.exists():
-        raise DataError(f"saved dataset folder {str(path)!r} does not exist (resolved: {path.resolve()})")
+        raise DataError(missing_path(path, "saved dataset folder"))
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as err:

@@ -141,8 +141,10 @@ def _check_labels(spec: TaskSpec, raw: datasets.DatasetDict, labels: list[str], 
         for label, row in _labels_in(ds, spec).items():
             if label not in known:
                 what = "sentence" if spec.is_token_task else "row"
+                source = getattr(spec, split, None)  # the file, where the split has one (not a carved validation)
                 raise DataError(
-                    f"task {spec.name!r}, {split} split: label {label!r} (first in {what} {row}) is not in the "
+                    f"task {spec.name!r}, {split} split{f' ({source.describe()})' if source is not None else ''}: "
+                    f"label {label!r} (first in {what} {row}) is not in the "
                     f"label list {origin}: {labels}. Fix the data, or add it to `labels:`"
                 )
 

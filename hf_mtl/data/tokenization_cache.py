@@ -88,12 +88,44 @@ def cached_map(raw: datasets.Dataset, encode: Any, fingerprint: str, cache_dir: 
     """``raw.map(encode)`` written to (or read from) the cache file named by ``fingerprint``.
 
     datasets writes the file under a temporary name and moves it into place, so concurrent runs (DDP ranks)
-    never read a half-written file.
+    never read a half-written file. A cache file that cannot be read (truncated, garbled) is removed and rebuilt,
+    with a warning.
     """
     cache_file = _cache_file(fingerprint, cache_dir)
     hit = cache_file is not None and Path(cache_file).is_file()
-    tokenized = raw.map(
-        encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
-        cache_file_name=cache_file, load_from_cache_file=True, desc=desc,
-    )
+
+    def tokenize() -> datasets.Dataset:
+        return raw.map(
+            encode, batched=True, with_indices=True, remove_columns=raw.column_names, new_fingerprint=fingerprint,
+            cache_file_name=cache_file, load_from_cache_file=True, desc=desc,
+        )
+
+    if not hit:
+        return tokenize(), cache_file, hit
+    try:
+        _check_complete(cache_file)  # type: ignore[arg-type]
+        tokenized = tokenize()
+        for batch in tokenized.data.to_batches():
+            batch.validate()
+    except Exception as err:  # a truncated or garbled file (a kill while copied, a full disk): rebuild it
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        logger.warning("the tokenization cache file %s cannot be read (%s: %s); tokenizing again and rewriting it",
+                       cache_file, type(err).__name__, first)
+        Path(cache_file).unlink(missing_ok=True)  # type: ignore[arg-type]
+        return tokenize(), cache_file, False
     return tokenized, cache_file, hit
+
+
+# An Arrow IPC stream ends with this marker (continuation token, zero length): a file without it was cut short.
+ARROW_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
+def _check_complete(cache_file: str) -> None:
+    """A cache file that was cut short (a kill while it was copied, a full disk) may still map, and read zeros:
+    it must end with the end-of-stream marker."""
+    with open(cache_file, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(size - len(ARROW_END_OF_STREAM), 0))
+        if handle.read() != ARROW_END_OF_STREAM:
+            raise OSError("the file ends before the Arrow end-of-stream marker (cut short)")

@@ -129,20 +129,56 @@ def _check_positive(value: int | None, option: str, minimum: int = 1) -> None:
         raise UsageError(f"{option} must be an integer >= {minimum}, got {value}.")
 
 
+def input_lines(data: bytes, name: str) -> list[str]:
+    r"""The inputs in ``data``: UTF-8 text cut at ``\n`` only (a ``\r\n`` ending is dropped; form feeds, U+2028
+    and other Unicode line breaks stay inside their line, unlike ``str.splitlines``); blank lines are skipped.
+
+    Example:
+        >>> input_lines("a\fb\u2028c\r\nd\n\n".encode(), "stdin")
+        ['a\x0cb\u2028c', 'd']
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UsageError(f"{name} is not UTF-8 text: byte {data[error.start:error.start + 1]!r} at offset "
+                         f"{error.start} (line {line}) cannot be decoded; convert it to UTF-8.") from None
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return [line for line in lines if line.strip()]
+
+
 def _read_inputs(args: argparse.Namespace) -> list[str]:
     if args.text:
         return list(args.text)
     if args.input == "-":
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    path = Path(args.input)
+        return input_lines(sys.stdin.buffer.read(), "stdin")
+    from ..data.raw import missing_path
+
+    path = Path(args.input).expanduser()
     if path.is_dir():
         raise UsageError(f"--input {path} is a folder; give a text file (one input per line) or '-' for stdin.")
-    if not path.is_file():
-        raise UsageError(f"Input file {path} does not exist.")
-    try:
-        return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError as error:
-        raise UsageError(f"Input file {path} is not UTF-8 text (byte {error.start}).") from None
+    if not path.exists():  # a link that loops or points nowhere is named as such
+        raise UsageError(missing_path(path, "--input") if path.is_symlink() else f"Input file {path} does not exist.")
+    try:  # a regular file, or a pipe, FIFO or /dev/stdin: anything that can be read
+        with path.open("rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise UsageError(f"--input {path} cannot be read: {error.strerror or type(error).__name__}.") from None
+    return input_lines(data, f"--input {path}")
+
+
+MAX_MESSAGE = 2000  # characters of an error line; a value quoted from a file may be huge
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """An error message as one line of at most ``limit`` characters (the rest counted, not printed).
+
+    Example:
+        >>> one_line("a\\nb" + "x" * 30, limit=10)
+        'a bxxxxxxx... (23 more characters)'
+    """
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 def _with_run_flags(recipe: Any, args: argparse.Namespace) -> Any:
@@ -280,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         COMMANDS[args.command](args, extra)
     except HfMtlError as error:
-        print(f"hf-mtl {args.command}: error: {error}", file=sys.stderr)
+        print(f"hf-mtl {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingInterrupted as stop:
         where = f"saved {stop.checkpoint}" if stop.checkpoint else "the checkpoint could not be completed"

@@ -1,6 +1,7 @@
 """Recipes: a YAML file that says which encoder, which tasks (with their data) and how to train.
 
-A recipe is loaded with ``yaml.safe_load`` semantics (a ``SafeLoader`` that also reads ``5e-5`` as a float) and
+A recipe is loaded with a ``yaml.SafeLoader`` that resolves YAML 1.2 core scalars only (``no``, ``010``, ``1:30``
+stay the text written; ``5e-5`` is a float), refuses duplicate keys and alias bombs (:mod:`.recipe_yaml`), and
 can never import or execute code: every key is checked against a fixed list, unknown keys are errors that
 name the key and the nearest valid one.
 
@@ -28,7 +29,6 @@ import dataclasses
 import enum
 import functools
 import math
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -37,10 +37,25 @@ from typing import Any
 
 import yaml
 
+from ..data.raw import brief
 from ..data.tasks import TaskSpec, group_tasks
 from ..export.public_names import EMBEDDED_HUB_ID, HUB_ID_PATTERN, default_encoder
 from ..modeling.errors import HfMtlError, RecipeError, did_you_mean
 from ..training.training_args import MultiTaskTrainingArguments
+from .recipe_yaml import (
+    MODEL_BOOLEAN_FIELDS,
+    TOP_BOOLEAN_FIELDS,
+    RecipeLoader,
+    ValueCheckError,
+    as_boolean,
+    check_recipe_values,
+    check_task_value,
+    editor_position,
+    load_yaml,
+    yaml_problem,
+)
+
+__all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
 
 EMBEDDED_ENCODER = "embedded"
 RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite")
@@ -51,22 +66,11 @@ LOCAL_KEY = "local"
 NO_STRATEGY_KEYS = ("eval_strategy", "save_strategy", "logging_strategy")
 
 
-class RecipeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads floats without a dot (``5e-5``), as people write learning rates."""
-
-
-RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 def _check_keys(mapping: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
     for key in mapping:
         if key not in valid:
             listed = ", ".join(valid) if len(valid) <= 12 else "any field of MultiTaskTrainingArguments"
-            raise RecipeError(f"{where}: unknown key '{key}'{did_you_mean(key, valid)}; valid keys: {listed}.")
+            raise RecipeError(f"{where}: unknown key {brief(key)}{did_you_mean(key, valid)}; valid keys: {listed}.")
 
 
 @dataclass
@@ -145,7 +149,7 @@ def _check_lora(model: dict[str, Any], where: str) -> None:
     if lora is True:
         lora = model["lora"] = {}
     if not isinstance(lora, dict):
-        raise RecipeError(f"{where}.lora: expected a mapping of peft.LoraConfig fields (or true), got {lora!r}.")
+        raise RecipeError(f"{where}.lora: expected a mapping of peft.LoraConfig fields (or true), got {brief(lora)}.")
     if model.get("freeze_encoder"):
         raise RecipeError(f"{where}: lora already freezes the encoder (only adapters and heads train); drop freeze_encoder.")
     if model.get("from_model"):
@@ -164,7 +168,9 @@ def _check_lora(model: dict[str, Any], where: str) -> None:
 # takes -1, transformers' "train num_train_epochs instead".
 LOWER_BOUNDS = {"learning_rate": 0, "max_steps": 1, "per_device_train_batch_size": 1, "per_device_eval_batch_size": 1,
                "gradient_accumulation_steps": 1, "eval_accumulation_steps": 1, "save_total_limit": 1,
-               "dataloader_num_workers": 0, "warmup_steps": 0}
+               "dataloader_num_workers": 0, "warmup_steps": 0, "seed": 0, "data_seed": 0}
+# numpy's and torch's seeds are 32-bit unsigned: `seed: -1` or 2**32 failed inside set_seed, after the data was read.
+UPPER_BOUNDS = {"seed": 2**32 - 1, "data_seed": 2**32 - 1}
 POSITIVE_NUMBERS = ("num_train_epochs", "logging_steps", "save_steps", "eval_steps")
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null",
                dict: "a mapping", list: "a list"}
@@ -196,6 +202,12 @@ def _training_field_types() -> dict[str, tuple[type, ...] | None]:
     return accepted
 
 
+@functools.cache
+def _boolean_training_keys() -> tuple[str, ...]:
+    """The training arguments that take true or false and no string."""
+    return tuple(key for key, kinds in _training_field_types().items() if kinds and bool in kinds and str not in kinds)
+
+
 def _checked_training_values(settings: dict[str, Any], where: str) -> dict[str, Any]:
     """Check each training argument's type and range, naming the field (transformers would fail much later, or
     silently train something else: `max_steps: -5` trained 3 epochs). Integral floats (`1e3`) become integers."""
@@ -210,15 +222,18 @@ def _checked_training_values(settings: dict[str, Any], where: str) -> dict[str, 
         if not ok:
             kinds = [kind for kind in accepted if not (kind is int and float in accepted)]  # "a number" covers both
             wanted = " or ".join(dict.fromkeys(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds))
-            raise RecipeError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {value!r}.")
+            raise RecipeError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {brief(value)}.")
         if isinstance(value, float) and not math.isfinite(value):
-            raise RecipeError(f"{where}.{key}: expected a finite number, got {value!r}.")
+            raise RecipeError(f"{where}.{key}: expected a finite number, got {brief(value)}.")
         bound = LOWER_BOUNDS.get(key)
         if bound is not None and value is not None and value < bound and not (key == "max_steps" and value == -1):
             hint = " (or leave it out and set num_train_epochs)" if key == "max_steps" else ""
-            raise RecipeError(f"{where}.{key}: must be >= {bound}{hint}, got {value!r}.")
+            raise RecipeError(f"{where}.{key}: must be >= {bound}{hint}, got {brief(value)}.")
+        upper = UPPER_BOUNDS.get(key)
+        if upper is not None and value is not None and value > upper:
+            raise RecipeError(f"{where}.{key}: must be <= {upper} (a 32-bit unsigned seed), got {brief(value)}.")
         if key in POSITIVE_NUMBERS and value is not None and value <= 0:
-            raise RecipeError(f"{where}.{key}: must be > 0, got {value!r}.")
+            raise RecipeError(f"{where}.{key}: must be > 0, got {brief(value)}.")
     return checked
 
 
@@ -234,32 +249,32 @@ def _failing_training_key(output_dir: str, settings: dict[str, Any]) -> str | No
     return None
 
 
-def _editor_position(text: str, index: int) -> tuple[int, int]:
-    """(line, column) of a character as an editor numbers them: YAML also breaks lines at \\x85, U+2028 and U+2029,
-    which editors show inside a line."""
-    before = text[:index]
-    separator = "\n" if "\n" in text else "\r"
-    return before.count(separator) + 1, index - (before.rfind(separator) + 1) + 1
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """What went wrong, in one line; tags that would build Python objects are named as such."""
-    problem = str(getattr(error, "problem", None) or error).splitlines()[0]
-    if "python/" in problem:
-        problem += " (recipes are plain YAML: tags that build Python objects, such as !!python/..., are refused)"
-    return problem
-
-
-def _parse_value(text: str, override: str) -> Any:
+def _parse_value(text: str, override: str, key: str = "") -> Any:
     if text == "":
         return ""
+    parts = key.split(".")
+    # tasks.<task>.<field>=VALUE: the value keeps its text where a name or label belongs, as in the recipe file;
+    # yes/no in a setting that takes true or false are booleans, as in the file
+    check = None
+    if len(parts) == 3 and parts[0] == "tasks":
+        check = lambda node: check_task_value(parts[2], node, key)  # noqa: E731
+    elif parts[-1] in (*_boolean_training_keys(), *TOP_BOOLEAN_FIELDS, *MODEL_BOOLEAN_FIELDS):
+        check = as_boolean
     try:
-        return yaml.load(text, Loader=RecipeLoader)
+        return load_yaml(text, check=check)
+    except ValueCheckError as error:
+        raise RecipeError(f"Override '{override}': {yaml_problem(error)}") from None
     except yaml.YAMLError as error:
         raise RecipeError(
-            f"Override '{override}': the value {text!r} is not a YAML scalar, list or mapping: {_yaml_problem(error)}; "
+            f"Override '{override}': the value {brief(text)} is not a YAML scalar, list or mapping: {yaml_problem(error)}; "
             "quote it if it is a string."
         ) from None
+
+
+def _normalized_key(key: str) -> str:
+    """``max-steps`` -> ``max_steps`` when that names a setting; else the key as written, for the error to quote."""
+    normalized = key.replace("-", "_")
+    return normalized if "." not in key and normalized in (*RECIPE_KEYS, *TRAINING_KEYS) else key
 
 
 def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
@@ -286,7 +301,7 @@ def parse_overrides(arguments: list[str]) -> list[tuple[str, Any]]:
             key, value = argument.split("=", 1)
         else:
             raise RecipeError(f"Override '{argument}' is not of the form key=value or --key value.")
-        parsed.append((key.replace("-", "_") if key.count(".") == 0 else key, _parse_value(value, argument)))
+        parsed.append((_normalized_key(key), _parse_value(value, argument, key)))
         position += 1
     return parsed
 
@@ -324,7 +339,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
 
 def _resolve_task(task: Any, index: int, where: str, data_dir: Path | None) -> dict[str, Any]:
     if not isinstance(task, dict):
-        raise RecipeError(f"{where}: tasks[{index}] must be a mapping (name, type, train, ...), got {task!r}.")
+        raise RecipeError(f"{where}: tasks[{index}] must be a mapping (name, type, train, ...), got {brief(task)}.")
     task = dict(task)
     local = task.pop(LOCAL_KEY, None)
     if local is not None and data_dir is not None:
@@ -351,7 +366,7 @@ def _resume_setting(raw: dict[str, Any], training: dict[str, Any], where: str) -
     if resume is not None and not isinstance(resume, (bool, str)) or resume == "":
         raise RecipeError(
             f"{where}: `resume` must be true (the newest complete checkpoint in output_dir) or a checkpoint folder, "
-            f"got {resume!r}."
+            f"got {brief(resume)}."
         )
     return resume, training
 
@@ -363,7 +378,7 @@ def _check_model_source(value: str | None, key: str, where: str) -> None:
     if value is None or value == EMBEDDED_ENCODER:
         return
     if not isinstance(value, str) or not value:
-        raise RecipeError(f"{where}: model.{key} must be a model folder or a Hub id, got {value!r}.")
+        raise RecipeError(f"{where}: model.{key} must be a model folder or a Hub id, got {brief(value)}.")
     folder = Path(value).expanduser()
     if folder.exists():
         if not folder.is_dir():
@@ -404,11 +419,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise RecipeError(f"Recipe file {path} does not exist.")
     try:
         text = path.read_bytes().decode("utf-8")
-        raw = yaml.load(text, Loader=RecipeLoader)
+        raw = load_yaml(text, check=lambda node: check_recipe_values(node, _boolean_training_keys()))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        at = " at line {}, column {}".format(*_editor_position(text, mark.index)) if mark is not None else ""
-        raise RecipeError(f"{path} is not valid YAML{at}: {_yaml_problem(error)}") from None
+        position = editor_position(text, mark.index) if mark is not None else None
+        if isinstance(error, ValueCheckError):  # valid YAML, but a value or key the recipe cannot take as written
+            at = ", line {}, column {}".format(*position) if position else ""
+            raise RecipeError(f"{path}{at}: {yaml_problem(error)}") from None
+        at = " at line {}, column {}".format(*position) if position else ""
+        raise RecipeError(f"{path} is not valid YAML{at}: {yaml_problem(error)}") from None
     except UnicodeDecodeError as error:
         raise RecipeError(f"{path} is not UTF-8 text (byte {error.start}).") from None
     if not isinstance(raw, dict):
@@ -440,6 +459,8 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if not isinstance(model, dict):
         raise RecipeError(f"{where}: `model` must be a mapping with keys {', '.join(MODEL_KEYS)}.")
     _check_keys(model, MODEL_KEYS, f"{where}: model")
+    if not isinstance(model.get("freeze_encoder", False), bool):  # a string such as "maybe" would freeze it
+        raise RecipeError(f"{where}: model.freeze_encoder must be true or false, got {brief(model['freeze_encoder'])}.")
     _check_lora(model, f"{where}: model")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
@@ -449,7 +470,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
         raise RecipeError(f"{where}: `tasks` must be a non-empty list of task mappings.")
     for key in ("output_dir", "data_dir", "description"):
         if raw.get(key) is not None and not isinstance(raw[key], str):
-            raise RecipeError(f"{where}: `{key}` must be a string (a path), got {type(raw[key]).__name__} {raw[key]!r}.")
+            raise RecipeError(f"{where}: `{key}` must be a string (a path), got {type(raw[key]).__name__} {brief(raw[key])}.")
 
     data_dir = raw.get("data_dir")
     # data_dir is a command-line style option: relative to the current directory, like output_dir.
@@ -458,7 +479,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     output_dir = Path(raw["output_dir"])
     resume, training = _resume_setting(raw, training, where)
     if not isinstance(raw.get("overwrite", False), bool):
-        raise RecipeError(f"{where}: `overwrite` must be true or false, got {raw['overwrite']!r}.")
+        raise RecipeError(f"{where}: `overwrite` must be true or false, got {brief(raw['overwrite'])}.")
     section = ModelSection(**model)
     for key in ("encoder", "from_model"):
         _check_model_source(getattr(section, key), key, where)

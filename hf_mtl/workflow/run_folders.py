@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import json
 import logging
 import os
@@ -101,6 +102,23 @@ def _probe_folder(folder: Path, what: str, target: Path) -> None:
         raise OutputError(f"{what} {target} cannot be written: {reason}{inside}; choose another location.") from None
 
 
+def _refuse_link_loop(path: Path, what: str) -> None:
+    """A symbolic link that loops cannot be written through (``open`` fails with ELOOP after all the work)."""
+    for candidate in (path, *path.parents):
+        if candidate.is_symlink():
+            try:
+                candidate.resolve(strict=True)
+            except RuntimeError:  # Python 3.11-3.12 report a loop so
+                pass
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    continue
+            else:
+                continue
+            raise OutputError(f"{what} {path}: {candidate} is a symbolic link that loops (it points, in the end, to "
+                              "itself); remove it or choose another location.")
+
+
 def check_writable_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
     """Check that ``folder`` is, or can be created as, a folder this process can write; nothing is created.
 
@@ -112,6 +130,7 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output folder"
         >>> check_writable_folder("outputs/run-1", what="output_dir")  # before any data is read
     """
     target = Path(folder)
+    _refuse_link_loop(target, what)
     existing = _nearest_existing(target)
     if not existing.is_dir():
         where = "is a file" if existing == target else f"is under {existing}, which is a file"
@@ -123,6 +142,7 @@ def check_writable_folder(folder: str | os.PathLike, what: str = "output folder"
 def check_writable_file(path: str | os.PathLike, what: str = "output file") -> Path:
     """Check that the file ``path`` can be written (its folder may be created); nothing is created."""
     target = Path(path)
+    _refuse_link_loop(target, what)
     if target.is_dir():
         raise OutputError(f"{what} {target} is a folder; give a file name.")
     if target.exists() and not os.access(target, os.W_OK):
@@ -140,7 +160,10 @@ def _same_location(first: Path, second: Path) -> bool:
             return first.samefile(second)
     except OSError:
         pass
-    return first.resolve() == second.resolve()
+    try:
+        return first.resolve() == second.resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop: it cannot be the other one
+        return False
 
 
 def refuse_same_folder(source: str | os.PathLike, target: str | os.PathLike, what: str = "the output") -> None:

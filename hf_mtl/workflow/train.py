@@ -23,6 +23,7 @@ from ..modeling.modeling_multitask import MultiTaskModel
 from ..training.checkpoints import checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
 from .plotting import plot_training_curves
+from .preflight import check_against_model, check_before_training, check_label_counts
 from .recipe import Recipe
 from .run_folders import (
     GracefulInterrupt,
@@ -69,8 +70,12 @@ class TrainResult:
 
 
 def _first_line(error: BaseException) -> str:
+    """The error's first line; a first line that announces a list (``...from one of:``) keeps the list, on one line."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines)[:600] if lines[0].endswith(":") else lines[0]
 
 
 def load_tokenizer(path: str, what: str = "`model.encoder` / `model.from_model`") -> Any:
@@ -274,11 +279,15 @@ def _train_in_folder(
     tokenizer_source = recipe.model.from_model or recipe.model.encoder_path
     tokenizer = load_tokenizer(tokenizer_source)
     existing = load_model(recipe.model.from_model, "model.from_model") if recipe.model.from_model else None
+    if existing is not None:
+        check_against_model(specs, existing.config.tasks, recipe.model.from_model)
     prepared = prepare_recipe_tasks(specs, tokenizer, existing)
+    check_label_counts(prepared)
     tokenizer = next((d.tokenizer for d in prepared.values() if d.tokenizer is not None), tokenizer)
     set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
     model = build_model(recipe, prepared, from_model=existing)  # from_model is loaded once
     del existing
+    check_before_training(model, prepared, args)  # max_length vs the encoder, metric_for_best_model vs the metrics
     interrupt = GracefulInterrupt()
     trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt])
     trainer.model_card_data.base_model = recipe.model.base_model_name
@@ -346,6 +355,7 @@ def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_si
     missing = [spec.name for spec in recipe.tasks if spec.name not in model.config.tasks]
     if missing:
         raise RecipeError(f"The recipe's task(s) {missing} are not in {model_dir} (its tasks: {model.task_names}).")
+    check_against_model(recipe.tasks, model.config.tasks, model_dir)
     prepared = prepare_recipe_tasks(list(recipe.tasks), tokenizer, model)
     # Only the recipe's evaluation settings matter here; its schedule (eval/save strategies, best-model reload)
     # would make Trainer ask for the datasets of a training run.

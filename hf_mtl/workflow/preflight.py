@@ -1,0 +1,140 @@
+"""Checks made before anything trains or is evaluated, on what only the prepared data and the model can tell.
+
+Each one used to fail later, or to say the wrong thing:
+
+- a task whose training split holds one class only (the config check then reported "Cannot load the encoder");
+- a recipe task whose ``type`` or ``problem_type`` differs from the same task of the model it starts from or
+  evaluates (a crash in the loss, or scores of the wrong kind);
+- a ``max_length`` above the encoder's position limit (an ``IndexError`` at the first step);
+- a ``metric_for_best_model`` that names no metric of the run (a ``KeyError`` at the first evaluation, after the
+  training steps before it).
+
+Example:
+
+```python
+>>> check_best_metric("eval_ner_f1", {"eval_ner_f1", "eval_average", "eval_loss"})  # fine; else a RecipeError
+
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..data import TaskData
+from ..data.tasks import TaskSpec
+from ..metrics import compute_task_metrics, main_metric_key
+from ..modeling.errors import RecipeError, TaskError, did_you_mean
+
+__all__ = ["check_best_metric", "check_against_model", "check_before_training", "check_label_counts", "metric_keys"]
+
+# Model types whose position ids start after the padding index (RoBERTa's `padding_idx + 1` offset).
+POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xmod", "roberta-prelayernorm")
+
+
+def check_label_counts(prepared: Mapping[str, TaskData]) -> None:
+    """A single-label text task needs two classes in its label set (the config refuses fewer): one class means the
+    data, not the encoder, is wrong."""
+    for name, data in prepared.items():
+        spec = data.spec
+        if spec.is_token_task or spec.is_regression or spec.is_multi_label or len(data.labels) >= 2:
+            continue
+        source = spec.train.describe() if spec.train is not None else "its data"
+        found = f"only the label {data.labels[0]!r}" if data.labels else "no label"
+        raise TaskError(
+            f"task {name!r}: the training split ({source}) holds {found}; a classifier needs at least 2 classes. "
+            f"Check `label_column` ({spec.label_column!r}), `rows` and the file, or list the classes in `labels:`"
+        )
+
+
+def check_against_model(specs: Iterable[TaskSpec], tasks: Mapping[str, Mapping[str, Any]], model: str) -> None:
+    """The recipe's tasks that ``model`` already has agree with it on ``type`` and ``problem_type``."""
+    for spec in specs:
+        if spec.name not in tasks:
+            continue
+        saved = tasks[spec.name]
+        saved_problem = saved.get("problem_type") or "single_label_classification"
+        for key, ours, theirs in (("type", spec.type, saved.get("type")), ("problem_type", spec.problem_type, saved_problem)):
+            if theirs is not None and ours != theirs:
+                raise TaskError(
+                    f"task {spec.name!r} is a {key} {ours!r} task in the recipe but {theirs!r} in {model}; set "
+                    f"`{key}: {theirs}` on the task, or give the new task another name"
+                )
+
+
+def _sample_predictions(data: TaskData, metric: str) -> tuple[np.ndarray, np.ndarray, dict[int, str] | None]:
+    """Predictions and labels that hold every class once: enough to learn which keys a metric reports."""
+    count = max(len(data.labels), 1)
+    id2label = dict(enumerate(data.labels)) or None
+    if metric in ("seqeval", "token_accuracy"):
+        ids = np.arange(count)[None, :]
+        return ids, ids, id2label
+    if metric == "multilabel":
+        ones = np.ones((1, count))
+        return ones, ones, id2label
+    if metric == "regression":
+        values = np.array([0.0, 1.0])
+        return values, values, None
+    ids = np.arange(count)
+    return ids, ids, id2label
+
+
+def metric_keys(prepared: Mapping[str, TaskData]) -> set[str]:
+    """Every key an evaluation of the prepared tasks reports: ``eval_<task>_<key>``, ``eval_<task>_loss``,
+    ``eval_average``, ``eval_loss``."""
+    keys = {"eval_average", "eval_loss"}
+    for name, data in prepared.items():
+        metric = data.metric
+        predictions, labels, id2label = _sample_predictions(data, metric)
+        try:
+            reported = compute_task_metrics(metric, predictions, labels, id2label)
+        except Exception:  # a metric that cannot score the sample: its main key is known all the same
+            reported = {main_metric_key(metric): 0.0}
+        keys.update(f"eval_{name}_{key}" for key in reported)
+        keys.add(f"eval_{name}_loss")
+    return keys
+
+
+def check_best_metric(name: str | None, keys: set[str]) -> None:
+    """``metric_for_best_model`` (``eval_`` added as transformers adds it) is one of ``keys``."""
+    if name is None:
+        return
+    full = name if name.startswith("eval_") else f"eval_{name}"
+    if full not in keys:
+        shown = ", ".join(sorted(key[len("eval_"):] for key in keys if key.count("_") <= 2 or key.endswith("_f1")))
+        raise RecipeError(
+            f"training.metric_for_best_model: {name!r} (read as {full!r}) names no metric of this run"
+            f"{did_you_mean(full, keys)}; it reports {shown}, ..."
+        )
+
+
+def _position_limit(encoder_config: Any) -> int | None:
+    """The longest input the encoder's absolute position embeddings cover (``None``: no such limit)."""
+    limit = getattr(encoder_config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0 or getattr(encoder_config, "position_biased_input", True) is False:
+        return None  # DeBERTa-v2/v3 without absolute positions
+    if getattr(encoder_config, "model_type", None) in POSITION_OFFSET_TYPES:
+        limit -= (getattr(encoder_config, "pad_token_id", None) or 1) + 1
+    return limit
+
+
+def check_before_training(model: Any, prepared: Mapping[str, TaskData], args: Any) -> None:
+    """Every task's ``max_length`` fits the encoder, and ``metric_for_best_model`` names a metric of the run.
+
+    Raises:
+        TaskError: a ``max_length`` above the encoder's position limit.
+        RecipeError: a ``metric_for_best_model`` that no evaluation of these tasks reports.
+    """
+    encoder_config = getattr(getattr(model, "config", None), "encoder", None)
+    limit = _position_limit(encoder_config) if encoder_config is not None else None
+    for name, data in prepared.items():
+        if limit is not None and data.spec.max_length > limit:
+            raise TaskError(
+                f"task {name!r}: `max_length: {data.spec.max_length}` is above what the encoder "
+                f"({encoder_config.model_type}) can read: {limit} tokens (max_position_embeddings); set "
+                f"`max_length: {limit}` or less"
+            )
+    check_best_metric(getattr(args, "metric_for_best_model", None), metric_keys(prepared))
