@@ -140,6 +140,7 @@ class TaskSpec:
     max_eval_examples: int | None = None
     loss_weight: float = 1.0
     dropout: float | None = None
+    decoder: str | None = None
     group: str | None = None
     dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
@@ -230,8 +231,12 @@ class TaskSpec:
         self.loss_weight = check_loss_weight(self.loss_weight, where, TaskError)
         try:
             check_dropout(self.dropout, where)  # the model config's rule
+            task_kind(self.type).check_decoder(self.decoder)  # the registry's rule
         except ValueError as error:
-            raise TaskError(str(error)) from None
+            raise TaskError(f"{where}: {error}" if "decoder" in str(error) else str(error)) from None
+        if self.decoder == "crf" and self.label_all_subwords:
+            raise TaskError(f"{where}: `decoder: crf` chains the tags of words (their first sub-words); it cannot "
+                            "be combined with `label_all_subwords: true`")
         if self.metric is not None and (not isinstance(self.metric, str) or self.metric not in METRIC_MAIN_KEYS):
             raise TaskError(
                 f"{where}: `metric` must be one of {', '.join(METRIC_MAIN_KEYS)}, not {self.metric!r}"
@@ -377,7 +382,7 @@ class TaskSpec:
         if not names:
             raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
         entry = {"type": self.type, "labels": list(names), "problem_type": self.problem_type, "dropout": self.dropout,
-                 "loss_weight": self.loss_weight}
+                 "loss_weight": self.loss_weight, "decoder": self.decoder}
         try:
             return normalize_task_config(self.name, entry)  # the model config's entry, built by the config
         except ValueError as error:

@@ -123,12 +123,18 @@ def export_onnx(
         The path of ``model.onnx``.
 
     Raises:
-        OnnxExportError: the exporter's dependencies are missing, or the check fails.
+        OnnxExportError: the exporter's dependencies are missing, a task decodes with a CRF, or the check fails.
     """
     try:
         import onnxscript  # noqa: F401  (the torch.export-based exporter needs it)
     except ImportError:
         raise OnnxExportError('ONNX export needs onnx and onnxscript: pip install "hf-mtl[onnx]"') from None
+    crf_tasks = [name for name, task in model.config.tasks.items() if task.get("decoder") == "crf"]
+    if crf_tasks:
+        raise OnnxExportError(
+            f"Task(s) {crf_tasks} decode with a CRF (decoder: crf), whose Viterbi search the ONNX graph does not hold; "
+            "serve this model with the multitask pipeline, or remove those tasks (model.remove_task) before exporting."
+        )
     source = _cpu_float32(model).eval()
     names = onnx_input_names(source, tokenizer)
     outputs = onnx_output_names(source)

@@ -36,6 +36,11 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
     """
     if task not in model.config.tasks:
         raise TaskError(f"Cannot export task '{task}': the model has tasks {model.task_names}.")
+    if model.config.tasks[task].get("decoder") == "crf":
+        raise TaskError(
+            f"Cannot export task '{task}' as a plain transformers model: it decodes with a CRF (decoder: crf), which "
+            "AutoModelForTokenClassification has no place for; serve it with the multitask pipeline."
+        )
     encoder_config = model.config.encoder
     layout = encoder_family(encoder_config).export
     if layout is None:

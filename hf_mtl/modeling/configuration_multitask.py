@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 HF_MTL_VERSION = "0.1.0"
 
 TASK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation")
+TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation",
+             "decoder")
 
 
 def _version_tuple(version: Any) -> tuple[int, ...]:
@@ -90,6 +91,7 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
     try:
         kind = task_kind(task_type)
         problem_type = kind.check_problem_type(task.get("problem_type"))
+        decoder = kind.check_decoder(task.get("decoder"))
     except ValueError as error:
         raise ValueError(f"Task '{name}': {error}") from None
     problem = kind.problem(problem_type)
@@ -129,6 +131,8 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         normalized["problem_type"] = problem_type
     if kind.pooled and task.get("pooler_activation") is not None:
         normalized["pooler_activation"] = str(task["pooler_activation"])
+    if decoder is not None:  # only a non-default decoder is stored: earlier configs stay as they were
+        normalized["decoder"] = decoder
     return normalized
 
 

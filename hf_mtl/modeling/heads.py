@@ -29,13 +29,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
 from transformers.activations import ACT2FN
 
+from .crf import LinearChainCRF, gather_scored, scatter_scored
 from .encoder_families import pooler_activation
 from .task_kinds import IGNORE_INDEX, task_kind
 
@@ -77,18 +78,22 @@ def _reduce(loss_sum: torch.Tensor, count: torch.Tensor | int, num_items_in_batc
 
 @register_head("token-classification")
 class TokenClassificationHead(nn.Module):
-    """Dropout and a linear layer on every token (NER, POS, chunking).
+    """Dropout and a linear layer on every token (NER, POS, chunking), optionally decoded with a CRF.
 
     Labels are `(batch, seq_len)` class ids with `-100` on tokens that are not scored (sub-words after the first,
-    special tokens, padding). Loss: cross-entropy over the scored tokens.
+    special tokens, padding). Loss: cross-entropy over the scored tokens; with ``decoder="crf"`` the negative
+    log-likelihood of a linear-chain CRF over the scored tokens (:class:`~.crf.LinearChainCRF`), whose Viterbi path
+    :meth:`decode` returns, never a transition the label scheme forbids.
     """
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1, **_: Any) -> None:
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1, decoder: str | None = None,
+                 labels: Sequence[str] | None = None, **_: Any) -> None:
         super().__init__()
         self.num_labels = num_labels
         self._problem = task_kind("token-classification").problem()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
+        self.crf = LinearChainCRF(num_labels, labels=labels) if decoder == "crf" else None
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.classifier(self.dropout(hidden_states))
@@ -104,10 +109,25 @@ class TokenClassificationHead(nn.Module):
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
         labels = labels.to(logits.device)
-        loss_sum = nn.functional.cross_entropy(
-            logits.view(-1, self.num_labels).float(), labels.view(-1), ignore_index=IGNORE_INDEX, reduction="sum"
-        )
+        if self.crf is not None:
+            scored = labels != IGNORE_INDEX
+            emissions, mask = gather_scored(logits, scored)
+            tags, _ = gather_scored(labels, scored)
+            loss_sum = -self.crf.log_likelihood(emissions, tags, mask).sum()
+        else:
+            loss_sum = nn.functional.cross_entropy(
+                logits.view(-1, self.num_labels).float(), labels.view(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+            )
         return _reduce(loss_sum, self._problem.count_items(labels), num_items_in_batch)
+
+    def decode(self, logits: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+        """Label ids ``(batch, seq_len)``: the argmax per token, or the CRF's Viterbi path over the ``scored`` tokens
+        (first sub-words; other positions keep their argmax, which nothing reads)."""
+        ids = logits.argmax(dim=-1)
+        if self.crf is None:
+            return ids
+        emissions, mask = gather_scored(logits, scored.to(logits.device))
+        return scatter_scored(ids, scored.to(logits.device), self.crf.viterbi(emissions, mask), mask)
 
 
 @register_head("text-classification")
@@ -187,6 +207,8 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         dropout=float(dropout),
         problem_type=kind.check_problem_type(task.get("problem_type")),
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
+        decoder=kind.check_decoder(task.get("decoder")),
+        labels=[task["id2label"][i] for i in sorted(task["id2label"])],
     )
 
 

@@ -413,7 +413,10 @@ class MultiTaskPipeline(ChunkPipeline):
         for task, task_logits in logits.items():
             kind = self.output_kinds[task]
             if kind in (ENTITIES, WORD_TAGS):
-                scores, ids = task_logits[rows_t, positions_t].float().softmax(-1).max(-1)
+                scored = torch.zeros(task_logits.shape[:2], dtype=torch.bool, device=device)
+                scored[rows_t, positions_t] = True
+                ids = self.model.heads[task].decode(task_logits, scored)[rows_t, positions_t]
+                scores = task_logits[rows_t, positions_t].float().softmax(-1).gather(1, ids[:, None]).squeeze(1)
                 scores, ids = scores.tolist(), ids.tolist()
                 start = 0
                 for b, window in enumerate(windows):

@@ -157,6 +157,9 @@ class TaskKind:
         entity_metric / entity_output (`str`, *optional*): ``per_token`` kinds: metric and output kind of a task
             whose labels are an entity scheme (see :func:`detect_label_scheme`).
         stores_problem_type (`bool`): Whether the task entry of a config keeps its ``problem_type``.
+        decoders (`tuple[str, ...]`): How its per-token predictions may be decoded, the first the default
+            (``"softmax"``: each token on its own; ``"crf"``: a linear-chain CRF over the words, see ``crf.py``);
+            empty for kinds that have no such choice.
     """
 
     type_name: str
@@ -167,6 +170,7 @@ class TaskKind:
     entity_metric: str | None = None
     entity_output: str | None = None
     stores_problem_type: bool = True
+    decoders: tuple[str, ...] = ()
 
     @property
     def problem_types(self) -> tuple[str, ...]:
@@ -199,6 +203,18 @@ class TaskKind:
             )
         return problem_type
 
+    def check_decoder(self, decoder: Any) -> str | None:
+        """``decoder`` if this kind offers it (``None``: the default), else ``ValueError`` naming the choices."""
+        if decoder is None or (self.decoders and decoder == self.decoders[0]):
+            return None
+        if decoder not in self.decoders:
+            if not self.decoders:
+                raise ValueError(f"`decoder` is for tasks labelled per token; {self.type_name} tasks have none "
+                                 f"(got {decoder!r}).")
+            raise ValueError(f"decoder {decoder!r} does not exist for {self.type_name} tasks; expected one of "
+                             f"{list(self.decoders)}.")
+        return decoder
+
     def problem(self, problem_type: str | None = None) -> Problem:
         """The record of ``problem_type`` (``None``: the default); ``ValueError`` if this kind does not accept it."""
         return self.problems[self.check_problem_type(problem_type)]
@@ -219,6 +235,7 @@ TASK_KINDS: dict[str, TaskKind] = {
             entity_metric="seqeval",
             entity_output=ENTITIES,
             stores_problem_type=False,
+            decoders=("softmax", "crf"),
         ),
         TaskKind(
             type_name=TEXT_CLASSIFICATION,

@@ -22,7 +22,7 @@ from transformers.trainer_utils import PredictionOutput, speed_metrics
 from ..metrics import compute_task_metrics
 from ..metrics.keys import average_key, main_score_key, mean_loss_key, metric_key, task_key_prefix
 from ..modeling.errors import TaskError
-from ..modeling.task_kinds import task_kind
+from ..modeling.task_kinds import IGNORE_INDEX, task_kind
 from .task_datasets import TaskDataset, check_task_datasets, split_by_task
 
 __all__ = ["TaskEvaluationMixin"]
@@ -46,6 +46,7 @@ class TaskEvaluationMixin:
         the Trainer gets (hf_mtl's, which call the user's)."""
         self._eval_task: str | None = None
         self._eval_per_token = False  # whether the task being evaluated is a per-token one (set per task)
+        self._eval_decode: Any = None  # its head's decode(logits, scored) -> label ids (set per task)
         self.custom_compute_metrics = compute_metrics
         self._custom_takes_task = compute_metrics is not None and _takes_task(compute_metrics)
         # hf_mtl's metrics need logits or argmax ids: a custom preprocess_logits_for_metrics may change them, so
@@ -54,11 +55,12 @@ class TaskEvaluationMixin:
         return self._compute_task_metrics, preprocess_logits_for_metrics or self._reduce_logits
 
     def _reduce_logits(self, logits: Any, labels: Any) -> torch.Tensor:
-        """Token tasks: keep argmax ids, not (batch, seq, labels) logits, before gathering (memory)."""
+        """Token tasks: keep the head's decoded ids, not (batch, seq, labels) logits, before gathering (memory)."""
         if isinstance(logits, tuple):
             logits = logits[0]
         if self._eval_task is not None and self._eval_per_token:
-            return logits.argmax(dim=-1)
+            # the head decodes: argmax, or its CRF's Viterbi path / a parser's tree over the labelled first sub-words
+            return self._eval_decode(logits, labels != IGNORE_INDEX)
         return logits
 
     @property
@@ -103,13 +105,14 @@ class TaskEvaluationMixin:
             make_loader = self.get_eval_dataloader if stage == "Evaluation" else self.get_test_dataloader
             self._eval_task = task
             self._eval_per_token = task_kind(self.model_config_task(task)["type"]).per_token
+            self._eval_decode = self.accelerator.unwrap_model(self.model).heads[task].decode if self._eval_per_token else None
             try:
                 output = self.evaluation_loop(
                     make_loader(TaskDataset(task, dataset)), description=f"{stage} ({task})",
                     prediction_loss_only=False, ignore_keys=ignore_keys, metric_key_prefix=task_prefix,
                 )
             finally:
-                self._eval_task, self._eval_per_token = None, False
+                self._eval_task, self._eval_per_token, self._eval_decode = None, False, None
             outputs[task] = output
             metrics.update(output.metrics)
             num_samples += output.num_samples
