@@ -41,6 +41,12 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             f"Cannot export task '{task}' as a plain transformers model: it decodes with a CRF (decoder: crf), which "
             "AutoModelForTokenClassification has no place for; serve it with the multitask pipeline."
         )
+    kind = task_kind(model.config.tasks[task]["type"])
+    if kind.export_class is None:
+        raise TaskError(
+            f"Cannot export task '{task}' as a plain transformers model: transformers has no AutoModelFor* class for "
+            f"{kind.type_name} tasks; serve it with the multitask pipeline."
+        )
     encoder_config = model.config.encoder
     layout = encoder_family(encoder_config).export
     if layout is None:

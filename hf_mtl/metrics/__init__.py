@@ -33,12 +33,14 @@ from ..modeling.errors import HfMtlError
 from ..modeling.task_kinds import IGNORE_INDEX, METRIC_MAIN_KEYS, detect_label_scheme
 from .entities import SEQEVAL_SCHEMES, seqeval_report, seqeval_scores, token_accuracy
 from .keys import main_metric_key
+from .parsing import attachment_scores, packed_attachment_scores
 from .scores import check_same_length, classification_scores, multilabel_scores, regression_scores
 
 __all__ = [
     "IGNORE_INDEX",
     "METRIC_NAMES",
     "SEQEVAL_SCHEMES",
+    "attachment_scores",
     "classification_scores",
     "compute_task_metrics",
     "main_metric_key",
@@ -132,6 +134,7 @@ def compute_task_metrics(
             - ``"accuracy"`` / ``"f1"``: logits ``(N, C)`` (argmax taken here) or ids ``(N,)``.
             - ``"multilabel"``: logits ``(N, L)``; a label is predicted when its logit > 0 (sigmoid > 0.5).
             - ``"regression"``: values of shape ``(N,)`` or ``(N, 1)``.
+            - ``"attachment"`` (dependency parsing): packed ``head * num_relations + relation`` ids ``(N, T)``.
         label_ids (`np.ndarray`):
             Token tasks: ``(N, T)`` with -100 on ignored positions (only positions with a label are scored; if
             predictions and labels have different ``T`` the shorter one is padded with -100). ``accuracy``/``f1``:
@@ -163,6 +166,9 @@ def compute_task_metrics(
     predictions = _as_array(predictions)
     label_ids = _as_array(label_ids)
     labels_map = _normalize_id2label(id2label)
+
+    if metric == "attachment":
+        return packed_attachment_scores(predictions, label_ids, labels_map)
 
     if metric in ("seqeval", "token_accuracy"):
         if not labels_map:

@@ -11,11 +11,15 @@ syntactic words). Words are compared in order, so gold and predicted sentences m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from ..modeling.errors import HfMtlError
+from ..modeling.parsing import unpack_arcs_list
+from ..modeling.task_kinds import IGNORE_INDEX
 
-__all__ = ["attachment_scores", "universal_relation"]
+__all__ = ["attachment_scores", "packed_attachment_scores", "universal_relation"]
 
 
 def universal_relation(relation: str) -> str:
@@ -54,3 +58,22 @@ def attachment_scores(
     if not words:
         return {"uas": 0.0, "las": 0.0}
     return {"uas": heads_right / words, "las": labelled_right / words}
+
+
+def packed_attachment_scores(predictions: np.ndarray, label_ids: np.ndarray, id2label: Mapping[int, str]) -> dict[str, float]:
+    """:func:`attachment_scores` from what the trainer gathers: packed ``head * num_relations + relation`` ids
+    ``(N, T)`` for predictions and labels, ``-100`` where there is no word (``id2label``: the relations)."""
+    if not id2label:
+        raise HfMtlError("Metric 'attachment' needs the task's id2label (the dependency relations).")
+    predictions, label_ids = np.asarray(predictions), np.asarray(label_ids)
+    if predictions.shape != label_ids.shape:
+        raise HfMtlError(f"Metric 'attachment': predictions of shape {predictions.shape} but labels of shape "
+                         f"{label_ids.shape} (both must be packed ids (N, T)).")
+    gold, predicted = [], []
+    for gold_row, predicted_row in zip(label_ids.tolist(), predictions.tolist(), strict=True):
+        keep = [position for position, value in enumerate(gold_row) if value != IGNORE_INDEX]
+        gold.append([(head, id2label[relation]) for head, relation in
+                     unpack_arcs_list([gold_row[p] for p in keep], len(id2label))])
+        predicted.append([(head, id2label.get(relation, "")) if head >= 0 else (-1, "") for head, relation in
+                          unpack_arcs_list([predicted_row[p] for p in keep], len(id2label))])
+    return attachment_scores(gold, predicted)

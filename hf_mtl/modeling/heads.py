@@ -38,6 +38,7 @@ from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
 from .encoder_families import pooler_activation
+from .parsing import BiaffineParser
 from .task_kinds import IGNORE_INDEX, task_kind
 
 HeadClass = TypeVar("HeadClass", bound=type)
@@ -130,6 +131,46 @@ class TokenClassificationHead(nn.Module):
         return scatter_scored(ids, scored.to(logits.device), self.crf.viterbi(emissions, mask), mask)
 
 
+@register_head("lemmatization")
+class LemmatizationHead(TokenClassificationHead):
+    """A token head whose labels are lemma edit rules (``lemma_rules.py``): the pipeline applies the predicted rule."""
+
+
+@register_head("dependency-parsing")
+class DependencyParsingHead(nn.Module):
+    """Dropout and a biaffine parser (``parsing.py``): arc and relation scores for every pair of tokens.
+
+    ``num_labels`` is the number of dependency relations. Labels are packed per word, ``head * num_labels +
+    relation`` on each word's first sub-word and ``-100`` elsewhere; the loss is cross-entropy over each word's
+    head plus over its relation at the gold head; :meth:`decode` returns a well-formed tree per sentence, packed
+    the same way.
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1, **_: Any) -> None:
+        super().__init__()
+        self.num_labels = num_labels
+        self.dropout = nn.Dropout(dropout)
+        self.parser = BiaffineParser(hidden_size, num_labels, dropout=dropout)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.parser(self.dropout(hidden_states))
+
+    def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
+        if labels.dim() != 2 or tuple(labels.shape) != tuple(input_shape[:2]) or labels.is_floating_point():
+            raise ValueError(
+                f"Task '{task_name}' (dependency-parsing) expects packed integer labels (head * relations + relation) "
+                f"of shape (batch, seq_len) = {tuple(input_shape[:2])}, got {tuple(labels.shape)} ({labels.dtype})."
+            )
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        loss_sum, count = self.parser.loss_sum(logits, labels)
+        return _reduce(loss_sum, count, num_items_in_batch)
+
+    def decode(self, logits: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+        """Packed ``(head, relation)`` per scored position (a tree per sentence), ``-100`` elsewhere."""
+        return self.parser.decode_packed(logits, scored)
+
+
 @register_head("text-classification")
 class SequenceClassificationHead(nn.Module):
     """A head on the first token: dropout, dense, activation, dropout, linear (as BERT's pooler + classifier).
@@ -212,5 +253,6 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
     )
 
 
-__all__ = ["HEAD_CLASSES", "SequenceClassificationHead", "TokenClassificationHead", "build_head", "head_class",
+__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "LemmatizationHead", "SequenceClassificationHead",
+           "TokenClassificationHead", "build_head", "head_class",
            "register_head"]

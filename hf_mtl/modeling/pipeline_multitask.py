@@ -11,6 +11,9 @@ Output per task kind (:func:`~hf_mtl.modeling.task_kinds.output_kind`, the test 
   ``{"entity_group", "score", "word", "start", "end"}`` grouped at the word level, like transformers'
   token-classification pipeline with ``aggregation_strategy="first"``; an entity's score is its words' mean;
 - other token tasks (POS): one ``{"word", "tag", "score", "start", "end"}`` per word;
+- lemmatization: one ``{"word", "lemma", "score", "start", "end"}`` per word (the predicted edit rule applied);
+- dependency parsing: one ``{"word", "head", "deprel", "start", "end"}`` per word, ``head`` the 1-based index of
+  the head word (0: the root), a well-formed tree per window;
 - single-label text tasks: ``{"label", "score"}`` (a list of ``top_k`` of them with ``top_k=``); multi-label:
   ``[{"label", "score"}, ...]`` for the labels scoring >= ``threshold``; regression: ``{"value": float}``.
 
@@ -19,7 +22,7 @@ input string (``" ".join(words)`` for pre-split words), so ``text[start:end] == 
 
 Copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so ``pipeline("multitask",
 model=folder, trust_remote_code=True)`` works without hf_mtl: imports torch, transformers and, relatively,
-``errors``, ``task_kinds`` and ``word_windows`` only.
+``errors``, ``task_kinds``, ``word_windows``, ``parsing`` and ``lemma_rules`` only.
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ from torch.utils.data import Dataset as TorchDataset
 from transformers.pipelines.base import ChunkPipeline
 
 from .errors import HfMtlError, TaskError
+from .lemma_rules import apply_lemma_rule
+from .parsing import unpack_arcs_list
 from .task_kinds import (
+    DEPENDENCIES,
     ENTITIES,
+    LEMMAS,
     MULTI_LABEL,
     REGRESSION,
     SINGLE_LABEL,
-    WORD_TAGS,
+    WORD_OUTPUTS,
     detect_label_scheme,
     output_kind,
 )
@@ -412,12 +419,16 @@ class MultiTaskPipeline(ChunkPipeline):
         reads = [_Read({}) for _ in windows]
         for task, task_logits in logits.items():
             kind = self.output_kinds[task]
-            if kind in (ENTITIES, WORD_TAGS):
+            if kind in WORD_OUTPUTS:
                 scored = torch.zeros(task_logits.shape[:2], dtype=torch.bool, device=device)
                 scored[rows_t, positions_t] = True
                 ids = self.model.heads[task].decode(task_logits, scored)[rows_t, positions_t]
-                scores = task_logits[rows_t, positions_t].float().softmax(-1).gather(1, ids[:, None]).squeeze(1)
-                scores, ids = scores.tolist(), ids.tolist()
+                if kind == DEPENDENCIES:  # packed (head, relation): no per-label probability to read
+                    scores = [None] * len(positions)
+                else:
+                    scores = task_logits[rows_t, positions_t].float().softmax(-1).gather(1, ids[:, None]).squeeze(1)
+                    scores = scores.tolist()
+                ids = ids.tolist()
                 start = 0
                 for b, window in enumerate(windows):
                     end = start + len(window.positions)
@@ -453,7 +464,7 @@ class MultiTaskPipeline(ChunkPipeline):
         for task, values in reads[0].values.items():  # the first window reads every task, in the order asked
             kind = self.output_kinds[task]
             id2label = self.model.config.tasks[task]["id2label"]
-            if kind in (ENTITIES, WORD_TAGS):
+            if kind in WORD_OUTPUTS:
                 result[task] = [] if sample.empty else self._word_results(task, sample, windows, reads, id2label)
             elif sample.empty:
                 result[task] = None
@@ -475,17 +486,30 @@ class MultiTaskPipeline(ChunkPipeline):
     def _word_results(
         self, task: str, sample: _Sample, windows: list[_Window], reads: list[_Read], id2label: dict[int, str]
     ) -> list[dict[str, Any]]:
+        kind = self.output_kinds[task]
         read: list[tuple[int, int, float]] = []
         for window, window_read in zip(windows, reads, strict=True):
             ids, scores = window_read.values[task]
+            if kind == DEPENDENCIES:  # heads index the window's words: make them 1-based indices of the input's
+                ids = [(0 if head == 0 else window.words[head - 1] + 1, relation)
+                       for head, relation in unpack_arcs_list(ids, len(id2label))]
             read.extend(zip(window.words, ids, scores, strict=True))
         if len(windows) > 1:
             read.sort(key=lambda item: item[0])
         text, words = sample.text, []
         for word, label_id, score in read:
             start, end = sample.word_spans[word]
-            words.append({"word": text[start:end], "tag": id2label[label_id], "score": score, "start": start, "end": end})
-        if self.output_kinds[task] == ENTITIES:
+            if kind == DEPENDENCIES:
+                head, relation = label_id
+                words.append({"word": text[start:end], "head": head, "deprel": id2label[relation], "start": start,
+                              "end": end})
+            elif kind == LEMMAS:
+                words.append({"word": text[start:end], "lemma": apply_lemma_rule(text[start:end], id2label[label_id]),
+                              "score": score, "start": start, "end": end})
+            else:
+                words.append({"word": text[start:end], "tag": id2label[label_id], "score": score, "start": start,
+                              "end": end})
+        if kind == ENTITIES:
             return group_entities(words, text, self.label_schemes[task])
         return words
 

@@ -56,7 +56,12 @@ __all__ = [
     "TASK_TYPES",
     "TEXT_CLASSIFICATION",
     "TOKEN_CLASSIFICATION",
+    "WORD_OUTPUTS",
     "WORD_TAGS",
+    "DEPENDENCIES",
+    "DEPENDENCY_PARSING",
+    "LEMMAS",
+    "LEMMATIZATION",
     "LabelScheme",
     "Problem",
     "TaskKind",
@@ -76,6 +81,8 @@ IGNORE_INDEX = -100
 
 TOKEN_CLASSIFICATION = "token-classification"
 TEXT_CLASSIFICATION = "text-classification"
+DEPENDENCY_PARSING = "dependency-parsing"
+LEMMATIZATION = "lemmatization"
 
 SINGLE_LABEL_CLASSIFICATION = "single_label_classification"
 MULTI_LABEL_CLASSIFICATION = "multi_label_classification"
@@ -87,7 +94,11 @@ WORD_TAGS = "word_tags"
 SINGLE_LABEL = "single_label"
 MULTI_LABEL = "multi_label"
 REGRESSION = "regression"
-OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION)
+DEPENDENCIES = "dependencies"
+LEMMAS = "lemmas"
+OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION, DEPENDENCIES, LEMMAS)
+WORD_OUTPUTS = (ENTITIES, WORD_TAGS, DEPENDENCIES, LEMMAS)
+"""Output kinds read per word (the others per text)."""
 
 METRIC_MAIN_KEYS: dict[str, str] = {
     "seqeval": "f1",
@@ -96,6 +107,7 @@ METRIC_MAIN_KEYS: dict[str, str] = {
     "f1": "f1",
     "multilabel": "f1_micro",
     "regression": "pearson",
+    "attachment": "las",
 }
 """Every metric name, and the key of its result that summarizes a task (averaged into ``eval_average``)."""
 
@@ -153,7 +165,8 @@ class TaskKind:
             the metric and output.
         pooled (`bool`): The head pools the first token through a dense layer and the encoder family's pooler
             activation (text heads): it can start from a pretrained pooler and has a ``pooler_activation`` setting.
-        export_class (`str`): The transformers ``AutoModelFor*`` class a task of this kind exports to.
+        export_class (`str`, *optional*): The transformers ``AutoModelFor*`` class a task of this kind exports to
+            (``None``: transformers has none, so ``export_task`` refuses it).
         entity_metric / entity_output (`str`, *optional*): ``per_token`` kinds: metric and output kind of a task
             whose labels are an entity scheme (see :func:`detect_label_scheme`).
         stores_problem_type (`bool`): Whether the task entry of a config keeps its ``problem_type``.
@@ -164,7 +177,7 @@ class TaskKind:
 
     type_name: str
     problems: Mapping[str, Problem]
-    export_class: str
+    export_class: str | None
     per_token: bool = False
     pooled: bool = False
     entity_metric: str | None = None
@@ -243,6 +256,20 @@ TASK_KINDS: dict[str, TaskKind] = {
                       REGRESSION_PROBLEM: _REGRESSION},
             export_class="AutoModelForSequenceClassification",
             pooled=True,
+        ),
+        TaskKind(
+            type_name=DEPENDENCY_PARSING,
+            problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="attachment", output=DEPENDENCIES)},
+            export_class=None,
+            per_token=True,
+            stores_problem_type=False,
+        ),
+        TaskKind(
+            type_name=LEMMATIZATION,
+            problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="token_accuracy", output=LEMMAS)},
+            export_class="AutoModelForTokenClassification",
+            per_token=True,
+            stores_problem_type=False,
         ),
     )
 }
