@@ -196,7 +196,7 @@ def test_regression_constant_input_is_zero_without_warning():
 
 
 def test_registry():
-    assert METRIC_NAMES == ("seqeval", "token_accuracy", "accuracy", "f1", "multilabel", "regression")
+    assert METRIC_NAMES == ("seqeval", "token_accuracy", "accuracy", "f1", "multilabel", "regression", "attachment")
     expected = {
         "seqeval": "f1",
         "token_accuracy": "accuracy",
@@ -204,6 +204,7 @@ def test_registry():
         "f1": "f1",
         "multilabel": "f1_micro",
         "regression": "pearson",
+        "attachment": "las",
     }
     assert {name: main_metric_key(name) for name in METRIC_NAMES} == expected
     with pytest.raises(TaskError, match="seqeval") as info:

@@ -193,7 +193,7 @@ def test_seqeval_strict_mode_for_every_scheme_and_style():
 
 
 def test_registry_kinds():
-    assert task_kinds.TASK_TYPES == ("token-classification", "text-classification")
+    assert task_kinds.TASK_TYPES == ("token-classification", "text-classification", "dependency-parsing", "lemmatization")
     assert task_kinds.PROBLEM_TYPES == ("single_label_classification", "multi_label_classification", "regression")
     assert head_class("token-classification") is TokenClassificationHead
     assert head_class("text-classification") is SequenceClassificationHead
@@ -205,7 +205,7 @@ def test_registry_kinds():
         ("accuracy", "single_label"), ("multilabel", "multi_label"), ("regression", "regression")]
     # labels not known yet: a token task defaults to the entity metric (as TaskSpec always did)
     assert default_metric({"type": "token-classification"}) == "seqeval"
-    assert {metric: task_kinds.main_metric_key(metric) for metric in ("seqeval", "multilabel")} == {
+    assert {metric: main_metric_key(metric) for metric in ("seqeval", "multilabel")} == {
         "seqeval": "f1", "multilabel": "f1_micro"}
     assert set(task_kinds.OUTPUT_KINDS) == {output for kind in task_kinds.TASK_KINDS.values()
                                             for output in (*kind.outputs.values(), kind.entity_output) if output}

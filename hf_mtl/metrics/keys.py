@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..modeling.errors import TaskError, did_you_mean
-from ..modeling.task_kinds import METRIC_MAIN_KEYS
+from ..modeling.task_kinds import METRIC_MAIN_KEYS, TASK_KINDS, Problem
 
 __all__ = [
     "AVERAGE",
@@ -138,16 +138,27 @@ def task_metric_keys(metric: str, id2label: Mapping[Any, str] | None = None) -> 
 
     labels = {int(k): str(v) for k, v in (id2label or {}).items()}
     n = max(len(labels), 2)
-    if metric in ("seqeval", "token_accuracy"):
+    per_token, problem = _metric_reading(metric)
+    if per_token:  # ids (1, labels); packed parsing ids read as head 0 with every relation
         ids = np.array([sorted(labels)]) if labels else np.zeros((1, 1), dtype=int)
         scores = compute_task_metrics(metric, ids, ids, labels or {0: "O"})
-    elif metric == "multilabel":
+    elif problem.multi_hot:
         scores = compute_task_metrics(metric, np.eye(n) * 2 - 1, np.eye(n), labels)
-    elif metric == "regression":
+    elif not problem.class_ids:
         scores = compute_task_metrics(metric, np.array([0.0, 1.0]), np.array([0.0, 1.0]), labels)
     else:
         scores = compute_task_metrics(metric, np.arange(n), np.arange(n), labels)
     return set(scores) | set(NOT_SCORES)
+
+
+def _metric_reading(metric: str) -> tuple[bool, Problem]:
+    """Whether ``metric`` scores tasks labelled per token, and a problem record it serves (the registry's)."""
+    for kind in TASK_KINDS.values():
+        for problem in kind.problems.values():
+            if metric in (problem.metric, kind.entity_metric):
+                return kind.per_token, problem
+    # a metric no kind uses by default ("f1"): scored on class ids like the first kind labelled per example
+    return False, next(kind for kind in TASK_KINDS.values() if not kind.per_token).problem()
 
 
 def check_metric_keys(task_metrics: Mapping[str, str], id2labels: Mapping[str, Mapping[Any, str] | None]) -> None:

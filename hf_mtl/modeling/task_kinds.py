@@ -69,7 +69,6 @@ __all__ = [
     "default_metric",
     "detect_label_scheme",
     "entity_spans",
-    "main_metric_key",
     "output_kind",
     "sequence_problem",
     "task_kind",
@@ -385,13 +384,6 @@ def output_kind(task: Mapping[str, Any]) -> str:
     """
     kind, problem_type, entities = _task_reading(task)
     return kind.entity_output if entities and kind.entity_output else kind.outputs[problem_type]
-
-
-def main_metric_key(metric: str) -> str:
-    """The key of a metric's result that summarizes the task (``seqeval`` -> ``"f1"``); ``ValueError`` if unknown."""
-    if metric not in METRIC_MAIN_KEYS:
-        raise ValueError(f"Unknown metric {metric!r}; valid metrics are {', '.join(METRIC_MAIN_KEYS)}.")
-    return METRIC_MAIN_KEYS[metric]
 
 
 def check_loss_weight(weight: Any, where: str, error: type[Exception] = ValueError) -> float:
