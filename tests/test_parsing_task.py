@@ -120,3 +120,12 @@ def test_a_parsing_task_is_not_exported_as_a_plain_model(tmp_path):
 
     with pytest.raises(TaskError, match="dependency-parsing"):
         export_task(parse_model(), "deps", tmp_path / "deps")
+
+
+@pytest.mark.slow
+def test_a_parsing_task_exports_into_the_onnx_graph_as_its_scores(tmp_path, tokenizer):
+    pytest.importorskip("onnxruntime")
+    from hf_mtl.export.onnx_graph import export_onnx
+
+    path = export_onnx(parse_model().eval(), tmp_path / "onnx", tokenizer)  # checks onnxruntime against torch
+    assert path.is_file()

@@ -37,6 +37,7 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from ..modeling.errors import DataError
+from ..modeling.parsing import pack_arcs
 from ..modeling.task_kinds import IGNORE_INDEX, SINGLE_LABEL_CLASSIFICATION, Problem, sequence_problem
 from .tokenization_cache import cache_fingerprint, cached_map
 from .tokenizer_setup import needs_prefix_space
@@ -149,8 +150,12 @@ def _check_token_tokenizer(tokenizer: PreTrainedTokenizerBase, task: str) -> Non
 
 
 def _align(word_ids: list[int | None], words: list[str], tags: list[str] | None, label2id: dict[str, int],
-           label_all_subwords: bool, where: str) -> list[int]:
-    """One example's sub-word label ids; ``tags`` ``None`` (no labels for this task) gives all ``-100``."""
+           label_all_subwords: bool, where: str, heads: list[int] | None = None) -> list[int]:
+    """One example's sub-word label ids; ``tags`` ``None`` (no labels for this task) gives all ``-100``.
+
+    With ``heads`` (a parser's task: each word's head, 1-based, 0 for the root), a word's label is the packed
+    ``head * len(label2id) + relation id`` (``hf_mtl.modeling.parsing.pack_arcs``).
+    """
     if tags is None:
         return [IGNORE_INDEX] * len(word_ids)
     labels: list[int] = []
@@ -164,7 +169,7 @@ def _align(word_ids: list[int | None], words: list[str], tags: list[str] | None,
                 raise DataError(
                     f"{where}, word {word_id + 1} ({words[word_id]!r}): tag {tag!r} is not in the label list {list(label2id)}"
                 )
-            labels.append(label2id[tag])
+            labels.append(label2id[tag] if heads is None else pack_arcs(heads[word_id], label2id[tag], len(label2id)))
         else:
             labels.append(IGNORE_INDEX)
         if word_id is not None:
@@ -175,7 +180,7 @@ def _align(word_ids: list[int | None], words: list[str], tags: list[str] | None,
 def _tokenize_words(
     raw: datasets.Dataset,
     tokenizer: PreTrainedTokenizerBase,
-    columns: dict[str, tuple[str, str, dict[str, int]]],
+    columns: dict[str, tuple[str, str, dict[str, int], str | None]],
     max_length: int,
     label_all_subwords: bool,
     name: str,
@@ -184,7 +189,7 @@ def _tokenize_words(
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``words`` once and align each tag column on that tokenization.
 
-    ``columns``: output label column -> (raw tag column, task name, label2id).
+    ``columns``: output label column -> (raw tag column, task name, label2id, raw heads column or ``None``).
     """
     def encode(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
         enc = tokenizer(batch["words"], is_split_into_words=True, truncation=True, max_length=max_length)
@@ -193,10 +198,11 @@ def _tokenize_words(
         long_rows: list[int] = []
         for i, words in enumerate(batch["words"]):
             word_ids = enc.word_ids(i)
-            for column, (source, task, label2id) in columns.items():
+            for column, (source, task, label2id, heads) in columns.items():
                 where = f"task {task!r}, {split} split, example {indices[i] + 1}"
                 out_labels[column].append(
-                    _align(word_ids, words, batch[source][i], label2id, label_all_subwords, where)
+                    _align(word_ids, words, batch[source][i], label2id, label_all_subwords, where,
+                           batch[heads][i] if heads else None)
                 )
             if len(enc["input_ids"][i]) >= max_length:
                 long_rows.append(i)  # maybe truncated: checked against an untruncated encoding below
@@ -216,7 +222,7 @@ def _tokenize_words(
                 aux["_tokens_lost"][i] = lost
                 aux["_words_lost"][i] = len(gone)
                 aux["_labels_lost"][i] = sum(
-                    1 for source, _, _ in columns.values() if batch[source][i] is not None
+                    1 for source, _, _, _ in columns.values() if batch[source][i] is not None
                     for w in gone if batch[source][i][w] != "O"
                 )
         out = _model_columns(enc)
@@ -225,7 +231,7 @@ def _tokenize_words(
         out.update(aux)
         return out
 
-    spec_parts = {column: (source, label2id) for column, (source, _, label2id) in columns.items()}
+    spec_parts = {column: (source, label2id, heads) for column, (source, _, label2id, heads) in columns.items()}
     fingerprint = cache_fingerprint(raw, tokenizer, "token", spec_parts, max_length, label_all_subwords)
     mapped = cached_map(raw, encode, fingerprint, cache_dir, f"Tokenizing {name}/{split}")
     return _split_report(mapped, name, split, max_length, _TOKEN_AUX)
@@ -256,7 +262,8 @@ def tokenize_token_task(
         The tokenized split and its :class:`TruncationReport`.
     """
     _check_token_tokenizer(tokenizer, task)
-    return _tokenize_words(raw, tokenizer, {"labels": ("tags", task, label2id)}, max_length, label_all_subwords,
+    heads = "heads" if "heads" in raw.column_names else None  # a parser's task (hf_mtl.data.conll: deprel)
+    return _tokenize_words(raw, tokenizer, {"labels": ("tags", task, label2id, heads)}, max_length, label_all_subwords,
                            task, split, cache_dir)
 
 
@@ -269,6 +276,7 @@ def tokenize_token_group(
     group: str = "group",
     split: str = "train",
     cache_dir: str | Path | None = None,
+    heads: dict[str, str] | None = None,
 ) -> tuple[datasets.Dataset, TruncationReport]:
     """Tokenize ``words`` once and align every task's tags on that one tokenization (a task group).
 
@@ -280,6 +288,7 @@ def tokenize_token_group(
         max_length / label_all_subwords: As for :func:`tokenize_token_task`.
         group, split: Names used in the report and in errors.
         cache_dir: The folder of cache files (default :func:`default_cache_dir`); see the module docstring.
+        heads: Parser tasks -> their raw heads column (labels are packed with each word's head).
 
     Returns:
         The tokenized split (``input_ids``, ``attention_mask``, ..., ``length`` and one ``labels_<task>`` column
@@ -296,7 +305,8 @@ def tokenize_token_group(
     ```
     """
     _check_token_tokenizer(tokenizer, group)
-    columns = {f"labels_{task}": (f"tags_{task}", task, label2id) for task, label2id in label2ids.items()}
+    columns = {f"labels_{task}": (f"tags_{task}", task, label2id, (heads or {}).get(task))
+               for task, label2id in label2ids.items()}
     return _tokenize_words(raw, tokenizer, columns, max_length, label_all_subwords, group, split, cache_dir)
 
 

@@ -13,17 +13,27 @@ Example:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import datasets
 from conllu.parser import parse_id_value
 
 from ..modeling.errors import DataError
+from ..modeling.lemma_rules import lemma_rule
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, read_text_file, split_lines
 
-__all__ = ["read_conll", "read_conll_split", "read_conllu", "read_conllu_split"]
+__all__ = ["CONLLU_TAG_COLUMNS", "OPEN_LABEL_COLUMNS", "read_conll", "read_conll_split", "read_conllu", "read_conllu_split", "tree_problems"]
+
+CONLLU_TAG_COLUMNS = {"upos": 3, "xpos": 4, "feats": 5, "lemma": 2, "deprel": 7}
+"""The CoNLL-U columns a token task can read, by name: 0-based field index. ``lemma`` gives edit rules
+(:func:`~hf_mtl.modeling.lemma_rules.lemma_rule`), ``deprel`` also reads HEAD (a ``heads`` column)."""
+
+OPEN_LABEL_COLUMNS = frozenset({"feats", "lemma", "deprel"})
+"""Columns whose values in validation/test often do not occur in train: their label list takes every split's."""
 
 _KEY_VALUE_COMMENT = re.compile(r"^#\s*\w[\w .-]*=")
 
@@ -193,7 +203,7 @@ class _Skipped:
 
 
 def _conllu_sentence(path: str | Path, block: list[tuple[int, str]], tag_column: str, allow_missing: bool,
-                     skipped: _Skipped) -> tuple[list[str], list[str] | None] | None:
+                     skipped: _Skipped) -> tuple[list[str], list[str] | None, list[int] | None] | None:
     """One sentence's words and tags (tags ``None``: a task group's partial labels), or ``None`` for a block
     without words to tag (only comments, multi-word tokens or empty nodes)."""
     sent_id = next((line.split("=", 1)[1].strip() for _, line in block
@@ -203,11 +213,15 @@ def _conllu_sentence(path: str | Path, block: list[tuple[int, str]], tag_column:
         n_cols = len(line.split("\t"))
         if n_cols != 10:
             raise DataError(f"{path}:{number}: expected 10 tab-separated CoNLL-U columns, found {n_cols}: {line!r}")
-    column = 3 if tag_column == "upos" else 4
+    column = CONLLU_TAG_COLUMNS[tag_column]
     # partial labels of a task group: no tag on any word of the sentence
-    missing = allow_missing and all(line.split("\t")[column] in PLACEHOLDER_TAGS for _, line in token_lines)
+    # (FEATS "_" is a value, "no features", not a missing label)
+    missing = (allow_missing and tag_column != "feats"
+               and all(line.split("\t")[column] in PLACEHOLDER_TAGS for _, line in token_lines))
     words: list[str] = []
     tags: list[str] = []
+    heads: list[int] = []
+    ids: list[int] = []
     for number, line in token_lines:
         # split on tabs only: conllu's own line parser also splits on runs of 2+ spaces, which shifts the
         # columns of a FORM or LEMMA such as "New  York" (the UPOS read would be another column's value)
@@ -223,15 +237,55 @@ def _conllu_sentence(path: str | Path, block: list[tuple[int, str]], tag_column:
         if token_id is None:
             raise DataError(f"{path}:{number}: the ID column is empty ('_' or ''): {line!r}")
         form, tag = fields[1], fields[column]
-        if tag in ("_", "") and not missing:
+        if (tag == "" or (tag == "_" and tag_column != "feats")) and not missing:
             raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
         if not form.strip():  # the rule of every reader: a word has a visible character
             raise DataError(f"{path}:{number}: the FORM column (the word) is empty: {line!r}")
         words.append(form)
+        ids.append(token_id)
+        if tag_column == "lemma":  # the label is the edit rule from the word to its lemma (the pipeline applies it)
+            tag = lemma_rule(form, tag)
+        elif tag_column == "deprel" and not missing:
+            head = fields[6]
+            if not head.isdigit():
+                raise DataError(f"{path}:{number}: token {form!r} has no HEAD (column 7 holds {head!r}, expected the "
+                                f"ID of its head word or 0 for the root): {line!r}")
+            heads.append(int(head))
         tags.append(tag)
     if not words:
         return None
-    return words, None if missing else tags
+    if tag_column != "deprel" or missing:
+        return words, None if missing else tags, None
+    return words, tags, _word_heads(path, token_lines[0][0], ids, heads)
+
+
+def _word_heads(path: str | Path, line: int, ids: list[int], heads: list[int]) -> list[int]:
+    """HEAD values as 1-based positions among the sentence's words (0: root): UD IDs number the syntactic words
+    from 1, so they are positions already unless the file skips or repeats one, which is an error."""
+    if ids != list(range(1, len(ids) + 1)):
+        raise DataError(f"{path}:{line}: the sentence's word IDs are {ids[:8]}{'...' if len(ids) > 8 else ''}, not "
+                        f"1..{len(ids)}: HEAD values cannot be resolved")
+    bad = [head for head in heads if head > len(ids)]
+    if bad:
+        raise DataError(f"{path}:{line}: HEAD {bad[0]} points past the sentence's {len(ids)} words")
+    return heads
+
+
+def tree_problems(heads: list[int]) -> list[str]:
+    """What makes a gold head list not a tree with one root: ``"no root"``, ``"several roots"``, ``"a cycle"``."""
+    problems = []
+    roots = sum(1 for head in heads if head == 0)
+    if roots != 1:
+        problems.append("no root" if roots == 0 else "several roots")
+    for start in range(1, len(heads) + 1):
+        seen, node = set(), start
+        while node != 0 and node not in seen:
+            seen.add(node)
+            node = heads[node - 1]
+        if node != 0:
+            problems.append("a cycle")
+            break
+    return problems
 
 
 def read_conllu_split(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8",
@@ -240,19 +294,26 @@ def read_conllu_split(path: str | Path, tag_column: str = "upos", encoding: str 
 
     ``allow_missing``: a sentence whose tag column holds only placeholders is read with tags ``None``.
     """
-    if tag_column not in ("upos", "xpos"):
-        raise DataError(f"{path}: for CoNLL-U the tag column must be 'upos' or 'xpos', not {tag_column!r}")
+    if tag_column not in CONLLU_TAG_COLUMNS:
+        raise DataError(f"{path}: for CoNLL-U the tag column must be one of {list(CONLLU_TAG_COLUMNS)}, not {tag_column!r}")
     lines = split_lines(read_text_file(path, encoding))
     words: list[list[str]] = []
     tags: list[list[str] | None] = []
+    heads: list[list[int] | None] = []
     starts: list[int] = []
     skipped = _Skipped()
+    ill_formed: Counter[str] = Counter()
+    first_ill_formed: dict[str, int] = {}
     for block in _blocks(lines):
         sentence = _conllu_sentence(path, block, tag_column, allow_missing, skipped)
         if sentence is not None:
             words.append(sentence[0])
             tags.append(sentence[1])
+            heads.append(sentence[2])
             starts.append(next(n for n, line in block if not line.startswith("#")))
+            for problem in tree_problems(sentence[2]) if sentence[2] is not None else ():
+                ill_formed[problem] += 1
+                first_ill_formed.setdefault(problem, starts[-1])
     if not words:
         raise DataError(f"{path}: no sentences found ({len(lines)} lines read)")
     notes: list[str] = []
@@ -262,7 +323,13 @@ def read_conllu_split(path: str | Path, tag_column: str = "upos", encoding: str 
                               f"(first: {skipped.first['multiword']}); their words are kept")
     if skipped.counts["empty"]:
         add_note(notes, path, f"skipped {skipped.counts['empty']} empty nodes (first: {skipped.first['empty']})")
-    return RawSplit(datasets.Dataset.from_dict({"words": words, "tags": tags}), None, notes, starts)
+    for problem, count in ill_formed.items():  # gold trees are kept as they are, and counted
+        add_note(notes, path, f"{count} gold trees with {problem} (first at line {first_ill_formed[problem]}); "
+                              "they train and are scored as given")
+    columns: dict[str, list[Any]] = {"words": words, "tags": tags}
+    if tag_column == "deprel":
+        columns["heads"] = heads
+    return RawSplit(datasets.Dataset.from_dict(columns), None, notes, starts)
 
 
 def read_conllu(path: str | Path, tag_column: str = "upos", encoding: str = "utf-8") -> datasets.Dataset:

@@ -46,6 +46,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from ..modeling.errors import DataError, TaskError
+from ..modeling.task_kinds import task_kind
 from .alignment import (
     IGNORE_INDEX,
     TruncationReport,
@@ -223,6 +224,7 @@ def prepare_group(
             out, report = tokenize_token_group(
                 columns, tokenizer, {s.name: {label: i for i, label in enumerate(label_lists[s.name])} for s in specs},
                 first.max_length, first.label_all_subwords, group=name, split=split, cache_dir=cache_dir,
+                heads={s.name: f"heads_{s.name}" for s in specs if task_kind(s.type).arcs},
             )
         else:
             out, report = tokenize_text_group(
@@ -266,6 +268,9 @@ def _tokenizer_input(raw: dict[str, datasets.DatasetDict], specs: list[TaskSpec]
     columns = base.select_columns([*text, column]).rename_column(column, f"{column}_{first.name}")
     for spec in specs[1:]:
         columns = columns.add_column(f"{column}_{spec.name}", raw[spec.name][split][column][:])
+    for spec in specs:
+        if task_kind(spec.type).arcs:  # a parser's labels are (head, relation): its heads travel along
+            columns = columns.add_column(f"heads_{spec.name}", raw[spec.name][split]["heads"][:])
     return columns
 
 

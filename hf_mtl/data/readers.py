@@ -14,6 +14,7 @@ from typing import Any
 import datasets
 
 from ..modeling.errors import DataError, did_you_mean
+from ..modeling.task_kinds import task_kind
 from .conll import read_conll, read_conll_split, read_conllu, read_conllu_split
 from .dataset_objects import read_dataset_object
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, brief, check_file, read_text_file
@@ -223,6 +224,17 @@ def _standardize_text(ds: datasets.Dataset, spec: TaskSpec, where: str, lines: l
     return RawSplit(datasets.Dataset.from_dict(out), names, [], lines)
 
 
+def _conllu_column(spec: TaskSpec, source: DataSource, where: str) -> str:
+    """The CoNLL-U column a task reads: ``tag_column`` when the task kind allows it, else the kind's own."""
+    allowed = task_kind(spec.type).conllu_columns
+    column = str(source.tag_column)
+    if column == "upos" and "upos" not in allowed:  # "upos" is the format's default: the kind's own comes first
+        return allowed[0]
+    if column not in allowed:
+        raise DataError(f"{where}: {spec.type} tasks read the CoNLL-U column(s) {list(allowed)}, not {column!r}")
+    return column
+
+
 def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
     """Read and standardize one split of ``spec`` from ``source``.
 
@@ -250,10 +262,13 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
     elif fmt == "conllu":
         if not spec.is_token_task:
             raise DataError(f"{where}: CoNLL-U files hold token tags; task type is {spec.type!r}")
-        raw = read_conllu_split(source.path, str(source.tag_column), source.encoding,  # type: ignore[arg-type]
+        raw = read_conllu_split(source.path, _conllu_column(spec, source, where), source.encoding,  # type: ignore[arg-type]
                            allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
     else:
+        if "upos" not in task_kind(spec.type).conllu_columns:  # labels only CoNLL-U has (HEAD/DEPREL, LEMMA)
+            raise DataError(f"{where}: {spec.type} tasks read CoNLL-U files (their HEAD/DEPREL or LEMMA columns); "
+                            f"this source is {fmt}")
         stream_note, lines = None, None
         if fmt in ("csv", "tsv", "json", "jsonl"):
             ds, lines = read_table_lines(source)

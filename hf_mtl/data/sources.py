@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..modeling.errors import TaskError, did_you_mean
+from .conll import CONLLU_TAG_COLUMNS
 
 __all__ = ["DATA_FORMATS", "IN_MEMORY_FORMAT", "SPLITS", "SPLIT_NAMES", "DataSource",
            "datasets_kind", "describe_datasets_object"]
@@ -177,8 +178,9 @@ class DataSource:
         if self.format == "conllu":
             if self.tag_column == -1:
                 self.tag_column = "upos"
-            if self.tag_column not in ("upos", "xpos"):
-                raise TaskError(f"{where}: for CoNLL-U, `tag_column` must be 'upos' or 'xpos', not {self.tag_column!r}")
+            if self.tag_column not in CONLLU_TAG_COLUMNS:
+                raise TaskError(f"{where}: for CoNLL-U, `tag_column` must be one of {list(CONLLU_TAG_COLUMNS)}, not "
+                                f"{self.tag_column!r}")
         elif self.format == "conll":
             if isinstance(self.tag_column, bool) or not isinstance(self.tag_column, int):
                 raise TaskError(f"{where}: for CoNLL files, `tag_column` must be a column index (e.g. -1), not {self.tag_column!r}")

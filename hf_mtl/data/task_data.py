@@ -16,6 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from ..modeling.errors import DataError, TaskError
 from .alignment import TruncationReport
+from .conll import OPEN_LABEL_COLUMNS
 from .tasks import TaskSpec
 
 logger = logging.getLogger("hf_mtl")
@@ -149,6 +150,12 @@ def _check_labels(spec: TaskSpec, raw: datasets.DatasetDict, labels: list[str], 
                 )
 
 
+def _open_label_set(spec: TaskSpec) -> bool:
+    """Whether the task reads an open set of labels (a CoNLL-U FEATS, LEMMA or DEPREL column)."""
+    return any(getattr(getattr(spec, split), "tag_column", None) in OPEN_LABEL_COLUMNS
+               for split in ("train", "validation", "test") if getattr(spec, split) is not None)
+
+
 def choose_labels(spec: TaskSpec, raw: datasets.DatasetDict, declared: dict[str, list[str] | None],
                   labels: list[str] | None = None) -> list[str]:
     """A task's label list: ``labels`` (forced), else ``spec.labels``, else inferred from train; checked on every split."""
@@ -166,6 +173,13 @@ def choose_labels(spec: TaskSpec, raw: datasets.DatasetDict, declared: dict[str,
         if "train" not in raw:
             raise TaskError(f"task {spec.name!r}: without a train split the labels cannot be inferred; give `labels:`")
         final = infer_labels(spec, raw["train"], declared.get("train"))
+        if _open_label_set(spec):  # FEATS, lemma rules, relations: evaluation may hold values train lacks
+            unseen = sorted({label for split, ds in raw.items() if split != "train" for label in _labels_in(ds, spec)}
+                            - set(final))
+            if unseen:
+                logger.info("task %r: %d labels occur only outside train (e.g. %r); the head has an output for each, "
+                            "never trained, so they count as errors", spec.name, len(unseen), unseen[0])
+                final = final + unseen
         _check_labels(spec, raw, final, "inferred from train")
     if not final:
         raise DataError(f"task {spec.name!r}: no labels found")

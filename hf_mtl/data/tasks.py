@@ -389,8 +389,9 @@ class TaskSpec:
             raise TaskError(str(error)) from None
 
 
-# Settings every task of a group must share: its examples are read, split and tokenized once.
-GROUP_SHARED_FIELDS = ("type", "max_length", "label_all_subwords", "text_column", "text_pair_column",
+# Settings every task of a group must share: its examples are read, split and tokenized once. Their kinds may
+# differ (UPOS, lemmas and a parser on one CoNLL-U file) as long as all are labelled per word or all per text.
+GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column",
                        "validation_fraction", "split_seed", "max_train_examples", "max_eval_examples")
 
 
@@ -432,6 +433,11 @@ def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:
     for unit, members in units.items():
         first = members[0]
         for other in members[1:]:
+            if other.is_token_task != first.is_token_task:
+                raise TaskError(
+                    f"group {unit!r}: task {first.name!r} ({first.type}) and task {other.name!r} ({other.type}) are "
+                    "labelled one per word and one per text; a group's tasks read the same examples the same way"
+                )
             for key in GROUP_SHARED_FIELDS:
                 if getattr(other, key) != getattr(first, key):
                     raise TaskError(

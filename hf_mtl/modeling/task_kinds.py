@@ -172,6 +172,10 @@ class TaskKind:
         decoders (`tuple[str, ...]`): How its per-token predictions may be decoded, the first the default
             (``"softmax"``: each token on its own; ``"crf"``: a linear-chain CRF over the words, see ``crf.py``);
             empty for kinds that have no such choice.
+        conllu_columns (`tuple[str, ...]`): ``per_token`` kinds: the CoNLL-U columns their labels may come from, the
+            first the default (``upos``; ``lemma`` gives edit rules; ``deprel`` also reads HEAD).
+        arcs (`bool`): Each word's label is a (head, relation) pair, packed ``head * num_labels + relation`` (the
+            data keeps the heads in a ``heads`` column).
     """
 
     type_name: str
@@ -183,6 +187,8 @@ class TaskKind:
     entity_output: str | None = None
     stores_problem_type: bool = True
     decoders: tuple[str, ...] = ()
+    conllu_columns: tuple[str, ...] = ("upos", "xpos", "feats")
+    arcs: bool = False
 
     @property
     def problem_types(self) -> tuple[str, ...]:
@@ -262,6 +268,8 @@ TASK_KINDS: dict[str, TaskKind] = {
             export_class=None,
             per_token=True,
             stores_problem_type=False,
+            conllu_columns=("deprel",),
+            arcs=True,
         ),
         TaskKind(
             type_name=LEMMATIZATION,
@@ -269,6 +277,7 @@ TASK_KINDS: dict[str, TaskKind] = {
             export_class="AutoModelForTokenClassification",
             per_token=True,
             stores_problem_type=False,
+            conllu_columns=("lemma",),
         ),
     )
 }
