@@ -257,3 +257,20 @@ def test_push_names_the_repository_in_the_cards_code(tiny_model, tmp_path):
     assert text.count('"me/second"') == 4 and "me/first" not in text and MODEL_ID_PLACEHOLDER not in text
     (tmp_path / "README.md").write_text('# mine\n\n## Use\n\nfrom_pretrained("x")\n')
     assert not set_card_model_id(tmp_path, "me/third")
+
+
+def test_nothing_pushed_names_a_path_of_the_training_machine(cli_card, tiny_encoder_dir):
+    """Issue #21: config.json named the encoder's folder (`_name_or_path`), train_summary.json the output folder."""
+    import os
+    import site
+
+    folder = cli_card["folder"]
+    machine_paths = {str(folder), str(folder.parent), str(tiny_encoder_dir), os.path.expanduser("~"),
+                     *site.getsitepackages()}
+    for name in cli_card["uploaded"]:
+        path = folder / name
+        if path.suffix in (".safetensors", ".png", ".bin") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        leaked = sorted(p for p in machine_paths if p and p != "/" and p in text)
+        assert not leaked, f"{name} names {leaked}"

@@ -17,9 +17,9 @@ REQUIRED_FILES = ("config.json", "model.safetensors", *REMOTE_CODE_FILES)
 # Files a training run leaves that never belong in a model repository: checkpoints, pickles, private files
 # ("_*", as Trainer.push_to_hub skips them) and the card written beside a README.md the user wrote.
 IGNORED_PATTERNS = ["_*", "checkpoint-*", "checkpoint-*/**", "*.pt", "*.pkl", SIDE_CARD_FILE]
-# Files that are uploaded only when asked (`include_training_files=True`): TensorBoard logs and the pickled
-# TrainingArguments.
-TRAINING_FILES = ["runs/**", "training_args.bin"]
+# Files that are uploaded only when asked (`include_training_files=True`): TensorBoard logs, the pickled
+# TrainingArguments and the run's summary (which names the local output folder).
+TRAINING_FILES = ["runs/**", "training_args.bin", "train_summary.json"]
 
 
 def ignore_patterns(include_training_files: bool = False) -> list[str]:

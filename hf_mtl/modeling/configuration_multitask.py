@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import re
 from typing import Any
 
@@ -136,6 +137,13 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
     return normalized
 
 
+def _is_local_path(value: Any) -> bool:
+    """Whether ``value`` names a folder of this machine (absolute, relative or ``~``) rather than a Hub id."""
+    if not isinstance(value, str) or not value:
+        return False
+    return os.path.isabs(value) or value.startswith(("./", "../", "~")) or os.path.exists(value)
+
+
 def _is_installed_hf_mtl(config_class: type) -> bool:
     """Whether ``config_class`` is the installed hf_mtl's (not a remote-code copy next to some weights).
 
@@ -247,6 +255,10 @@ class MultiTaskConfig(PretrainedConfig):
             name: {**task, "id2label": {str(i): label for i, label in task["id2label"].items()}}
             for name, task in self.tasks.items()
         }
+        # A saved config is published: it names no folder of the machine it was written on (a Hub id stays).
+        for entry in (output, output.get("encoder")):
+            if isinstance(entry, dict) and _is_local_path(entry.get("_name_or_path")):
+                entry["_name_or_path"] = ""
         return output
 
 
