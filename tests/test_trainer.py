@@ -430,3 +430,27 @@ def test_loss_weights_are_resolved_once_per_run_not_per_batch(tmp_path, tokenize
     trainer.train()
     assert sorted(calls) == ["ner", "sentiment"]  # once per task for the 6 steps
     assert 0 < sum(trainer.examples_seen.values()) <= 6 * 16  # counted in compute_loss, per batch
+
+
+def test_console_is_quiet_on_a_cpu_only_machine(tmp_path, tokenizer, capsys, caplog):
+    """Issue #21: no pin_memory warning, no PAD-token notice, one evaluation bar per task with its own total."""
+    import warnings
+
+    if torch.accelerator.is_available():
+        pytest.skip("pinning is on where an accelerator is")
+    settings = dict(output_dir=str(tmp_path / "out2"), max_steps=2, report_to="none", use_cpu=False, save_strategy="no")
+    assert MultiTaskTrainingArguments(**settings).dataloader_pin_memory is False
+    assert MultiTaskTrainingArguments(**settings, dataloader_pin_memory=True).dataloader_pin_memory is True
+    train = {"ner": synthetic_ner(40, 0), "sentiment": synthetic_sentiment(40, 1)}
+    evaluation = {"ner": synthetic_ner(70, 2), "sentiment": synthetic_sentiment(10, 3)}
+    trainer = MultiTaskTrainer(model=make_model(), args=MultiTaskTrainingArguments(
+        **settings, per_device_eval_batch_size=32, logging_steps=1), train_dataset=train, eval_dataset=evaluation,
+        processing_class=tokenizer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+        trainer.evaluate()
+    assert not [w for w in caught if "pin_memory" in str(w.message) or "null_placement" in str(w.message)]
+    assert "PAD/BOS/EOS" not in caplog.text
+    bars = capsys.readouterr().err
+    assert "3/3" in bars and "1/1" in bars and "4it [" not in bars  # ner: 3 batches, sentiment: 1, never one bar of 4

@@ -101,10 +101,11 @@ class TruncationReport:
                     f"max_length={self.max_length}, {self.tokens_lost:,} tokens cut")
             if self.words_lost:
                 text += f", {self.words_lost:,} words and their labels lost ({self.labels_lost:,} not 'O')"
-            parts.append(text)
-        if self.words_without_tokens:
-            parts.append(f"{self.words_without_tokens:,} words produce no token and get no label")
-        return f"{head}: " + "; ".join(parts) + " (raise `max_length` to keep more)"
+            parts.append(text + " (raise `max_length` to keep more)")
+        if self.words_without_tokens:  # no max_length helps here: the tokenizer has nothing for these words
+            parts.append(f"{self.words_without_tokens:,} words produce no token (e.g. only zero-width or variation-"
+                         "selector characters) and get no label")
+        return f"{head}: " + "; ".join(parts)
 
     def log(self) -> None:
         """Log as a warning on the ``hf_mtl`` logger when anything was lost, else at debug level."""

@@ -220,6 +220,10 @@ class MultiTaskConfig(PretrainedConfig):
                     name, written_by, HF_MTL_VERSION, error,
                 )
         self.tasks = tasks
+        if getattr(self, "pad_token_id", None) is None and self.encoder is not None:
+            # the model pads as its encoder does (Trainer aligns the tokenizer's pad id with this config's otherwise,
+            # and says so on every run)
+            self.pad_token_id = getattr(self.encoder, "pad_token_id", None)
         if getattr(self, "custom_pipelines", None) and _is_installed_hf_mtl(type(self)):
             # `custom_pipelines` (written on save) points transformers' `pipeline()` at the remote-code pipeline,
             # which it checks before its registry (and then demands trust_remote_code). The installed hf_mtl's config

@@ -11,12 +11,13 @@ from __future__ import annotations
 import inspect
 import math
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import EvalPrediction
+from transformers import EvalPrediction, ProgressCallback
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from ..metrics import compute_task_metrics
@@ -25,7 +26,7 @@ from ..modeling.errors import TaskError
 from ..modeling.task_kinds import IGNORE_INDEX, task_kind
 from .task_datasets import TaskDataset, check_task_datasets, split_by_task
 
-__all__ = ["TaskEvaluationMixin"]
+__all__ = ["TaskEvaluationMixin", "TaskProgressCallback"]
 
 
 def _takes_task(function: Any) -> bool:
@@ -35,6 +36,22 @@ def _takes_task(function: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == "task" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+class TaskProgressCallback(ProgressCallback):
+    """transformers' progress bars, with one evaluation bar per task: each task is evaluated with its own data
+    loader, so the bar restarts with that loader's length (transformers' bar keeps the first task's total)."""
+
+    def __init__(self, max_str_len: int = 100) -> None:
+        super().__init__(max_str_len)
+        self._bar_loader: Any = None
+
+    def on_prediction_step(self, args: Any, state: Any, control: Any, eval_dataloader: Any = None, **kwargs: Any) -> None:
+        if self.prediction_bar is not None and eval_dataloader is not self._bar_loader:
+            self.prediction_bar.close()
+            self.prediction_bar = None
+        self._bar_loader = eval_dataloader
+        super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
 
 
 class TaskEvaluationMixin:
@@ -101,7 +118,9 @@ class TaskEvaluationMixin:
         for task, dataset in datasets.items():
             task_prefix = task_key_prefix(task, prefix)  # the Trainer writes metric_key(task, <metric>, prefix)
             if stage == "Evaluation" and hasattr(dataset, "sort") and "length" in getattr(dataset, "column_names", []):
-                dataset = dataset.sort("length")
+                with warnings.catch_warnings():  # pyarrow 25 deprecates how datasets builds its sort options
+                    warnings.filterwarnings("ignore", "Specifying null_placement", FutureWarning)
+                    dataset = dataset.sort("length")
             make_loader = self.get_eval_dataloader if stage == "Evaluation" else self.get_test_dataloader
             self._eval_task = task
             self._eval_per_token = task_kind(self.model_config_task(task)["type"]).per_token

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
-from transformers import Trainer
+from transformers import ProgressCallback, Trainer
 
 from ..data import DataCollatorForMultiTask
 from ..data.groups import check_task_groups, group_num_items
@@ -54,7 +54,7 @@ from .exposure import apply_equal_exposure
 from .model_card_callback import ModelCardMixin
 from .sampling import MultiTaskBatchSampler
 from .task_datasets import MultiTaskDataset, TaskDataset, check_task_datasets
-from .task_evaluation import TaskEvaluationMixin
+from .task_evaluation import TaskEvaluationMixin, TaskProgressCallback
 from .training_args import MultiTaskTrainingArguments, loss_scale
 
 __all__ = [
@@ -180,6 +180,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             preprocess_logits_for_metrics=preprocess_logits,
             **kwargs,
         )
+        if self.pop_callback(ProgressCallback) is not None:  # one evaluation bar per task, with its own total
+            self.add_callback(TaskProgressCallback)
 
     # ------------------------------------------------------------------ validation
     @staticmethod

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from transformers import TrainingArguments
 
 from ..modeling.errors import TaskError
@@ -101,8 +102,15 @@ class MultiTaskTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "hf_mtl's collator keeps only model inputs; leave this off."}
     )
+    dataloader_pin_memory: bool | None = field(
+        default=None,
+        metadata={"help": "Pin batches in page-locked memory for faster copies to an accelerator; default: when one "
+                  "is available and use_cpu is off (pinning on a CPU-only machine only warns)."},
+    )
 
     def __post_init__(self) -> None:
+        if self.dataloader_pin_memory is None:
+            self.dataloader_pin_memory = not self.use_cpu and torch.accelerator.is_available()
         super().__post_init__()
         check_strategy(self.sampling)
         if self.steps_per_task is not None:
