@@ -273,6 +273,11 @@ if tt:
     for arm, a in tt["arms"].items():
         mfu = f"{a['mfu']:.1%}" if a["mfu"] is not None else "n/a"
         lines.append(f"| {arm} | {a['tokens_per_second']:,.0f} | {a['model_tflops']:.3f} | {mfu} |")
+inf = report["sections"].get("inference", {}).get("figures")
+if inf:
+    lines += ["", f"| inference arm ({inf['sentences']} sentences, batch {inf['batch_size']}) | sentences/s | seconds |",
+              "|---|---:|---:|"]
+    lines += [f"| {arm} | {a['sentences_per_s']:.1f} | {a['seconds']:.3f} |" for arm, a in inf["arms"].items()]
 mt = report["sections"].get("many_tasks", {}).get("figures")
 if mt:
     lines += ["", "| many_tasks N | start-up s | s per step | eval ms/example | peak RSS MiB | checkpoint MiB "

@@ -27,7 +27,9 @@ Reported per N (side by side, one row each):
   ``MultiTaskTrainer`` and running to the end of the first step);
 - seconds per optimizer step: the median of ``--steps`` steps after ``--warmup`` untimed ones (a callback takes
   ``on_step_begin`` / ``on_step_end``; on CUDA it synchronizes first), batch ``--batch-size``, uniform task
-  sampling (every task has the same number of examples, so every batch has the same size at every N);
+  sampling (every task has the same number of examples, so every batch has the same size at every N); also the
+  median of the process's CPU seconds per step (``time.process_time``, all threads), the steadier figure on a
+  shared machine, where waiting for a core stretches the wall clock;
 - evaluation: ``trainer.evaluate()`` over every task's validation subset (the same total at every N), in
   milliseconds per evaluated example;
 - peak RSS of the process (``ru_maxrss``), and its increase over the RSS after imports;
@@ -35,7 +37,9 @@ Reported per N (side by side, one row each):
   size on disk;
 - ``pipeline("multitask", model=..., tokenizer=...)`` on ``--pipeline-sentences`` real sentences of the source's
   dev file (SST-2 dev; CoNLL dev sentences, tokens joined), batch 32: sentences/s predicting all N heads, and with
-  ``tasks=[first task]``; the two arms alternate for ``--pipeline-repeats`` rounds, the fastest round is kept.
+  ``tasks=[first task]``; the two arms alternate for ``--pipeline-repeats`` rounds, the fastest round is kept
+  (wall clock; its CPU seconds too);
+- probes (:func:`probes`, after the timings above): the per-call cost of the pieces the profile pointed at.
 
 ``--profile`` also runs each N under cProfile (segments: start-up, steps, evaluation, save, pipeline with all
 heads; a separate, slower run, so its timings are not the table's) and prints, for the functions of hf_mtl,
@@ -49,9 +53,10 @@ Usage:
     python bench/many_tasks.py --sizes 1,64 --profile --steps 10  # what grows with N
     python bench/many_tasks.py --device cuda --bf16 --json out.json   # on a GPU (bench/gpu_suite.sh)
 
-The last line printed is ``ratio step_time_N64/N1=X pipeline_N64/N1=Y`` (the largest and smallest N run when
-64 or 1 is not among them): seconds per step at N = 64 over N = 1, and the pipeline's seconds with all 64 heads
-over its seconds with one head at N = 64 (``tasks=[one]``). Targets (issue #25): step time within 1.1x,
+The last line printed is ``ratio step_time_N64/N1=X pipeline_N64/N1=Y cpu_step_time_N64/N1=Z cpu_pipeline_N64/N1=W``
+(the largest and smallest N run when 64 or 1 is not among them): seconds per step at N = 64 over N = 1, and the
+pipeline's seconds with all 64 heads over its seconds with one head at N = 64 (``tasks=[one]``); then the same
+two ratios in CPU seconds. Targets (issue #25): step time within 1.1x,
 pipeline within 1.5x on text tasks, start-up linear in the data size (here: flat in N, the data being fixed).
 """
 
@@ -266,16 +271,20 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         def __init__(self) -> None:
             self.begin: dict[int, float] = {}
             self.end: dict[int, float] = {}
+            self.cpu_begin: dict[int, float] = {}
+            self.cpu_end: dict[int, float] = {}
 
         def on_step_begin(self, targs: Any, state: Any, control: Any, **kwargs: Any) -> None:
             sync()
             self.begin[state.global_step + 1] = time.perf_counter()
+            self.cpu_begin[state.global_step + 1] = time.process_time()
             if state.global_step == args.warmup:
                 segments.start("steps")
 
         def on_step_end(self, targs: Any, state: Any, control: Any, **kwargs: Any) -> None:
             sync()
             self.end[state.global_step] = time.perf_counter()
+            self.cpu_end[state.global_step] = time.process_time()
             if state.global_step == 1:
                 segments.stop("startup")
             if state.global_step == state.max_steps and state.max_steps > args.warmup:
@@ -312,7 +321,9 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             callbacks=[timer],
         )
         trainer.train()
-        step_seconds = [timer.end[s] - timer.begin[s] for s in range(args.warmup + 1, args.warmup + args.steps + 1)]
+        timed = range(args.warmup + 1, args.warmup + args.steps + 1)
+        step_seconds = [timer.end[s] - timer.begin[s] for s in timed]
+        step_cpu = [timer.cpu_end[s] - timer.cpu_begin[s] for s in timed]
         result.update({
             "train_examples": sum(d.tokenized["train"].num_rows for d in prepared.values()),
             "eval_examples": sum(d.tokenized["validation"].num_rows for d in prepared.values()),
@@ -322,6 +333,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "trainer_step1_seconds": timer.end[1] - t_model,
             "step_seconds_median": statistics.median(step_seconds),
             "step_seconds": step_seconds,
+            "step_cpu_seconds_median": statistics.median(step_cpu),
+            "step_cpu_seconds": step_cpu,
             "parameters": sum(p.numel() for p in model.parameters()),
         })
         segments.start("evaluate")
@@ -345,15 +358,17 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
         one = [next(iter(prepared))]
         nlp(sentences[:8], batch_size=args.pipeline_batch_size)  # warm-up
         rounds: dict[str, list[float]] = {"all": [], "one": []}
+        cpu_rounds: dict[str, list[float]] = {"all": [], "one": []}
         for round_ in range(args.pipeline_repeats):
             for arm in ("all", "one"):
                 if arm == "all" and round_ == 0:
                     segments.start("pipeline_all")
                 sync()
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.process_time()
                 nlp(sentences, batch_size=args.pipeline_batch_size, **({"tasks": one} if arm == "one" else {}))
                 sync()
                 rounds[arm].append(time.perf_counter() - t)
+                cpu_rounds[arm].append(time.process_time() - cpu)
                 if arm == "all" and round_ == 0:
                     segments.stop("pipeline_all")
         result.update({
@@ -363,15 +378,59 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "pipeline_all_per_s": len(sentences) / min(rounds["all"]),
             "pipeline_one_per_s": len(sentences) / min(rounds["one"]),
             "pipeline_rounds": rounds,
+            "pipeline_all_cpu_seconds": min(cpu_rounds["all"]),
+            "pipeline_one_cpu_seconds": min(cpu_rounds["one"]),
         })
         result["peak_rss_mib"] = peak_rss_mib()
         result["rss_imports_mib"] = rss_imports
+        if not args.profile:
+            result["probes"] = probes(trainer, prepared, args)
         if args.profile:
             out = Path(args.profile_out) if args.profile_out else Path(tempfile.gettempdir()) / "hf_mtl_many_profile"
             out.mkdir(parents=True, exist_ok=True)
             result["profiles"] = segments.dump(out, n)
             result["profile_steps"] = args.steps
     return result
+
+
+def probes(trainer: Any, prepared: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Direct timings of the per-step and per-task pieces that the profile points at (after the table's timings,
+    so they change none of them): the trainer's config lookup (``model_config_task``, twice per training step),
+    ``accelerator.unwrap_model``, one epoch of the task sampler (this run's, and one with 2,000 examples per task,
+    with its peak of traced memory), and ``evaluate()`` on one example per task (its fixed cost per task)."""
+    import tracemalloc
+
+    from hf_mtl.training.sampling import MultiTaskBatchSampler
+
+    out: dict[str, Any] = {}
+    try:
+        first = next(iter(prepared))
+        t = time.perf_counter()
+        for _ in range(50):
+            trainer.model_config_task(first)
+        out["model_config_task_ms"] = (time.perf_counter() - t) / 50 * 1000
+        t = time.perf_counter()
+        for _ in range(50):
+            trainer.accelerator.unwrap_model(trainer.model)
+        out["unwrap_model_ms"] = (time.perf_counter() - t) / 50 * 1000
+        for name, sizes in (("sampler", None), ("sampler_2000_per_task", 2000)):
+            sampler = (trainer.get_train_sampler() if sizes is None else MultiTaskBatchSampler(
+                {task: [20] * sizes for task in prepared}, args.batch_size, strategy="uniform", seed=0))
+            tracemalloc.start()
+            t = time.perf_counter()
+            batches = sum(1 for _ in sampler)
+            seconds = time.perf_counter() - t
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            out[f"{name}_batches"] = batches
+            out[f"{name}_us_per_batch"] = seconds / batches * 1e6
+            out[f"{name}_peak_mib"] = peak / 2**20
+        t = time.perf_counter()
+        trainer.evaluate({task: d.tokenized["validation"].select([0]) for task, d in prepared.items()})
+        out["evaluate_ms_per_task_one_example"] = (time.perf_counter() - t) / len(prepared) * 1000
+    except Exception as error:  # a probe must not lose the run's row
+        out["error"] = repr(error)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ profile report
@@ -428,19 +487,21 @@ def growth_report_files(paths: list[str]) -> str:
 # ------------------------------------------------------------------------------------------------ report
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| N | train / eval examples | start-up s (prepare + model + trainer & step 1) | s per step (median) "
+        "| N | train / eval examples | start-up s (prepare + model + trainer & step 1) | s per step (median; CPU s) "
         "| eval ms per example | peak RSS MiB (+ over imports) | checkpoint MiB (save s) "
-        "| pipeline sent/s, all N heads | pipeline sent/s, 1 head | all / one |",
+        "| pipeline sent/s, all N heads | pipeline sent/s, 1 head | all / one (CPU s all / one) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['n']} | {r['train_examples']:,} / {r['eval_examples']:,} "
             f"| {r['startup_seconds']:.1f} ({r['prepare_seconds']:.1f} + {r['model_seconds']:.1f} + "
-            f"{r['trainer_step1_seconds']:.1f}) | {r['step_seconds_median']:.3f} | {r['eval_ms_per_example']:.2f} "
+            f"{r['trainer_step1_seconds']:.1f}) | {r['step_seconds_median']:.3f} ({r['step_cpu_seconds_median']:.3f}) "
+            f"| {r['eval_ms_per_example']:.2f} "
             f"| {r['peak_rss_mib']:,.0f} (+{r['peak_rss_mib'] - r['rss_imports_mib']:,.0f}) "
             f"| {r['checkpoint_mib']:.1f} ({r['save_seconds']:.2f}) | {r['pipeline_all_per_s']:.1f} "
-            f"| {r['pipeline_one_per_s']:.1f} | {r['pipeline_all_seconds'] / r['pipeline_one_seconds']:.2f} |"
+            f"| {r['pipeline_one_per_s']:.1f} | {r['pipeline_all_seconds'] / r['pipeline_one_seconds']:.2f} "
+            f"({r['pipeline_all_cpu_seconds'] / r['pipeline_one_cpu_seconds']:.2f}) |"
         )
     return "\n".join(lines)
 
@@ -451,8 +512,11 @@ def ratio_line(results: list[dict[str, Any]]) -> str:
     large = by_n.get(64) or by_n[max(by_n)]
     step = large["step_seconds_median"] / small["step_seconds_median"]
     pipe = large["pipeline_all_seconds"] / large["pipeline_one_seconds"]
+    cpu_step = large["step_cpu_seconds_median"] / small["step_cpu_seconds_median"]
+    cpu_pipe = large["pipeline_all_cpu_seconds"] / large["pipeline_one_cpu_seconds"]
     suffix = "" if (large["n"], small["n"]) == (64, 1) else f" (N{large['n']}/N{small['n']})"
-    return f"ratio step_time_N64/N1={step:.2f} pipeline_N64/N1={pipe:.2f}{suffix}"
+    return (f"ratio step_time_N64/N1={step:.2f} pipeline_N64/N1={pipe:.2f} cpu_step_time_N64/N1={cpu_step:.2f} "
+            f"cpu_pipeline_N64/N1={cpu_pipe:.2f}{suffix}")
 
 
 def load_average() -> str:
@@ -540,6 +604,17 @@ def main(argv: list[str] | None = None) -> None:
     after = load_average()
     print(f"# load average after {after}\n")
     print(table(results))
+    probed = [r for r in results if r.get("probes")]
+    if probed:
+        keys = [k for k in probed[-1]["probes"] if k != "error"]
+        print("\n| probe (see probes()) | " + " | ".join(f"N={r['n']}" for r in probed) + " |")
+        print("|---|" + "---:|" * len(probed))
+        for key in keys:
+            cells = [r["probes"].get(key, float("nan")) for r in probed]
+            print(f"| {key} | " + " | ".join(f"{c:,.3f}" if isinstance(c, float) else f"{c:,}" for c in cells) + " |")
+        for r in probed:
+            if "error" in r["probes"]:
+                print(f"# N={r['n']} probe error: {r['probes']['error']}")
     if args.profile:
         print(growth_report(results))
     if args.json:
