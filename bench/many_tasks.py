@@ -396,7 +396,8 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
 def probes(trainer: Any, prepared: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Direct timings of the per-step and per-task pieces that the profile points at (after the table's timings,
     so they change none of them): the trainer's config lookup (``model_config_task``, twice per training step),
-    ``accelerator.unwrap_model``, one epoch of the task sampler (this run's, and one with 2,000 examples per task,
+    ``accelerator.unwrap_model``, ``model.num_parameters(exclude_embeddings=True)`` (what the Trainer's
+    ``floating_point_ops`` calls every step), one epoch of the task sampler (this run's, and one with 2,000 examples per task,
     with its peak of traced memory), and ``evaluate()`` on one example per task (its fixed cost per task)."""
     import tracemalloc
 
@@ -413,6 +414,11 @@ def probes(trainer: Any, prepared: dict[str, Any], args: argparse.Namespace) -> 
         for _ in range(50):
             trainer.accelerator.unwrap_model(trainer.model)
         out["unwrap_model_ms"] = (time.perf_counter() - t) / 50 * 1000
+        # Trainer.floating_point_ops (once per training step) calls this; it walks every parameter and module
+        t = time.perf_counter()
+        for _ in range(20):
+            trainer.model.num_parameters(exclude_embeddings=True)
+        out["num_parameters_ms"] = (time.perf_counter() - t) / 20 * 1000
         for name, sizes in (("sampler", None), ("sampler_2000_per_task", 2000)):
             sampler = (trainer.get_train_sampler() if sizes is None else MultiTaskBatchSampler(
                 {task: [20] * sizes for task in prepared}, args.batch_size, strategy="uniform", seed=0))
