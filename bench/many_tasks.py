@@ -141,7 +141,7 @@ def deal_documents(documents: list[list[str]], tasks: int, budget: int) -> list[
 
 def write_tasks(source: str, n: int, args: argparse.Namespace, folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Write each task's split files under ``folder``; the TaskSpec keyword arguments of every task, and the
-    pipeline's sentences."""
+    pipeline's sentences. (One function for the three sources: they share the cutting, the naming and the specs.)"""
     data_dir: Path = args.data_dir
     kinds = ["sst2"] * n if source == "sst2" else ["conll"] * n if source == "conll" else [
         "sst2" if k % 2 == 0 else "conll" for k in range(n)]
@@ -243,7 +243,10 @@ class Segments:
 
 
 def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Build N tasks, train, evaluate, save and serve them; every measurement of one row."""
+    """Build N tasks, train, evaluate, save and serve them; every measurement of one row.
+
+    Long on purpose: the measurements follow one another on the same trainer, model and temporary folder, in the
+    order a user meets them, and each is a few lines of timing around one public call."""
     import datasets
     import torch
     import transformers
