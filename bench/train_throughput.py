@@ -31,18 +31,31 @@ set-up and the end-of-training bookkeeping are excluded. Every arm's collator is
 ``torch.set_num_threads(--threads)`` is fixed for all arms (and checked while timing). The arms run interleaved
 (a, b, c, a, b, c, ...) for ``--repeats`` rounds; the table reports the median over rounds.
 
+Model FLOPs utilisation (MFU): the FLOPs a training step of this model needs, per padded position (what the
+hardware computes), are estimated as ``6 x (non-embedding parameters) + 12 x layers x hidden x sequence length``
+(forward + backward, the attention scores included; Kaplan et al. 2020 / PaLM appendix B), summed over every
+timed batch's padded shape; achieved TFLOP/s = that sum / the arm's seconds; MFU = achieved / peak, the peak
+from ``--peak-tflops``, else, on CUDA, from a small table of dense bf16 peaks by ``torch.cuda.get_device_name``
+(``PEAK_BF16_TFLOPS``), else "n/a" (a CPU has no agreed peak). ``--device cuda`` runs every arm on the GPU and
+``--bf16`` in bf16 mixed precision (the Trainer arms with ``bf16=True``, the bare loop under
+``torch.autocast("cuda"|"cpu", torch.bfloat16)``); ``--json PATH`` writes the table's figures.
+
 Usage:
     python bench/train_throughput.py                          # 40 timed steps, 2 rounds, 2 threads
+    python bench/train_throughput.py --device cuda --bf16 --steps 100   # on a GPU (bench/gpu_suite.sh)
     python bench/train_throughput.py --steps 20 --repeats 1   # a quick check
     python bench/train_throughput.py --arms b_hf_mtl --repeats 1   # one arm (e.g. under a profiler)
 
-The last line printed is ``ratio hf_mtl/ceiling=X.XX hf_mtl/stock=Y.YY`` (b/a and b/c on non-pad tokens/s).
+The last line printed is ``ratio hf_mtl/ceiling=X.XX hf_mtl/stock=Y.YY`` (b/a and b/c on non-pad tokens/s), followed
+by `` mfu_hf_mtl=Z.ZZZ`` when a peak is known.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import json
 import logging
 import os
 import platform
@@ -108,6 +121,8 @@ class Setup:
     steps: int
     max_grad_norm: float
     output_dir: str
+    device: str = "cpu"
+    bf16: bool = False
 
 
 @dataclass
@@ -121,6 +136,7 @@ class ArmResult:
     batch_tokens: int  # positions after padding, pads included
     seconds: float
     threads: int
+    flops: float = 0.0  # estimated model FLOPs of the timed steps (see flops_per_batch)
 
     @property
     def pad_tokens(self) -> int:
@@ -137,12 +153,18 @@ class CountingCollator:
 
     collate: Callable[[list[dict[str, Any]]], dict[str, Any]]
     batches: list[tuple[int, int, int]] = field(default_factory=list)
+    shapes: list[tuple[int, int]] = field(default_factory=list)  # (rows, padded length) of every batch
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collate(features)
         mask = batch["attention_mask"]
         self.batches.append((int(mask.shape[0]), int(mask.sum()), int(mask.numel())))
+        self.shapes.append((int(mask.shape[0]), int(mask.shape[1])))
         return batch
+
+    def flops(self, first: int, count: int, model: torch.nn.Module) -> float:
+        """Estimated training FLOPs of batches ``first .. first + count - 1`` (see :func:`flops_per_batch`)."""
+        return sum(flops_per_batch(model, rows, length) for rows, length in self.shapes[first : first + count])
 
     def totals(self, first: int, count: int) -> tuple[int, int, int]:
         """Examples, non-pad tokens and padded positions of batches ``first .. first + count - 1``."""
@@ -151,6 +173,47 @@ class CountingCollator:
             raise RuntimeError(f"expected {count} timed batches from batch {first}, recorded {len(self.batches)}")
         examples, real, padded = (sum(column) for column in zip(*timed, strict=True))
         return examples, real, padded
+
+
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, by a substring of
+# torch.cuda.get_device_name(); `--peak-tflops` overrides (and is needed for anything not listed).
+PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 SXM": 989.4, "H100 PCIe": 756.5, "H100": 989.4, "A100": 312.0,
+                    "L40S": 362.1, "L4": 121.0, "A10G": 70.0, "A10": 125.0}  # fmt: skip
+
+
+def flops_per_batch(model: torch.nn.Module, rows: int, length: int) -> float:
+    """Forward + backward FLOPs of one batch of ``rows`` x ``length`` padded positions: 6 x non-embedding
+    parameters per position plus 12 x layers x hidden x length per position for the attention scores."""
+    config = model.config  # a MultiTaskConfig holds the encoder's config as `encoder`; a stock model is its own
+    encoder_config = config.encoder if isinstance(getattr(config, "encoder", None), transformers.PretrainedConfig) else config
+    layers = int(getattr(encoder_config, "num_hidden_layers", 0) or 0)
+    hidden = int(getattr(encoder_config, "hidden_size", 0) or 0)
+    embedding = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
+    parameters = sum(p.numel() for p in model.parameters()) - embedding
+    return rows * length * (6.0 * parameters + 12.0 * layers * hidden * length)
+
+
+def peak_tflops(device: str, given: float | None) -> float | None:
+    """The peak to compute MFU against: ``given``, else the table's entry for the CUDA device, else ``None``."""
+    if given:
+        return given
+    if device == "cuda" and torch.cuda.is_available():
+        name = torch.cuda.get_device_name()
+        for key, value in PEAK_BF16_TFLOPS.items():
+            if key in name:
+                return value
+    return None
+
+
+def autocast(setup: Setup) -> contextlib.AbstractContextManager:
+    if not setup.bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=setup.device, dtype=torch.bfloat16)
+
+
+def synchronize(setup: Setup) -> None:
+    if setup.device == "cuda":
+        torch.cuda.synchronize()
 
 
 class StepTimer(TrainerCallback):
@@ -165,10 +228,14 @@ class StepTimer(TrainerCallback):
     def on_step_begin(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step == self.first_step and self.start is None:
             self.threads = torch.get_num_threads()
+            if torch.cuda.is_available() and not args.use_cpu:
+                torch.cuda.synchronize()
             self.start = time.perf_counter()
 
     def on_step_end(self, args: TrainingArguments, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step == state.max_steps:
+            if torch.cuda.is_available() and not args.use_cpu:
+                torch.cuda.synchronize()
             self.end = time.perf_counter()
 
     @property
@@ -217,7 +284,8 @@ def trainer_kwargs(setup: Setup, arm: str) -> dict[str, Any]:
         "save_strategy": "no",
         "logging_steps": 10_000,
         "disable_tqdm": True,
-        "use_cpu": True,
+        "use_cpu": setup.device == "cpu",
+        "bf16": setup.bf16,
         "dataloader_pin_memory": False,
     }
 
@@ -225,7 +293,7 @@ def trainer_kwargs(setup: Setup, arm: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ arms
 def run_ceiling(setup: Setup) -> ArmResult:
     """(a) The bare loop: length-grouped batches, ``tokenizer.pad``, forward/backward/step/zero_grad."""
-    model = new_multitask_model(setup)
+    model = new_multitask_model(setup).to(setup.device)
     model.train()
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(
         TrainingArguments(**trainer_kwargs(setup, "a_ceiling")), model
@@ -243,7 +311,7 @@ def run_ceiling(setup: Setup) -> ArmResult:
         for row, i in enumerate(indices):
             labels[row, : len(columns["labels"][i])] = torch.tensor(columns["labels"][i])
         batch["labels"] = labels
-        return batch
+        return {name: value.to(setup.device) for name, value in batch.items()}
 
     collate = CountingCollator(pad)
 
@@ -260,21 +328,26 @@ def run_ceiling(setup: Setup) -> ArmResult:
     for step in range(setup.warmup + setup.steps):
         if step == setup.warmup:
             threads = torch.get_num_threads()
+            synchronize(setup)
             start = time.perf_counter()
         batch = next(stream)
-        loss = model(**batch).loss
+        with autocast(setup):
+            loss = model(**batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    synchronize(setup)
     seconds = time.perf_counter() - start
     examples, real, padded = collate.totals(setup.warmup, setup.steps)
-    return ArmResult("a_ceiling", setup.steps, examples, real, padded, seconds, threads)
+    flops = collate.flops(setup.warmup, setup.steps, model)
+    return ArmResult("a_ceiling", setup.steps, examples, real, padded, seconds, threads, flops)
 
 
 def run_trainer(setup: Setup, trainer: Trainer, collate: CountingCollator, timer: StepTimer, arm: str) -> ArmResult:
     trainer.train()
     examples, real, padded = collate.totals(setup.warmup, setup.steps)
-    return ArmResult(arm, setup.steps, examples, real, padded, timer.seconds, timer.threads)
+    flops = collate.flops(setup.warmup, setup.steps, trainer.model)
+    return ArmResult(arm, setup.steps, examples, real, padded, timer.seconds, timer.threads, flops)
 
 
 def run_hf_mtl(setup: Setup) -> ArmResult:
@@ -333,18 +406,27 @@ def median_rate(results: list[ArmResult]) -> float:
     return statistics.median(r.tokens_per_second for r in results)
 
 
-def table(per_arm: dict[str, list[ArmResult]]) -> str:
+def achieved_tflops(results: list[ArmResult]) -> float:
+    """Median over rounds of the estimated model TFLOP/s."""
+    return statistics.median(r.flops / r.seconds / 1e12 for r in results)
+
+
+def table(per_arm: dict[str, list[ArmResult]], peak: float | None = None) -> str:
     lines = [
-        "| arm | steps | examples | non-pad tokens | padded tokens (padding fraction) | seconds | non-pad tokens/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| arm | steps | examples | non-pad tokens | padded tokens (padding fraction) | seconds | non-pad tokens/s "
+        "| model TFLOP/s | MFU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for arm, results in per_arm.items():
         r = median_result(results)
         rate = median_rate(results)
         seconds = r.real_tokens / rate
+        tflops = achieved_tflops(results)
+        mfu = f"{tflops / peak:.1%}" if peak else "n/a"
         lines.append(
             f"| {ARM_TITLES[arm]} | {r.steps} | {r.examples:,} | {r.real_tokens:,} | "
-            f"{r.pad_tokens:,} ({r.pad_tokens / r.batch_tokens:.1%}) | {seconds:.2f} | {rate:,.0f} |"
+            f"{r.pad_tokens:,} ({r.pad_tokens / r.batch_tokens:.1%}) | {seconds:.2f} | {rate:,.0f} "
+            f"| {tflops:.3f} | {mfu} |"
         )
     return "\n".join(lines)
 
@@ -383,6 +465,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-grad-norm", type=float, default=1.0, help="gradient clipping of the Trainer arms (Trainer default 1.0)"
     )
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run (default: all)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every arm runs (default cpu)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision in every arm")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's peak TFLOP/s for MFU (default: PEAK_BF16_TFLOPS by CUDA device name)")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     add_data_dir_argument(parser)
     args = parser.parse_args(argv)
     global DATA_DIR
@@ -412,10 +499,15 @@ def main(argv: list[str] | None = None) -> None:
             steps=args.steps,
             max_grad_norm=args.max_grad_norm,
             output_dir=output_dir,
+            device=args.device,
+            bf16=args.bf16,
         )
+        gpu = f" | GPU {torch.cuda.get_device_name()}" if args.device == "cuda" else ""
+        load_before = load_average()
         print(
-            f"# {datetime.date.today().isoformat()} | {machine()} | torch {torch.__version__} threads "
-            f"{args.threads} | transformers {transformers.__version__} | load average before: {load_average()}"
+            f"# {datetime.date.today().isoformat()} | {machine()}{gpu} | torch {torch.__version__} threads "
+            f"{args.threads} | transformers {transformers.__version__} | device {args.device}"
+            f"{' bf16' if args.bf16 else ''} | load average before: {load_before}"
         )
         print(
             f"# {train.num_rows} sentences, batch {args.batch_size}, lr {args.lr}, {args.warmup} warm-up + "
@@ -433,15 +525,29 @@ def main(argv: list[str] | None = None) -> None:
                     f"# round {round_ + 1} {arm}: {result.real_tokens:,} non-pad tokens in {result.seconds:.2f} s "
                     f"= {result.tokens_per_second:,.0f} tokens/s"
                 )
-    print(f"# load average after: {load_average()}")
+    load_after = load_average()
+    print(f"# load average after: {load_after}")
+    peak = peak_tflops(args.device, args.peak_tflops)
+    print(f"# MFU against a peak of {peak} TFLOP/s" if peak else "# MFU: no peak known (give --peak-tflops)")
     print()
-    print(table(per_arm))
+    print(table(per_arm, peak))
     print()
     rates = {arm: median_rate(results) for arm, results in per_arm.items()}
+    mfu = {arm: achieved_tflops(results) / peak for arm, results in per_arm.items()} if peak else {}
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "device": args.device, "bf16": args.bf16, "peak_tflops": peak,
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+            "load_before": load_before, "load_after": load_after,
+            "arms": {arm: {"tokens_per_second": rates[arm], "model_tflops": achieved_tflops(results),
+                           "mfu": mfu.get(arm), "steps": results[0].steps}
+                     for arm, results in per_arm.items()},
+        }, indent=1), encoding="utf-8")
     if set(ARMS) <= set(rates):
         print(
             f"ratio hf_mtl/ceiling={rates['b_hf_mtl'] / rates['a_ceiling']:.2f} "
             f"hf_mtl/stock={rates['b_hf_mtl'] / rates['c_stock']:.2f}"
+            + (f" mfu_hf_mtl={mfu['b_hf_mtl']:.3f}" if mfu else "")
         )
 
 
