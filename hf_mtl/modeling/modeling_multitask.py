@@ -78,6 +78,13 @@ def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> d
     return result
 
 
+class NoPooler(nn.Module):
+    """Stands in for an encoder's pooler: no weights, no output (``pooler_output`` is ``None``)."""
+
+    def forward(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class MultiTaskModel(PreTrainedModel):
     r"""A shared pretrained encoder with one head per task.
 
@@ -111,9 +118,10 @@ class MultiTaskModel(PreTrainedModel):
         super().__init__(config)
         check_is_encoder(config.encoder)
         self.encoder = AutoModel.from_config(config.encoder)
-        # Each text head owns its pooling layer; the encoder's pooler (BERT, RoBERTa) would be an unused weight.
+        # Each text head owns its pooling layer; the encoder's pooler (BERT, RoBERTa) would be an unused weight. It is
+        # replaced by a module without weights rather than None: some families (SqueezeBERT, LayoutLM) call it always.
         if getattr(self.encoder, "pooler", None) is not None:
-            self.encoder.pooler = None
+            self.encoder.pooler = NoPooler()
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
         self.post_init()
         if getattr(config, "lora", None):
@@ -447,4 +455,4 @@ class MultiTaskModel(PreTrainedModel):
         return self._encode_and_run_heads(names, inputs)[1]
 
 
-__all__ = ["MultiTaskModel", "MultiTaskModelOutput"]
+__all__ = ["MultiTaskModel", "MultiTaskModelOutput", "NoPooler"]
