@@ -38,12 +38,10 @@ from torch.utils.data import Dataset as TorchDataset
 from transformers.pipelines.base import ChunkPipeline
 
 from .errors import HfMtlError, TaskError
-from .lemma_rules import apply_lemma_rule
 from .parsing import unpack_arcs_list
 from .task_kinds import (
     DEPENDENCIES,
     ENTITIES,
-    LEMMAS,
     MULTI_LABEL,
     REGRESSION,
     SINGLE_LABEL,
@@ -51,7 +49,7 @@ from .task_kinds import (
     detect_label_scheme,
     output_kind,
 )
-from .word_windows import group_entities, plan_reads, pre_split_text, window_limit, word_spans
+from .word_windows import plan_reads, pre_split_text, window_limit, word_outputs, word_spans
 
 logger = logging.getLogger(__name__)
 
@@ -496,22 +494,7 @@ class MultiTaskPipeline(ChunkPipeline):
             read.extend(zip(window.words, ids, scores, strict=True))
         if len(windows) > 1:
             read.sort(key=lambda item: item[0])
-        text, words = sample.text, []
-        for word, label_id, score in read:
-            start, end = sample.word_spans[word]
-            if kind == DEPENDENCIES:
-                head, relation = label_id
-                words.append({"word": text[start:end], "head": head, "deprel": id2label[relation], "start": start,
-                              "end": end})
-            elif kind == LEMMAS:
-                words.append({"word": text[start:end], "lemma": apply_lemma_rule(text[start:end], id2label[label_id]),
-                              "score": score, "start": start, "end": end})
-            else:
-                words.append({"word": text[start:end], "tag": id2label[label_id], "score": score, "start": start,
-                              "end": end})
-        if kind == ENTITIES:
-            return group_entities(words, text, self.label_schemes[task])
-        return words
+        return word_outputs(kind, read, sample.text, sample.word_spans, id2label, self.label_schemes.get(task))
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "PIPELINE_TASK", "MultiTaskPipeline", "PipelineInputError"]

@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .encoder_families import position_offset
-from .task_kinds import LabelScheme, detect_label_scheme, entity_spans
+from .lemma_rules import apply_lemma_rule
+from .task_kinds import DEPENDENCIES, ENTITIES, LEMMAS, LabelScheme, detect_label_scheme, entity_spans
 
 WordIds = Sequence[int | None]
 Offsets = Sequence[tuple[int, int]]
@@ -228,4 +229,33 @@ def group_entities(
     return entities
 
 
-__all__ = ["content_bounds", "group_entities", "plan_reads", "pre_split_text", "window_limit", "word_spans"]
+
+
+def word_outputs(
+    kind: str, read: Sequence[tuple[int, Any, float | None]], text: str, spans: dict[int, tuple[int, int]],
+    id2label: dict[int, str], scheme: LabelScheme | None = None,
+) -> list[dict[str, Any]]:
+    """The pipeline's per-word output of one task from ``(word index, label id, score)`` reads, in word order.
+
+    ``kind`` is the task's output kind: word tags ``{word, tag, score, start, end}``; lemmas ``{word, lemma, ...}``
+    (the predicted edit rule applied); dependencies ``{word, head, deprel, start, end}`` (the label id is a
+    ``(head, relation id)`` pair); entities: the word tags grouped by :func:`group_entities` with ``scheme``.
+    """
+    words: list[dict[str, Any]] = []
+    for word, label_id, score in read:
+        start, end = spans[word]
+        if kind == DEPENDENCIES:
+            head, relation = label_id
+            words.append({"word": text[start:end], "head": head, "deprel": id2label[relation], "start": start, "end": end})
+        elif kind == LEMMAS:
+            words.append({"word": text[start:end], "lemma": apply_lemma_rule(text[start:end], id2label[label_id]),
+                          "score": score, "start": start, "end": end})
+        else:
+            words.append({"word": text[start:end], "tag": id2label[label_id], "score": score, "start": start, "end": end})
+    if kind == ENTITIES:
+        return group_entities(words, text, scheme)
+    return words
+
+
+__all__ = ["content_bounds", "group_entities", "plan_reads", "pre_split_text", "window_limit", "word_outputs",
+           "word_spans"]
