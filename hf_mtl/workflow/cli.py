@@ -217,6 +217,7 @@ def _command_predict(args: argparse.Namespace) -> None:
     folder = _require_model_dir(args.model_dir)
     if args.output:  # before anything is computed
         check_writable_file(args.output, what="--output")
+        refuse_same_folder(folder, args.output, what="--output")
         if args.input and args.input != "-":
             refuse_same_folder(args.input, args.output, what="--output")
     texts = _read_inputs(args)
@@ -313,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _quiet_weight_loading()
+    _expand_paths(args)
     try:
         COMMANDS[args.command](args, extra)
     except HfMtlError as error:
@@ -328,6 +330,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nhf-mtl {args.command}: aborted (Ctrl-C).{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+# The arguments that are paths: a `~` the shell left alone (`--output=~/x`) means the home folder, as in a recipe.
+PATH_ARGUMENTS = ("recipe", "model_dir", "input", "output", "out", "compare_dir", "output_dir")
+
+
+def _expand_paths(args: argparse.Namespace) -> None:
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, str(Path(value).expanduser()))
 
 
 def _quiet_weight_loading() -> None:

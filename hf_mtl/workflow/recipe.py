@@ -131,7 +131,7 @@ class Recipe:
         # the recipe's own values (and command-line overrides) are checked; programmatic overrides (refine's
         # max_steps=0) are the caller's
         settings = {**settings, **_checked_training_values({k: v for k, v in settings.items() if k not in overrides}, where)}
-        output_dir = output_dir or self.output_dir
+        output_dir = str(Path(output_dir).expanduser()) if output_dir else self.output_dir
         try:
             return MultiTaskTrainingArguments(output_dir=output_dir, **settings)
         except Exception as error:  # TrainingArguments raises ValueError, TypeError, OverflowError, ... on bad values
@@ -368,9 +368,12 @@ def _resume_setting(raw: dict[str, Any], training: dict[str, Any], where: str) -
             f"{where}: `resume` must be true (the newest complete checkpoint in output_dir) or a checkpoint folder, "
             f"got {brief(resume)}."
         )
-    return resume, training
+    return _expand_home(resume), training
 
 
+def _expand_home(value: Any) -> Any:
+    """A path that starts with ``~`` is the user's home (as the shell would expand it); anything else is kept."""
+    return str(Path(value).expanduser()) if isinstance(value, str) and value.startswith("~") else value
 
 
 def _check_model_source(value: str | None, key: str, where: str) -> None:
@@ -474,12 +477,13 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
 
     data_dir = raw.get("data_dir")
     # data_dir is a command-line style option: relative to the current directory, like output_dir.
-    data_base = Path(data_dir).resolve() if data_dir else None
+    data_base = Path(data_dir).expanduser().resolve() if data_dir else None
     tasks = _task_specs(raw["tasks"], path, where, data_base)
-    output_dir = Path(raw["output_dir"])
+    output_dir = Path(raw["output_dir"]).expanduser()  # one folder for every check, the lock and training
     resume, training = _resume_setting(raw, training, where)
     if not isinstance(raw.get("overwrite", False), bool):
         raise RecipeError(f"{where}: `overwrite` must be true or false, got {brief(raw['overwrite'])}.")
+    model = {key: _expand_home(value) if key in ("encoder", "from_model") else value for key, value in model.items()}
     section = ModelSection(**model)
     for key in ("encoder", "from_model"):
         _check_model_source(getattr(section, key), key, where)

@@ -19,6 +19,7 @@ from ..export.model_card import MultiTaskModelCardData
 from ..metrics.keys import average_key, main_metric_key, main_score_key
 from ..modeling.configuration_multitask import MultiTaskConfig
 from ..modeling.errors import RecipeError, TaskError
+from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..training.checkpoints import checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
@@ -31,6 +32,7 @@ from .run_folders import (
     TrainingOutput,
     output_lock,
     plan_training_output,
+    refuse_same_folder,
 )
 
 logger = logging.getLogger("hf_mtl")
@@ -81,8 +83,11 @@ def _first_line(error: BaseException) -> str:
 def load_tokenizer(path: str, what: str = "`model.encoder` / `model.from_model`") -> Any:
     """The fast tokenizer of a model folder or Hub id; one that cannot be loaded is a :class:`RecipeError`."""
     try:
-        return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=False)  # hf_mtl never runs a folder's code
     except (OSError, ValueError, TypeError, KeyError) as error:  # no such folder or Hub id, not cached, no tokenizer
+        refusal = remote_code_refusal(error, f"{what} {path}")
+        if refusal:
+            raise RecipeError(refusal) from None
         if Path(path).is_dir():
             raise RecipeError(f"Cannot load a tokenizer from the folder {path} ({what}): {_first_line(error)}") from None
         raise RecipeError(
@@ -262,8 +267,11 @@ def train_recipe(
         TrainingInterrupted: Ctrl-C stopped the run at a step boundary; its checkpoint is complete.
     """
     specs = recipe.select_tasks(tasks) if tasks else list(recipe.tasks)
-    output_dir = output_dir or recipe.output_dir
+    output_dir = str(Path(output_dir).expanduser()) if output_dir else recipe.output_dir
     args = recipe.training_arguments(output_dir=output_dir, **(training_overrides or {}))
+    for source, what in ((recipe.model.from_model, "model.from_model"), (recipe.model.encoder_path, "model.encoder")):
+        if source and Path(source).is_dir():
+            refuse_same_folder(source, output_dir, what=f"output_dir (vs {what})")
     plan = plan_training_output(
         output_dir, resume=recipe.resume if resume is None else resume,
         overwrite=recipe.overwrite if overwrite is None else overwrite, args=args,

@@ -1,0 +1,219 @@
+"""Issue #20, second round: `~` paths, writing into a model folder one reads, encoders missing weights, remote code
+declared by a folder, and head weights the config does not name. Each case: one line on stderr, exit status 2,
+nothing the user had is lost, nothing from the folder runs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import REPO_ROOT, SAMPLES_DIR, TINY_TASKS, tiny_bert_config
+from safetensors.torch import load_file, save_file
+
+from hf_mtl import MultiTaskConfig, MultiTaskModel
+from hf_mtl.modeling.errors import HfMtlError
+from hf_mtl.workflow.cli import main
+from hf_mtl.workflow.recipe import load_recipe
+from hf_mtl.workflow.run_folders import OutputError, plan_training_output, refuse_same_folder
+
+TASKS = [
+    {"name": "ner", "type": "token-classification", "train": str(SAMPLES_DIR / "conll2003_train.txt"),
+     "validation": str(SAMPLES_DIR / "conll2003_validation.txt"), "max_train_examples": 16, "max_eval_examples": 8,
+     "max_length": 32, "labels": ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]},
+]
+TRAINING = {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 1e-3, "save_strategy": "steps",
+            "save_steps": 1, "disable_tqdm": True, "use_cpu": True, "seed": 0, "dataloader_pin_memory": False}
+
+
+def write_recipe(folder: Path, encoder, output_dir, tasks=None, **training) -> Path:
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"output_dir": str(output_dir), "model": {"encoder": str(encoder)},
+                                    "tasks": tasks or TASKS, "training": {**TRAINING, **training}}, sort_keys=False))
+    return path
+
+
+def one_line_error(capsys, message):
+    err = capsys.readouterr().err.strip()
+    assert message in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_encoder_dir):
+    folder = tmp_path_factory.mktemp("run")
+    recipe = write_recipe(folder, tiny_encoder_dir, folder / "out")
+    assert main(["train", str(recipe)]) == 0
+    return folder / "out"
+
+
+# ------------------------------------------------------------------ 1. `~` is the home folder everywhere
+def test_tilde_output_dir_is_one_folder_for_checks_lock_and_resume(tmp_path, monkeypatch, capsys, tiny_encoder_dir):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, "~/run")
+    assert load_recipe(recipe).output_dir == str(tmp_path / "home" / "run")
+    assert load_recipe(recipe, ["output_dir=~/other"]).output_dir == str(tmp_path / "home" / "other")
+    assert main(["train", str(recipe)]) == 0
+    assert (tmp_path / "home" / "run" / "model.safetensors").is_file() and not (tmp_path / "~").exists()
+    assert main(["train", str(recipe)]) == 2  # the trained model is seen, not overwritten
+    one_line_error(capsys, "already holds the checkpoints of a run")
+    assert plan_training_output("~/run", resume=True).resume_from.endswith("checkpoint-2")
+    assert main(["predict", "~/run", "--text", "Peter", "--output=~/p.jsonl"]) == 0
+    assert (tmp_path / "home" / "p.jsonl").is_file()
+
+
+# ------------------------------------------------------------------ 2. no command writes into a model it reads
+def test_no_command_writes_into_the_model_folder_it_reads(trained, capsys, tmp_path, tiny_encoder_dir):
+    config = (trained / "config.json").read_bytes()
+    for target in (trained / "config.json", trained / "sub" / "p.jsonl"):
+        assert main(["predict", str(trained), "--text", "hi", "--output", str(target)]) == 2
+        one_line_error(capsys, "--output")
+    assert main(["export", str(trained), "--task", "ner", str(trained / "ner")]) == 2
+    one_line_error(capsys, "is inside the model folder it reads")
+    assert (trained / "config.json").read_bytes() == config
+    assert not (trained / "sub").exists() and not (trained / "ner").exists()
+    with pytest.raises(OutputError, match="is inside the model folder it reads"):
+        refuse_same_folder(trained, trained / "a" / ".." / "b")
+    refuse_same_folder(trained, tmp_path / "elsewhere")  # outside: fine
+    # train's output_dir inside (or equal to) the encoder it reads, even with --overwrite
+    encoder = tmp_path / "encoder"
+    encoder.symlink_to(tiny_encoder_dir)
+    recipe = write_recipe(tmp_path, encoder, encoder)
+    assert main(["train", str(recipe), "--overwrite"]) == 2
+    one_line_error(capsys, "is the model folder it reads")
+
+
+# ------------------------------------------------------------------ 4. an encoder missing weights is refused
+@pytest.fixture(scope="module")
+def encoder_without_a_layer(tmp_path_factory, tiny_encoder_dir):
+    folder = tmp_path_factory.mktemp("encoder-without-layer")
+    for name in os.listdir(tiny_encoder_dir):
+        if name != "model.safetensors":
+            (folder / name).write_bytes((tiny_encoder_dir / name).read_bytes())
+    state = load_file(tiny_encoder_dir / "model.safetensors")
+    save_file({k: v for k, v in state.items() if ".layer.1." not in k}, folder / "model.safetensors",
+              metadata={"format": "pt"})
+    return folder
+
+
+def test_an_encoder_missing_a_layer_is_refused_naming_count_and_example(encoder_without_a_layer, tmp_path, capsys):
+    with pytest.raises(HfMtlError, match=r"cannot be loaded exactly: 16 encoder weight\(s\) are missing from its "
+                                         r"weights file \(e\.g\. encoder\.layer\.1\."):
+        MultiTaskModel.from_encoder(str(encoder_without_a_layer), tasks=TINY_TASKS)
+    recipe = write_recipe(tmp_path, encoder_without_a_layer, tmp_path / "out")
+    assert main(["train", str(recipe)]) == 2
+    one_line_error(capsys, "16 encoder weight(s) are missing")
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_pretraining_head_weights_and_a_missing_pooler_are_fine(tmp_path):
+    from transformers import BertForMaskedLM
+
+    torch.manual_seed(0)
+    BertForMaskedLM(tiny_bert_config()).save_pretrained(tmp_path)  # cls.predictions.*, no pooler
+    model = MultiTaskModel.from_encoder(str(tmp_path), tasks=TINY_TASKS)
+    state = load_file(tmp_path / "model.safetensors")
+    assert torch.equal(model.encoder.embeddings.word_embeddings.weight, state["bert.embeddings.word_embeddings.weight"])
+
+
+# ------------------------------------------------------------------ 6. a folder's code never runs
+PAYLOAD = "import pathlib, os\npathlib.Path(os.environ['HF_MTL_MARKER']).write_text('ran')\n"
+
+
+def _custom_code_folder(folder: Path, source: Path, in_tokenizer: bool) -> Path:
+    folder.mkdir()
+    for name in os.listdir(source):
+        if (source / name).is_file():
+            (folder / name).write_bytes((source / name).read_bytes())
+    (folder / "payload.py").write_text(PAYLOAD + "class Payload:\n    pass\n")
+    if in_tokenizer:
+        settings = json.loads((folder / "tokenizer_config.json").read_text())
+        settings.update(tokenizer_class="PayloadTokenizer", auto_map={"AutoTokenizer": ["payload.Payload", None]})
+        (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    else:
+        settings = json.loads((folder / "config.json").read_text())
+        settings.update(model_type="payload-model", auto_map={"AutoConfig": "payload.Payload",
+                                                               "AutoModel": "payload.Payload"})
+        (folder / "config.json").write_text(json.dumps(settings))
+    return folder
+
+
+def _run_cli(args: list[str], marker: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "HF_HUB_OFFLINE": "1", "HF_MTL_MARKER": str(marker)}
+    entry = "import sys; from hf_mtl.workflow.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", entry, *args], input="y\ny\ny\n", text=True,
+                          capture_output=True, env=env, timeout=300, check=False)
+
+
+def test_train_and_predict_refuse_a_folder_that_declares_custom_code(tmp_path, trained, tiny_encoder_dir):
+    marker = tmp_path / "marker"
+    encoder = _custom_code_folder(tmp_path / "encoder", tiny_encoder_dir, in_tokenizer=False)
+    model = _custom_code_folder(tmp_path / "model", trained, in_tokenizer=True)
+    recipe = write_recipe(tmp_path, encoder, tmp_path / "out")
+    for args in (["train", str(recipe)], ["predict", str(model), "--text", "hi"]):
+        done = _run_cli(args, marker)
+        err = done.stderr.strip().splitlines()
+        assert done.returncode == 2, done.stderr
+        assert "declares custom code" in err[-1] and "hf_mtl never runs a folder's code" in err[-1], err
+        assert "[y/N]" not in done.stderr and "Do you wish" not in done.stderr
+        assert not marker.exists()
+
+
+def test_every_from_pretrained_call_passes_trust_remote_code_false():
+    # Calls that need not pass it, each with why: a class's own `from_pretrained` runs no code from the folder.
+    allowed = {
+        ("modeling/modeling_multitask.py", "MultiTaskConfig.from_pretrained"),  # a config class: reads JSON only
+        ("modeling/modeling_multitask.py", "super().from_pretrained"),  # its kwargs carry trust_remote_code=False
+        ("modeling/modeling_multitask.py", "AutoModel.from_pretrained"),  # **encoder_kwargs: set to False above it
+        ("workflow/refine.py", "MultiTaskModel.from_pretrained"),  # the class sets trust_remote_code=False
+        ("workflow/train.py", "MultiTaskModel.from_pretrained"),
+        ("export/hub.py", "MultiTaskModel.from_pretrained"),
+    }
+    found, seen = [], set()
+    for path in sorted((REPO_ROOT / "hf_mtl").rglob("*.py")):
+        relative = path.relative_to(REPO_ROOT / "hf_mtl").as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            loads = (isinstance(func, ast.Attribute) and func.attr == "from_pretrained") or (
+                isinstance(func, ast.Name) and func.id == "pipeline")
+            if not loads:
+                continue
+            name = ast.unparse(func)
+            if (relative, name) in allowed:
+                seen.add((relative, name))
+                continue
+            if not any(k.arg == "trust_remote_code" and isinstance(k.value, ast.Constant) and k.value.value is False
+                       for k in node.keywords):
+                found.append(f"{relative}:{node.lineno}: {name}(...)")
+    assert not found, found
+    assert seen == allowed, allowed - seen  # the allow-list holds no stale entry
+
+
+# ------------------------------------------------------------------ 7. head weights the config does not name
+def test_extra_head_weights_are_an_error_unless_the_task_was_skipped_as_newer(tmp_path, tiny_model):
+    tiny_model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["tasks"]["tags"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"the weights have a head for task\(s\) \['tags'\] that config.json does "
+                                         "not name"):
+        MultiTaskModel.from_pretrained(tmp_path)
+    # a newer hf_mtl's task this version cannot build: its head weights are tolerated
+    config["tasks"]["tags"] = {"type": "future-kind", "labels": ["a"]}
+    config["hf_mtl_version"] = "99.0.0"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    model = MultiTaskModel.from_pretrained(tmp_path)
+    assert model.config.skipped_tasks == ["tags"] and "tags" not in model.config.tasks
+    assert "skipped_tasks" not in model.config.to_dict()
+    assert MultiTaskConfig(encoder=tiny_bert_config(), tasks={}).skipped_tasks == []
