@@ -13,37 +13,15 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from conftest import REPO_ROOT, SAMPLES_DIR, TINY_TASKS, tiny_bert_config
+from conftest import REPO_ROOT, TINY_TASKS, tiny_bert_config
 from safetensors.torch import load_file, save_file
+from test_cli_reliability import one_line_error, write_recipe
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.modeling.errors import HfMtlError
 from hf_mtl.workflow.cli import main
 from hf_mtl.workflow.recipe import load_recipe
 from hf_mtl.workflow.run_folders import OutputError, plan_training_output, refuse_same_folder
-
-TASKS = [
-    {"name": "ner", "type": "token-classification", "train": str(SAMPLES_DIR / "conll2003_train.txt"),
-     "validation": str(SAMPLES_DIR / "conll2003_validation.txt"), "max_train_examples": 16, "max_eval_examples": 8,
-     "max_length": 32, "labels": ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]},
-]
-TRAINING = {"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 1e-3, "save_strategy": "steps",
-            "save_steps": 1, "disable_tqdm": True, "use_cpu": True, "seed": 0, "dataloader_pin_memory": False}
-
-
-def write_recipe(folder: Path, encoder, output_dir, tasks=None, **training) -> Path:
-    path = folder / "recipe.yaml"
-    path.write_text(yaml.safe_dump({"output_dir": str(output_dir), "model": {"encoder": str(encoder)},
-                                    "tasks": tasks or TASKS, "training": {**TRAINING, **training}}, sort_keys=False))
-    return path
-
-
-def one_line_error(capsys, message):
-    err = capsys.readouterr().err.strip()
-    assert message in err, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +44,7 @@ def test_tilde_output_dir_is_one_folder_for_checks_lock_and_resume(tmp_path, mon
     assert (tmp_path / "home" / "run" / "model.safetensors").is_file() and not (tmp_path / "~").exists()
     assert main(["train", str(recipe)]) == 2  # the trained model is seen, not overwritten
     one_line_error(capsys, "already holds the checkpoints of a run")
-    assert plan_training_output("~/run", resume=True).resume_from.endswith("checkpoint-2")
+    assert plan_training_output("~/run", resume=True).resume_from.endswith("checkpoint-4")
     assert main(["predict", "~/run", "--text", "Peter", "--output=~/p.jsonl"]) == 0
     assert (tmp_path / "home" / "p.jsonl").is_file()
 
