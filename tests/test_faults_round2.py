@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT, TINY_TASKS, tiny_bert_config
 from safetensors.torch import load_file, save_file
-from test_cli_reliability import one_line_error, write_recipe
+from test_cli_reliability import TASKS, one_line_error, write_recipe
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.modeling.errors import HfMtlError
@@ -195,3 +195,50 @@ def test_extra_head_weights_are_an_error_unless_the_task_was_skipped_as_newer(tm
     assert model.config.skipped_tasks == ["tags"] and "tags" not in model.config.tasks
     assert "skipped_tasks" not in model.config.to_dict()
     assert MultiTaskConfig(encoder=tiny_bert_config(), tasks={}).skipped_tasks == []
+
+
+# ------------------------------------------------------------------ 5. --resume refuses a changed recipe
+def error_line(capsys, message):
+    """The error's line (data preparation may print progress bars before the record can be compared)."""
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and message in err.splitlines()[-1], err
+    return err.splitlines()[-1]
+
+
+def test_resume_refuses_changed_tasks_data_or_seed_unless_allowed(tmp_path, capsys, caplog, tiny_encoder_dir):
+    data = tmp_path / "train.txt"
+    data.write_bytes(Path(TASKS[0]["train"]).read_bytes())
+    tasks = [{**TASKS[0], "train": str(data)}]
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", tasks=tasks)
+    assert main(["train", str(recipe)]) == 0
+    state_file = tmp_path / "out" / "checkpoint-4" / "trainer_state.json"
+    record = json.loads(state_file.read_text())["stateful_callbacks"]["RunRecordCallback"]["attributes"]["record"]
+    assert record["tasks"]["ner"]["labels"] == TASKS[0]["labels"] and record["seed"]["seed"] == 0
+    assert main(["train", str(recipe), "--resume"]) == 0  # the same run: resumes
+
+    assert main(["train", str(recipe), "--resume", "seed=1"]) == 2
+    error_line(capsys, 'was written by a different run (seed was {"data_seed": null, "seed": 0}, now')
+    assert main(["train", str(recipe), "--resume", "sampling=uniform"]) == 2
+    error_line(capsys, "sampling was")
+    renamed = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", tasks=[{**tasks[0], "name": "entities"}])
+    assert main(["train", str(renamed), "--resume"]) == 2
+    error_line(capsys, "the tasks were ['ner'], now ['entities']")
+    relabelled = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out",
+                              tasks=[{**tasks[0], "labels": [*TASKS[0]["labels"], "B-X"]}])
+    assert main(["train", str(relabelled), "--resume"]) == 2
+    error_line(capsys, "task 'ner': its labels were")
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", tasks=tasks)
+    data.write_text(data.read_text().replace("EU", "UN", 1))
+    assert main(["train", str(recipe), "--resume"]) == 2
+    err = error_line(capsys, "task 'ner': its train data changed")
+    assert "--allow-changes" in err
+    assert main(["train", str(recipe), "--resume", "--allow-changes"]) == 0
+    assert main(["train", str(recipe), "--resume", "allow_changes=true", "seed=3"]) == 0
+
+    # a checkpoint of an earlier version (no record) resumes, with a warning
+    state = json.loads(state_file.read_text())
+    del state["stateful_callbacks"]["RunRecordCallback"]
+    state_file.write_text(json.dumps(state))
+    caplog.clear()
+    assert main(["train", str(recipe), "--resume", "seed=5"]) == 0
+    assert "records no run settings (an earlier hf_mtl version)" in caplog.text

@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="continue the run in output_dir from its newest complete checkpoint")
     train.add_argument("--overwrite", action="store_true",
                        help="start over in an output_dir that holds an earlier run (its checkpoints are deleted)")
+    train.add_argument("--allow-changes", action="store_true",
+                       help="with --resume: resume although the tasks, data, seed or sampling settings changed")
 
     evaluate = commands.add_parser("evaluate", help="per-task metrics of a trained model on a recipe's data")
     evaluate.add_argument("model_dir")
@@ -188,6 +190,8 @@ def _with_run_flags(recipe: Any, args: argparse.Namespace) -> Any:
         changes["resume"] = True
     if getattr(args, "overwrite", False):
         changes["overwrite"] = True
+    if getattr(args, "allow_changes", False):
+        changes["allow_changes"] = True
     return dataclasses.replace(recipe, **changes) if changes else recipe
 
 
@@ -301,7 +305,7 @@ def _command_push(args: argparse.Namespace) -> None:
 
 def _resume_command(argv: list[str]) -> str:
     """The command line that resumes an interrupted `hf-mtl train`: the same one, with --resume."""
-    kept = [arg for arg in argv if arg not in ("--resume", "--overwrite")]
+    kept = [arg for arg in argv if arg not in ("--resume", "--overwrite", "--allow-changes")]
     return shlex.join(["hf-mtl", *kept, "--resume"])
 
 

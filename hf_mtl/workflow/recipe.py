@@ -58,7 +58,8 @@ from .recipe_yaml import (
 __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
 
 EMBEDDED_ENCODER = "embedded"
-RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite")
+RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite",
+               "allow_changes")
 MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
@@ -108,6 +109,7 @@ class Recipe:
     description: str | None = None
     resume: bool | str | None = None
     overwrite: bool = False
+    allow_changes: bool = False  # resume although the tasks, data, seed or sampling differ from the checkpoint's
 
     @property
     def task_names(self) -> list[str]:
@@ -315,7 +317,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
     raw = copy.deepcopy(raw)
     for key, value in overrides:
         parts = key.split(".")
-        if parts[0] in ("output_dir", "data_dir", "description", "resume", "overwrite") and len(parts) == 1:
+        if parts[0] in ("output_dir", "data_dir", "description", "resume", "overwrite", "allow_changes") and len(parts) == 1:
             raw[parts[0]] = value
         elif parts[0] == "model" and len(parts) == 2:
             raw.setdefault("model", {})[parts[1]] = value
@@ -481,8 +483,9 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     tasks = _task_specs(raw["tasks"], path, where, data_base)
     output_dir = Path(raw["output_dir"]).expanduser()  # one folder for every check, the lock and training
     resume, training = _resume_setting(raw, training, where)
-    if not isinstance(raw.get("overwrite", False), bool):
-        raise RecipeError(f"{where}: `overwrite` must be true or false, got {brief(raw['overwrite'])}.")
+    for flag in ("overwrite", "allow_changes"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise RecipeError(f"{where}: `{flag}` must be true or false, got {brief(raw[flag])}.")
     model = {key: _expand_home(value) if key in ("encoder", "from_model") else value for key, value in model.items()}
     section = ModelSection(**model)
     for key in ("encoder", "from_model"):
@@ -497,6 +500,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
         description=raw.get("description"),
         resume=resume,
         overwrite=raw.get("overwrite", False),
+        allow_changes=raw.get("allow_changes", False),
     )
     recipe.training_arguments()  # check the training section now, before any data is read
     return recipe

@@ -21,7 +21,7 @@ from ..modeling.configuration_multitask import MultiTaskConfig
 from ..modeling.errors import RecipeError, TaskError
 from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..training.checkpoints import checkpoint_problem, checkpoint_requirements
+from ..training.checkpoints import RunRecordCallback, checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
 from .plotting import plot_training_curves
 from .preflight import check_against_model, check_before_training, check_label_counts
@@ -34,6 +34,7 @@ from .run_folders import (
     plan_training_output,
     refuse_same_folder,
 )
+from .run_record import check_resume, run_record
 
 logger = logging.getLogger("hf_mtl")
 
@@ -247,6 +248,7 @@ def train_recipe(
     print_table: bool = True,
     resume: bool | str | None = None,
     overwrite: bool | None = None,
+    allow_changes: bool | None = None,
 ) -> TrainResult:
     """Train the recipe's tasks (or a subset), save the model folder, evaluate, and report per task.
 
@@ -262,6 +264,9 @@ def train_recipe(
             checkpoint (default: the recipe's `resume`).
         overwrite: start over in a folder that holds an earlier run (its checkpoints are removed just before
             training; default: the recipe's `overwrite`).
+        allow_changes: resume although the tasks, labels, data, seed or sampling settings differ from what the
+            checkpoint recorded (default: the recipe's `allow_changes`; otherwise that is an `OutputError` naming
+            what changed, raised before training).
 
     Raises:
         TrainingInterrupted: Ctrl-C stopped the run at a step boundary; its checkpoint is complete.
@@ -276,12 +281,14 @@ def train_recipe(
         output_dir, resume=recipe.resume if resume is None else resume,
         overwrite=recipe.overwrite if overwrite is None else overwrite, args=args,
     )
+    allow = recipe.allow_changes if allow_changes is None else allow_changes
     with output_lock(output_dir):
-        return _train_in_folder(recipe, specs, args, plan, eval_split, print_table)
+        return _train_in_folder(recipe, specs, args, plan, eval_split, print_table, allow)
 
 
 def _train_in_folder(
-    recipe: Recipe, specs: list[TaskSpec], args: Any, plan: TrainingOutput, eval_split: str, print_table: bool
+    recipe: Recipe, specs: list[TaskSpec], args: Any, plan: TrainingOutput, eval_split: str, print_table: bool,
+    allow_changes: bool = False,
 ) -> TrainResult:
     output_dir = args.output_dir
     tokenizer_source = recipe.model.from_model or recipe.model.encoder_path
@@ -296,8 +303,11 @@ def _train_in_folder(
     model = build_model(recipe, prepared, from_model=existing)  # from_model is loaded once
     del existing
     check_before_training(model, prepared, args)  # max_length vs the encoder, metric_for_best_model vs the metrics
+    record = run_record(prepared, args)
+    if plan.resume_from:
+        check_resume(plan.resume_from, record, allow_changes)
     interrupt = GracefulInterrupt()
-    trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt])
+    trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt, RunRecordCallback(record)])
     trainer.model_card_data.base_model = recipe.model.base_model_name
     plan.clear_stale_checkpoints()
     start = time.perf_counter()
