@@ -5,10 +5,13 @@ nothing the user had is lost, nothing from the folder runs."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from test_cli_reliability import TASKS, one_line_error, write_recipe
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.modeling.errors import HfMtlError
+from hf_mtl.training.checkpoints import checkpoint_problem
 from hf_mtl.workflow.cli import main
 from hf_mtl.workflow.recipe import load_recipe
 from hf_mtl.workflow.run_folders import OutputError, plan_training_output, refuse_same_folder
@@ -242,3 +246,114 @@ def test_resume_refuses_changed_tasks_data_or_seed_unless_allowed(tmp_path, caps
     caplog.clear()
     assert main(["train", str(recipe), "--resume", "seed=5"]) == 0
     assert "records no run settings (an earlier hf_mtl version)" in caplog.text
+
+
+# ------------------------------------------------------------------ 3. a full disk never costs the trained model
+def test_too_little_free_space_is_refused_before_training(tmp_path, capsys, monkeypatch, tiny_encoder_dir):
+    import shutil as shutil_module
+
+    from hf_mtl.workflow import disk
+
+    real = shutil_module.disk_usage
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: real(path)._replace(free=3 << 20))
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out")
+    assert main(["train", str(recipe)]) == 2
+    err = error_line(capsys, f"output_dir {tmp_path / 'out'}: training needs about")
+    assert "(the model 3.8 MiB + a checkpoint 11.4 MiB), but only 3.0 MiB are free" in err, err
+    assert "HF_MTL_SKIP_DISK_CHECK=1" in err and not (tmp_path / "out" / "checkpoint-2").exists()
+    monkeypatch.setenv("HF_MTL_SKIP_DISK_CHECK", "1")
+    assert main(["train", str(recipe), "max_steps=1", "save_strategy=no"]) == 0
+
+
+def _fail_final_save(monkeypatch):
+    """safetensors' save raises ENOSPC for the final save (the staging folder) only: the checkpoints are written."""
+    import errno
+
+    import transformers.modeling_utils as modeling_utils
+
+    real = modeling_utils.safe_save_file
+
+    def save(tensors, filename, *args, **kwargs):
+        if ".hf-mtl-final-save" in str(filename):
+            Path(filename).write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(tensors, filename, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_utils, "safe_save_file", save)
+
+
+def test_a_failed_final_save_keeps_the_checkpoint_and_says_where(tmp_path, capsys, monkeypatch, tiny_encoder_dir):
+    _fail_final_save(monkeypatch)
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out")
+    assert main(["train", str(recipe)]) == 2
+    out = tmp_path / "out"
+    err = error_line(capsys, f"The final save into {out} failed (No space left on device); the trained weights of "
+                             f"the last complete checkpoint are kept in {out / 'checkpoint-4'}")
+    assert "--resume" in err
+    assert not (out / "model.safetensors").exists() and not (out / ".hf-mtl-final-save").exists()
+    assert checkpoint_problem(out / "checkpoint-4") is None
+    monkeypatch.undo()
+    assert main(["train", str(recipe), "--resume"]) == 0  # space freed: resume saves the model
+    assert torch.equal(load_file(out / "model.safetensors")["heads.ner.classifier.weight"],
+                       load_file(out / "checkpoint-4" / "model.safetensors")["heads.ner.classifier.weight"])
+
+
+def test_a_failed_final_save_without_checkpoints_writes_a_rescue_copy(tmp_path, capsys, monkeypatch, tiny_encoder_dir):
+    _fail_final_save(monkeypatch)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    recipe = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", save_strategy="no")
+    assert main(["train", str(recipe)]) == 2
+    err = error_line(capsys, "the trained weights were saved to")
+    rescue = Path(re.search(r"saved to (\S+) instead", err).group(1))
+    assert rescue.parent == tmp_path / "tmp" and MultiTaskModel.from_pretrained(rescue).task_names == ["ner"]
+
+
+def _mount_tmpfs(folder: Path, size: str) -> None:
+    folder.mkdir()
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, check=False)
+    except OSError as error:  # no mount command
+        pytest.skip(f"cannot mount a tmpfs here: {error}")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+
+
+def test_a_real_file_system_that_fills_during_training_keeps_the_checkpoint(tmp_path, capsys, monkeypatch,
+                                                                            tiny_encoder_dir):
+    from hf_mtl.workflow.run_folders import GracefulInterrupt
+
+    small = tmp_path / "small"
+    _mount_tmpfs(small, "64m")
+    try:
+        recipe = write_recipe(tmp_path, tiny_encoder_dir, small / "out")
+
+        def fill_after_the_last_checkpoint(self, args, state, control, **kwargs):
+            if state.global_step == state.max_steps:  # another program takes the space left
+                with open(small / "filler", "wb") as filler:
+                    with contextlib.suppress(OSError):
+                        while True:
+                            filler.write(b"\0" * (1 << 16))
+            return control
+
+        monkeypatch.setattr(GracefulInterrupt, "on_save", fill_after_the_last_checkpoint, raising=False)
+        assert main(["train", str(recipe)]) == 2
+        err = error_line(capsys, "failed (No space left on device); the trained weights of the last complete "
+                                 f"checkpoint are kept in {small / 'out' / 'checkpoint-4'}")
+        assert "--resume" in err and checkpoint_problem(small / "out" / "checkpoint-4") is None
+        (small / "filler").unlink()
+        monkeypatch.undo()
+        assert main(["train", str(recipe), "--resume"]) == 0 and (small / "out" / "model.safetensors").is_file()
+
+        tiny = tmp_path / "tiny"
+        _mount_tmpfs(tiny, "2m")
+        try:
+            recipe = write_recipe(tmp_path, tiny_encoder_dir, tiny / "out")
+            assert main(["train", str(recipe)]) == 2
+            error_line(capsys, "training needs about")
+        finally:
+            subprocess.run(["umount", str(tiny)], check=False)
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -58,6 +58,7 @@ __all__ = [
     "resolve_resume",
     "resume_problem",
     "run_record_changes",
+    "weights_problem",
 ]
 
 EXAMPLES_SEEN_FILE = "examples_seen.json"
@@ -110,6 +111,11 @@ def _weights_problem(folder: Path) -> str | None:
     if (folder / WEIGHTS_NAME).is_file():
         return f"its weights are a pickle ({WEIGHTS_NAME}); hf_mtl loads safetensors only"
     return f"{SAFE_WEIGHTS_NAME} is missing"
+
+
+def weights_problem(folder: str | os.PathLike) -> str | None:
+    """Why the safetensors weights of a model or checkpoint folder cannot be read back (None: they can)."""
+    return _weights_problem(Path(folder))
 
 
 def checkpoint_problem(

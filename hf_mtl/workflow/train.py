@@ -23,6 +23,7 @@ from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..training.checkpoints import RunRecordCallback, checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
+from .disk import check_disk_space, save_final_model
 from .plotting import plot_training_curves
 from .preflight import check_against_model, check_before_training, check_label_counts
 from .recipe import Recipe
@@ -303,6 +304,7 @@ def _train_in_folder(
     model = build_model(recipe, prepared, from_model=existing)  # from_model is loaded once
     del existing
     check_before_training(model, prepared, args)  # max_length vs the encoder, metric_for_best_model vs the metrics
+    check_disk_space(model, args)  # the final model and a checkpoint fit in output_dir
     record = run_record(prepared, args)
     if plan.resume_from:
         check_resume(plan.resume_from, record, allow_changes)
@@ -323,7 +325,7 @@ def _train_in_folder(
         {name: eval_split if eval_split in data.tokenized else "validation" for name, data in prepared.items()}
     )
     metrics = trainer.evaluate(eval_dataset=eval_sets)
-    trainer.save_model(output_dir)  # weights, tokenizer, modeling code and the model card (README.md)
+    save_final_model(trainer, output_dir)  # weights, tokenizer, code, card (README.md); verified, then moved
     if trainer.is_world_process_zero():
         result = TrainResult(
             output_dir=str(output_dir),
