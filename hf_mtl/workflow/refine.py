@@ -185,11 +185,11 @@ def refine_model(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise RecipeError(f"refine: steps must be an integer >= 0 (optimizer steps per task), got {steps!r}.")
-    model_dir = Path(model_dir)
+    model_dir = Path(model_dir).expanduser()
     if not (model_dir / "config.json").is_file():
         raise RecipeError(f"{model_dir} is not a saved model folder (no config.json there).")
     specs = recipe.select_tasks(tasks) if tasks else list(recipe.tasks)
-    output_dir = Path(output_dir) if output_dir else default_refine_dir(model_dir)
+    output_dir = Path(output_dir).expanduser() if output_dir else default_refine_dir(model_dir)
     _check_output(output_dir, model_dir, [spec.name for spec in specs])
     joint = MultiTaskModel.from_pretrained(model_dir)
     missing = [spec.name for spec in specs if spec.name not in joint.config.tasks]

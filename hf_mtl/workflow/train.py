@@ -84,6 +84,7 @@ def _first_line(error: BaseException) -> str:
 
 def load_tokenizer(path: str, what: str = "`model.encoder` / `model.from_model`") -> Any:
     """The fast tokenizer of a model folder or Hub id; one that cannot be loaded is a :class:`RecipeError`."""
+    path = str(Path(path).expanduser()) if path.startswith("~") else path
     try:
         return AutoTokenizer.from_pretrained(path, trust_remote_code=False)  # hf_mtl never runs a folder's code
     except (OSError, ValueError, TypeError, KeyError) as error:  # no such folder or Hub id, not cached, no tokenizer
@@ -104,7 +105,7 @@ def load_model(path: str | Path, what: str = "model") -> MultiTaskModel:
     Catches what a broken folder raises (a config that is not JSON or not an hf_mtl config, truncated or pickled
     weights, weights that do not match the config: see [`MultiTaskModel.from_pretrained`]).
     """
-    folder = Path(path)
+    folder = Path(path).expanduser()
     config_file = folder / "config.json"
     if folder.is_dir():
         if not config_file.is_file():
