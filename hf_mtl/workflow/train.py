@@ -277,7 +277,7 @@ def train_recipe(
     output_dir = str(Path(output_dir).expanduser()) if output_dir else recipe.output_dir
     args = recipe.training_arguments(output_dir=output_dir, **(training_overrides or {}))
     for source, what in ((recipe.model.from_model, "model.from_model"), (recipe.model.encoder_path, "model.encoder")):
-        if source and Path(source).is_dir():
+        if source and (Path(source) / "config.json").is_file():  # a model folder (not just any folder above)
             refuse_same_folder(source, output_dir, what=f"output_dir (vs {what})")
     plan = plan_training_output(
         output_dir, resume=recipe.resume if resume is None else resume,
