@@ -220,13 +220,14 @@ def test_resume_refuses_changed_tasks_data_or_seed_unless_allowed(tmp_path, caps
     assert record["tasks"]["ner"]["labels"] == TASKS[0]["labels"] and record["seed"]["seed"] == 0
     assert main(["train", str(recipe), "--resume"]) == 0  # the same run: resumes
 
+    # what the recipe alone tells is refused before any data is read: one line, no progress bar before it
     assert main(["train", str(recipe), "--resume", "seed=1"]) == 2
-    error_line(capsys, 'was written by a different run (seed was {"data_seed": null, "seed": 0}, now')
+    one_line_error(capsys, 'was written by a different run (seed was {"data_seed": null, "seed": 0}, now')
     assert main(["train", str(recipe), "--resume", "sampling=uniform"]) == 2
-    error_line(capsys, "sampling was")
+    one_line_error(capsys, "sampling was")
     renamed = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out", tasks=[{**tasks[0], "name": "entities"}])
     assert main(["train", str(renamed), "--resume"]) == 2
-    error_line(capsys, "the tasks were ['ner'], now ['entities']")
+    one_line_error(capsys, "the tasks were ['ner'], now ['entities']")
     relabelled = write_recipe(tmp_path, tiny_encoder_dir, tmp_path / "out",
                               tasks=[{**tasks[0], "labels": [*TASKS[0]["labels"], "B-X"]}])
     assert main(["train", str(relabelled), "--resume"]) == 2

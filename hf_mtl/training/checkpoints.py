@@ -354,13 +354,18 @@ def _short(value: Any, limit: int = 120) -> str:
 
 
 def run_record_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """What differs between a checkpoint's run record and the run's (``[]``: nothing), one short phrase each."""
+    """What differs between a checkpoint's run record and the run's (``[]``: nothing), one short phrase each.
+
+    Only the task settings that ``current`` gives are compared (a record made before the data is read has the
+    task types only)."""
     changes = []
     old_tasks, new_tasks = saved.get("tasks") or {}, current.get("tasks") or {}
     if list(old_tasks) != list(new_tasks):
         changes.append(f"the tasks were {list(old_tasks)}, now {list(new_tasks)}")
     for name in [task for task in new_tasks if task in old_tasks]:
         for key, what in (("type", "type"), ("labels", "labels"), ("data", "data")):
+            if key not in new_tasks[name]:
+                continue
             old, new = old_tasks[name].get(key), new_tasks[name].get(key)
             if old != new:
                 if key == "data":
@@ -375,11 +380,13 @@ def run_record_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[s
     return changes
 
 
-def resume_problem(folder: str | os.PathLike, record: dict[str, Any]) -> str | None:
+def resume_problem(folder: str | os.PathLike, record: dict[str, Any], warn: bool = True) -> str | None:
     """Why resuming from the checkpoint ``folder`` with the run ``record`` would not continue the same run (None: it
-    would). A checkpoint without a record (an earlier hf_mtl version) resumes, with a warning."""
+    would). A checkpoint without a record (an earlier hf_mtl version) resumes, with a warning (unless not ``warn``)."""
     saved = read_run_record(folder)
     if saved is None:
+        if not warn:
+            return None
         logger.warning("%s records no run settings (an earlier hf_mtl version): resuming without checking that the "
                        "tasks, data and seed are the same.", folder)
         return None

@@ -3,7 +3,8 @@
 :func:`run_record` describes a run from its prepared tasks and training arguments: per task its type, labels and a
 fingerprint of each data source (a file's content hash and size; a Hub dataset's name, configuration and split),
 the seeds, and the task-sampling settings. ``hf_mtl.training.checkpoints.RunRecordCallback`` saves it with every
-checkpoint, and :func:`check_resume` compares it with the checkpoint a run resumes from.
+checkpoint, and :func:`check_resume` compares it with the checkpoint a run resumes from: the task names and types,
+seeds and sampling before any data is read (:func:`early_run_record`), the labels and data once they are.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from typing import Any
 
 from ..data import TaskData
 from ..data.sources import DataSource
+from ..data.tasks import TaskSpec
 from ..training.checkpoints import resume_problem
 from .run_folders import OutputError
 
 logger = logging.getLogger("hf_mtl")
 
-__all__ = ["SAMPLING_FIELDS", "check_resume", "data_fingerprint", "run_record"]
+__all__ = ["SAMPLING_FIELDS", "check_resume", "data_fingerprint", "early_run_record", "run_record"]
 
 # The training arguments that decide which task each step draws (with the seeds).
 SAMPLING_FIELDS = ("sampling", "sampling_temperature", "anneal_start", "anneal_end", "steps_per_task")
@@ -83,14 +85,26 @@ def run_record(prepared: dict[str, TaskData], args: Any) -> dict[str, Any]:
     }
 
 
-def check_resume(checkpoint: str, record: dict[str, Any], allow_changes: bool = False) -> None:
+def early_run_record(specs: list[TaskSpec], args: Any) -> dict[str, Any]:
+    """The part of the run record known before any data is read: task names and types, seeds, sampling."""
+    full = run_record({}, args)
+    return {**full, "tasks": {spec.name: {"type": spec.type} for spec in specs}}
+
+
+def check_resume(checkpoint: str, record: dict[str, Any], allow_changes: bool = False, early: bool = False) -> None:
     """Refuse to resume from ``checkpoint`` when the run's record differs from the one it saved.
+
+    Args:
+        early: the check made before the data is read (:func:`early_run_record`): it only refuses; the warnings
+            (an old checkpoint, changes allowed) come from the full check.
 
     Raises:
         OutputError: the tasks, labels, data, seed or sampling settings changed (named), unless ``allow_changes``
             (then a warning names them).
     """
-    problem = resume_problem(checkpoint, record)
+    if early and allow_changes:
+        return
+    problem = resume_problem(checkpoint, record, warn=not early)
     if problem is None:
         return
     if allow_changes:

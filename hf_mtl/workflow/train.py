@@ -35,7 +35,7 @@ from .run_folders import (
     plan_training_output,
     refuse_same_folder,
 )
-from .run_record import check_resume, run_record
+from .run_record import check_resume, early_run_record, run_record
 
 logger = logging.getLogger("hf_mtl")
 
@@ -284,6 +284,8 @@ def train_recipe(
         overwrite=recipe.overwrite if overwrite is None else overwrite, args=args,
     )
     allow = recipe.allow_changes if allow_changes is None else allow_changes
+    if plan.resume_from:  # what the recipe alone tells, before any data is read
+        check_resume(plan.resume_from, early_run_record(specs, args), allow, early=True)
     with output_lock(output_dir):
         return _train_in_folder(recipe, specs, args, plan, eval_split, print_table, allow)
 
