@@ -244,7 +244,7 @@ class MultiTaskModel(PreTrainedModel):
         tasks = _tasks_to_dict(tasks)
         if encoder_kwargs.get("use_safetensors") is None:
             encoder_kwargs["use_safetensors"] = True  # never unpickle a pytorch_model.bin
-        encoder_kwargs["trust_remote_code"] = False  # hf_mtl never runs a folder's code
+        encoder_kwargs.pop("trust_remote_code", None)  # hf_mtl never runs a folder's code: False below
         encoder_kwargs.pop("output_loading_info", None)
         lenient = encoder_kwargs.get("ignore_mismatched_sizes", False)
         encoder_kwargs["ignore_mismatched_sizes"] = True  # reported below by name and shape
@@ -253,7 +253,7 @@ class MultiTaskModel(PreTrainedModel):
         report_logger.addFilter(held)
         try:
             pretrained, info = AutoModel.from_pretrained(encoder_name_or_path, output_loading_info=True,
-                                                         **encoder_kwargs)
+                                                         trust_remote_code=False, **encoder_kwargs)
         except ValueError as error:
             refusal = remote_code_refusal(error, encoder_name_or_path)
             if refusal:

@@ -18,7 +18,7 @@ from ..data.tasks import TaskSpec, group_tasks
 from ..export.model_card import MultiTaskModelCardData
 from ..metrics.keys import average_key, main_metric_key, main_score_key
 from ..modeling.configuration_multitask import MultiTaskConfig
-from ..modeling.errors import RecipeError, TaskError
+from ..modeling.errors import HfMtlError, RecipeError, TaskError
 from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..training.checkpoints import RunRecordCallback, checkpoint_problem, checkpoint_requirements
@@ -194,6 +194,8 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: Multi
         tasks = {name: data.head_config for name, data in prepared.items()}
         try:
             model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks)
+        except HfMtlError:  # already one line naming the encoder (incomplete weights, declared custom code)
+            raise
         except (OSError, ValueError) as error:  # pickle-only or unreadable weights, not an encoder
             raise RecipeError(f"Cannot load the encoder {recipe.model.encoder}: {_first_line(error)}") from None
     if recipe.model.freeze_encoder:
