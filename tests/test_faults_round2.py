@@ -44,6 +44,10 @@ def test_tilde_output_dir_is_one_folder_for_checks_lock_and_resume(tmp_path, mon
     recipe = write_recipe(tmp_path, tiny_encoder_dir, "~/run")
     assert load_recipe(recipe).output_dir == str(tmp_path / "home" / "run")
     assert load_recipe(recipe, ["output_dir=~/other"]).output_dir == str(tmp_path / "home" / "other")
+    (tmp_path / "home" / "encoder").symlink_to(tiny_encoder_dir)
+    home_encoder = load_recipe(recipe, ["model.encoder=~/encoder", "data_dir=~/"])
+    assert home_encoder.model.encoder == str(tmp_path / "home" / "encoder")
+    assert home_encoder.data_dir == str(tmp_path / "home")
     assert main(["train", str(recipe)]) == 0
     assert (tmp_path / "home" / "run" / "model.safetensors").is_file() and not (tmp_path / "~").exists()
     assert main(["train", str(recipe)]) == 2  # the trained model is seen, not overwritten
