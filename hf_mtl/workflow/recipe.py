@@ -51,6 +51,7 @@ from .recipe_yaml import (
     check_recipe_values,
     check_task_value,
     editor_position,
+    expand_home,
     load_yaml,
     yaml_problem,
 )
@@ -370,12 +371,7 @@ def _resume_setting(raw: dict[str, Any], training: dict[str, Any], where: str) -
             f"{where}: `resume` must be true (the newest complete checkpoint in output_dir) or a checkpoint folder, "
             f"got {brief(resume)}."
         )
-    return _expand_home(resume), training
-
-
-def _expand_home(value: Any) -> Any:
-    """A path that starts with ``~`` is the user's home (as the shell would expand it); anything else is kept."""
-    return str(Path(value).expanduser()) if isinstance(value, str) and value.startswith("~") else value
+    return expand_home(resume), training
 
 
 def _check_model_source(value: str | None, key: str, where: str) -> None:
@@ -486,7 +482,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     for flag in ("overwrite", "allow_changes"):
         if not isinstance(raw.get(flag, False), bool):
             raise RecipeError(f"{where}: `{flag}` must be true or false, got {brief(raw[flag])}.")
-    model = {key: _expand_home(value) if key in ("encoder", "from_model") else value for key, value in model.items()}
+    model = {key: expand_home(value) if key in ("encoder", "from_model") else value for key, value in model.items()}
     section = ModelSection(**model)
     for key in ("encoder", "from_model"):
         _check_model_source(getattr(section, key), key, where)
