@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -160,14 +161,23 @@ def test_push_uploads_folder_card_and_code(trained, monkeypatch):
 
         def upload_folder(self, **kwargs):
             calls["upload_folder"] = kwargs
+            staged = Path(kwargs["folder_path"])
+            calls["files"] = {p.relative_to(staged).as_posix(): p.read_bytes() for p in staged.rglob("*") if p.is_file()}
             return "https://hub.example/commit/1"
 
     monkeypatch.setattr("huggingface_hub.HfApi", FakeApi)
-    assert main(["push", str(folder / "model"), "me/my-mtl", "--private", "--token", "t0k"]) == 0
+    model = folder / "model"
+    before = {p.relative_to(model).as_posix(): p.read_bytes() for p in model.rglob("*") if p.is_file()}
+    assert main(["push", str(model), "me/my-mtl", "--private", "--token", "t0k"]) == 0
     assert calls["token"] == "t0k"
     assert calls["create_repo"] == ("me/my-mtl", {"private": True, "exist_ok": True, "repo_type": "model"})
     upload = calls["upload_folder"]
-    assert upload["repo_id"] == "me/my-mtl" and upload["folder_path"] == str(folder / "model")
+    assert upload["repo_id"] == "me/my-mtl" and upload["folder_path"] != str(model)
+    # the upload holds the folder's files, its card naming the repository; the model folder itself is unchanged
+    assert 'model="me/my-mtl"' in calls["files"]["README.md"].decode()
+    assert {k: v for k, v in calls["files"].items() if k != "README.md"} == {
+        k: v for k, v in before.items() if k != "README.md" and not k.startswith("checkpoint-")}
+    assert {p.relative_to(model).as_posix(): p.read_bytes() for p in model.rglob("*") if p.is_file()} == before
     assert "training_args.bin" in upload["ignore_patterns"]
 
 

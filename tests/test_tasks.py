@@ -38,7 +38,7 @@ def test_source_from_dict_and_defaults():
     assert hub.format == "hub" and hub.path is None
     with pytest.raises(TaskError, match="format 'hub' needs `name:`"):
         DataSource.from_value({"format": "hub"})
-    with pytest.raises(TaskError, match="'upos' or 'xpos'"):
+    with pytest.raises(TaskError, match=r"must be one of \['upos', 'xpos', 'feats', 'lemma', 'deprel'\]"):
         DataSource.from_value({"path": "ud.conllu", "tag_column": 3})
     with pytest.raises(TaskError, match="column index"):
         DataSource.from_value({"path": "x.txt", "tag_column": "ner"})

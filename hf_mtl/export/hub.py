@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from ..modeling import REMOTE_CODE_FILES
 from ..modeling.errors import HfMtlError
-from .model_card import SIDE_CARD_FILE, set_card_model_id
+from .model_card import CARD_FILE, SIDE_CARD_FILE, set_card_model_id
 
 # What a complete model folder holds: the config, safetensors weights and the modeling core (remote code).
 REQUIRED_FILES = ("config.json", "model.safetensors", *REMOTE_CODE_FILES)
@@ -59,6 +60,27 @@ def merged_copy(folder: str | Path, target: str | Path) -> Path:
     return target
 
 
+def upload_view(folder: str | Path, target: str | Path) -> Path:
+    """``target``: ``folder``'s files as symbolic links, with a copy of its README.md, which the push then edits.
+
+    The push never writes into the model folder it reads (checkpoints, never uploaded, are left out).
+    """
+    folder, target = Path(folder).resolve(), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if relative.parts[0].startswith("checkpoint-"):
+            continue
+        destination = target / relative
+        if path.is_dir() and not path.is_symlink():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif relative == Path(CARD_FILE):
+            shutil.copyfile(path, destination)
+        else:
+            os.symlink(path.resolve(), destination)
+    return target
+
+
 def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
                       commit_message: str = "Upload hf_mtl multi-task model", include_training_files: bool = False,
                       merge_lora: bool = True) -> str:
@@ -84,7 +106,8 @@ def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, t
                 "(the default), or train from a Hub encoder id."
             )
     with tempfile.TemporaryDirectory() as scratch:
-        upload = merged_copy(folder, Path(scratch) / "merged") if lora and merge_lora else folder
+        staged = Path(scratch) / "upload"
+        upload = merged_copy(folder, staged) if lora and merge_lora else upload_view(folder, staged)
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         set_card_model_id(upload, repo_id)

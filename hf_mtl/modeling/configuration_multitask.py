@@ -206,7 +206,7 @@ class MultiTaskConfig(PretrainedConfig):
                 HF_MTL_VERSION,
             )
         self.hf_mtl_version = HF_MTL_VERSION
-        tasks = {}
+        tasks, skipped = {}, []
         for name, task in (self.tasks or {}).items():
             try:
                 tasks[name] = normalize_task_config(name, task, ignore_unknown=from_newer_version)
@@ -219,11 +219,14 @@ class MultiTaskConfig(PretrainedConfig):
                     "are ignored: %s",
                     name, written_by, HF_MTL_VERSION, error,
                 )
+                skipped.append(name)
         self.tasks = tasks
         if getattr(self, "pad_token_id", None) is None and self.encoder is not None:
             # the model pads as its encoder does (Trainer aligns the tokenizer's pad id with this config's otherwise,
             # and says so on every run)
             self.pad_token_id = getattr(self.encoder, "pad_token_id", None)
+        # In memory only (dropped by to_dict): the loading check tolerates unused head weights of these tasks alone.
+        self.skipped_tasks = skipped
         if getattr(self, "custom_pipelines", None) and _is_installed_hf_mtl(type(self)):
             # `custom_pipelines` (written on save) points transformers' `pipeline()` at the remote-code pipeline,
             # which it checks before its registry (and then demands trust_remote_code). The installed hf_mtl's config
@@ -254,6 +257,7 @@ class MultiTaskConfig(PretrainedConfig):
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
+        output.pop("skipped_tasks", None)  # what this version could not build; not part of the model
         # JSON object keys are strings; keep id2label keys as strings on disk, ints in memory.
         output["tasks"] = {
             name: {**task, "id2label": {str(i): label for i, label in task["id2label"].items()}}

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["HoldLoadReport", "loading_problem"]
+__all__ = ["HoldLoadReport", "encoder_loading_problem", "loading_problem", "remote_code_refusal"]
 
 
 class HoldLoadReport(logging.Filter):
@@ -32,15 +32,20 @@ def loading_problem(model: nn.Module, info: dict[str, Any]) -> str | None:
     """What of ``model``'s ``from_pretrained``'s loading report means the weights are not the model's (None: all match).
 
     Missing weights (a head named in config.json without weights, an encoder saved elsewhere), unexpected
-    encoder weights and shape mismatches (a label count that differs) are problems; weights of heads this
-    version does not build (tasks of a newer hf_mtl, skipped with a warning) are not.
+    encoder weights, weights of a head config.json does not name, and shape mismatches (a label count that differs)
+    are problems; weights of heads this version does not build (tasks of a newer hf_mtl, skipped with a warning and
+    recorded in ``config.skipped_tasks``) are not.
     """
     persistent = set(model.state_dict())
     missing = sorted(key for key in info.get("missing_keys") or () if key in persistent)
+    skipped = set(getattr(model.config, "skipped_tasks", None) or ())
     unexpected = sorted(
         key for key in info.get("unexpected_keys") or ()
-        if not (key.startswith("heads.") and key.split(".")[1] not in model.config.tasks)
+        if not (key.startswith("heads.") and key.split(".")[1] in skipped)
     )
+    extra_heads = sorted({key.split(".")[1] for key in unexpected
+                          if key.startswith("heads.") and key.split(".")[1] not in model.config.tasks})
+    unexpected = [key for key in unexpected if not (key.startswith("heads.") and key.split(".")[1] in extra_heads)]
     mismatched = list(info.get("mismatched_keys") or ())
     problems = []
     head_tasks = sorted({key.split(".")[1] for key in missing if key.startswith("heads.")})
@@ -49,6 +54,8 @@ def loading_problem(model: nn.Module, info: dict[str, Any]) -> str | None:
     encoder_missing = [key for key in missing if not key.startswith("heads.")]
     if encoder_missing:
         problems.append(f"{len(encoder_missing)} encoder weight(s) are missing (e.g. {encoder_missing[0]})")
+    if extra_heads:
+        problems.append(f"the weights have a head for task(s) {extra_heads} that config.json does not name")
     if unexpected:
         problems.append(f"{len(unexpected)} weight(s) are not part of this model (e.g. {unexpected[0]})")
     if mismatched:
@@ -59,3 +66,37 @@ def loading_problem(model: nn.Module, info: dict[str, Any]) -> str | None:
             f"differs), e.g. {key}{shown}"
         )
     return "; ".join(problems) or None
+
+
+def encoder_loading_problem(info: dict[str, Any]) -> str | None:
+    """What of an encoder's ``AutoModel.from_pretrained`` loading report means its weights are incomplete (None: fine).
+
+    Missing weights (a layer absent from the checkpoint, which would train from random values) and shape mismatches
+    are problems. The pooler may be missing (the heads bring their own pooling), and unexpected weights are those
+    of a pretraining head (``cls.predictions.*``, ``lm_head.*``), which the encoder does not use.
+    """
+    missing = sorted(key for key in info.get("missing_keys") or () if not key.startswith("pooler."))
+    mismatched = list(info.get("mismatched_keys") or ())
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} encoder weight(s) are missing from its weights file (e.g. {missing[0]})")
+    if mismatched:
+        key = mismatched[0][0] if isinstance(mismatched[0], (list, tuple)) else mismatched[0]
+        problems.append(f"{len(mismatched)} weight(s) do not have the shape its config.json gives them (e.g. {key})")
+    return "; ".join(problems) or None
+
+
+def remote_code_refusal(error: BaseException, source: Any) -> str | None:
+    """The one-line refusal for transformers' "contains custom code" error (None: ``error`` is another one).
+
+    hf_mtl loads with ``trust_remote_code=False``: a folder whose config.json or tokenizer_config.json declares its
+    own code (``auto_map`` to a class transformers does not know) is refused, and the prompt text is not repeated.
+    """
+    text = str(error)
+    if "custom code" not in text or "trust_remote_code" not in text:
+        return None
+    return (
+        f"{source} declares custom code (an auto_map in its config.json or tokenizer_config.json for a class "
+        "transformers does not know); hf_mtl never runs a folder's code (trust_remote_code=False): use a model "
+        "whose type transformers knows, or, if you trust that code, load the model yourself."
+    )

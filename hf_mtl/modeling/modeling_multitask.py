@@ -19,9 +19,10 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 from transformers.utils import ModelOutput
 
 from .configuration_multitask import MultiTaskConfig
+from .errors import HfMtlError
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
-from .modeling_loading import HoldLoadReport, loading_problem
+from .modeling_loading import HoldLoadReport, encoder_loading_problem, loading_problem, remote_code_refusal
 from .task_kinds import task_kind
 
 
@@ -137,6 +138,7 @@ class MultiTaskModel(PreTrainedModel):
         """
         if kwargs.get("use_safetensors") is None:
             kwargs["use_safetensors"] = True
+        kwargs["trust_remote_code"] = False  # this class's own code loads the weights; never the folder's
         config = kwargs.pop("config", None)
         if not isinstance(config, MultiTaskConfig):
             hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
@@ -250,7 +252,31 @@ class MultiTaskModel(PreTrainedModel):
         tasks = _tasks_to_dict(tasks)
         if encoder_kwargs.get("use_safetensors") is None:
             encoder_kwargs["use_safetensors"] = True  # never unpickle a pytorch_model.bin
-        pretrained = AutoModel.from_pretrained(encoder_name_or_path, **encoder_kwargs)
+        encoder_kwargs.pop("trust_remote_code", None)  # hf_mtl never runs a folder's code: False below
+        encoder_kwargs.pop("output_loading_info", None)
+        lenient = encoder_kwargs.get("ignore_mismatched_sizes", False)
+        encoder_kwargs["ignore_mismatched_sizes"] = True  # reported below by name and shape
+        held = HoldLoadReport()
+        report_logger = logging.getLogger("transformers.modeling_utils")
+        report_logger.addFilter(held)
+        try:
+            pretrained, info = AutoModel.from_pretrained(encoder_name_or_path, output_loading_info=True,
+                                                         trust_remote_code=False, **encoder_kwargs)
+        except ValueError as error:
+            refusal = remote_code_refusal(error, encoder_name_or_path)
+            if refusal:
+                raise HfMtlError(refusal) from None
+            raise
+        finally:
+            report_logger.removeFilter(held)
+        problem = None if lenient else encoder_loading_problem(info)
+        if problem:
+            raise HfMtlError(
+                f"The encoder {encoder_name_or_path} cannot be loaded exactly: {problem}; refusing to train on random "
+                "weights (use a complete checkpoint of the encoder)."
+            )
+        for record in held.records:
+            report_logger.handle(record)
         check_is_encoder(pretrained.config)
         config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks)
         model = cls(config)

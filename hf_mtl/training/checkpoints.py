@@ -17,7 +17,9 @@ the checkpoint's *commit record*:
 - the per-task example counts of a run live in the trainer state: :class:`ExamplesSeenCallback` is an
   ``ExportableState`` callback, saved in every checkpoint's ``trainer_state.json`` (``stateful_callbacks``) and
   read back by :func:`read_examples_seen` on resume (which also reads the ``examples_seen.json`` side file that
-  hf_mtl <= 0.x wrote beside the weights).
+  hf_mtl <= 0.x wrote beside the weights);
+- what a resume must match lives there too: :class:`RunRecordCallback` saves the run's tasks, labels, data
+  fingerprints, seed and sampling settings, and :func:`resume_problem` names what a resuming run changed.
 
 Nothing here depends on the trainer; ``MultiTaskTrainer.train`` and ``save_model`` call these functions.
 """
@@ -45,13 +47,18 @@ logger = logging.getLogger("hf_mtl")
 __all__ = [
     "EXAMPLES_SEEN_FILE",
     "ExamplesSeenCallback",
+    "RunRecordCallback",
     "checkpoint_problem",
     "checkpoint_requirements",
     "invalidate_checkpoint",
     "is_checkpoint_folder",
     "last_complete_checkpoint",
     "read_examples_seen",
+    "read_run_record",
     "resolve_resume",
+    "resume_problem",
+    "run_record_changes",
+    "weights_problem",
 ]
 
 EXAMPLES_SEEN_FILE = "examples_seen.json"
@@ -104,6 +111,11 @@ def _weights_problem(folder: Path) -> str | None:
     if (folder / WEIGHTS_NAME).is_file():
         return f"its weights are a pickle ({WEIGHTS_NAME}); hf_mtl loads safetensors only"
     return f"{SAFE_WEIGHTS_NAME} is missing"
+
+
+def weights_problem(folder: str | os.PathLike) -> str | None:
+    """Why the safetensors weights of a model or checkpoint folder cannot be read back (None: they can)."""
+    return _weights_problem(Path(folder))
 
 
 def checkpoint_problem(
@@ -293,3 +305,90 @@ def read_examples_seen(folder: str | os.PathLike) -> dict[str, int]:
         logger.warning("%s records no examples_seen: the counts start from 0.", folder)
         return {}
     return {str(k): int(v) for k, v in json.loads(counts_file.read_text()).items()}
+
+
+# ----------------------------------------------------------------------------------------------- what resume must match
+RUN_RECORD_FIELDS = ("tasks", "seed", "sampling")
+"""What a checkpoint records of its run so that a resume can tell a changed recipe: each task's type, labels and
+a fingerprint of its data sources, the seeds, and the task-sampling settings."""
+
+
+class RunRecordCallback(TrainerCallback, ExportableState):
+    """The run's record (see :data:`RUN_RECORD_FIELDS`), kept in every checkpoint's ``trainer_state.json``.
+
+    It is saved with the commit record itself (``stateful_callbacks["RunRecordCallback"]``), so a complete checkpoint
+    always carries it; :func:`resume_problem` compares it with the run that wants to resume.
+
+    Example:
+        ```python
+        >>> RunRecordCallback({"seed": 0}).state()["attributes"]["record"]
+        {'seed': 0}
+        ```
+    """
+
+    def __init__(self, record: dict[str, Any] | None = None) -> None:
+        self.record: dict[str, Any] = dict(record or {})
+
+    def state(self) -> dict[str, Any]:
+        return {"args": {}, "attributes": {"record": self.record}}
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        state.stateful_callbacks[type(self).__name__] = self.state()  # this run's, also over a resumed state
+
+
+def read_run_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The run record a checkpoint holds (None: a checkpoint of an earlier hf_mtl version, or a plain Trainer's)."""
+    try:
+        state = json.loads((Path(folder) / TRAINER_STATE_NAME).read_text(encoding="utf-8"))
+        saved = state["stateful_callbacks"][RunRecordCallback.__name__]
+        saved = saved[-1] if isinstance(saved, list) else saved
+        record = saved["attributes"]["record"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    return record if isinstance(record, dict) and record else None
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_record_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between a checkpoint's run record and the run's (``[]``: nothing), one short phrase each.
+
+    Only the task settings that ``current`` gives are compared (a record made before the data is read has the
+    task types only)."""
+    changes = []
+    old_tasks, new_tasks = saved.get("tasks") or {}, current.get("tasks") or {}
+    if list(old_tasks) != list(new_tasks):
+        changes.append(f"the tasks were {list(old_tasks)}, now {list(new_tasks)}")
+    for name in [task for task in new_tasks if task in old_tasks]:
+        for key, what in (("type", "type"), ("labels", "labels"), ("data", "data")):
+            if key not in new_tasks[name]:
+                continue
+            old, new = old_tasks[name].get(key), new_tasks[name].get(key)
+            if old != new:
+                if key == "data":
+                    splits = sorted({*(old or {}), *(new or {})})
+                    differ = [s for s in splits if (old or {}).get(s) != (new or {}).get(s)]
+                    changes.append(f"task '{name}': its {', '.join(differ)} data changed")
+                else:
+                    changes.append(f"task '{name}': its {what} were {_short(old)}, now {_short(new)}")
+    for key in ("seed", "sampling"):
+        if saved.get(key) != current.get(key):
+            changes.append(f"{key} was {_short(saved.get(key))}, now {_short(current.get(key))}")
+    return changes
+
+
+def resume_problem(folder: str | os.PathLike, record: dict[str, Any], warn: bool = True) -> str | None:
+    """Why resuming from the checkpoint ``folder`` with the run ``record`` would not continue the same run (None: it
+    would). A checkpoint without a record (an earlier hf_mtl version) resumes, with a warning (unless not ``warn``)."""
+    saved = read_run_record(folder)
+    if saved is None:
+        if not warn:
+            return None
+        logger.warning("%s records no run settings (an earlier hf_mtl version): resuming without checking that the "
+                       "tasks, data and seed are the same.", folder)
+        return None
+    changes = run_record_changes(saved, record)
+    return "; ".join(changes) or None

@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="continue the run in output_dir from its newest complete checkpoint")
     train.add_argument("--overwrite", action="store_true",
                        help="start over in an output_dir that holds an earlier run (its checkpoints are deleted)")
+    train.add_argument("--allow-changes", action="store_true",
+                       help="with --resume: resume although the tasks, data, seed or sampling settings changed")
 
     evaluate = commands.add_parser("evaluate", help="per-task metrics of a trained model on a recipe's data")
     evaluate.add_argument("model_dir")
@@ -188,6 +190,8 @@ def _with_run_flags(recipe: Any, args: argparse.Namespace) -> Any:
         changes["resume"] = True
     if getattr(args, "overwrite", False):
         changes["overwrite"] = True
+    if getattr(args, "allow_changes", False):
+        changes["allow_changes"] = True
     return dataclasses.replace(recipe, **changes) if changes else recipe
 
 
@@ -217,6 +221,7 @@ def _command_predict(args: argparse.Namespace) -> None:
     folder = _require_model_dir(args.model_dir)
     if args.output:  # before anything is computed
         check_writable_file(args.output, what="--output")
+        refuse_same_folder(folder, args.output, what="--output")
         if args.input and args.input != "-":
             refuse_same_folder(args.input, args.output, what="--output")
     texts = _read_inputs(args)
@@ -300,7 +305,7 @@ def _command_push(args: argparse.Namespace) -> None:
 
 def _resume_command(argv: list[str]) -> str:
     """The command line that resumes an interrupted `hf-mtl train`: the same one, with --resume."""
-    kept = [arg for arg in argv if arg not in ("--resume", "--overwrite")]
+    kept = [arg for arg in argv if arg not in ("--resume", "--overwrite", "--allow-changes")]
     return shlex.join(["hf-mtl", *kept, "--resume"])
 
 
@@ -313,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _quiet_weight_loading()
+    _expand_paths(args)
     try:
         COMMANDS[args.command](args, extra)
     except HfMtlError as error:
@@ -328,6 +334,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nhf-mtl {args.command}: aborted (Ctrl-C).{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+# The arguments that are paths: a `~` the shell left alone (`--output=~/x`) means the home folder, as in a recipe.
+PATH_ARGUMENTS = ("recipe", "model_dir", "input", "output", "out", "compare_dir", "output_dir")
+
+
+def _expand_paths(args: argparse.Namespace) -> None:
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, str(Path(value).expanduser()))
 
 
 def _quiet_weight_loading() -> None:

@@ -142,7 +142,7 @@ def compare_recipe(
         eval_split: the split to score on (`test`, falling back to `validation` where a task has none).
         joint_overrides: extra training arguments for the joint run only (e.g. `{"sampling": "annealed"}`).
     """
-    folder = Path(output_dir or Path(recipe.output_dir) / "compare")
+    folder = Path(output_dir or Path(recipe.output_dir) / "compare").expanduser()
     if recipe.resume:
         raise RecipeError("`resume` continues one `hf-mtl train` run; `hf-mtl compare` trains several: drop it.")
     check_writable_folder(folder, what="the comparison folder")

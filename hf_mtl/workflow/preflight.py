@@ -22,12 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
 from ..data import TaskData
 from ..data.tasks import TaskSpec
-from ..metrics import compute_task_metrics, main_metric_key
+from ..metrics.keys import average_key, mean_loss_key, metric_key, task_metric_keys
 from ..modeling.errors import RecipeError, TaskError, did_you_mean
+from ..modeling.task_kinds import task_kind
 
 __all__ = ["check_best_metric", "check_against_model", "check_before_training", "check_label_counts", "metric_keys"]
 
@@ -56,7 +55,10 @@ def check_against_model(specs: Iterable[TaskSpec], tasks: Mapping[str, Mapping[s
         if spec.name not in tasks:
             continue
         saved = tasks[spec.name]
-        saved_problem = saved.get("problem_type") or "single_label_classification"
+        try:  # the kind's default problem type when the entry stores none (token tasks)
+            saved_problem = task_kind(saved.get("type")).check_problem_type(saved.get("problem_type"))
+        except ValueError:
+            saved_problem = saved.get("problem_type")
         for key, ours, theirs in (("type", spec.type, saved.get("type")), ("problem_type", spec.problem_type, saved_problem)):
             if theirs is not None and ours != theirs:
                 raise TaskError(
@@ -65,36 +67,12 @@ def check_against_model(specs: Iterable[TaskSpec], tasks: Mapping[str, Mapping[s
                 )
 
 
-def _sample_predictions(data: TaskData, metric: str) -> tuple[np.ndarray, np.ndarray, dict[int, str] | None]:
-    """Predictions and labels that hold every class once: enough to learn which keys a metric reports."""
-    count = max(len(data.labels), 1)
-    id2label = dict(enumerate(data.labels)) or None
-    if metric in ("seqeval", "token_accuracy"):
-        ids = np.arange(count)[None, :]
-        return ids, ids, id2label
-    if metric == "multilabel":
-        ones = np.ones((1, count))
-        return ones, ones, id2label
-    if metric == "regression":
-        values = np.array([0.0, 1.0])
-        return values, values, None
-    ids = np.arange(count)
-    return ids, ids, id2label
-
-
 def metric_keys(prepared: Mapping[str, TaskData]) -> set[str]:
-    """Every key an evaluation of the prepared tasks reports: ``eval_<task>_<key>``, ``eval_<task>_loss``,
-    ``eval_average``, ``eval_loss``."""
-    keys = {"eval_average", "eval_loss"}
+    """Every key an evaluation of the prepared tasks reports: ``eval_<task>_<key>`` (scores, loss, timings),
+    ``eval_average``, ``eval_loss`` (the keys module's reading of each metric)."""
+    keys = {average_key(), mean_loss_key()}
     for name, data in prepared.items():
-        metric = data.metric
-        predictions, labels, id2label = _sample_predictions(data, metric)
-        try:
-            reported = compute_task_metrics(metric, predictions, labels, id2label)
-        except Exception:  # a metric that cannot score the sample: its main key is known all the same
-            reported = {main_metric_key(metric): 0.0}
-        keys.update(f"eval_{name}_{key}" for key in reported)
-        keys.add(f"eval_{name}_loss")
+        keys.update(metric_key(name, key) for key in task_metric_keys(data.metric, dict(enumerate(data.labels)) or None))
     return keys
 
 

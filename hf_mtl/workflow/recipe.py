@@ -51,6 +51,7 @@ from .recipe_yaml import (
     check_recipe_values,
     check_task_value,
     editor_position,
+    expand_home,
     load_yaml,
     yaml_problem,
 )
@@ -58,7 +59,8 @@ from .recipe_yaml import (
 __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
 
 EMBEDDED_ENCODER = "embedded"
-RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite")
+RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite",
+               "allow_changes")
 MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
@@ -108,6 +110,7 @@ class Recipe:
     description: str | None = None
     resume: bool | str | None = None
     overwrite: bool = False
+    allow_changes: bool = False  # resume although the tasks, data, seed or sampling differ from the checkpoint's
 
     @property
     def task_names(self) -> list[str]:
@@ -131,7 +134,7 @@ class Recipe:
         # the recipe's own values (and command-line overrides) are checked; programmatic overrides (refine's
         # max_steps=0) are the caller's
         settings = {**settings, **_checked_training_values({k: v for k, v in settings.items() if k not in overrides}, where)}
-        output_dir = output_dir or self.output_dir
+        output_dir = str(Path(output_dir).expanduser()) if output_dir else self.output_dir
         try:
             return MultiTaskTrainingArguments(output_dir=output_dir, **settings)
         except Exception as error:  # TrainingArguments raises ValueError, TypeError, OverflowError, ... on bad values
@@ -315,7 +318,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[tuple[str, Any]]) -> di
     raw = copy.deepcopy(raw)
     for key, value in overrides:
         parts = key.split(".")
-        if parts[0] in ("output_dir", "data_dir", "description", "resume", "overwrite") and len(parts) == 1:
+        if parts[0] in ("output_dir", "data_dir", "description", "resume", "overwrite", "allow_changes") and len(parts) == 1:
             raw[parts[0]] = value
         elif parts[0] == "model" and len(parts) == 2:
             raw.setdefault("model", {})[parts[1]] = value
@@ -368,9 +371,7 @@ def _resume_setting(raw: dict[str, Any], training: dict[str, Any], where: str) -
             f"{where}: `resume` must be true (the newest complete checkpoint in output_dir) or a checkpoint folder, "
             f"got {brief(resume)}."
         )
-    return resume, training
-
-
+    return expand_home(resume), training
 
 
 def _check_model_source(value: str | None, key: str, where: str) -> None:
@@ -474,12 +475,14 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
 
     data_dir = raw.get("data_dir")
     # data_dir is a command-line style option: relative to the current directory, like output_dir.
-    data_base = Path(data_dir).resolve() if data_dir else None
+    data_base = Path(data_dir).expanduser().resolve() if data_dir else None
     tasks = _task_specs(raw["tasks"], path, where, data_base)
-    output_dir = Path(raw["output_dir"])
+    output_dir = Path(raw["output_dir"]).expanduser()  # one folder for every check, the lock and training
     resume, training = _resume_setting(raw, training, where)
-    if not isinstance(raw.get("overwrite", False), bool):
-        raise RecipeError(f"{where}: `overwrite` must be true or false, got {brief(raw['overwrite'])}.")
+    for flag in ("overwrite", "allow_changes"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise RecipeError(f"{where}: `{flag}` must be true or false, got {brief(raw[flag])}.")
+    model = {key: expand_home(value) if key in ("encoder", "from_model") else value for key, value in model.items()}
     section = ModelSection(**model)
     for key in ("encoder", "from_model"):
         _check_model_source(getattr(section, key), key, where)
@@ -493,6 +496,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
         description=raw.get("description"),
         resume=resume,
         overwrite=raw.get("overwrite", False),
+        allow_changes=raw.get("allow_changes", False),
     )
     recipe.training_arguments()  # check the training section now, before any data is read
     return recipe

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -33,8 +34,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..data.raw import brief
 
-__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "as_boolean", "check_recipe_values", "check_task_value", "editor_position", "load_yaml",
+__all__ = ["MAX_YAML_VALUES", "RecipeLoader", "ValueCheckError", "as_boolean", "check_recipe_values", "check_task_value", "editor_position", "expand_home", "load_yaml",
            "yaml_problem"]
+
+
+def expand_home(value: Any) -> Any:
+    """A path that starts with ``~`` is the user's home (as the shell would expand it); anything else is kept."""
+    return str(Path(value).expanduser()) if isinstance(value, str) and value.startswith("~") else value
 
 # Recipes hold a few hundred values; a document that expands to more through aliases is refused unbuilt.
 MAX_YAML_VALUES = 100_000

@@ -27,6 +27,7 @@ from ..modeling.errors import RecipeError
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..training.trainer import MultiTaskTrainer
 from .compare import mean_score, score_cell
+from .disk import check_disk_space, save_final_model
 from .recipe import Recipe
 from .train import (
     TrainResult,
@@ -184,11 +185,11 @@ def refine_model(
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise RecipeError(f"refine: steps must be an integer >= 0 (optimizer steps per task), got {steps!r}.")
-    model_dir = Path(model_dir)
+    model_dir = Path(model_dir).expanduser()
     if not (model_dir / "config.json").is_file():
         raise RecipeError(f"{model_dir} is not a saved model folder (no config.json there).")
     specs = recipe.select_tasks(tasks) if tasks else list(recipe.tasks)
-    output_dir = Path(output_dir) if output_dir else default_refine_dir(model_dir)
+    output_dir = Path(output_dir).expanduser() if output_dir else default_refine_dir(model_dir)
     _check_output(output_dir, model_dir, [spec.name for spec in specs])
     joint = MultiTaskModel.from_pretrained(model_dir)
     missing = [spec.name for spec in specs if spec.name not in joint.config.tasks]
@@ -228,12 +229,13 @@ def _refine_task(model_dir: Path, task: str, data: Any, eval_set: Any, args: Any
         data = dataclasses.replace(data, spec=dataclasses.replace(data.spec, group=None), shared=None)
     trainer = build_trainer(model, args, {task: data}, tokenizer)
     trainer.model_card_data.base_model = str(model_dir)  # the card names the joint model as the starting point
+    check_disk_space(model, args)
     start = time.perf_counter()
     if steps > 0:
         trainer.train()
     train_seconds = time.perf_counter() - start
     metrics = trainer.evaluate(eval_dataset={task: eval_set})
-    trainer.save_model(args.output_dir)
+    save_final_model(trainer, args.output_dir)  # verified before it replaces anything
     result = TrainResult(
         output_dir=args.output_dir,
         metrics={k: v for k, v in metrics.items() if isinstance(v, (int, float))},

@@ -166,11 +166,24 @@ def _same_location(first: Path, second: Path) -> bool:
         return False
 
 
+def _inside(target: Path, folder: Path) -> bool:
+    """Whether ``target`` (which may not exist yet) is somewhere under the existing folder ``folder``."""
+    if not folder.is_dir():
+        return False
+    try:
+        resolved, base = target.resolve(), folder.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return base in resolved.parents or any(_same_location(parent, folder) for parent in target.parents
+                                           if parent.exists())
+
+
 def refuse_same_folder(source: str | os.PathLike, target: str | os.PathLike, what: str = "the output") -> None:
-    """Refuse to write ``target`` when it is ``source`` itself (export, refine or push into their own model).
+    """Refuse to write ``target`` when it is ``source`` itself or inside it: no command writes into a model it reads.
 
     Raises:
-        OutputError: ``target`` and ``source`` are the same folder or file (symlinks and ``..`` resolved).
+        OutputError: ``target`` and ``source`` are the same folder or file, or ``target`` is inside the folder
+            ``source`` (symlinks and ``..`` resolved).
 
     Example:
         >>> refuse_same_folder("outputs/model", "outputs/model", what="hf-mtl export's OUT")
@@ -183,6 +196,11 @@ def refuse_same_folder(source: str | os.PathLike, target: str | os.PathLike, wha
         raise OutputError(
             f"{what} {target} is the model folder it reads ({source}): writing there would overwrite it; "
             "choose another folder."
+        )
+    if _inside(target, source):
+        raise OutputError(
+            f"{what} {target} is inside the model folder it reads ({source}): a command never writes into a model "
+            "it reads; choose a location outside it."
         )
 
 
@@ -392,7 +410,7 @@ def plan_training_output(
         OutputError: the folder cannot be written, or holds a run or files that this run would destroy (the message
             names ``--resume`` and ``--overwrite``), or there is nothing to resume.
     """
-    folder = Path(output_dir)
+    folder = Path(output_dir).expanduser()
     check_writable_folder(folder, what="output_dir")
     if resume and overwrite:
         raise OutputError("--resume continues the run in output_dir and --overwrite starts it over: pass only one.")

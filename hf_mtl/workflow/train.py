@@ -18,10 +18,12 @@ from ..data.tasks import TaskSpec, group_tasks
 from ..export.model_card import MultiTaskModelCardData
 from ..metrics.keys import average_key, main_metric_key, main_score_key
 from ..modeling.configuration_multitask import MultiTaskConfig
-from ..modeling.errors import RecipeError, TaskError
+from ..modeling.errors import HfMtlError, RecipeError, TaskError
+from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..training.checkpoints import checkpoint_problem, checkpoint_requirements
+from ..training.checkpoints import RunRecordCallback, checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
+from .disk import check_disk_space, save_final_model
 from .plotting import plot_training_curves
 from .preflight import check_against_model, check_before_training, check_label_counts
 from .recipe import Recipe
@@ -31,7 +33,9 @@ from .run_folders import (
     TrainingOutput,
     output_lock,
     plan_training_output,
+    refuse_same_folder,
 )
+from .run_record import check_resume, early_run_record, run_record
 
 logger = logging.getLogger("hf_mtl")
 
@@ -80,9 +84,13 @@ def _first_line(error: BaseException) -> str:
 
 def load_tokenizer(path: str, what: str = "`model.encoder` / `model.from_model`") -> Any:
     """The fast tokenizer of a model folder or Hub id; one that cannot be loaded is a :class:`RecipeError`."""
+    path = str(Path(path).expanduser()) if path.startswith("~") else path
     try:
-        return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=False)  # hf_mtl never runs a folder's code
     except (OSError, ValueError, TypeError, KeyError) as error:  # no such folder or Hub id, not cached, no tokenizer
+        refusal = remote_code_refusal(error, f"{what} {path}")
+        if refusal:
+            raise RecipeError(refusal) from None
         if Path(path).is_dir():
             raise RecipeError(f"Cannot load a tokenizer from the folder {path} ({what}): {_first_line(error)}") from None
         raise RecipeError(
@@ -97,7 +105,7 @@ def load_model(path: str | Path, what: str = "model") -> MultiTaskModel:
     Catches what a broken folder raises (a config that is not JSON or not an hf_mtl config, truncated or pickled
     weights, weights that do not match the config: see [`MultiTaskModel.from_pretrained`]).
     """
-    folder = Path(path)
+    folder = Path(path).expanduser()
     config_file = folder / "config.json"
     if folder.is_dir():
         if not config_file.is_file():
@@ -186,6 +194,8 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: Multi
         tasks = {name: data.head_config for name, data in prepared.items()}
         try:
             model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks)
+        except HfMtlError:  # already one line naming the encoder (incomplete weights, declared custom code)
+            raise
         except (OSError, ValueError) as error:  # pickle-only or unreadable weights, not an encoder
             raise RecipeError(f"Cannot load the encoder {recipe.model.encoder}: {_first_line(error)}") from None
     if recipe.model.freeze_encoder:
@@ -242,6 +252,7 @@ def train_recipe(
     print_table: bool = True,
     resume: bool | str | None = None,
     overwrite: bool | None = None,
+    allow_changes: bool | None = None,
 ) -> TrainResult:
     """Train the recipe's tasks (or a subset), save the model folder, evaluate, and report per task.
 
@@ -257,23 +268,33 @@ def train_recipe(
             checkpoint (default: the recipe's `resume`).
         overwrite: start over in a folder that holds an earlier run (its checkpoints are removed just before
             training; default: the recipe's `overwrite`).
+        allow_changes: resume although the tasks, labels, data, seed or sampling settings differ from what the
+            checkpoint recorded (default: the recipe's `allow_changes`; otherwise that is an `OutputError` naming
+            what changed, raised before training).
 
     Raises:
         TrainingInterrupted: Ctrl-C stopped the run at a step boundary; its checkpoint is complete.
     """
     specs = recipe.select_tasks(tasks) if tasks else list(recipe.tasks)
-    output_dir = output_dir or recipe.output_dir
+    output_dir = str(Path(output_dir).expanduser()) if output_dir else recipe.output_dir
     args = recipe.training_arguments(output_dir=output_dir, **(training_overrides or {}))
+    for source, what in ((recipe.model.from_model, "model.from_model"), (recipe.model.encoder_path, "model.encoder")):
+        if source and (Path(source) / "config.json").is_file():  # a model folder (not just any folder above)
+            refuse_same_folder(source, output_dir, what=f"output_dir (vs {what})")
     plan = plan_training_output(
         output_dir, resume=recipe.resume if resume is None else resume,
         overwrite=recipe.overwrite if overwrite is None else overwrite, args=args,
     )
+    allow = recipe.allow_changes if allow_changes is None else allow_changes
+    if plan.resume_from:  # what the recipe alone tells, before any data is read
+        check_resume(plan.resume_from, early_run_record(specs, args), allow, early=True)
     with output_lock(output_dir):
-        return _train_in_folder(recipe, specs, args, plan, eval_split, print_table)
+        return _train_in_folder(recipe, specs, args, plan, eval_split, print_table, allow)
 
 
 def _train_in_folder(
-    recipe: Recipe, specs: list[TaskSpec], args: Any, plan: TrainingOutput, eval_split: str, print_table: bool
+    recipe: Recipe, specs: list[TaskSpec], args: Any, plan: TrainingOutput, eval_split: str, print_table: bool,
+    allow_changes: bool = False,
 ) -> TrainResult:
     output_dir = args.output_dir
     tokenizer_source = recipe.model.from_model or recipe.model.encoder_path
@@ -288,8 +309,12 @@ def _train_in_folder(
     model = build_model(recipe, prepared, from_model=existing)  # from_model is loaded once
     del existing
     check_before_training(model, prepared, args)  # max_length vs the encoder, metric_for_best_model vs the metrics
+    check_disk_space(model, args)  # the final model and a checkpoint fit in output_dir
+    record = run_record(prepared, args)
+    if plan.resume_from:
+        check_resume(plan.resume_from, record, allow_changes)
     interrupt = GracefulInterrupt()
-    trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt])
+    trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt, RunRecordCallback(record)])
     trainer.model_card_data.base_model = recipe.model.base_model_name
     plan.clear_stale_checkpoints()
     start = time.perf_counter()
@@ -305,7 +330,7 @@ def _train_in_folder(
         {name: eval_split if eval_split in data.tokenized else "validation" for name, data in prepared.items()}
     )
     metrics = trainer.evaluate(eval_dataset=eval_sets)
-    trainer.save_model(output_dir)  # weights, tokenizer, modeling code and the model card (README.md)
+    save_final_model(trainer, output_dir)  # weights, tokenizer, code, card (README.md); verified, then moved
     if trainer.is_world_process_zero():
         result = TrainResult(
             output_dir=str(output_dir),
