@@ -25,13 +25,12 @@ from typing import Any
 from ..data import TaskData
 from ..data.tasks import TaskSpec
 from ..metrics.keys import average_key, mean_loss_key, metric_key, task_metric_keys
+from ..modeling.encoder_families import position_offset
 from ..modeling.errors import RecipeError, TaskError, did_you_mean
 from ..modeling.task_kinds import task_kind
 
 __all__ = ["check_best_metric", "check_against_model", "check_before_training", "check_label_counts", "metric_keys"]
 
-# Model types whose position ids start after the padding index (RoBERTa's `padding_idx + 1` offset).
-POSITION_OFFSET_TYPES = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xmod", "roberta-prelayernorm")
 
 
 def check_label_counts(prepared: Mapping[str, TaskData]) -> None:
@@ -94,9 +93,7 @@ def _position_limit(encoder_config: Any) -> int | None:
     limit = getattr(encoder_config, "max_position_embeddings", None)
     if not isinstance(limit, int) or limit <= 0 or getattr(encoder_config, "position_biased_input", True) is False:
         return None  # DeBERTa-v2/v3 without absolute positions
-    if getattr(encoder_config, "model_type", None) in POSITION_OFFSET_TYPES:
-        limit -= (getattr(encoder_config, "pad_token_id", None) or 1) + 1
-    return limit
+    return limit - position_offset(encoder_config)  # RoBERTa-style families reserve the first ids
 
 
 def check_before_training(model: Any, prepared: Mapping[str, TaskData], args: Any) -> None:
