@@ -159,7 +159,8 @@ def test_from_encoder_loads_encoder_weights_exactly(tiny_encoder_dir):
         assert torch.equal(encoder_state[key], value), key
     # Text heads start from the pretrained pooler, as BertForSequenceClassification does.
     assert torch.equal(model.heads["sentiment"].dense.weight, pretrained.pooler.dense.weight)
-    assert model.encoder.pooler is None
+    assert not any(key.startswith("pooler.") for key in model.encoder.state_dict())  # no unused pooler weights
+    assert model.encoder(input_ids=torch.tensor([[101, 102]])).pooler_output is None
     assert model.config.tasks == MultiTaskConfig(encoder=pretrained.config, tasks=TINY_TASKS).tasks
 
 
