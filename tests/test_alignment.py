@@ -262,3 +262,20 @@ def test_labels_need_train(bert, tmp_path):
     with pytest.raises(TaskError, match="give `labels:`"):
         prepare_task(spec, bert)
     assert prepare_task(spec, bert, labels=["x", "y"]).tokenized["test"]["labels"][:] == [0]
+
+
+def test_a_recipe_with_token_tasks_encodes_and_saves_one_prefix_space_tokenizer(bpe, tmp_path):
+    """Issue #22, defect 2: the tokenizer saved with the model was the first task's; a text task first left the
+    byte-level BPE tokenizer without add_prefix_space, so the pipeline encoded words unlike training."""
+    from hf_mtl.data.tasks import TaskSpec
+    from hf_mtl.workflow.train import prepare_recipe_tasks
+
+    (tmp_path / "text.tsv").write_text("text\tlabel\nthe quick fox\ta\nthe lazy dog\tb\n", encoding="utf-8")
+    (tmp_path / "ner.txt").write_text("Berlin B-LOC\nairport O\n\nthe O\nfox O\n", encoding="utf-8")
+    text, ner = str(tmp_path / "text.tsv"), str(tmp_path / "ner.txt")
+    specs = [TaskSpec(name="topic", type="text-classification", train=text, validation=text),
+             TaskSpec(name="ner", type="token-classification", train=ner, validation=ner)]
+    assert not getattr(bpe, "add_prefix_space", False)
+    prepared = prepare_recipe_tasks(specs, bpe)
+    tokenizers = {id(data.tokenizer) for data in prepared.values()}
+    assert len(tokenizers) == 1 and prepared["topic"].tokenizer.add_prefix_space is True

@@ -13,7 +13,7 @@ from typing import Any
 
 from transformers import AutoTokenizer, PrinterCallback, set_seed
 
-from ..data import TaskData, prepare_group, prepare_task
+from ..data import TaskData, prepare_group, prepare_task, prepare_tokenizer
 from ..data.tasks import TaskSpec, group_tasks
 from ..export.model_card import MultiTaskModelCardData
 from ..metrics.keys import average_key, main_metric_key, main_score_key
@@ -143,6 +143,10 @@ def prepare_recipe_tasks(
             id2label = model.config.tasks[spec.name]["id2label"]
             # in id order: a config read from JSON may list ids as strings sort them ("0", "1", "10", "11", ..., "2")
             known[spec.name] = [id2label[i] for i in sorted(id2label, key=int)]
+    if any(spec.is_token_task for spec in specs):
+        # one tokenizer for every task, the one saved with the model: with token tasks it must take pre-split words
+        # (byte-level BPE: add_prefix_space), so text tasks are encoded with it too, in training as in the pipeline
+        tokenizer = prepare_tokenizer(tokenizer)
     prepared: dict[str, TaskData] = {}
     for unit, members in group_tasks(specs).items():
         if members[0].group is None:
