@@ -397,3 +397,20 @@ def test_temperature_is_one_rule_for_sampler_and_arguments(temperature, tmp_path
     with pytest.raises(TaskError) as args:
         MultiTaskTrainingArguments(output_dir=str(tmp_path), sampling_temperature=temperature, report_to=[])
     assert str(rule.value) == str(sampler.value) == str(args.value)
+
+
+def test_draws_use_one_cdf_and_equal_the_draws_by_all_comparisons():
+    """Issue #25: the epoch's draws were a (draws x tasks) comparison (71 MiB at 256 tasks); one CDF and a binary
+    search give the same draws."""
+    import numpy as np
+
+    from hf_mtl.training.sampling import _probabilities
+
+    sizes = np.random.default_rng(0).integers(1, 5000, size=256).astype(float)
+    probs = _probabilities(sizes, 0.5)
+    u = np.random.default_rng(1).random(10_000)
+    cdf_rows = np.cumsum(np.broadcast_to(probs, (u.size, sizes.size)), axis=1)
+    by_comparison = np.minimum((u[:, None] * cdf_rows[:, -1:] >= cdf_rows).sum(axis=1), sizes.size - 1)
+    cdf = np.cumsum(probs)
+    by_search = np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), sizes.size - 1)
+    assert np.array_equal(by_comparison, by_search)

@@ -459,12 +459,15 @@ class MultiTaskBatchSampler(torch.utils.data.Sampler[list[int]]):
             )
             progress = np.clip(progress, 0.0, 1.0)
             alphas = self.anneal_start * (1.0 - progress) + self.anneal_end * progress
-            probs = _probabilities(self._sizes, alphas)  # (draws, k)
-        else:
-            probs = np.broadcast_to(_probabilities(self._sizes, self.alpha()), (draws, k))
-        cdf = np.cumsum(probs, axis=1)
-        u = rng.random(draws)[:, None] * cdf[:, -1:]
-        return np.minimum((u >= cdf).sum(axis=1), k - 1)
+            probs = _probabilities(self._sizes, alphas)  # (draws, k): the mixture changes with every draw
+            cdf = np.cumsum(probs, axis=1)
+            u = rng.random(draws)[:, None] * cdf[:, -1:]
+            return np.minimum((u >= cdf).sum(axis=1), k - 1)
+        # one mixture for the epoch: one k-entry CDF and a binary search per draw (memory O(draws + k), not
+        # draws x k; the same draws as comparing every draw with every task)
+        cdf = np.cumsum(_probabilities(self._sizes, self.alpha()))
+        u = rng.random(draws) * cdf[-1]
+        return np.minimum(np.searchsorted(cdf, u, side="right"), k - 1)
 
     def __iter__(self) -> Iterator[list[int]]:
         seeds = np.random.SeedSequence([self.seed, self.epoch]).spawn(1 + len(self.task_names))
