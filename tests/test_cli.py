@@ -146,6 +146,25 @@ def test_compare_trains_single_and_joint_models(tmp_path, tiny_encoder_dir, caps
         assert row["difference"] == pytest.approx(row["joint"] - row["single"])
     assert payload["summary"]["single_parameters"] > payload["summary"]["joint_parameters"]
     assert (tmp_path / "cmp" / "single_ner" / "model.safetensors").is_file()
+    # Issue #21: a few steps per single-task model is said in the table, the JSON and the log, with the split.
+    assert all(0 < steps < 100 for steps in payload["single_steps"].values())
+    assert any("trained" in warning and "fewer than 100" in warning for warning in payload["warnings"])
+    assert "Warning: task 'ner': its single-task model trained" in table
+    assert "Scores on the validation split" in table and "logged during training are on validation" in table
+
+
+def test_compare_warns_about_a_single_model_at_chance():
+    from hf_mtl.workflow.compare import Comparison
+    from hf_mtl.workflow.train import TrainResult
+
+    def result(score):
+        return TrainResult("x", {"eval_ner_f1": score}, 1.0, {"ner": 64}, 10, {"ner": "seqeval"})
+
+    comparison = Comparison(joint=result(0.5), single={"ner": result(0.0)}, eval_split="test", single_steps={"ner": 500})
+    assert comparison.warnings() == ["task 'ner': its single-task model scores 0.0000 (seqeval (f1)), as a model "
+                                     "that predicts nothing; the mean rests on it"]
+    assert Comparison(joint=result(0.5), single={"ner": result(0.4)}, eval_split="test",
+                      single_steps={"ner": 500}).warnings() == []
 
 
 def test_push_uploads_folder_card_and_code(trained, monkeypatch):

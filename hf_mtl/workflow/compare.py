@@ -9,9 +9,10 @@ the joint run's `examples_seen`); `single_steps` fixes the steps instead.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ from ..training.exposure import examples_per_step
 from .recipe import Recipe
 from .run_folders import check_writable_folder, output_lock
 from .train import TrainResult, train_recipe
+
+logger = logging.getLogger("hf_mtl")
+
+MIN_SINGLE_STEPS = 100
+"""Fewer optimizer steps than this for a single-task model makes `hf-mtl compare` warn that its row says little."""
 
 COMPARISON_JSON = "comparison.json"
 COMPARISON_MARKDOWN = "comparison.md"
@@ -46,6 +52,21 @@ class Comparison:
     joint: TrainResult
     single: dict[str, TrainResult]
     eval_split: str
+    single_steps: dict[str, int] = field(default_factory=dict)
+
+    def warnings(self) -> list[str]:
+        """What makes a row unreliable: a single-task model trained fewer than :data:`MIN_SINGLE_STEPS` optimizer
+        steps, or one that scores at chance (an F1 / LAS of 0: it predicts nothing, e.g. only ``O``)."""
+        found = []
+        for row in self.rows():
+            task, steps = row["task"], self.single_steps.get(row["task"])
+            if steps is not None and steps < MIN_SINGLE_STEPS:
+                found.append(f"task {task!r}: its single-task model trained {steps} optimizer steps (fewer than "
+                             f"{MIN_SINGLE_STEPS}), so the comparison says little; raise max_steps or pass --single-steps")
+            if row["single"] is not None and row["single"] <= 0.0:
+                found.append(f"task {task!r}: its single-task model scores {row['single']:.4f} ({row['metric']}), "
+                             "as a model that predicts nothing; the mean rests on it")
+        return found
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per task: metric, single score, joint score, difference (joint - single), time, examples."""
@@ -82,7 +103,8 @@ class Comparison:
     def to_markdown(self) -> str:
         """The comparison table printed by `hf-mtl compare`."""
         lines = [
-            f"Scores on the {self.eval_split} split (joint - single: positive means the joint model is better).",
+            f"Scores on the {self.eval_split} split (joint - single: positive means the joint model is better; the "
+            "evaluations logged during training are on validation).",
             "",
             "| task | metric | single | joint | joint - single | single train s | examples seen (single / joint) |",
             "|---|---|---|---|---|---|---|",
@@ -103,6 +125,7 @@ class Comparison:
             f"Parameters: single-task models {summary['single_parameters']:,} in all, joint model "
             f"{summary['joint_parameters']:,}.",
         ]
+        lines += [f"Warning: {warning}." for warning in self.warnings()]
         return "\n".join(lines)
 
     def save(self, folder: str | Path) -> Path:
@@ -111,6 +134,8 @@ class Comparison:
         folder.mkdir(parents=True, exist_ok=True)
         payload = {
             "eval_split": self.eval_split,
+            "warnings": self.warnings(),
+            "single_steps": self.single_steps,
             "rows": self.rows(),
             "summary": self.summary(),
             "joint": asdict(self.joint),
@@ -158,9 +183,9 @@ def _compare_in_folder(
     )
     args = recipe.training_arguments(output_dir=str(folder))
     batch_size = examples_per_step(args)
-    single = {}
+    single, steps_of = {}, {}
     for task in recipe.task_names:
-        steps = single_steps or single_task_steps(joint, task, batch_size)
+        steps = steps_of[task] = single_steps or single_task_steps(joint, task, batch_size)
         single[task] = train_recipe(
             recipe,
             tasks=[task],
@@ -168,6 +193,8 @@ def _compare_in_folder(
             eval_split=eval_split,
             training_overrides={"max_steps": steps},
         )
-    comparison = Comparison(joint=joint, single=single, eval_split=eval_split)
+    comparison = Comparison(joint=joint, single=single, eval_split=eval_split, single_steps=steps_of)
+    for warning in comparison.warnings():
+        logger.warning("hf-mtl compare: %s", warning)
     comparison.save(folder)
     return comparison
