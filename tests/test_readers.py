@@ -331,3 +331,17 @@ def test_max_examples_keep_the_first(tmp_path):
 def test_conll_format_for_text_task_is_an_error():
     with pytest.raises(DataError, match="CoNLL files hold token tags"):
         load_task_splits(text_spec(SAMPLES / "conll2003_validation.txt"))
+
+
+def test_a_text_task_on_a_txt_file_is_told_how_to_read_it_as_tsv(tmp_path):
+    """Issue #21 item 4: a `.txt` TSV needs `format: tsv`, which the error now says."""
+    from hf_mtl.data.prepare import load_task_splits
+    from hf_mtl.data.tasks import TaskSpec
+
+    path = tmp_path / "train.txt"
+    path.write_text("text\tlabel\n" + "good film\tpos\nbad film\tneg\n" * 5, encoding="utf-8")
+    with pytest.raises(DataError, match=r"give `format: tsv` \(or `csv`\)"):
+        load_task_splits(TaskSpec(name="s", type="text-classification", train=str(path)))
+    source = {"path": str(path), "format": "tsv"}
+    raw = load_task_splits(TaskSpec(name="s", type="text-classification", train=source, validation=source))
+    assert raw["train"][:2] == {"text": ["good film", "bad film"], "label": ["pos", "neg"]}

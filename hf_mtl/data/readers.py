@@ -255,7 +255,11 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
     fmt = source.format
     if fmt == "conll":
         if not spec.is_token_task:
-            raise DataError(f"{where}: CoNLL files hold token tags; task type is {spec.type!r}")
+            raise DataError(
+                f"{where}: CoNLL files hold token tags; task type is {spec.type!r}. A `.txt` file is read as CoNLL "
+                "unless the source says otherwise: for a delimited text file give `format: tsv` (or `csv`) in its "
+                "mapping, e.g. `train: {path: data/train.txt, format: tsv}`"
+            )
         raw = read_conll_split(source.path, source.tag_column, source.word_column, source.encoding,  # type: ignore[arg-type]
                           allow_missing=spec.group is not None)
         result = _apply_token_label_map(raw, spec, where)
