@@ -110,7 +110,9 @@ class MultiTaskTrainingArguments(TrainingArguments):
 
     def __post_init__(self) -> None:
         if self.dataloader_pin_memory is None:
-            self.dataloader_pin_memory = not self.use_cpu and torch.accelerator.is_available()
+            accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6; before it, CUDA is the accelerator
+            available = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+            self.dataloader_pin_memory = not self.use_cpu and available
         super().__post_init__()
         check_strategy(self.sampling)
         if self.steps_per_task is not None:
