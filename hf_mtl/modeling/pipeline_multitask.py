@@ -415,11 +415,13 @@ class MultiTaskPipeline(ChunkPipeline):
         positions_t = torch.tensor(positions, dtype=torch.long, device=device)
         first_rows = [b for b, window in enumerate(windows) if window.first]
         reads = [_Read({}) for _ in windows]
+        scored = None  # the words' first sub-words, as the heads' decode takes them: one mask for every task
         for task, task_logits in logits.items():
             kind = self.output_kinds[task]
             if kind in WORD_OUTPUTS:
-                scored = torch.zeros(task_logits.shape[:2], dtype=torch.bool, device=device)
-                scored[rows_t, positions_t] = True
+                if scored is None:
+                    scored = torch.zeros(task_logits.shape[:2], dtype=torch.bool, device=device)
+                    scored[rows_t, positions_t] = True
                 ids = self.model.heads[task].decode(task_logits, scored)[rows_t, positions_t]
                 if kind == DEPENDENCIES:  # packed (head, relation): no per-label probability to read
                     scores = [None] * len(positions)

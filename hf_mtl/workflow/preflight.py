@@ -34,16 +34,17 @@ __all__ = ["check_best_metric", "check_against_model", "check_before_training", 
 
 
 def check_label_counts(prepared: Mapping[str, TaskData]) -> None:
-    """A single-label text task needs two classes in its label set (the config refuses fewer): one class means the
-    data, not the encoder, is wrong."""
+    """A task has the fewest labels its problem type allows (the registry's ``min_labels``: two for single-label text
+    tasks, as the config requires): fewer means the data, not the encoder, is wrong."""
     for name, data in prepared.items():
-        spec = data.spec
-        if spec.is_token_task or spec.is_regression or spec.is_multi_label or len(data.labels) >= 2:
+        spec, problem = data.spec, data.spec.problem
+        if problem.fixed_labels or len(data.labels) >= problem.min_labels:
             continue
         source = spec.train.describe() if spec.train is not None else "its data"
         found = f"only the label {data.labels[0]!r}" if data.labels else "no label"
         raise TaskError(
-            f"task {name!r}: the training split ({source}) holds {found}; a classifier needs at least 2 classes. "
+            f"task {name!r}: the training split ({source}) holds {found}; a classifier needs at least "
+            f"{problem.min_labels} classes. "
             f"Check `label_column` ({spec.label_column!r}), `rows` and the file, or list the classes in `labels:`"
         )
 
