@@ -288,3 +288,19 @@ def test_the_shipped_samples_read_as_before():
     recipe["training"]["learning_rate"] = float(recipe["training"]["learning_rate"])
     assert load_yaml((SAMPLES_DIR.parent / "quickstart.yaml").read_text()) == recipe
 
+
+
+def test_a_one_class_training_split_names_the_data_not_the_encoder(tmp_path):
+    """Issue #20 item 11: one class in train said "Cannot load the encoder"; the registry's min_labels decides."""
+    from transformers import AutoTokenizer
+
+    from hf_mtl.data import prepare_task
+    from hf_mtl.export.public_names import default_encoder
+    from hf_mtl.workflow.preflight import check_label_counts
+
+    path = tmp_path / "one.tsv"
+    path.write_text("text\tlabel\n" + "good film\tpos\n" * 12)
+    data = prepare_task(TaskSpec(name="s", type="text-classification", train=str(path), validation=str(path)),
+                        AutoTokenizer.from_pretrained(default_encoder()))
+    with pytest.raises(TaskError, match=r"one.tsv\) holds only the label 'pos'; a classifier needs at least 2 classes"):
+        check_label_counts({"s": data})
