@@ -370,3 +370,31 @@ def test_two_process_training_with_task_layers(tmp_path):
     for unit in ("tokens", "sentiment"):  # each unit's own top layer trained (it was routed on some steps)
         key = f"encoder.encoder.layer.1.copies.{unit}.output.dense.weight"
         assert not torch.equal(rank0[key], start[key]), key
+
+
+def test_shared_lora_on_a_task_layer_model_gives_each_copy_its_own_adapters(tmp_path, encoder_dir):
+    from hf_mtl.modeling.lora import apply_lora, merge_lora
+
+    model = MultiTaskModel.from_encoder(str(encoder_dir), tasks=TINY_TASKS, task_layers={"ner": 1})
+    apply_lora(model, {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["query", "value"]},
+               base_encoder=str(encoder_dir))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if ".lora_" in name:
+                parameter.add_(torch.randn_like(parameter) * 0.05)
+    names = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert "encoder.encoder.layer.2.copies.ner.attention.self.query.lora_A.default.weight" in names
+    assert "encoder.encoder.layer.2.shared.attention.self.query.lora_A.default.weight" in names
+    assert "encoder.encoder.layer.2.copies.ner.attention.self.query.base_layer.weight" not in names  # frozen
+    model.eval()
+    inputs = batch()
+    together = model.forward_all_tasks(**inputs)
+    for task in model.task_names:
+        torch.testing.assert_close(together[task], model(**inputs, task=task).logits, rtol=0, atol=0)
+    model.save_pretrained(tmp_path / "adapter")
+    reloaded = MultiTaskModel.from_pretrained(tmp_path / "adapter").eval()
+    for task, value in reloaded.forward_all_tasks(**inputs).items():
+        torch.testing.assert_close(value, together[task], rtol=0, atol=1e-6)
+    merged = merge_lora(copy.deepcopy(model)).eval()
+    for task, value in merged.forward_all_tasks(**inputs).items():
+        torch.testing.assert_close(value, together[task], rtol=1e-5, atol=1e-5)
