@@ -398,3 +398,40 @@ def test_shared_lora_on_a_task_layer_model_gives_each_copy_its_own_adapters(tmp_
     merged = merge_lora(copy.deepcopy(model)).eval()
     for task, value in merged.forward_all_tasks(**inputs).items():
         torch.testing.assert_close(value, together[task], rtol=1e-5, atol=1e-5)
+
+
+def test_cli_train_prints_and_cards_the_counts_then_export_and_transfer(tmp_path, encoder_dir, capsys):
+    import yaml
+    from conftest import SAMPLES_DIR, TINY_TRAINING
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from hf_mtl.workflow.cli import main
+
+    tasks = recipe_tasks(SAMPLES_DIR)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "model"), "tasks": tasks,
+                                      "model": {"encoder": str(encoder_dir), "task_layers": 1},
+                                      "training": {**TINY_TRAINING, "max_steps": 4}}))
+    assert main(["train", str(recipe)]) == 0
+    printed = capsys.readouterr().out
+    assert "shared by every task (the encoder bottom); per task:" in printed
+    assert "ner: " in printed and "own top layers" in printed
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "shared by every task (the encoder below the task-specific top layers)" in card
+    model = MultiTaskModel.from_pretrained(tmp_path / "model").eval()
+    assert model.config.task_layers == {"ner": {"layers": 2, "tasks": ["ner"]},
+                                        "sentiment": {"layers": 1, "tasks": ["sentiment"]}}
+    assert main(["export", str(tmp_path / "model"), "--task", "ner", str(tmp_path / "ner")]) == 0
+    single = AutoModelForTokenClassification.from_pretrained(tmp_path / "ner").eval()
+    inputs = AutoTokenizer.from_pretrained(tmp_path / "ner")(["Peter lives in Berlin"], return_tensors="pt")
+    torch.testing.assert_close(single(**inputs).logits, model(**inputs, task="ner").logits, rtol=0, atol=1e-6)
+    # transfer: a new task from the trained model gets its own top layer, copied from the shared one
+    new = {**tasks[1], "name": "sentiment_two", "task_layers": 1}
+    transfer = tmp_path / "transfer.yaml"
+    transfer.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "transfer"), "tasks": [new],
+                                        "model": {"from_model": str(tmp_path / "model")},
+                                        "training": {**TINY_TRAINING, "max_steps": 2}}))
+    assert main(["train", str(transfer)]) == 0
+    moved = MultiTaskModel.from_pretrained(tmp_path / "transfer")
+    assert moved.config.task_layers["sentiment_two"] == {"layers": 1, "tasks": ["sentiment_two"]}
+    assert "sentiment_two" in moved.encoder.encoder.layer[2].copies
