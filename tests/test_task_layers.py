@@ -425,6 +425,12 @@ def test_cli_train_prints_and_cards_the_counts_then_export_and_transfer(tmp_path
     single = AutoModelForTokenClassification.from_pretrained(tmp_path / "ner").eval()
     inputs = AutoTokenizer.from_pretrained(tmp_path / "ner")(["Peter lives in Berlin"], return_tensors="pt")
     torch.testing.assert_close(single(**inputs).logits, model(**inputs, task="ner").logits, rtol=0, atol=1e-6)
+    # refine: each task alone from the joint model keeps its own top layers (and trains them)
+    assert main(["refine", str(tmp_path / "model"), str(recipe), "--steps", "2", "--output-dir",
+                 str(tmp_path / "refined"), "--split", "validation", "learning_rate=5e-3"]) == 0
+    refined = MultiTaskModel.from_pretrained(tmp_path / "refined" / "ner")
+    own = "encoder.encoder.layer.2.copies.ner.output.dense.weight"
+    assert not torch.equal(refined.state_dict()[own], model.state_dict()[own])
     # transfer: a new task from the trained model gets its own top layer, copied from the shared one
     new = {**tasks[1], "name": "sentiment_two", "task_layers": 1}
     transfer = tmp_path / "transfer.yaml"

@@ -348,18 +348,24 @@ def add_task_copy(encoder: nn.Module, config: Any, router: TaskLayerRouter, task
 
 
 def remove_task_copy(encoder: nn.Module, config: Any, task: str) -> None:
-    """Take ``task`` out of its copy; a copy left without tasks loses its layers."""
+    """Take ``task`` out of its copy (a copy left without tasks loses its layers), then drop what no task runs: a
+    shared layer where every remaining task has its own, a slot without copies (its shared layer goes back)."""
     owner = task_layer_owner(config.task_layers, task)
-    if owner is None:
-        return
-    config.task_layers[owner]["tasks"].remove(task)
-    if config.task_layers[owner]["tasks"]:
-        return
-    del config.task_layers[owner]
-    config.task_layers = config.task_layers or None
-    for slot in task_layer_slots(encoder)[1].values():
-        if owner in slot.copies:
+    if owner is not None:
+        config.task_layers[owner]["tasks"].remove(task)
+        if not config.task_layers[owner]["tasks"]:
+            del config.task_layers[owner]
+            config.task_layers = config.task_layers or None
+    remaining = [name for name in config.tasks if name != task]
+    path, slots = task_layer_slots(encoder)
+    for position, slot in slots.items():
+        if owner is not None and owner not in (config.task_layers or {}) and owner in slot.copies:
             del slot.copies[owner]
+        users = {name for copy_name in slot.copies for name in (config.task_layers or {})[copy_name]["tasks"]}
+        if not slot.copies:
+            encoder_layer_list(encoder)[1][position] = slot.shared
+        elif slot.shared is not None and all(name in users for name in remaining):
+            slot.shared = None
 
 
 def parameter_counts(model: nn.Module) -> dict[str, Any]:
