@@ -39,6 +39,7 @@ from ..modeling.task_kinds import (
     PROBLEM_TYPES,
     SINGLE_LABEL_CLASSIFICATION,
     TASK_TYPES,
+    WORD_SPLITTINGS,
     Problem,
     check_loss_weight,
     default_metric,
@@ -96,6 +97,10 @@ class TaskSpec:
         max_length: Longest tokenized input; longer inputs are truncated, and that is reported.
         metric: The metric to report; defaults from the task (see :meth:`resolved_metric`).
         label_all_subwords: Token tasks: label every sub-word with its word's tag (default: the first only).
+        word_splitting: Token tasks: how the pipeline cuts *raw* text into this task's words: ``"whitespace"``
+            (``@sarah_k`` and ``don't`` stay one word) or ``"tokenizer"`` (the tokenizer's pre-tokenizer: also at
+            punctuation). Default: read from the training words (:func:`~hf_mtl.data.task_data.guess_word_splitting`)
+            and stored in the model config.
         validation_fraction / split_seed: How to carve a validation split from train when there is none.
         max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
         loss_weight: Weight of this task's loss.
@@ -141,6 +146,7 @@ class TaskSpec:
     loss_weight: float = 1.0
     dropout: float | None = None
     decoder: str | None = None
+    word_splitting: str | None = None
     group: str | None = None
     dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
@@ -199,6 +205,12 @@ class TaskSpec:
             raise TaskError(f"{where}: `text_column` must be a column name, not {self.text_column!r}")
         if self.text_pair_column is not None and self.is_token_task:
             raise TaskError(f"{where}: `text_pair_column` applies to text-classification tasks only")
+        if self.word_splitting is not None:
+            if not self.is_token_task:
+                raise TaskError(f"{where}: `word_splitting` applies to token tasks (how raw text is cut into words)")
+            if self.word_splitting not in WORD_SPLITTINGS:
+                raise TaskError(f"{where}: `word_splitting` must be one of {', '.join(WORD_SPLITTINGS)}, not "
+                                f"{self.word_splitting!r}{did_you_mean(str(self.word_splitting), WORD_SPLITTINGS)}")
 
     def _check_labels(self, where: str) -> None:
         """``labels``, ``label_map`` and ``label_separator`` well formed, and given only where they apply."""
@@ -364,11 +376,13 @@ class TaskSpec:
         labels = labels if labels is not None else self.labels
         return default_metric({"type": self.type, "problem_type": self.problem_type, "labels": labels})
 
-    def head_config(self, labels: list[str] | None = None) -> dict[str, Any]:
+    def head_config(self, labels: list[str] | None = None, word_splitting: str | None = None) -> dict[str, Any]:
         """The per-task entry the model config stores.
 
         Args:
             labels: The label names in id order (ignored for regression, which has one output ``"value"``).
+            word_splitting: Token tasks: the word splitting read from the training data, used when the spec sets
+                none (``TaskData.head_config`` passes it).
 
         Example:
 
@@ -382,7 +396,9 @@ class TaskSpec:
         if not names:
             raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
         entry = {"type": self.type, "labels": list(names), "problem_type": self.problem_type, "dropout": self.dropout,
-                 "loss_weight": self.loss_weight, "decoder": self.decoder}
+                 "loss_weight": self.loss_weight, "decoder": self.decoder,
+                 "text_pair": self.text_pair_column is not None,
+                 "word_splitting": (self.word_splitting or word_splitting) if self.is_token_task else None}
         try:
             return normalize_task_config(self.name, entry)  # the model config's entry, built by the config
         except ValueError as error:
@@ -391,7 +407,7 @@ class TaskSpec:
 
 # Settings every task of a group must share: its examples are read, split and tokenized once. Their kinds may
 # differ (UPOS, lemmas and a parser on one CoNLL-U file) as long as all are labelled per word or all per text.
-GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column",
+GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column", "word_splitting",
                        "validation_fraction", "split_seed", "max_train_examples", "max_eval_examples")
 
 
