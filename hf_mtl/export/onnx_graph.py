@@ -1,7 +1,7 @@
 """Export a multi-task model to ONNX: one graph, one encoder pass, every head's logits.
 
 The graph takes the tokenizer's ``input_ids``, ``attention_mask`` (and ``token_type_ids`` when the encoder uses
-them), int64, shaped ``[batch, sequence]`` with both dimensions dynamic, and returns one output per task, named
+them, so a sentence pair ``tokenizer(text, text_pair)`` encodes exactly as in PyTorch), int64, shaped ``[batch, sequence]`` with both dimensions dynamic, and returns one output per task, named
 ``logits_<task>``: ``[batch, sequence, labels]`` for token tasks, ``[batch, labels]`` for text tasks (raw
 logits: apply softmax, sigmoid (multi-label) or nothing (regression) as the task needs). The folder also holds
 ``config.json`` (the label names of every task, ``tasks.<name>.id2label``) and the tokenizer, so a server
@@ -81,13 +81,18 @@ def onnx_output_names(model: MultiTaskModel) -> list[str]:
 
 
 def _example_inputs(model: MultiTaskModel, names: list[str], batch: int, length: int, seed: int) -> dict[str, torch.Tensor]:
-    """Random ids with some padding (the last row is shorter), zero token types."""
+    """Random ids with some padding (the last row is shorter) and token types of a sentence pair (0, then 1 from a
+    third of the way; 0 on padding), so the check covers the second segment's type embedding."""
     generator = torch.Generator().manual_seed(seed)
     vocab = int(getattr(model.config.encoder, "vocab_size", 1000))
     ids = torch.randint(5, max(vocab, 6), (batch, length), generator=generator)
     mask = torch.ones(batch, length, dtype=torch.long)
     mask[-1, length // 2 :] = 0
-    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros(batch, length, dtype=torch.long)}
+    types = torch.zeros(batch, length, dtype=torch.long)
+    types[:, length // 3 :] = 1
+    type_vocab = int(getattr(model.config.encoder, "type_vocab_size", 2) or 0)
+    types = types * mask if type_vocab > 1 else torch.zeros_like(types)  # an encoder with one token type: all 0
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     return {name: inputs[name] for name in names}
 
 
