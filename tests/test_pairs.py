@@ -281,3 +281,36 @@ def test_pairs_through_remote_code_without_hf_mtl(saved, pipe, tmp_path_factory)
     assert got[0]["relatedness"]["value"] == pytest.approx(expected[0]["relatedness"]["value"], abs=1e-5)
     assert got[1][SKIPPED_KEY] == expected[1][SKIPPED_KEY]
     assert "ERROR Input 0 is one text, but task(s) ['nli'] were trained on text pairs" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+def test_a_recipe_with_a_pair_task_trains_and_serves_pairs(tmp_path, tiny_encoder_dir, capsys):
+    import yaml
+    from conftest import SAMPLES_DIR, TINY_TRAINING
+
+    rows = [("A man plays a guitar.", "A man plays music.", "entailment"),
+            ("A dog runs.", "A cat sleeps.", "contradiction"),
+            ("Kids play outside.", "Children are outdoors.", "entailment"),
+            ("A woman cooks.", "Nobody is cooking.", "contradiction")] * 6
+    data = tmp_path / "pairs.tsv"
+    data.write_text("premise\thypothesis\tlabel\n" + "".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")
+    recipe = {
+        "output_dir": str(tmp_path / "model"),
+        "model": {"encoder": str(tiny_encoder_dir)},
+        "tasks": [
+            {"name": "ner", "type": "token-classification", "train": str(SAMPLES_DIR / "conll2003_train.txt"),
+             "max_train_examples": 32, "max_eval_examples": 8, "max_length": 48},
+            {"name": "nli", "type": "text-classification", "train": str(data), "text_column": "premise",
+             "text_pair_column": "hypothesis", "max_eval_examples": 8, "max_length": 48},
+        ],
+        "training": TINY_TRAINING,
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    assert main(["train", str(tmp_path / "recipe.yaml")]) == 0
+    capsys.readouterr()
+    config = json.loads((tmp_path / "model" / "config.json").read_text())["tasks"]
+    assert config["nli"]["text_pair"] is True and config["ner"]["word_splitting"] == "tokenizer"
+    assert main(["predict", str(tmp_path / "model"), "--text", "A man plays a guitar.", "--text-pair",
+                 "A man plays music."]) == 0
+    (line,) = read_json_lines(capsys.readouterr().out)
+    assert line["nli"]["label"] in ("entailment", "contradiction") and set(line[SKIPPED_KEY]) == {"ner"}

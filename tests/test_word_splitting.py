@@ -122,3 +122,14 @@ def test_recipe_key_is_checked():
         TaskSpec(name="ner", type="token-classification", train="x.conll", word_splitting="whitspace")
     with pytest.raises(TaskError, match="`word_splitting` applies to token tasks"):
         TaskSpec(name="s", type="text-classification", train="x.tsv", word_splitting="whitespace")
+
+
+def test_training_refuses_token_tasks_split_differently():
+    from hf_mtl.workflow.preflight import check_word_splittings
+
+    tasks = {"ner": {"type": "token-classification", "word_splitting": "whitespace"},
+             "pos": {"type": "token-classification"}, "sentiment": {"type": "text-classification"}}
+    with pytest.raises(Exception, match=r"split differently \(\{'ner': 'whitespace', 'pos': 'tokenizer'\}.*"
+                                        r"Set `word_splitting: whitespace` or `word_splitting: tokenizer`"):
+        check_word_splittings(tasks)
+    check_word_splittings({**tasks, "pos": {"type": "token-classification", "word_splitting": "whitespace"}})

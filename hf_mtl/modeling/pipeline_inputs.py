@@ -45,7 +45,7 @@ lowercase snake_case starting with a letter, so no task can be called this."""
 PAIR_KEYS = ("text", "text_pair")
 
 __all__ = ["PAIR_KEYS", "SKIPPED_KEY", "PipelineInputError", "Sample", "TextInput", "check_input", "encode_pair",
-           "encode_windows", "fitting_tasks", "resolve_word_splitting", "token_counts"]
+           "encode_windows", "fitting_tasks", "recorded_word_splittings", "resolve_word_splitting", "token_counts"]
 
 
 class PipelineInputError(HfMtlError, TypeError):
@@ -159,6 +159,13 @@ def fitting_tasks(
     )
 
 
+def recorded_word_splittings(tasks: Sequence[str], configs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """``{token task: its word splitting}`` for the token tasks among ``tasks`` (``"tokenizer"`` where the config
+    records none)."""
+    return {task: word_splitting(configs[task]) or TOKENIZER_SPLITTING
+            for task in tasks if task_kind(configs[task].get("type")).per_token}
+
+
 def resolve_word_splitting(
     tasks: Sequence[str], configs: Mapping[str, Mapping[str, Any]], requested: str | None = None
 ) -> str:
@@ -182,8 +189,7 @@ def resolve_word_splitting(
         if requested not in WORD_SPLITTINGS:
             raise HfMtlError(f"word_splitting must be one of {', '.join(WORD_SPLITTINGS)}, not {requested!r}.")
         return requested
-    recorded = {task: word_splitting(configs[task]) or TOKENIZER_SPLITTING
-                for task in tasks if task_kind(configs[task].get("type")).per_token}
+    recorded = recorded_word_splittings(tasks, configs)
     if len(set(recorded.values())) > 1:
         raise HfMtlError(
             f"The token tasks split raw text into words differently ({recorded}): pass word_splitting="
