@@ -86,7 +86,8 @@ class TaskSpec:
             Without ``validation``, a ``validation_fraction`` of train is carved off (seeded by ``split_seed``).
         text_column: Text tasks: the text column, or a list of columns joined with a space. Token tasks read
             from hub/json/disk sources: the column holding the list of words.
-        text_pair_column: Text tasks: an optional second text (sentence pairs).
+        text_pair_column: Text tasks: an optional second text (sentence pairs). The model config then records
+            ``text_pair: true``, and the pipeline takes ``{"text": ..., "text_pair": ...}`` for the task.
         label_column: The label column (token tasks from hub/json/disk: the list of tags).
         labels: The label names, in id order. Inferred from train when left out (sorted; ``"O"`` first).
         label_map: Raw value -> label name, e.g. ``{1: "World", 2: "Sports"}``; ClassLabel features map to

@@ -17,7 +17,9 @@ Output per task kind (:func:`~hf_mtl.modeling.task_kinds.output_kind`, the test 
 - single-label text tasks: ``{"label", "score"}`` (a list of ``top_k`` of them with ``top_k=``); multi-label:
   ``[{"label", "score"}, ...]`` for the labels scoring >= ``threshold``; regression: ``{"value": float}``.
 
-A word's tag is the prediction on its **first sub-word**, as the model is trained. ``start``/``end`` index the
+A task trained on sentence pairs (``text_pair: true`` in its config) takes ``{"text": ..., "text_pair": ...}``; tasks
+that need another input than the one given are left out of its result and named under ``"_skipped"``
+(``pipeline_inputs``). A word's tag is the prediction on its **first sub-word**, as the model is trained. ``start``/``end`` index the
 input string (``" ".join(words)`` for pre-split words), so ``text[start:end] == word``.
 
 Copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so ``pipeline("multitask",
