@@ -136,11 +136,46 @@ def test_torch_compile_pipeline_equals_eager_and_compiles_once(model, tokenizer)
     counters.clear()
     eager = MultiTaskPipeline(model=model, tokenizer=tokenizer)
     compiled = MultiTaskPipeline(model=model, tokenizer=tokenizer, torch_compile=True)
-    compiled(TEXTS[:2], batch_size=2)  # warm-up: the first batch compiles
+    compiled(TEXTS[:2], batch_size=2)  # warm-up: the first batch compiles...
+    compiled(TEXTS[0], batch_size=1)  # ...and a batch of one window once more (torch specializes size 1)
     after_warmup = counters["stats"]["unique_graphs"]
-    assert after_warmup >= 1
+    assert after_warmup == 2, dict(counters["stats"])
     for tasks in (None, ["ner"], ["sentiment", "score"], ["deps", "lemma", "tags"]):
         for texts, batch_size in ((TEXTS, 2), (TEXTS[1:4], 3), ([TEXTS[0] * 3], 1)):
             assert_same(compiled(texts, tasks=tasks, batch_size=batch_size),
                         eager(texts, tasks=tasks, batch_size=batch_size), f"{tasks} {batch_size}")
     assert counters["stats"]["unique_graphs"] == after_warmup, dict(counters["stats"])  # no graph per task or size
+
+
+# ------------------------------------------------------------------------------------------------ stacked heads
+def test_many_text_heads_run_stacked_and_equal_their_own_forward(tokenizer):
+    from hf_mtl.modeling.pipeline_backends import TorchBackend
+
+    text_tasks = {f"t{i}": {"type": "text-classification", "labels": [f"l{j}" for j in range(2 + i % 3)]}
+                  for i in range(6)}
+    text_tasks["multi"] = TINY_TASKS["tags"]
+    text_tasks["value"] = TINY_TASKS["score"]
+    torch.manual_seed(0)
+    many = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks={**text_tasks, "ner": TINY_TASKS["ner"]}))
+    many.eval()
+    calls = []
+    for name, head in many.heads.items():
+        head.register_forward_hook(lambda module, args, output, name=name: calls.append(name))
+    backend = TorchBackend(many)
+    batch = dict(tokenizer(TEXTS[:3] + ["x"], padding=True, return_tensors="pt"))
+    with torch.inference_mode():
+        expected = many.forward_all_tasks(**batch)
+        calls.clear()
+        got = backend.logits(batch, many.task_names)
+    assert calls == ["ner"]  # the 8 text heads ran as one stack
+    assert list(got) == many.task_names
+    for task in many.task_names:
+        torch.testing.assert_close(got[task], expected[task], rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # a changed weight is seen (the stack is rebuilt), not served stale
+        many.heads["t0"].classifier.bias.add_(1.0)
+    with torch.inference_mode():
+        torch.testing.assert_close(backend.logits(batch, ["t0", "t1", "t2", "t3"])["t0"],
+                                   many.forward_all_tasks(**batch, tasks=["t0"])["t0"], rtol=1e-5, atol=1e-5)
+    pipe = MultiTaskPipeline(model=many, tokenizer=tokenizer)
+    results = pipe(TEXTS, top_k=2)
+    assert [len(result["t2"]) for result in results[:3]] == [2, 2, 2] and results[3]["t0"] is None

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .heads import SequenceClassificationHead
 from .parsing import decode_packed
 from .task_kinds import DEPENDENCIES, output_kind
 
@@ -60,8 +61,9 @@ class TorchBackend(PipelineBackend):
     Args:
         model ([`MultiTaskModel`]): the model (in eval mode).
         torch_compile (`bool`, *optional*, defaults to `False`): run the encoder and every head as one
-            `torch.compile`d function with dynamic shapes: compiled on the first batch (and once more when a
-            later batch first shows another size, after which sizes are symbolic), never per task.
+            `torch.compile`d function with dynamic batch and sequence sizes: compiled on the first batch, and once
+            more for the first batch of a single window (torch specializes sizes 0 and 1), never per task: asking
+            for other tasks reads other outputs of the same graph.
     """
 
     def __init__(self, model: Any, torch_compile: bool = False) -> None:
@@ -70,6 +72,7 @@ class TorchBackend(PipelineBackend):
         self.compiled = None
         if torch_compile:
             self.compiled = torch.compile(self._all_heads, dynamic=True)
+        self._stacks: dict[tuple[str, ...], _StackedTextHeads] = {}
 
     def _all_heads(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    token_type_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -77,11 +80,83 @@ class TorchBackend(PipelineBackend):
                                             token_type_ids=token_type_ids)
 
     def logits(self, model_inputs: dict[str, torch.Tensor], tasks: list[str]) -> dict[str, torch.Tensor]:
-        if self.compiled is None:
-            return self.model.forward_all_tasks(**model_inputs, tasks=tasks)
         inputs = {key: model_inputs[key] for key in _ENCODER_INPUTS if key in model_inputs}
-        every_head = self.compiled(**inputs)
-        return {task: every_head[task] for task in tasks}
+        if self.compiled is not None:
+            every_head = self.compiled(**inputs)
+            return {task: every_head[task] for task in tasks}
+        stacked = [task for task in tasks if _stackable(self.model.heads[task])] if not self.model.training else []
+        if len(stacked) < _MIN_STACKED:
+            return self.model.forward_all_tasks(**inputs, tasks=tasks)
+        # one encoder pass; the other heads as the model runs them, the text heads as two batched products
+        others = [task for task in tasks if task not in set(stacked)]
+        encoded, logits = self.model._encode_and_run_heads(others, inputs)[:2]
+        logits.update(self._stack(stacked)(encoded.last_hidden_state))
+        return {task: logits[task] for task in tasks}
+
+    def _stack(self, tasks: list[str]) -> _StackedTextHeads:
+        key = tuple(tasks)
+        stack = self._stacks.get(key)
+        if stack is None or not stack.is_current():
+            if len(self._stacks) >= _STACK_CACHE:
+                self._stacks.clear()
+            stack = self._stacks[key] = _StackedTextHeads({task: self.model.heads[task] for task in tasks})
+        return stack
 
     def decode(self, task: str, logits: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
         return self.model.heads[task].decode(logits, scored)
+
+
+# Stacking pays from a few heads on (each head is two small matrix products, each a thread fork/join on CPU and a
+# kernel launch on GPU); below that the heads run one by one, as in training.
+_MIN_STACKED = 4
+_STACK_CACHE = 8  # stacked weights kept for this many task selections
+
+
+def _stackable(head: Any) -> bool:
+    return type(head) is SequenceClassificationHead
+
+
+class _StackedTextHeads:
+    """Text heads (:class:`SequenceClassificationHead`, eval mode) as two batched products over stacked weights.
+
+    Each head computes ``classifier(activation(dense(hidden[:, 0])))`` (dropout is the identity in eval mode); the
+    stack computes the same for all of them at once, grouped by activation, the classifiers zero-padded to the
+    widest. The results equal the heads' own up to float rounding (another summation order). The weights are
+    copied once and re-copied when a parameter changes (its version counter moves) or moves.
+    """
+
+    def __init__(self, heads: dict[str, SequenceClassificationHead]) -> None:
+        self.parameters = [p for head in heads.values() for p in (head.dense.weight, head.dense.bias,
+                                                                   head.classifier.weight, head.classifier.bias)]
+        self.versions = self._versions()
+        groups: dict[Any, list[str]] = {}
+        for task, head in heads.items():
+            groups.setdefault(head.activation, []).append(task)
+        self.groups = []
+        with torch.no_grad():
+            for activation, tasks in groups.items():
+                widths = [heads[task].num_labels for task in tasks]
+                first = heads[tasks[0]].classifier.weight
+                classifier = first.new_zeros(len(tasks), max(widths), first.shape[1])
+                bias = first.new_zeros(len(tasks), max(widths))
+                for i, task in enumerate(tasks):
+                    classifier[i, : widths[i]] = heads[task].classifier.weight
+                    bias[i, : widths[i]] = heads[task].classifier.bias
+                dense = torch.stack([heads[task].dense.weight for task in tasks])  # (heads, out, in)
+                dense_bias = torch.stack([heads[task].dense.bias for task in tasks])
+                self.groups.append((tasks, widths, activation, dense, dense_bias, classifier, bias))
+
+    def _versions(self) -> list[Any]:
+        return [(p._version, p.data_ptr()) for p in self.parameters]
+
+    def is_current(self) -> bool:
+        return self._versions() == self.versions
+
+    def __call__(self, hidden_states: torch.Tensor) -> dict[str, torch.Tensor]:
+        first = hidden_states[:, 0]  # (batch, hidden)
+        logits: dict[str, torch.Tensor] = {}
+        for tasks, widths, activation, dense, dense_bias, classifier, bias in self.groups:
+            pooled = activation(torch.einsum("bi,hoi->hbo", first.to(dense.dtype), dense) + dense_bias[:, None])
+            stacked = torch.baddbmm(bias[:, None], pooled, classifier.transpose(1, 2))  # (heads, batch, widest)
+            logits.update({task: stacked[i, :, :width] for i, (task, width) in enumerate(zip(tasks, widths, strict=True))})
+        return logits
