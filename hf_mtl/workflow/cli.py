@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("model_dir")
     export.add_argument("--task", help="the task to write as a single-task transformers model")
     export.add_argument("--onnx", action="store_true", help="write one ONNX graph with every head's logits")
+    export.add_argument("--int8", action="store_true",
+                        help="with --onnx: also write model_quantized.onnx (dynamic int8 quantization)")
     export.add_argument("out")
     export.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
 
@@ -251,6 +253,8 @@ def _command_export(args: argparse.Namespace) -> None:
 
     if args.onnx == bool(args.task):
         raise UsageError("export: give either --task TASK (one single-task model) or --onnx (every head), not both.")
+    if args.int8 and not args.onnx:
+        raise UsageError("export: --int8 quantizes the ONNX graph; give it with --onnx.")
     folder = _require_model_dir(args.model_dir)
     refuse_same_folder(folder, args.out, what="export's OUT")
     check_writable_folder(args.out, what="export's OUT")
@@ -259,8 +263,12 @@ def _command_export(args: argparse.Namespace) -> None:
     if args.onnx:
         from ..export.onnx_graph import export_onnx
 
-        path = export_onnx(model, args.out, tokenizer)
+        path = export_onnx(model, args.out, tokenizer, int8=args.int8)
         print(f"exported every head ({', '.join(model.task_names)}) to {path}")
+        if args.int8:
+            from ..export.onnx_graph import QUANTIZED_ONNX_FILE
+
+            print(f"int8 graph: {path.with_name(QUANTIZED_ONNX_FILE)}")
         return
     if args.task not in model.config.tasks:
         raise UsageError(f"--task {args.task}: the model has tasks {model.task_names}.")
