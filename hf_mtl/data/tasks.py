@@ -97,6 +97,9 @@ class TaskSpec:
         metric: The metric to report; defaults from the task (see :meth:`resolved_metric`).
         label_all_subwords: Token tasks: label every sub-word with its word's tag (default: the first only).
         validation_fraction / split_seed: How to carve a validation split from train when there is none.
+        test_fraction: Carve a test split of this fraction of train's examples (seeded by ``split_seed``), for a
+            data set that ships one file: with ``validation_fraction`` (also a fraction of the file), one file gives
+            train, validation and test, the same on every run; the counts are noted. Needs no ``test:``.
         max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
         loss_weight: Weight of this task's loss.
         dropout: Head dropout (``None``: the encoder's).
@@ -135,6 +138,7 @@ class TaskSpec:
     metric: str | None = None
     label_all_subwords: bool = False
     validation_fraction: float = 0.1
+    test_fraction: float | None = None
     split_seed: int = 0
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
@@ -224,6 +228,16 @@ class TaskSpec:
             raise TaskError(f"{where}: `max_length` must be an integer >= 2, not {self.max_length!r}")
         if not isinstance(self.validation_fraction, (int, float)) or not 0 < self.validation_fraction < 1:
             raise TaskError(f"{where}: `validation_fraction` must be between 0 and 1, not {self.validation_fraction!r}")
+        if self.test_fraction is not None:
+            if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) or not (
+                    0 < self.test_fraction < 1):
+                raise TaskError(f"{where}: `test_fraction` must be between 0 and 1, not {self.test_fraction!r}")
+            if self.test is not None or self.train is None:
+                raise TaskError(f"{where}: `test_fraction` carves a test split from `train:`; give one of "
+                                "`test:` and `test_fraction`" + ("" if self.train is not None else ", and `train:`"))
+            if self.validation is None and self.test_fraction + self.validation_fraction >= 1:
+                raise TaskError(f"{where}: `test_fraction` ({self.test_fraction}) + `validation_fraction` "
+                                f"({self.validation_fraction}) leave nothing to train on; keep their sum below 1")
         for key in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -392,7 +406,7 @@ class TaskSpec:
 # Settings every task of a group must share: its examples are read, split and tokenized once. Their kinds may
 # differ (UPOS, lemmas and a parser on one CoNLL-U file) as long as all are labelled per word or all per text.
 GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column",
-                       "validation_fraction", "split_seed", "max_train_examples", "max_eval_examples")
+                       "validation_fraction", "test_fraction", "split_seed", "max_train_examples", "max_eval_examples")
 
 
 def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:
