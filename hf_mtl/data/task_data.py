@@ -21,7 +21,7 @@ from .tasks import TaskSpec
 
 logger = logging.getLogger("hf_mtl")
 
-__all__ = ["TaskData", "carve_and_limit", "choose_labels", "infer_labels"]
+__all__ = ["TaskData", "carve_and_limit", "choose_labels", "infer_labels", "target_statistics"]
 
 
 @dataclass
@@ -52,8 +52,9 @@ class TaskData:
 
     @property
     def head_config(self) -> dict[str, Any]:
-        """``spec.head_config(labels)``: the entry the model config stores for this task."""
-        return self.spec.head_config(self.labels)
+        """``spec.head_config(labels)``: the entry the model config stores for this task (with ``standardize:
+        true``, the mean and standard deviation of the train targets, :func:`target_statistics`)."""
+        return self.spec.head_config(self.labels, target_statistics(self) if self.spec.standardize else None)
 
     @property
     def metric(self) -> str:
@@ -63,6 +64,24 @@ class TaskData:
     @property
     def label2id(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.labels)}
+
+
+def target_statistics(data: TaskData) -> dict[str, float]:
+    """Mean and (population) standard deviation of a regression task's train targets, for ``standardize``.
+
+    Raises:
+        DataError: no train split, or every train target is the same value (nothing to scale by).
+    """
+    spec = data.spec
+    if "train" not in data.raw:
+        raise DataError(f"task {spec.name!r}: `standardize: true` fits the mean and deviation on train; give `train:`")
+    values = [float(v) for v in data.raw["train"]["label"][:] if v is not None]
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    if not std > 0:
+        raise DataError(f"task {spec.name!r}: every train target is {mean}; `standardize: true` has no spread to "
+                        "scale by (remove it, or check the label column)")
+    return {"mean": round(mean, 6), "std": round(std, 6)}
 
 
 # --------------------------------------------------------------------------------------------- splits

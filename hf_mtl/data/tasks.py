@@ -102,6 +102,10 @@ class TaskSpec:
             train, validation and test, the same on every run; the counts are noted. Needs no ``test:``.
         max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
         loss_weight: Weight of this task's loss.
+        standardize: Regression only: standardise the targets with the mean and standard deviation of train's
+            targets (stored in the model's config as ``standardize: {mean, std}``). The loss is computed on the
+            standardised scale (a 1-5 score no longer starts at a loss near 10 beside cross-entropies near 1); the
+            model, pipeline, ``evaluate``, ``predict`` and exports give predictions on the raw scale.
         dropout: Head dropout (``None``: the encoder's).
         group: Name of a *task group*: tasks with the same ``group`` read the same examples (one file with several
             label columns, or files that hold the same sentences in the same order), which are tokenized once and
@@ -143,6 +147,7 @@ class TaskSpec:
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     loss_weight: float = 1.0
+    standardize: bool = False
     dropout: float | None = None
     decoder: str | None = None
     group: str | None = None
@@ -256,6 +261,10 @@ class TaskSpec:
                 f"{where}: `metric` must be one of {', '.join(METRIC_MAIN_KEYS)}, not {self.metric!r}"
                 f"{did_you_mean(self.metric, METRIC_MAIN_KEYS)}"
             )
+        if not isinstance(self.standardize, bool):
+            raise TaskError(f"{where}: `standardize` must be true or false, not {self.standardize!r}")
+        if self.standardize and not self.is_regression:
+            raise TaskError(f"{where}: `standardize` applies to regression tasks (problem_type: regression) only")
         if not isinstance(self.split_seed, int):
             raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
         if self.group is not None and (not isinstance(self.group, str) or not TASK_NAME_PATTERN.match(self.group)):
@@ -378,11 +387,13 @@ class TaskSpec:
         labels = labels if labels is not None else self.labels
         return default_metric({"type": self.type, "problem_type": self.problem_type, "labels": labels})
 
-    def head_config(self, labels: list[str] | None = None) -> dict[str, Any]:
+    def head_config(self, labels: list[str] | None = None, standardize: dict[str, float] | None = None) -> dict[str, Any]:
         """The per-task entry the model config stores.
 
         Args:
             labels: The label names in id order (ignored for regression, which has one output ``"value"``).
+            standardize: Regression with ``standardize: true``: ``{"mean", "std"}`` of the train targets
+                (:attr:`hf_mtl.data.task_data.TaskData.head_config` fits them).
 
         Example:
 
@@ -396,7 +407,7 @@ class TaskSpec:
         if not names:
             raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
         entry = {"type": self.type, "labels": list(names), "problem_type": self.problem_type, "dropout": self.dropout,
-                 "loss_weight": self.loss_weight, "decoder": self.decoder}
+                 "loss_weight": self.loss_weight, "decoder": self.decoder, "standardize": standardize}
         try:
             return normalize_task_config(self.name, entry)  # the model config's entry, built by the config
         except ValueError as error:
