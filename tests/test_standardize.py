@@ -93,4 +93,4 @@ def test_constant_targets_cannot_be_standardised(tmp_path, tiny_encoder_dir):
     spec = TaskSpec(name="flat", type="text-classification", problem_type="regression", train=str(file),
                     validation=str(file), standardize=True)
     with pytest.raises(DataError, match="every train target is 2.0; `standardize: true` has no spread"):
-        prepare_task(spec, AutoTokenizer.from_pretrained(tiny_encoder_dir)).head_config
+        _ = prepare_task(spec, AutoTokenizer.from_pretrained(tiny_encoder_dir)).head_config
