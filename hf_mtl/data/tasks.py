@@ -35,7 +35,6 @@ from ..modeling.configuration_multitask import (
 )
 from ..modeling.errors import TaskError, did_you_mean
 from ..modeling.task_kinds import (
-    METRIC_MAIN_KEYS,
     PROBLEM_TYPES,
     SINGLE_LABEL_CLASSIFICATION,
     TASK_TYPES,
@@ -46,6 +45,7 @@ from ..modeling.task_kinds import (
     task_kind,
     task_problem,
 )
+from .metric_choice import metric_choice
 from .sources import DATA_FORMATS, SPLIT_NAMES, SPLITS, DataSource, datasets_kind
 
 __all__ = [
@@ -94,7 +94,10 @@ class TaskSpec:
             ``"regression"``.
         label_separator: Multi-label given as one delimited string (e.g. ``"|"``).
         max_length: Longest tokenized input; longer inputs are truncated, and that is reported.
-        metric: The metric to report; defaults from the task (see :meth:`resolved_metric`).
+        metric: The metric to report; defaults from the task (see :meth:`resolved_metric`). Or ``evaluate``
+            modules: ``{evaluate: metrics/my_metric.py}`` (a local script or folder, or a Hub id where the Hub is
+            reachable), ``{evaluate: [a, b], main: f1}`` combined with ``evaluate.combine``; kept as the string
+            ``evaluate:<module>,...#<main>`` (``hf_mtl.data.metric_choice``).
         label_all_subwords: Token tasks: label every sub-word with its word's tag (default: the first only).
         validation_fraction / split_seed: How to carve a validation split from train when there is none.
         test_fraction: Carve a test split of this fraction of train's examples (seeded by ``split_seed``), for a
@@ -139,7 +142,7 @@ class TaskSpec:
     problem_type: str = SINGLE_LABEL_CLASSIFICATION
     label_separator: str | None = None
     max_length: int = 128
-    metric: str | None = None
+    metric: str | dict[str, Any] | None = None
     label_all_subwords: bool = False
     validation_fraction: float = 0.1
     test_fraction: float | None = None
@@ -256,11 +259,7 @@ class TaskSpec:
         if self.decoder == "crf" and self.label_all_subwords:
             raise TaskError(f"{where}: `decoder: crf` chains the tags of words (their first sub-words); it cannot "
                             "be combined with `label_all_subwords: true`")
-        if self.metric is not None and (not isinstance(self.metric, str) or self.metric not in METRIC_MAIN_KEYS):
-            raise TaskError(
-                f"{where}: `metric` must be one of {', '.join(METRIC_MAIN_KEYS)}, not {self.metric!r}"
-                f"{did_you_mean(self.metric, METRIC_MAIN_KEYS)}"
-            )
+        self.metric = metric_choice(self.metric, where, self.base_dir)  # a built-in name or evaluate modules
         if not isinstance(self.standardize, bool):
             raise TaskError(f"{where}: `standardize` must be true or false, not {self.standardize!r}")
         if self.standardize and not self.is_regression:
@@ -333,6 +332,8 @@ class TaskSpec:
         for split in SPLITS:
             if kwargs.get(split) is not None:
                 kwargs[split] = DataSource.from_value(kwargs[split], f"{prefix}, `{split}`", base_dir)
+        if base_dir is not None:  # evaluate modules named relatively live beside the recipe
+            kwargs["metric"] = metric_choice(kwargs.get("metric"), prefix, base_dir)
         try:
             return cls(**kwargs)
         except TaskError as err:
