@@ -17,7 +17,7 @@ from typing import Any
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .task_kinds import PROBLEM_TYPES, TASK_TYPES, check_loss_weight, task_kind
+from .task_kinds import PROBLEM_TYPES, REGRESSION_PROBLEM, TASK_TYPES, check_loss_weight, task_kind
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def check_standardize(value: Any, name: str, problem_type: str | None) -> dict[s
     """
     if value is None:
         return None
-    if problem_type != "regression":
+    if problem_type != REGRESSION_PROBLEM:
         raise ValueError(f"Task '{name}': `standardize` applies to regression tasks only, not {problem_type}.")
     if not isinstance(value, dict) or set(value) != {"mean", "std"} or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values()
