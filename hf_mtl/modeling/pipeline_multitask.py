@@ -41,6 +41,7 @@ from transformers.pipelines.base import ChunkPipeline
 
 from .errors import HfMtlError, TaskError
 from .parsing import unpack_arcs_list
+from .pipeline_backends import PipelineBackend, TorchBackend
 from .pipeline_inputs import (
     SKIPPED_KEY,
     PipelineInputError,
@@ -52,7 +53,6 @@ from .pipeline_inputs import (
     resolve_word_splitting,
     token_counts,
 )
-from .pipeline_backends import PipelineBackend, TorchBackend
 from .task_kinds import (
     DEPENDENCIES,
     ENTITIES,

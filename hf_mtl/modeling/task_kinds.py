@@ -120,6 +120,9 @@ METRIC_MAIN_KEYS: dict[str, str] = {
     "attachment": "las",
 }
 """Every metric name, and the key of its result that summarizes a task (averaged into ``eval_average``)."""
+EVALUATE_METRIC_PREFIX = "evaluate:"
+"""A metric ``evaluate:<module>[,<module>...][#<main key>]`` is computed by ``evaluate`` modules
+(``hf_mtl.metrics.evaluate_modules``), not by one of :data:`METRIC_MAIN_KEYS`."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
