@@ -38,6 +38,7 @@ from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
 from .encoder_families import pooler_activation
+from .masked_lm import MaskedLMHead
 from .parsing import BiaffineParser
 from .task_kinds import IGNORE_INDEX, task_kind
 
@@ -250,9 +251,13 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
+        encoder_config=encoder_config,
     )
 
 
-__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "LemmatizationHead", "SequenceClassificationHead",
+register_head("masked-lm")(MaskedLMHead)  # the encoder family's own MLM head (masked_lm.py)
+
+
+__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "LemmatizationHead", "MaskedLMHead", "SequenceClassificationHead",
            "TokenClassificationHead", "build_head", "head_class",
            "register_head"]

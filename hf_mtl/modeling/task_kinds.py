@@ -62,6 +62,8 @@ __all__ = [
     "DEPENDENCY_PARSING",
     "LEMMAS",
     "LEMMATIZATION",
+    "MASKED_LM",
+    "MASKED_TOKENS",
     "LabelScheme",
     "Problem",
     "TaskKind",
@@ -82,6 +84,7 @@ TOKEN_CLASSIFICATION = "token-classification"
 TEXT_CLASSIFICATION = "text-classification"
 DEPENDENCY_PARSING = "dependency-parsing"
 LEMMATIZATION = "lemmatization"
+MASKED_LM = "masked-lm"
 
 SINGLE_LABEL_CLASSIFICATION = "single_label_classification"
 MULTI_LABEL_CLASSIFICATION = "multi_label_classification"
@@ -95,7 +98,9 @@ MULTI_LABEL = "multi_label"
 REGRESSION = "regression"
 DEPENDENCIES = "dependencies"
 LEMMAS = "lemmas"
-OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION, DEPENDENCIES, LEMMAS)
+MASKED_TOKENS = "masked_tokens"
+"""A masked-lm task's output: none by default (the pipeline skips the task; see ``TaskKind.auxiliary``)."""
+OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION, DEPENDENCIES, LEMMAS, MASKED_TOKENS)
 WORD_OUTPUTS = (ENTITIES, WORD_TAGS, DEPENDENCIES, LEMMAS)
 """Output kinds read per word (the others per text)."""
 
@@ -107,6 +112,7 @@ METRIC_MAIN_KEYS: dict[str, str] = {
     "multilabel": "f1_micro",
     "regression": "pearson",
     "attachment": "las",
+    "perplexity": "perplexity",
 }
 """Every metric name, and the key of its result that summarizes a task (averaged into ``eval_average``)."""
 
@@ -176,6 +182,12 @@ class TaskKind:
             first the default (``upos``; ``lemma`` gives edit rules; ``deprel`` also reads HEAD).
         arcs (`bool`): Each word's label is a (head, relation) pair, packed ``head * num_labels + relation`` (the
             data keeps the heads in a ``heads`` column).
+        raw_text (`bool`): The task reads plain text and makes its own labels per token (masked-lm: the collator
+            masks each training batch; evaluation splits are masked once, seeded). It has no label set: its one
+            fixed label names the encoder's vocabulary.
+        auxiliary (`bool`): The task trains the shared encoder for the other tasks (masked-lm): its main metric is
+            left out of ``eval_average`` (perplexity: lower is better), the ``multitask`` pipeline skips it and
+            ``export``/``push`` drop its head unless asked.
     """
 
     type_name: str
@@ -189,6 +201,8 @@ class TaskKind:
     decoders: tuple[str, ...] = ()
     conllu_columns: tuple[str, ...] = ("upos", "xpos", "feats")
     arcs: bool = False
+    raw_text: bool = False
+    auxiliary: bool = False
 
     @property
     def problem_types(self) -> tuple[str, ...]:
@@ -278,6 +292,16 @@ TASK_KINDS: dict[str, TaskKind] = {
             per_token=True,
             stores_problem_type=False,
             conllu_columns=("lemma",),
+        ),
+        TaskKind(
+            type_name=MASKED_LM,
+            problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="perplexity", output=MASKED_TOKENS,
+                                                           fixed_labels=("vocabulary",))},
+            export_class="AutoModelForMaskedLM",
+            stores_problem_type=False,
+            conllu_columns=(),
+            raw_text=True,
+            auxiliary=True,
         ),
     )
 }
