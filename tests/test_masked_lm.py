@@ -4,6 +4,7 @@ mixing with other tasks, the pipeline skipping it, save -> reload -> remote code
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,3 +226,50 @@ def test_pipeline_skips_it_and_remote_code_loads_it_bit_exact(tmp_path, tokenize
     result = run_without_hf_mtl(script, tmp_path / "modules", timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "REMOTE_MLM_OK" in result.stdout
+
+
+def test_push_drops_it_unless_asked_and_export_refuses_it(tmp_path, monkeypatch):
+    import json
+
+    from safetensors import safe_open
+
+    from hf_mtl.export import hub
+    from hf_mtl.export.task_model import export_task
+
+    model = mlm_model().eval()
+    model.save_pretrained(tmp_path / "model")
+    uploaded = {}
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, *args, **kwargs):
+            pass
+
+        def upload_folder(self, folder_path, **kwargs):
+            config = json.loads((Path(folder_path) / "config.json").read_text())
+            with safe_open(str(Path(folder_path) / "model.safetensors"), "pt") as weights:
+                uploaded[len(uploaded)] = (sorted(config["tasks"]), any(k.startswith("heads.mlm.") for k in weights.keys()))
+            return "https://hub/commit"
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    hub.push_model_folder(tmp_path / "model", "user/model")
+    hub.push_model_folder(tmp_path / "model", "user/model", keep_auxiliary=True)
+    assert uploaded == {0: (["ner"], False), 1: (["mlm", "ner"], True)}
+    assert sorted(json.loads((tmp_path / "model" / "config.json").read_text())["tasks"]) == ["mlm", "ner"]  # untouched
+    with pytest.raises(TaskError, match="only trains the encoder"):
+        export_task(model, "mlm", tmp_path / "export")
+
+
+@pytest.mark.slow
+def test_onnx_export_leaves_it_out_unless_asked(tmp_path, tokenizer):
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    from hf_mtl.export.onnx_graph import export_onnx
+
+    path = export_onnx(mlm_model().eval(), tmp_path / "onnx", tokenizer)
+    assert [output.name for output in onnx.load(str(path), load_external_data=False).graph.output] == ["logits_ner"]

@@ -67,6 +67,7 @@ __all__ = [
     "LabelScheme",
     "Problem",
     "TaskKind",
+    "auxiliary_tasks",
     "check_loss_weight",
     "default_metric",
     "detect_label_scheme",
@@ -297,7 +298,7 @@ TASK_KINDS: dict[str, TaskKind] = {
             type_name=MASKED_LM,
             problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="perplexity", output=MASKED_TOKENS,
                                                            fixed_labels=("vocabulary",))},
-            export_class="AutoModelForMaskedLM",
+            export_class=None,
             stores_problem_type=False,
             conllu_columns=(),
             raw_text=True,
@@ -417,6 +418,21 @@ def output_kind(task: Mapping[str, Any]) -> str:
     """
     kind, problem_type, entities = _task_reading(task)
     return kind.entity_output if entities and kind.entity_output else kind.outputs[problem_type]
+
+
+def auxiliary_tasks(tasks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The tasks of a config's ``tasks`` whose kind is ``auxiliary`` (masked-lm): what export and push drop unless
+    asked.
+
+    Example:
+
+    ```python
+    >>> auxiliary_tasks({"ner": {"type": "token-classification"}, "mlm": {"type": "masked-lm"}})
+    ['mlm']
+
+    ```
+    """
+    return [name for name, task in tasks.items() if task_kind(task.get("type")).auxiliary]
 
 
 def check_loss_weight(weight: Any, where: str, error: type[Exception] = ValueError) -> float:
