@@ -25,7 +25,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..metrics.keys import EVAL_PREFIX, NOT_SCORES, average_key, main_metric_key, parse_metric_key
 from ..modeling.configuration_multitask import HF_MTL_VERSION
-from ..modeling.task_kinds import task_problem
+from ..modeling.task_kinds import task_kind, task_problem
 from .public_names import is_hub_id, public_name
 
 logger = logging.getLogger("hf_mtl")
@@ -255,7 +255,8 @@ class MultiTaskModelCardData:
             task_rows.append({
                 "name": task, "type": kind, "num_labels": len(labels),
                 "metric": f"{metric} ({key})" if metric else "", "train_data": train_ref.describe() if train_ref else "-",
-                "labels": "(regression)" if task_problem(settings).fixed_labels else
+                "labels": ("(the encoder's vocabulary: masked-lm)" if task_kind(settings["type"]).raw_text
+                           else "(regression)") if task_problem(settings).fixed_labels else
                 ", ".join(f"`{label}`" for label in labels[:40]) + (" ..." if len(labels) > 40 else ""),
             })
             for split, entry in self.results.get(task, {}).items():
