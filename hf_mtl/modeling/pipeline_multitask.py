@@ -197,15 +197,16 @@ class MultiTaskPipeline(ChunkPipeline):
         kwargs.setdefault("task", PIPELINE_TASK)
         if kwargs.get("batch_size") is None:
             kwargs["batch_size"] = DEFAULT_BATCH_SIZE
-        super().__init__(model=model, tokenizer=tokenizer, **kwargs)
-        self.model.eval()
-        tasks = self.model.config.tasks
-        self.output_kinds = {name: output_kind(task) for name, task in tasks.items()}
-        # masked-lm tasks train the encoder for the others: no output of their own
+        tasks = model.config.tasks
+        # masked-lm tasks train the encoder for the others: no output of their own. Set before the base class's
+        # __init__, which checks the call's parameters (and so the tasks) already.
         self.default_tasks = [name for name, task in tasks.items() if not task_kind(task["type"]).auxiliary]
         if not self.default_tasks:
             raise TaskError(f"This model's tasks {list(tasks)} only train the encoder (masked-lm): the multitask "
                             "pipeline has nothing to predict.")
+        super().__init__(model=model, tokenizer=tokenizer, **kwargs)
+        self.model.eval()
+        self.output_kinds = {name: output_kind(task) for name, task in tasks.items()}
         entity_tasks = [name for name, kind in self.output_kinds.items() if kind == ENTITIES]
         self.label_schemes = {name: detect_label_scheme(tasks[name]["id2label"].values()) for name in entity_tasks}
 
