@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import re
 from typing import Any
@@ -16,7 +17,14 @@ from typing import Any
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from .task_kinds import PROBLEM_TYPES, TASK_TYPES, WORD_SPLITTINGS, check_loss_weight, task_kind
+from .task_kinds import (
+    PROBLEM_TYPES,
+    REGRESSION_PROBLEM,
+    TASK_TYPES,
+    WORD_SPLITTINGS,
+    check_loss_weight,
+    task_kind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +33,27 @@ HF_MTL_VERSION = "0.1.0"
 
 TASK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation",
-             "decoder", "text_pair", "word_splitting")
+             "decoder", "text_pair", "word_splitting", "standardize")
+
+
+def check_standardize(value: Any, name: str, problem_type: str | None) -> dict[str, float] | None:
+    """The one rule for a regression task's target standardisation: ``None``, or ``{"mean": m, "std": s}`` (the
+    train targets' mean and standard deviation, ``s > 0``), on a regression task only; else ``ValueError``.
+
+    Example:
+        >>> check_standardize({"mean": 3.5, "std": 1.0}, "relatedness", "regression")
+        {'mean': 3.5, 'std': 1.0}
+    """
+    if value is None:
+        return None
+    if problem_type != REGRESSION_PROBLEM:
+        raise ValueError(f"Task '{name}': `standardize` applies to regression tasks only, not {problem_type}.")
+    if not isinstance(value, dict) or set(value) != {"mean", "std"} or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values()
+    ) or value["std"] <= 0:
+        raise ValueError(f"Task '{name}': `standardize` must be {{'mean': number, 'std': number > 0}} (the train "
+                         f"targets' mean and standard deviation), not {value!r}.")
+    return {"mean": float(value["mean"]), "std": float(value["std"])}
 
 
 def _version_tuple(version: Any) -> tuple[int, ...]:
@@ -139,6 +167,9 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         normalized["text_pair"] = True
     if splitting is not None:
         normalized["word_splitting"] = splitting
+    standardize = check_standardize(task.get("standardize"), name, normalized.get("problem_type"))
+    if standardize is not None:  # regression targets standardised: the head predicts (y - mean) / std
+        normalized["standardize"] = standardize
     return normalized
 
 

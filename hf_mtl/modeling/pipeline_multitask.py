@@ -41,6 +41,7 @@ from transformers.pipelines.base import ChunkPipeline
 
 from .errors import HfMtlError, TaskError
 from .parsing import unpack_arcs_list
+from .pipeline_backends import PipelineBackend, TorchBackend
 from .pipeline_inputs import (
     SKIPPED_KEY,
     PipelineInputError,
@@ -63,6 +64,7 @@ from .task_kinds import (
     WORD_SPLITTINGS,
     detect_label_scheme,
     output_kind,
+    task_kind,
 )
 from .word_windows import (
     plan_reads,
@@ -113,7 +115,10 @@ class MultiTaskPipeline(ChunkPipeline):
     r"""Predict every task of a [`MultiTaskModel`] with one encoder pass per batch.
 
     Args:
-        model ([`MultiTaskModel`]): the multi-task model (put in eval mode).
+        model ([`MultiTaskModel`] or [`PipelineBackend`]): the multi-task model (put in eval mode), or an exported
+            graph behind the same pre/post-processing (`hf_mtl.export.onnx_runtime.OnnxMultiTaskModel`: onnxruntime).
+        torch_compile (`bool`, *optional*, defaults to `False`): run the encoder and every head as one
+            `torch.compile`d function with dynamic shapes (compiled on the first batches, not per task).
         tokenizer (`PreTrainedTokenizerFast`): a *fast* tokenizer (word ids and character offsets are needed).
         tasks (`str` or `list[str]`, *optional*): the tasks to predict (default: all the model's tasks).
         batch_size (`int`, *optional*, defaults to 32): windows per encoder pass. A list input is sorted by length
@@ -170,12 +175,18 @@ class MultiTaskPipeline(ChunkPipeline):
     _load_video_processor = False
     _load_feature_extractor = False
 
-    def __init__(self, model: Any, tokenizer: Any = None, **kwargs: Any) -> None:
+    def __init__(self, model: Any, tokenizer: Any = None, torch_compile: bool = False, **kwargs: Any) -> None:
         if not (hasattr(model, "forward_all_tasks") and isinstance(getattr(model.config, "tasks", None), dict)):
             raise TaskError(
                 f"MultiTaskPipeline needs a MultiTaskModel (with forward_all_tasks), got {type(model).__name__}; "
                 "use transformers' own pipelines for single-task models."
             )
+        if isinstance(model, PipelineBackend):  # an exported graph (e.g. onnxruntime) is its own backend
+            if torch_compile:
+                raise HfMtlError(f"torch_compile=True compiles a PyTorch model; {type(model).__name__} is not one.")
+            self.backend: PipelineBackend = model
+        else:
+            self.backend = TorchBackend(model, torch_compile=bool(torch_compile))
         if tokenizer is None:
             raise HfMtlError("MultiTaskPipeline needs a tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
         if not getattr(tokenizer, "is_fast", False):
@@ -186,9 +197,15 @@ class MultiTaskPipeline(ChunkPipeline):
         kwargs.setdefault("task", PIPELINE_TASK)
         if kwargs.get("batch_size") is None:
             kwargs["batch_size"] = DEFAULT_BATCH_SIZE
+        tasks = model.config.tasks
+        # masked-lm tasks train the encoder for the others: no output of their own. Set before the base class's
+        # __init__, which checks the call's parameters (and so the tasks) already.
+        self.default_tasks = [name for name, task in tasks.items() if not task_kind(task["type"]).auxiliary]
+        if not self.default_tasks:
+            raise TaskError(f"This model's tasks {list(tasks)} only train the encoder (masked-lm): the multitask "
+                            "pipeline has nothing to predict.")
         super().__init__(model=model, tokenizer=tokenizer, **kwargs)
         self.model.eval()
-        tasks = self.model.config.tasks
         self.output_kinds = {name: output_kind(task) for name, task in tasks.items()}
         entity_tasks = [name for name, kind in self.output_kinds.items() if kind == ENTITIES]
         self.label_schemes = {name: detect_label_scheme(tasks[name]["id2label"].values()) for name in entity_tasks}
@@ -245,6 +262,11 @@ class MultiTaskPipeline(ChunkPipeline):
         unknown = [task for task in tasks if task not in self.model.config.tasks]
         if unknown:
             raise TaskError(f"Unknown task(s) {unknown}: this model has tasks {names}.")
+        auxiliary = [task for task in tasks if task not in self.default_tasks]
+        if auxiliary:
+            raise TaskError(f"Task(s) {auxiliary} ({self.model.config.tasks[auxiliary[0]]['type']}) train the encoder "
+                            f"and have no pipeline output; predict {self.default_tasks} (or use the head's logits: "
+                            "model(**inputs, task=...)).")
         return list(dict.fromkeys(tasks))
 
     def _max_length(self, requested: int | None = None) -> int:
@@ -381,7 +403,7 @@ class MultiTaskPipeline(ChunkPipeline):
             shift = torch.tensor([length - window.length for window in windows], device=model_inputs["input_ids"].device)
             index = (torch.arange(length, device=shift.device) + shift[:, None]) % length
             model_inputs = {key: value.gather(1, index) for key, value in model_inputs.items()}
-        logits = self.model.forward_all_tasks(**model_inputs, tasks=tasks or self.model.task_names)
+        logits = self.backend.logits(model_inputs, tasks or self.default_tasks)
         reads = self._read_logits(windows, logits)
         if unbatched:
             return {"window": windows[0], "read": reads[0], "is_last": is_last}
@@ -403,7 +425,7 @@ class MultiTaskPipeline(ChunkPipeline):
                 if scored is None:
                     scored = torch.zeros(task_logits.shape[:2], dtype=torch.bool, device=device)
                     scored[rows_t, positions_t] = True
-                ids = self.model.heads[task].decode(task_logits, scored)[rows_t, positions_t]
+                ids = self.backend.decode(task, task_logits, scored)[rows_t, positions_t]
                 if kind == DEPENDENCIES:  # packed (head, relation): no per-label probability to read
                     scores = [None] * len(positions)
                 else:

@@ -108,8 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("model_dir")
     export.add_argument("--task", help="the task to write as a single-task transformers model")
     export.add_argument("--onnx", action="store_true", help="write one ONNX graph with every head's logits")
+    export.add_argument("--int8", action="store_true",
+                        help="with --onnx: also write model_quantized.onnx (dynamic int8 quantization)")
     export.add_argument("out")
     export.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
+    export.add_argument("--keep-auxiliary", action="store_true",
+                        help="--onnx: keep the heads of tasks that only train the encoder (masked-lm; left out by default)")
 
     push = commands.add_parser("push", help="upload a model folder (weights, card, remote code) to the Hub")
     push.add_argument("model_dir")
@@ -119,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--commit-message", default="Upload hf_mtl multi-task model")
     push.add_argument("--include-training-files", action="store_true",
                       help="also upload runs/ (TensorBoard logs) and training_args.bin (left out by default)")
+    push.add_argument("--keep-auxiliary", action="store_true",
+                      help="push the heads of tasks that only train the encoder (masked-lm; removed by default)")
     push.add_argument("--keep-lora", action="store_true",
                       help="a LoRA model: push the adapters and heads only (default: merged into the encoder)")
     return parser
@@ -251,6 +257,8 @@ def _command_export(args: argparse.Namespace) -> None:
 
     if args.onnx == bool(args.task):
         raise UsageError("export: give either --task TASK (one single-task model) or --onnx (every head), not both.")
+    if args.int8 and not args.onnx:
+        raise UsageError("export: --int8 quantizes the ONNX graph; give it with --onnx.")
     folder = _require_model_dir(args.model_dir)
     refuse_same_folder(folder, args.out, what="export's OUT")
     check_writable_folder(args.out, what="export's OUT")
@@ -259,8 +267,12 @@ def _command_export(args: argparse.Namespace) -> None:
     if args.onnx:
         from ..export.onnx_graph import export_onnx
 
-        path = export_onnx(model, args.out, tokenizer)
+        path = export_onnx(model, args.out, tokenizer, int8=args.int8, keep_auxiliary=args.keep_auxiliary)
         print(f"exported every head ({', '.join(model.task_names)}) to {path}")
+        if args.int8:
+            from ..export.onnx_graph import QUANTIZED_ONNX_FILE
+
+            print(f"int8 graph: {path.with_name(QUANTIZED_ONNX_FILE)}")
         return
     if args.task not in model.config.tasks:
         raise UsageError(f"--task {args.task}: the model has tasks {model.task_names}.")
@@ -277,7 +289,7 @@ def _command_push(args: argparse.Namespace) -> None:
     try:
         url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token,
                                 commit_message=args.commit_message, include_training_files=args.include_training_files,
-                                merge_lora=not args.keep_lora)
+                                merge_lora=not args.keep_lora, keep_auxiliary=args.keep_auxiliary)
     except OSError as error:  # the Hub's HTTP errors (not logged in, no access), offline mode, no connection
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"could not push to {args.repo_id}: {first_line}") from None
