@@ -1,7 +1,7 @@
 """Export a multi-task model to ONNX: one graph, one encoder pass, every head's logits.
 
 The graph takes the tokenizer's ``input_ids``, ``attention_mask`` (and ``token_type_ids`` when the encoder uses
-them), int64, shaped ``[batch, sequence]`` with both dimensions dynamic, and returns one output per task, named
+them, so a sentence pair ``tokenizer(text, text_pair)`` encodes exactly as in PyTorch), int64, shaped ``[batch, sequence]`` with both dimensions dynamic, and returns one output per task, named
 ``logits_<task>``: ``[batch, sequence, labels]`` for token tasks, ``[batch, labels]`` for text tasks (raw
 logits: apply softmax, sigmoid (multi-label) or nothing (regression) as the task needs). The folder also holds
 ``config.json`` (the label names of every task, ``tasks.<name>.id2label``) and the tokenizer, so a server
@@ -36,6 +36,7 @@ from torch import nn
 
 from ..modeling.errors import HfMtlError
 from ..modeling.modeling_multitask import MultiTaskModel
+from ..modeling.task_kinds import auxiliary_tasks
 
 logger = logging.getLogger("hf_mtl")
 
@@ -83,13 +84,18 @@ def onnx_output_names(model: MultiTaskModel) -> list[str]:
 
 
 def _example_inputs(model: MultiTaskModel, names: list[str], batch: int, length: int, seed: int) -> dict[str, torch.Tensor]:
-    """Random ids with some padding (the last row is shorter), zero token types."""
+    """Random ids with some padding (the last row is shorter) and token types of a sentence pair (0, then 1 from a
+    third of the way; 0 on padding), so the check covers the second segment's type embedding."""
     generator = torch.Generator().manual_seed(seed)
     vocab = int(getattr(model.config.encoder, "vocab_size", 1000))
     ids = torch.randint(5, max(vocab, 6), (batch, length), generator=generator)
     mask = torch.ones(batch, length, dtype=torch.long)
     mask[-1, length // 2 :] = 0
-    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros(batch, length, dtype=torch.long)}
+    types = torch.zeros(batch, length, dtype=torch.long)
+    types[:, length // 3 :] = 1
+    type_vocab = int(getattr(model.config.encoder, "type_vocab_size", 2) or 0)
+    types = types * mask if type_vocab > 1 else torch.zeros_like(types)  # an encoder with one token type: all 0
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     return {name: inputs[name] for name in names}
 
 
@@ -109,6 +115,7 @@ def export_onnx(
     check: bool = True,
     atol: float = 1e-4,
     int8: bool = False,
+    keep_auxiliary: bool = False,
 ) -> Path:
     """Write ``model`` as one ONNX graph returning every head's logits, with its config (and tokenizer).
 
@@ -122,6 +129,8 @@ def export_onnx(
             (skipped, with a warning, when onnxruntime is not installed).
         atol: The largest absolute difference ``check`` accepts.
         int8: Also write ``model_quantized.onnx``, the graph with int8 weights (:func:`quantize_onnx`).
+        keep_auxiliary: Keep the heads of tasks that only train the encoder (masked-lm, whose vocabulary-wide
+            logits would dominate the graph's outputs); by default they are left out of the graph.
 
     Returns:
         The path of ``model.onnx``.
@@ -139,6 +148,12 @@ def export_onnx(
             f"Task(s) {crf_tasks} decode with a CRF (decoder: crf), whose Viterbi search the ONNX graph does not hold; "
             "serve this model with the multitask pipeline, or remove those tasks (model.remove_task) before exporting."
         )
+    dropped = [] if keep_auxiliary else auxiliary_tasks(model.config.tasks)
+    if dropped:
+        model = copy.deepcopy(model)
+        for name in dropped:
+            model.remove_task(name)
+        logger.info("ONNX export: left out the head(s) of %s (masked-lm; keep_auxiliary=True keeps them)", dropped)
     source = _cpu_float32(model).eval()
     names = onnx_input_names(source, tokenizer)
     outputs = onnx_output_names(source)

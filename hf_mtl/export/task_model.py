@@ -42,6 +42,9 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             "AutoModelForTokenClassification has no place for; serve it with the multitask pipeline."
         )
     kind = task_kind(model.config.tasks[task]["type"])
+    if kind.auxiliary:
+        raise TaskError(f"Task '{task}' ({kind.type_name}) only trains the encoder for the other tasks; export one of "
+                        "those (its model carries the adapted encoder).")
     if kind.export_class is None:
         raise TaskError(
             f"Cannot export task '{task}' as a plain transformers model: transformers has no AutoModelFor* class for "
@@ -69,7 +72,8 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
                 f"Task '{task}' uses pooler_activation={activation!r}, but {encoder_config.model_type}'s "
                 f"sequence-classification head uses {family_activation!r}: it cannot be exported."
             )
-    head_state = model.heads[task].state_dict()
+    head = model.heads[task]  # a regression head with `standardize` folds its affine into the linear layer
+    head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
     state = _prefixed(layout.encoder_prefix, model.encoder.state_dict())
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))
