@@ -185,15 +185,17 @@ class MultiTaskPipeline(ChunkPipeline):
         kwargs.setdefault("task", PIPELINE_TASK)
         if kwargs.get("batch_size") is None:
             kwargs["batch_size"] = DEFAULT_BATCH_SIZE
+        # masked-lm tasks train the encoder for the others: no output of their own
+        self.default_tasks = [name for name, task in model.config.tasks.items()
+                              if not task_kind(task["type"]).auxiliary]
+        if not self.default_tasks:
+            raise TaskError(f"This model's tasks {list(model.config.tasks)} only train the encoder (masked-lm): the "
+                            "multitask pipeline has nothing to predict.")
         super().__init__(model=model, tokenizer=tokenizer, **kwargs)
         self.model.eval()
         tasks = self.model.config.tasks
         self.output_kinds = {name: output_kind(task) for name, task in tasks.items()}
-        # masked-lm tasks train the encoder for the others: no output of their own
-        self.default_tasks = [name for name, task in tasks.items() if not task_kind(task["type"]).auxiliary]
-        if not self.default_tasks:
-            raise TaskError(f"This model's tasks {list(tasks)} only train the encoder (masked-lm): the multitask "
-                            "pipeline has nothing to predict.")
+
         entity_tasks = [name for name, kind in self.output_kinds.items() if kind == ENTITIES]
         self.label_schemes = {name: detect_label_scheme(tasks[name]["id2label"].values()) for name in entity_tasks}
 
