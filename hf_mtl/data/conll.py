@@ -237,9 +237,11 @@ def _conllu_sentence(path: str | Path, block: list[tuple[int, str]], tag_column:
         if token_id is None:
             raise DataError(f"{path}:{number}: the ID column is empty ('_' or ''): {line!r}")
         form, tag = fields[1], fields[column]
-        if tag_column == "lemma" and tag == "_" and form != "_" and not missing:
-            # UD leaves the LEMMA of some words unspecified (EWT's `goeswith` parts): read as the word itself
-            skipped.add("no_lemma", f"line {number}")
+        if tag_column == "lemma" and tag == "_" and not missing:
+            # UD leaves the LEMMA of some words unspecified (EWT's `goeswith` parts): read as the word itself (a
+            # word `_` is its own lemma)
+            if form != "_":
+                skipped.add("no_lemma", f"line {number}")
             tag = form
         if (tag == "" or (tag == "_" and tag_column != "feats")) and not missing:
             raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
