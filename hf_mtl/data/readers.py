@@ -17,6 +17,7 @@ from ..modeling.errors import DataError, did_you_mean
 from ..modeling.task_kinds import task_kind
 from .conll import read_conll, read_conll_split, read_conllu, read_conllu_split
 from .dataset_objects import read_dataset_object
+from .line_formats import LINE_FORMATS, read_line_format
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, brief, check_file, read_text_file
 from .raw_text import read_raw_text
 from .sources import IN_MEMORY_FORMAT, DataSource
@@ -261,8 +262,9 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         if not spec.is_token_task:
             raise DataError(
                 f"{where}: CoNLL files hold token tags; task type is {spec.type!r}. A `.txt` file is read as CoNLL "
-                "unless the source says otherwise: for a delimited text file give `format: tsv` (or `csv`) in its "
-                "mapping, e.g. `train: {path: data/train.txt, format: tsv}`"
+                "unless the source says otherwise: for a delimited file give `format: tsv` (or `csv`) or its `delimiter:` "
+                "(e.g. `train: {path: data/train.txt, delimiter: \"\\t\"}`); for `LABEL text` lines `format: "
+                "label_text` (docs/tasks.md)"
             )
         raw = read_conll_split(source.path, source.tag_column, source.word_column, source.encoding,  # type: ignore[arg-type]
                           allow_missing=spec.group is not None)
@@ -277,7 +279,15 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         if "upos" not in task_kind(spec.type).conllu_columns:  # labels only CoNLL-U has (HEAD/DEPREL, LEMMA)
             raise DataError(f"{where}: {spec.type} tasks read CoNLL-U files (their HEAD/DEPREL or LEMMA columns); "
                             f"this source is {fmt}")
-        ds, lines, stream_note = _read_table_source(source, spec, split)
+        stream_note, lines = None, None
+        if fmt in LINE_FORMATS:
+            if spec.is_token_task:
+                raise DataError(f"{where}: format {fmt!r} holds one label per text; a {spec.type} task needs tags "
+                                "per word (CoNLL, CoNLL-U or JSON lists)")
+            ds, lines = read_line_format(source)
+            ds = _as_spec_columns(ds, spec, where)
+        else:
+            ds, lines, stream_note = _read_table_source(source, spec, split)
         result = (_standardize_tokens if spec.is_token_task else _standardize_text)(ds, spec, where, lines)
         if stream_note:
             result.notes.append(stream_note)
@@ -297,6 +307,15 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         raise DataError(f"{where}: the split is empty (0 examples)")
     _check_declared_labels(result, spec, where)
     return result
+
+
+def _as_spec_columns(ds: datasets.Dataset, spec: TaskSpec, where: str) -> datasets.Dataset:
+    """A line format's ``text`` / ``label`` columns under the task's ``text_column`` / ``label_column``."""
+    if isinstance(spec.text_column, list) or spec.text_pair_column:
+        raise DataError(f"{where}: this format holds one text per example; remove `text_pair_column` and give one "
+                        "`text_column`")
+    renames = {old: new for old, new in (("text", spec.text_column), ("label", spec.label_column)) if old != new}
+    return ds.rename_columns(renames) if renames else ds
 
 
 def _read_table_source(source: DataSource, spec: TaskSpec, split: str) -> tuple[datasets.Dataset, list[int] | None,

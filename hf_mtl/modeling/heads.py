@@ -179,6 +179,11 @@ class SequenceClassificationHead(nn.Module):
     ``problem_type`` picks the loss: cross-entropy (`single_label_classification`, labels `(batch,)` ids),
     BCE-with-logits (`multi_label_classification`, labels `(batch, num_labels)` floats in {0, 1}) or MSE
     (`regression`, labels `(batch,)` floats, one output).
+
+    ``standardize`` (regression, ``{"mean": m, "std": s}`` fitted on the train targets): the linear layer predicts
+    the standardised target ``(y - m) / s``, the loss is the MSE on that scale, and ``forward`` returns
+    ``prediction * s + m``, the raw scale, so every consumer (pipeline, evaluation, ONNX) sees raw values.
+    :meth:`export_state_dict` folds the affine into the linear layer for a plain transformers export.
     """
 
     def __init__(
@@ -188,11 +193,13 @@ class SequenceClassificationHead(nn.Module):
         dropout: float = 0.1,
         problem_type: str = "single_label_classification",
         pooler_activation: str = "tanh",
+        standardize: dict[str, float] | None = None,
         **_: Any,
     ) -> None:
         super().__init__()
         self.num_labels = num_labels
         self.problem_type = problem_type
+        self.standardize = dict(standardize) if standardize else None
         self._problem = task_kind("text-classification").problem(problem_type)
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(hidden_size, hidden_size)
@@ -201,7 +208,21 @@ class SequenceClassificationHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         pooled = self.activation(self.dense(self.dropout(hidden_states[:, 0])))
-        return self.classifier(self.dropout(pooled))
+        logits = self.classifier(self.dropout(pooled))
+        if self.standardize is not None:  # the layer predicts the standardised target; return the raw scale
+            logits = logits * self.standardize["std"] + self.standardize["mean"]
+        return logits
+
+    def export_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict of the head as a plain ``*ForSequenceClassification`` holds it: with ``standardize``, the
+        linear layer's weight times ``std`` and its bias times ``std`` plus ``mean`` (the same predictions on the
+        raw scale, without the affine)."""
+        state = dict(self.state_dict())
+        if self.standardize is not None:
+            mean, std = self.standardize["mean"], self.standardize["std"]
+            state["classifier.weight"] = state["classifier.weight"] * std
+            state["classifier.bias"] = state["classifier.bias"] * std + mean
+        return state
 
     def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
         batch = input_shape[0]
@@ -231,7 +252,11 @@ class SequenceClassificationHead(nn.Module):
         elif self.problem_type == "multi_label_classification":
             loss_sum = nn.functional.binary_cross_entropy_with_logits(logits, labels.float(), reduction="sum")
         else:
-            loss_sum = nn.functional.mse_loss(logits.view(-1), labels.float().view(-1), reduction="sum")
+            predictions, targets = logits.view(-1), labels.float().view(-1)
+            if self.standardize is not None:  # the loss on the standardised scale, whatever the targets' units
+                mean, std = self.standardize["mean"], self.standardize["std"]
+                predictions, targets = (predictions - mean) / std, (targets - mean) / std
+            loss_sum = nn.functional.mse_loss(predictions, targets, reduction="sum")
         return _reduce(loss_sum, self._problem.count_items(labels), num_items_in_batch)
 
 
@@ -325,6 +350,7 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
+        standardize=task.get("standardize"),
         encoder_config=encoder_config,
     )
 
