@@ -211,11 +211,15 @@ def table(results: dict[str, Any]) -> str:
     if "crf" in results:
         lines += ["", "| CoNLL-2003 NER | F1 | ill-formed spans / predicted entities | train s |", "|---|---|---|---|"]
         for name, r in results["crf"].items():
+            if name == "load_average":
+                continue
             lines.append(f"| {name} | {r['scores'].get('conll_f1')} | {r['ill_formed_spans']} / "
                          f"{r['predicted_entities']} | {r['train_seconds']} |")
     if "mlm" in results:
         lines += ["", "| UNER NER | F1 | train s | examples seen |", "|---|---|---|---|"]
         for name, r in results["mlm"].items():
+            if name == "load_average":
+                continue
             lines.append(f"| {name} | {r['scores'].get('ner_f1')} | {r['train_seconds']} | {r['examples_seen']} |")
     return "\n".join(lines)
 
