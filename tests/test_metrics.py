@@ -196,7 +196,8 @@ def test_regression_constant_input_is_zero_without_warning():
 
 
 def test_registry():
-    assert METRIC_NAMES == ("seqeval", "token_accuracy", "accuracy", "f1", "multilabel", "regression", "attachment")
+    assert METRIC_NAMES == ("seqeval", "token_accuracy", "accuracy", "f1", "multilabel", "regression", "attachment",
+                            "perplexity")
     expected = {
         "seqeval": "f1",
         "token_accuracy": "accuracy",
@@ -205,6 +206,7 @@ def test_registry():
         "multilabel": "f1_micro",
         "regression": "pearson",
         "attachment": "las",
+        "perplexity": "perplexity",
     }
     assert {name: main_metric_key(name) for name in METRIC_NAMES} == expected
     with pytest.raises(TaskError, match="seqeval") as info:

@@ -107,3 +107,17 @@ def test_a_kind_group_trains_and_evaluates_uas_las_and_lemmas(tmp_path, tokenize
     assert 0.0 <= metrics["eval_deps_las"] <= metrics["eval_deps_uas"] <= 1.0
     assert all(f"loss_{name}" in entry for entry in trainer.state.log_history if "loss" in entry
                for name in ("deps", "lemma"))
+
+
+def test_a_word_without_lemma_reads_as_its_own_form_and_is_counted(tmp_path):
+    from hf_mtl.data.conll import read_conllu_split
+
+    path = tmp_path / "goeswith.conllu"
+    path.write_text("# sent_id = 1\n1\tMail\tmail\tNOUN\tNN\t_\t0\troot\t_\t_\n"
+                    "2\tRice@ENRON\t_\tX\tGW\t_\t1\tgoeswith\t_\t_\n\n")
+    split = read_conllu_split(path, "lemma")
+    from hf_mtl.modeling.lemma_rules import apply_lemma_rule
+
+    assert [apply_lemma_rule(w, r) for w, r in zip(split.dataset["words"][0], split.dataset["tags"][0], strict=True)] \
+        == ["mail", "Rice@ENRON"]
+    assert any("1 words have no LEMMA ('_'; first at line 3): read as their own form" in note for note in split.notes)

@@ -194,7 +194,7 @@ def _blocks(lines: list[str]) -> Iterator[list[tuple[int, str]]]:
 class _Skipped:
     """CoNLL-U lines that are not words to tag: how many of each kind, and the first one, for the notes."""
 
-    counts: dict[str, int] = field(default_factory=lambda: {"multiword": 0, "empty": 0})
+    counts: dict[str, int] = field(default_factory=lambda: {"multiword": 0, "empty": 0, "no_lemma": 0})
     first: dict[str, str] = field(default_factory=dict)
 
     def add(self, kind: str, where: str) -> None:
@@ -237,6 +237,12 @@ def _conllu_sentence(path: str | Path, block: list[tuple[int, str]], tag_column:
         if token_id is None:
             raise DataError(f"{path}:{number}: the ID column is empty ('_' or ''): {line!r}")
         form, tag = fields[1], fields[column]
+        if tag_column == "lemma" and tag == "_" and not missing:
+            # UD leaves the LEMMA of some words unspecified (EWT's `goeswith` parts): read as the word itself (a
+            # word `_` is its own lemma)
+            if form != "_":
+                skipped.add("no_lemma", f"line {number}")
+            tag = form
         if (tag == "" or (tag == "_" and tag_column != "feats")) and not missing:
             raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
         if not form.strip():  # the rule of every reader: a word has a visible character
@@ -321,6 +327,9 @@ def read_conllu_split(path: str | Path, tag_column: str = "upos", encoding: str 
     if skipped.counts["multiword"]:
         add_note(notes, path, f"skipped {skipped.counts['multiword']} multi-word token lines "
                               f"(first: {skipped.first['multiword']}); their words are kept")
+    if skipped.counts["no_lemma"]:
+        add_note(notes, path, f"{skipped.counts['no_lemma']} words have no LEMMA ('_'; first at "
+                 f"{skipped.first['no_lemma']}): read as their own form")
     if skipped.counts["empty"]:
         add_note(notes, path, f"skipped {skipped.counts['empty']} empty nodes (first: {skipped.first['empty']})")
     for problem, count in ill_formed.items():  # gold trees are kept as they are, and counted
