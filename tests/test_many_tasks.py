@@ -65,7 +65,6 @@ def test_training_steps_make_no_per_task_host_read(tmp_path):
         with CountSyncs() as mode:
             trainer.train()
         counts[n] = (len(mode.all_calls), len(mode.calls))
-        print(n, sorted(set(where for _, where in mode.all_calls)))
     assert counts[64] == counts[2], counts
     assert counts[64][1] <= 2, counts  # hf_mtl: one read of every task's loss per logging step (2 here)
 
