@@ -74,6 +74,10 @@ class EncoderFamily:
         position_offset (`int`): Position ids the family reserves before the first token (2 for RoBERTa-style
             position ids that start after the padding index): a window holds ``max_position_embeddings`` minus this.
         export (`ExportLayout`, *optional*): Where its single-task classes keep the weights; ``None``: no export.
+        mlm_head (`tuple[str, ...]`, *optional*): The modules of its ``*ForMaskedLM`` that a masked-lm head applies,
+            in order, to the hidden states; ``None``: its children other than the encoder and loss modules, in the
+            order they were made (``cls`` for BERT, ``lm_head`` for RoBERTa).
+        layers (`str`): The dotted path of the encoder's list of transformer layers (``task_layers`` splits it).
     """
 
     model_type: str
@@ -81,6 +85,8 @@ class EncoderFamily:
     pooler_activation_setting: str | None = None
     position_offset: int = 0
     export: ExportLayout | None = None
+    mlm_head: tuple[str, ...] | None = None
+    layers: str = "encoder.layer"
 
 
 _BERT = ExportLayout("bert", "bert.pooler.dense", "classifier")
@@ -101,7 +107,9 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
         EncoderFamily("deberta-v2", pooler_activation="gelu", pooler_activation_setting="pooler_hidden_act",
                       export=ExportLayout("deberta", "pooler.dense", "classifier")),
         EncoderFamily("distilbert", pooler_activation="relu",
-                      export=ExportLayout("distilbert", "pre_classifier", "classifier")),
+                      export=ExportLayout("distilbert", "pre_classifier", "classifier"),
+                      mlm_head=("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector"),
+                      layers="transformer.layer"),
     )
 }
 """Every family hf_mtl knows, keyed by ``model_type``; any other encoder gets the defaults of :class:`EncoderFamily`."""

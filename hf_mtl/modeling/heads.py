@@ -38,6 +38,7 @@ from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
 from .encoder_families import pooler_activation
+from .masked_lm import TiedDecoder, mlm_head_modules
 from .parsing import BiaffineParser
 from .task_kinds import IGNORE_INDEX, task_kind
 
@@ -178,6 +179,11 @@ class SequenceClassificationHead(nn.Module):
     ``problem_type`` picks the loss: cross-entropy (`single_label_classification`, labels `(batch,)` ids),
     BCE-with-logits (`multi_label_classification`, labels `(batch, num_labels)` floats in {0, 1}) or MSE
     (`regression`, labels `(batch,)` floats, one output).
+
+    ``standardize`` (regression, ``{"mean": m, "std": s}`` fitted on the train targets): the linear layer predicts
+    the standardised target ``(y - m) / s``, the loss is the MSE on that scale, and ``forward`` returns
+    ``prediction * s + m``, the raw scale, so every consumer (pipeline, evaluation, ONNX) sees raw values.
+    :meth:`export_state_dict` folds the affine into the linear layer for a plain transformers export.
     """
 
     def __init__(
@@ -187,11 +193,13 @@ class SequenceClassificationHead(nn.Module):
         dropout: float = 0.1,
         problem_type: str = "single_label_classification",
         pooler_activation: str = "tanh",
+        standardize: dict[str, float] | None = None,
         **_: Any,
     ) -> None:
         super().__init__()
         self.num_labels = num_labels
         self.problem_type = problem_type
+        self.standardize = dict(standardize) if standardize else None
         self._problem = task_kind("text-classification").problem(problem_type)
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(hidden_size, hidden_size)
@@ -200,7 +208,21 @@ class SequenceClassificationHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         pooled = self.activation(self.dense(self.dropout(hidden_states[:, 0])))
-        return self.classifier(self.dropout(pooled))
+        logits = self.classifier(self.dropout(pooled))
+        if self.standardize is not None:  # the layer predicts the standardised target; return the raw scale
+            logits = logits * self.standardize["std"] + self.standardize["mean"]
+        return logits
+
+    def export_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict of the head as a plain ``*ForSequenceClassification`` holds it: with ``standardize``, the
+        linear layer's weight times ``std`` and its bias times ``std`` plus ``mean`` (the same predictions on the
+        raw scale, without the affine)."""
+        state = dict(self.state_dict())
+        if self.standardize is not None:
+            mean, std = self.standardize["mean"], self.standardize["std"]
+            state["classifier.weight"] = state["classifier.weight"] * std
+            state["classifier.bias"] = state["classifier.bias"] * std + mean
+        return state
 
     def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
         batch = input_shape[0]
@@ -230,8 +252,86 @@ class SequenceClassificationHead(nn.Module):
         elif self.problem_type == "multi_label_classification":
             loss_sum = nn.functional.binary_cross_entropy_with_logits(logits, labels.float(), reduction="sum")
         else:
-            loss_sum = nn.functional.mse_loss(logits.view(-1), labels.float().view(-1), reduction="sum")
+            predictions, targets = logits.view(-1), labels.float().view(-1)
+            if self.standardize is not None:  # the loss on the standardised scale, whatever the targets' units
+                mean, std = self.standardize["mean"], self.standardize["std"]
+                predictions, targets = (predictions - mean) / std, (targets - mean) / std
+            loss_sum = nn.functional.mse_loss(predictions, targets, reduction="sum")
         return _reduce(loss_sum, self._problem.count_items(labels), num_items_in_batch)
+
+
+@register_head("masked-lm")
+class MaskedLMHead(nn.Module):
+    """The encoder family's masked-language-model head on every token: logits over the vocabulary.
+
+    Labels are `(batch, seq_len)` token ids on the masked positions and `-100` elsewhere (the collator masks each
+    training batch as ``DataCollatorForLanguageModeling`` does). Loss: cross-entropy over the masked tokens.
+
+    Args:
+        encoder_config: The shared encoder's config (its family's ``*ForMaskedLM`` provides the modules).
+        dropout: Unused (the family's head has no dropout); accepted as every head's setting.
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1, encoder_config: Any = None,
+                 **_: Any) -> None:
+        super().__init__()
+        if encoder_config is None:
+            raise ValueError("A masked-lm head is built from its encoder's config (encoder_config=...).")
+        self._problem = task_kind("masked-lm").problem()
+        self.head_names, modules, self.tied = mlm_head_modules(encoder_config)
+        self.family = nn.ModuleDict(modules)
+        self.vocab_size = int(encoder_config.vocab_size)
+
+    def tie_input_embeddings(self, embeddings: nn.Module) -> None:
+        """Read the decoder weight from ``embeddings`` (the encoder's word embeddings), when the family ties them."""
+        for module in self.modules():
+            if isinstance(module, TiedDecoder):
+                module.tie(embeddings)
+
+    def load_family_head(self, mlm_model: nn.Module) -> None:
+        """Copy the head weights of a ``*ForMaskedLM`` of the same family (a pretrained checkpoint's)."""
+        for name in self.head_names:
+            source = getattr(mlm_model, name).state_dict()
+            target = self.family[name]
+            missing, _ = target.load_state_dict({k: v for k, v in source.items() if k in target.state_dict()},
+                                                strict=False)
+            if missing:
+                raise ValueError(f"The {type(mlm_model).__name__} head has no {missing[:3]}: not this family's head.")
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        for name in self.head_names:
+            hidden_states = self.family[name](hidden_states)
+        return hidden_states
+
+    def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
+        if labels.dim() != 2 or tuple(labels.shape) != tuple(input_shape[:2]) or labels.is_floating_point():
+            raise ValueError(
+                f"Task '{task_name}' (masked-lm) expects integer token ids of shape (batch, seq_len) = "
+                f"{tuple(input_shape[:2])} with -100 on unmasked tokens, got {tuple(labels.shape)} ({labels.dtype})."
+            )
+
+    def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                           labels.to(logits.device).reshape(-1), ignore_index=IGNORE_INDEX,
+                                           reduction="sum")
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        return _reduce(self.loss_sum(logits, labels), self._problem.count_items(labels.to(logits.device)),
+                       num_items_in_batch)
+
+    def decode(self, logits: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+        """The most likely token id at every position."""
+        return logits.argmax(dim=-1)
+
+    def metric_inputs(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """What perplexity reads, kept instead of the ``(batch, seq_len, vocab)`` logits: ``(batch, seq_len, 2)``
+        with each masked token's negative log-likelihood and whether the argmax is right (0 elsewhere)."""
+        labels = labels.to(logits.device)
+        scored = labels != IGNORE_INDEX
+        safe = labels.clamp(min=0)
+        nll = -torch.log_softmax(logits.float(), dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+        correct = (logits.argmax(dim=-1) == safe).float()
+        return torch.stack([nll * scored, correct * scored], dim=-1)
 
 
 def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
@@ -250,9 +350,12 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
+        standardize=task.get("standardize"),
+        encoder_config=encoder_config,
     )
 
 
-__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "LemmatizationHead", "SequenceClassificationHead",
+
+__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "LemmatizationHead", "MaskedLMHead", "SequenceClassificationHead",
            "TokenClassificationHead", "build_head", "head_class",
            "register_head"]

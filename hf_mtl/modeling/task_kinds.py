@@ -56,15 +56,21 @@ __all__ = [
     "TASK_TYPES",
     "TEXT_CLASSIFICATION",
     "TOKEN_CLASSIFICATION",
+    "TOKENIZER_SPLITTING",
+    "WHITESPACE_SPLITTING",
     "WORD_OUTPUTS",
+    "WORD_SPLITTINGS",
     "WORD_TAGS",
     "DEPENDENCIES",
     "DEPENDENCY_PARSING",
     "LEMMAS",
     "LEMMATIZATION",
+    "MASKED_LM",
+    "MASKED_TOKENS",
     "LabelScheme",
     "Problem",
     "TaskKind",
+    "auxiliary_tasks",
     "check_loss_weight",
     "default_metric",
     "detect_label_scheme",
@@ -73,7 +79,15 @@ __all__ = [
     "sequence_problem",
     "task_kind",
     "task_problem",
+    "takes_text_pair",
+    "word_splitting",
 ]
+
+WHITESPACE_SPLITTING = "whitespace"
+TOKENIZER_SPLITTING = "tokenizer"
+WORD_SPLITTINGS = (TOKENIZER_SPLITTING, WHITESPACE_SPLITTING)
+"""How the pipeline cuts raw text into the words of token tasks: at the tokenizer's pre-tokenizer (whitespace and
+punctuation: ``@sarah_k`` -> ``@``, ``sarah``, ``_``, ``k``) or at whitespace only (``@sarah_k`` stays one word)."""
 
 IGNORE_INDEX = -100
 """Label id of positions that are not scored (special tokens, non-first sub-words, padding); the loss skips it."""
@@ -82,6 +96,7 @@ TOKEN_CLASSIFICATION = "token-classification"
 TEXT_CLASSIFICATION = "text-classification"
 DEPENDENCY_PARSING = "dependency-parsing"
 LEMMATIZATION = "lemmatization"
+MASKED_LM = "masked-lm"
 
 SINGLE_LABEL_CLASSIFICATION = "single_label_classification"
 MULTI_LABEL_CLASSIFICATION = "multi_label_classification"
@@ -95,7 +110,9 @@ MULTI_LABEL = "multi_label"
 REGRESSION = "regression"
 DEPENDENCIES = "dependencies"
 LEMMAS = "lemmas"
-OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION, DEPENDENCIES, LEMMAS)
+MASKED_TOKENS = "masked_tokens"
+"""A masked-lm task's output: none by default (the pipeline skips the task; see ``TaskKind.auxiliary``)."""
+OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION, DEPENDENCIES, LEMMAS, MASKED_TOKENS)
 WORD_OUTPUTS = (ENTITIES, WORD_TAGS, DEPENDENCIES, LEMMAS)
 """Output kinds read per word (the others per text)."""
 
@@ -107,8 +124,12 @@ METRIC_MAIN_KEYS: dict[str, str] = {
     "multilabel": "f1_micro",
     "regression": "pearson",
     "attachment": "las",
+    "perplexity": "perplexity",
 }
 """Every metric name, and the key of its result that summarizes a task (averaged into ``eval_average``)."""
+EVALUATE_METRIC_PREFIX = "evaluate:"
+"""A metric ``evaluate:<module>[,<module>...][#<main key>]`` is computed by ``evaluate`` modules
+(``hf_mtl.metrics.evaluate_modules``), not by one of :data:`METRIC_MAIN_KEYS`."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -176,6 +197,12 @@ class TaskKind:
             first the default (``upos``; ``lemma`` gives edit rules; ``deprel`` also reads HEAD).
         arcs (`bool`): Each word's label is a (head, relation) pair, packed ``head * num_labels + relation`` (the
             data keeps the heads in a ``heads`` column).
+        raw_text (`bool`): The task reads plain text and makes its own labels per token (masked-lm: the collator
+            masks each training batch; evaluation splits are masked once, seeded). It has no label set: its one
+            fixed label names the encoder's vocabulary.
+        auxiliary (`bool`): The task trains the shared encoder for the other tasks (masked-lm): its main metric is
+            left out of ``eval_average`` (perplexity: lower is better), the ``multitask`` pipeline skips it and
+            ``export``/``push`` drop its head unless asked.
     """
 
     type_name: str
@@ -189,6 +216,8 @@ class TaskKind:
     decoders: tuple[str, ...] = ()
     conllu_columns: tuple[str, ...] = ("upos", "xpos", "feats")
     arcs: bool = False
+    raw_text: bool = False
+    auxiliary: bool = False
 
     @property
     def problem_types(self) -> tuple[str, ...]:
@@ -278,6 +307,16 @@ TASK_KINDS: dict[str, TaskKind] = {
             per_token=True,
             stores_problem_type=False,
             conllu_columns=("lemma",),
+        ),
+        TaskKind(
+            type_name=MASKED_LM,
+            problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="perplexity", output=MASKED_TOKENS,
+                                                           fixed_labels=("vocabulary",))},
+            export_class=None,
+            stores_problem_type=False,
+            conllu_columns=(),
+            raw_text=True,
+            auxiliary=True,
         ),
     )
 }
@@ -395,6 +434,21 @@ def output_kind(task: Mapping[str, Any]) -> str:
     return kind.entity_output if entities and kind.entity_output else kind.outputs[problem_type]
 
 
+def auxiliary_tasks(tasks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The tasks of a config's ``tasks`` whose kind is ``auxiliary`` (masked-lm): what export and push drop unless
+    asked.
+
+    Example:
+
+    ```python
+    >>> auxiliary_tasks({"ner": {"type": "token-classification"}, "mlm": {"type": "masked-lm"}})
+    ['mlm']
+
+    ```
+    """
+    return [name for name, task in tasks.items() if task_kind(task.get("type")).auxiliary]
+
+
 def check_loss_weight(weight: Any, where: str, error: type[Exception] = ValueError) -> float:
     """The one rule for a task's loss weight: a finite number >= 0 (0 keeps the task evaluated but not trained).
 
@@ -415,3 +469,23 @@ def check_loss_weight(weight: Any, where: str, error: type[Exception] = ValueErr
     if not valid:
         raise error(f"{where}: `loss_weight` must be a finite number >= 0, not {weight!r}")
     return float(weight)
+
+
+def takes_text_pair(task: Mapping[str, Any]) -> bool:
+    """Whether a task entry was trained on sentence pairs (``text`` + ``text_pair``): its config says ``text_pair``.
+
+    Example:
+
+    ```python
+    >>> takes_text_pair({"type": "text-classification", "text_pair": True}), takes_text_pair({"type": "text-classification"})
+    (True, False)
+
+    ```
+    """
+    return bool(task.get("text_pair", False))
+
+
+def word_splitting(task: Mapping[str, Any]) -> str | None:
+    """A token task's word splitting of raw text (one of :data:`WORD_SPLITTINGS`), ``None`` where the config does
+    not say (text tasks; models saved before it was recorded, which split as the tokenizer does)."""
+    return task.get("word_splitting") if task_kind(task.get("type")).per_token else None

@@ -35,11 +35,12 @@ from transformers import ProgressCallback, Trainer
 from ..data import DataCollatorForMultiTask
 from ..data.groups import check_task_groups, group_num_items
 from ..metrics import METRIC_NAMES
+from ..metrics.evaluate_modules import is_evaluate_metric
 from ..metrics.keys import check_metric_keys, loss_key
 from ..modeling.errors import TaskError
 from ..modeling.lora import unwrap_peft_model
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..modeling.task_kinds import default_metric
+from ..modeling.task_kinds import default_metric, task_kind
 from .checkpoints import (
     EXAMPLES_SEEN_FILE,
     ExamplesSeenCallback,
@@ -168,7 +169,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         if args is None:
             args = MultiTaskTrainingArguments(output_dir="tmp_trainer")
         self.task_groups = check_task_groups(model, task_groups)
-        check_task_datasets(train_dataset, model.task_names, "train_dataset", self.task_groups)
+        check_task_datasets(train_dataset, model.task_names, "train_dataset", self.task_groups,
+                            [name for name, task in model.config.tasks.items() if task_kind(task["type"]).raw_text])
         check_task_datasets(eval_dataset, model.task_names, "eval_dataset")
         self.task_metrics = self._resolve_task_metrics(model, task_metrics)
         check_metric_keys(self.task_metrics, {name: task.get("id2label") for name, task in model.config.tasks.items()})
@@ -179,7 +181,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             if processing_class is None:
                 raise TaskError("Pass processing_class=<tokenizer> (used to pad batches) or a data_collator.")
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
-            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups)
+            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups,
+                                                     mask_seed=args.data_seed if args.data_seed is not None else args.seed)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
         if self.task_train_datasets:
             apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps
@@ -230,8 +233,9 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         for name, metric in (task_metrics or {}).items():
             if name not in metrics:
                 raise TaskError(f"task_metrics names task '{name}', but the model has tasks {model.task_names}.")
-            if metric not in METRIC_NAMES:
-                raise TaskError(f"task_metrics['{name}'] = {metric!r} is not a metric; use one of {list(METRIC_NAMES)}.")
+            if metric not in METRIC_NAMES and not is_evaluate_metric(metric):
+                raise TaskError(f"task_metrics['{name}'] = {metric!r} is not a metric; use one of {list(METRIC_NAMES)}, "
+                                "or `evaluate:<module>` (evaluate modules).")
             metrics[name] = metric
         return metrics
 

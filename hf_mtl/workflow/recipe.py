@@ -39,6 +39,7 @@ import yaml
 
 from ..data.raw import brief
 from ..data.tasks import TaskSpec, group_tasks
+from ..export.model_card import MultiTaskModelCardData
 from ..export.public_names import EMBEDDED_HUB_ID, HUB_ID_PATTERN, default_encoder
 from ..modeling.errors import HfMtlError, RecipeError, did_you_mean
 from ..training.training_args import MultiTaskTrainingArguments
@@ -59,9 +60,9 @@ from .recipe_yaml import (
 __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
 
 EMBEDDED_ENCODER = "embedded"
-RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite",
+RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "card", "resume", "overwrite",
                "allow_changes")
-MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
+MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora", "task_layers")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
 # YAML reads an unquoted `no` as false; in these fields it means the strategy "no" (`eval_strategy=no`).
@@ -83,6 +84,16 @@ class ModelSection:
     from_model: str | None = None
     freeze_encoder: bool = False
     lora: dict[str, Any] | None = None  # peft.LoraConfig fields: train LoRA adapters instead of the whole encoder
+    task_layers: int = 0  # every task (group) its own copy of the top N encoder layers; a task's own setting wins
+
+    def task_layer_layout(self, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
+        """``{unit: {"layers": k, "tasks": [...]}}`` for the units (groups, tasks) of ``specs`` with ``k > 0``."""
+        layout: dict[str, dict[str, Any]] = {}
+        for unit, members in group_tasks(specs).items():
+            count = members[0].task_layers if members[0].task_layers is not None else self.task_layers
+            if count:
+                layout[unit] = {"layers": count, "tasks": [spec.name for spec in members]}
+        return layout
 
     @property
     def encoder_path(self) -> str:
@@ -111,6 +122,7 @@ class Recipe:
     resume: bool | str | None = None
     overwrite: bool = False
     allow_changes: bool = False  # resume although the tasks, data, seed or sampling differ from the checkpoint's
+    card: MultiTaskModelCardData = field(default_factory=MultiTaskModelCardData)  # the `card:` section
 
     @property
     def task_names(self) -> list[str]:
@@ -463,6 +475,10 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if not isinstance(model.get("freeze_encoder", False), bool):  # a string such as "maybe" would freeze it
         raise RecipeError(f"{where}: model.freeze_encoder must be true or false, got {brief(model['freeze_encoder'])}.")
     _check_lora(model, f"{where}: model")
+    layers = model.get("task_layers", 0)
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
+        raise RecipeError(f"{where}: model.task_layers must be a whole number >= 0 (top encoder layers each task gets "
+                          f"of its own), got {brief(layers)}.")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
         raise RecipeError(f"{where}: `training` must be a mapping of training arguments.")
@@ -497,6 +513,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
         resume=resume,
         overwrite=raw.get("overwrite", False),
         allow_changes=raw.get("allow_changes", False),
+        card=MultiTaskModelCardData.from_recipe(raw.get("card"), f"{where}: card", [t.name for t in tasks]),
     )
     recipe.training_arguments()  # check the training section now, before any data is read
     return recipe
