@@ -54,14 +54,19 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             f"Export is not supported for '{encoder_config.model_type}' encoders yet; supported: {exportable_families()}."
         )
     settings = model.config.tasks[task]
-    kind = task_kind(settings["type"])
+    if kind.pooled and not layout.text:
+        raise TaskError(
+            f"Cannot export task '{task}' as a plain transformers model: {encoder_config.model_type}'s "
+            "sequence-classification class runs another encoder than the shared one (FunnelBaseModel, without "
+            "up-sampling); serve it with the multitask pipeline."
+        )
     config = copy.deepcopy(encoder_config)
     config.id2label = dict(settings["id2label"])
     config.label2id = dict(settings["label2id"])
     config.num_labels = len(settings["id2label"])
     if kind.stores_problem_type:
         config.problem_type = settings["problem_type"]
-    if kind.pooled:
+    if kind.pooled and getattr(model.heads[task], "dense", None) is not None:
         family_activation = pooler_activation(encoder_config)
         activation = settings.get("pooler_activation") or family_activation
         if activation != family_activation:
@@ -69,6 +74,7 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
                 f"Task '{task}' uses pooler_activation={activation!r}, but {encoder_config.model_type}'s "
                 f"sequence-classification head uses {family_activation!r}: it cannot be exported."
             )
+    if kind.pooled:
         _set_family_pooling(config, task, settings.get("pooling") or family_pooling(encoder_config))
     head_state = model.heads[task].state_dict()
     state = _prefixed(layout.encoder_prefix, model.encoder.state_dict())
@@ -103,7 +109,7 @@ def _set_family_pooling(config: Any, task: str, pooling: str) -> None:
 
 
 def head_state_of(head_state: dict[str, Any], layer: str) -> dict[str, Any]:
-    """The parameters of one layer (``dense`` or ``classifier``) of a head's state dict, without the prefix."""
+    """The parameters of one layer (``dense``, ``norm`` or ``classifier``) of a head's state dict, without the prefix."""
     return {key[len(layer) + 1 :]: value for key, value in head_state.items() if key.startswith(layer + ".")}
 
 
