@@ -12,6 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import torch
 import transformers
 from transformers import PreTrainedModel
 
@@ -54,12 +55,9 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             f"Export is not supported for '{encoder_config.model_type}' encoders yet; supported: {exportable_families()}."
         )
     settings = model.config.tasks[task]
-    if kind.pooled and not layout.text:
-        raise TaskError(
-            f"Cannot export task '{task}' as a plain transformers model: {encoder_config.model_type}'s "
-            "sequence-classification class runs another encoder than the shared one (FunnelBaseModel, without "
-            "up-sampling); serve it with the multitask pipeline."
-        )
+    if kind.pooled and layout.text_refusal:
+        raise TaskError(f"Cannot export task '{task}' as a plain transformers model: {layout.text_refusal}; serve it "
+                        "with the multitask pipeline.")
     config = copy.deepcopy(encoder_config)
     config.id2label = dict(settings["id2label"])
     config.label2id = dict(settings["label2id"])
@@ -81,6 +79,11 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))
     single = getattr(transformers, kind.export_class).from_config(config)
+    # the encoder's own pooler, which the multi-task model drops (each text head owns its dense layer), is kept by
+    # some families' classes without being read (CanineForTokenClassification): zeros, not random weights
+    for key, value in single.state_dict().items():
+        if key.startswith(f"{layout.encoder_prefix}.pooler") and key not in state:
+            state[key] = torch.zeros_like(value)
     missing, unexpected = single.load_state_dict(state, strict=False)
     persistent = set(single.state_dict())
     missing = [key for key in missing if key in persistent and not key.endswith("position_ids")]

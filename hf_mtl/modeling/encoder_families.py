@@ -59,8 +59,9 @@ class ExportLayout:
             in the family's ``*ForSequenceClassification``.
         token_dense / token_norm / token_classifier (`str`): The same for the token head in
             ``*ForTokenClassification``.
-        text (`bool`): Whether a text task can be exported at all (Funnel's ``*ForSequenceClassification`` runs
-            another encoder, ``FunnelBaseModel``).
+        text_refusal (`str`, *optional*): Why a text task cannot be exported exactly (Funnel's
+            ``*ForSequenceClassification`` runs another encoder, ``FunnelBaseModel``; CANINE's pools the downsampled
+            sequence); ``None``: it can.
     """
 
     encoder_prefix: str
@@ -70,7 +71,7 @@ class ExportLayout:
     text_norm: str | None = None
     token_dense: str | None = None
     token_norm: str | None = None
-    text: bool = True
+    text_refusal: str | None = None
 
     def head_layers(self, export_class: str) -> dict[str, str]:
         """Head layer -> its name in the family's ``export_class`` model (``{"classifier": "classifier"}``)."""
@@ -111,7 +112,7 @@ class EncoderFamily:
         pretrained_pooler (`str`): The name of the pooler's linear layer in the encoder's weights, which initialises
             each text head's dense layer (``pooler.dense``; ALBERT: ``pooler``).
         padding_dependent (`bool`): Its outputs for a sequence change with the amount of padding (Funnel's pooling,
-            FNet's Fourier transform): a warning is given when a model is built on it.
+            FNet's Fourier transform, YOSO's hashed attention): a warning is given when a model is built on it.
     """
 
     model_type: str
@@ -159,9 +160,13 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
         *(EncoderFamily(model_type, export=_bert(prefix)) for model_type, prefix in (
             ("bert", "bert"), ("ernie", "ernie"), ("megatron-bert", "bert"), ("rembert", "rembert"),
             ("roc_bert", "roc_bert"), ("mobilebert", "mobilebert"), ("layoutlm", "layoutlm"),
-            ("markuplm", "markuplm"), ("luke", "luke"), ("canine", "canine"), ("gte", "gte"),
+            ("markuplm", "markuplm"), ("luke", "luke"), ("gte", "gte"),
             ("nomic_bert", "nomic_bert"), ("squeezebert", "transformer"), ("tapas", "tapas"), ("bros", "bros"))),
         EncoderFamily("fnet", export=_bert("fnet"), padding_dependent=True),
+        EncoderFamily("canine", export=ExportLayout(
+            "canine", "canine.pooler.dense", "classifier",
+            text_refusal="CanineForSequenceClassification pools the first token of the downsampled (molecule) "
+                         "sequence, which the shared encoder's output does not hold")),
         EncoderFamily("albert", export=_bert("albert", dense="pooler"), pretrained_pooler="pooler"),
         # RoBERTa's classification head (dense + tanh on the first token, out_proj)
         *(EncoderFamily(model_type, position_offset=offset, export=_roberta(prefix)) for model_type, prefix, offset in (
@@ -176,7 +181,8 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
         # the same head with the encoder's hidden activation
         *(EncoderFamily(model_type, export=_roberta(prefix), **_HIDDEN_ACT) for model_type, prefix in (
             ("big_bird", "bert"), ("convbert", "convbert"), ("roformer", "roformer"), ("mra", "mra"),
-            ("nystromformer", "nystromformer"), ("yoso", "yoso"))),
+            ("nystromformer", "nystromformer"))),
+        EncoderFamily("yoso", export=_roberta("yoso"), padding_dependent=True, **_HIDDEN_ACT),
         EncoderFamily("electra", pooler_activation="gelu", export=_roberta("electra")),
         EncoderFamily("deberta", pooler_activation="gelu", pooler_activation_setting="pooler_hidden_act",
                       export=ExportLayout("deberta", "pooler.dense", "classifier")),
@@ -198,7 +204,9 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
         EncoderFamily("flaubert", text_dense=False, export=_SUMMARY),
         # Funnel's sequence head runs FunnelBaseModel (no up-sampling), not the shared FunnelModel
         EncoderFamily("funnel", padding_dependent=True,
-                      export=ExportLayout("funnel", "classifier.linear_hidden", "classifier.linear_out", text=False)),
+                      export=ExportLayout("funnel", "classifier.linear_hidden", "classifier.linear_out",
+                                          text_refusal="FunnelForSequenceClassification runs FunnelBaseModel (no "
+                                                       "up-sampling), not the shared FunnelModel")),
     )
 }
 """Every family hf_mtl knows, keyed by ``model_type``; any other encoder gets the defaults of :class:`EncoderFamily`."""

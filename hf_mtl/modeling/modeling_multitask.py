@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_multitask import MultiTaskConfig
@@ -22,10 +22,16 @@ from .encoder_families import check_backbone, encoder_family, unsupported_gradie
 from .errors import HfMtlError
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
-from .modeling_loading import HoldLoadReport, encoder_loading_problem, loading_problem, remote_code_refusal
+from .modeling_loading import (
+    HoldLoadReport,
+    check_is_encoder,
+    encoder_loading_problem,
+    loading_problem,
+    read_encoder_config,
+    remote_code_refusal,
+    warn_if_padding_dependent,
+)
 from .task_kinds import task_kind
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,24 +53,6 @@ class MultiTaskModelOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     task_losses: dict[str, torch.FloatTensor] | None = None
-
-
-def check_is_encoder(encoder_config: PretrainedConfig) -> None:
-    """Raise ``ValueError`` unless hf_mtl can share ``encoder_config``'s model between tasks.
-
-    The rule is ``encoder_families.check_backbone`` (read from the config alone: an encoder-decoder or decoder-only
-    model is named as such); this name stays for callers of earlier versions.
-    """
-    check_backbone(encoder_config)
-
-
-def warn_if_padding_dependent(encoder_config: PretrainedConfig) -> None:
-    """Warn that a family's outputs depend on padding (Funnel, FNet), so batch composition changes predictions."""
-    if encoder_family(encoder_config).padding_dependent:
-        logger.warning(
-            "'%s' encoders give outputs that depend on the amount of padding: a sentence gets slightly different "
-            "logits in a batch padded to another length (pad to a fixed length, or predict with batch_size=1, for "
-            "reproducible outputs).", encoder_config.model_type)
 
 
 def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -126,8 +114,10 @@ class MultiTaskModel(PreTrainedModel):
         # replaced by a module without weights rather than None: some families (SqueezeBERT, LayoutLM) call it always.
         if getattr(self.encoder, "pooler", None) is not None:
             self.encoder.pooler = NoPooler()
-            if isinstance(getattr(self.encoder, "pooler_activation", None), nn.Module):  # ALBERT: tanh(pooler(...))
-                self.encoder.pooler_activation = NoPooler()
+            for name in ("pooler_activation", "activation"):  # ALBERT, BigBird: tanh(pooler(...))
+                module = getattr(self.encoder, name, None)
+                if isinstance(module, nn.Module) and not any(True for _ in module.parameters()):
+                    setattr(self.encoder, name, NoPooler())
         # gradient checkpointing is the encoder's: declared per family, not for every MultiTaskModel
         self.supports_gradient_checkpointing = bool(getattr(self.encoder, "supports_gradient_checkpointing", False))
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
@@ -263,7 +253,9 @@ class MultiTaskModel(PreTrainedModel):
         encoder_kwargs.pop("output_loading_info", None)
         lenient = encoder_kwargs.get("ignore_mismatched_sizes", False)
         encoder_kwargs["ignore_mismatched_sizes"] = True  # reported below by name and shape
-        check_backbone(cls.encoder_config(encoder_name_or_path, **encoder_kwargs))  # before any weight is read
+        encoder_config = cls.encoder_config(encoder_name_or_path, **encoder_kwargs)
+        check_backbone(encoder_config)  # before any weight is read
+        warn_if_padding_dependent(encoder_config)
         held = HoldLoadReport()
         report_logger = logging.getLogger("transformers.modeling_utils")
         report_logger.addFilter(held)
@@ -297,18 +289,7 @@ class MultiTaskModel(PreTrainedModel):
         model.config._name_or_path = str(encoder_name_or_path)
         return model.to(pretrained.dtype)
 
-    @staticmethod
-    def encoder_config(encoder_name_or_path: str, **encoder_kwargs: Any) -> PretrainedConfig:
-        """The encoder's config alone (no weights), read with ``trust_remote_code=False``: what the checks read."""
-        hub_kwargs = {key: encoder_kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only")
-                      if key in encoder_kwargs}
-        try:
-            return AutoConfig.from_pretrained(encoder_name_or_path, trust_remote_code=False, **hub_kwargs)
-        except ValueError as error:
-            refusal = remote_code_refusal(error, encoder_name_or_path)
-            if refusal:
-                raise HfMtlError(refusal) from None
-            raise
+    encoder_config = staticmethod(read_encoder_config)
 
     def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
         """Start a text head's dense layer from the encoder's pretrained pooler (BERT, ALBERT), as its family does."""

@@ -121,6 +121,17 @@ def _check_item(index: int | None, item: Any) -> str | list[str]:
     raise PipelineInputError(f"{where} is a {type(item).__name__} ({item!r:.60}); expected a string (or a list of words).")
 
 
+def _fast_tokenizer_hint(tokenizer: Any) -> str:
+    """How to get a fast tokenizer: ``use_fast=True`` where transformers has one for the family (XLM has none)."""
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    name = type(tokenizer).__name__
+    if name.endswith("Fast") or tokenizer_class_from_name(f"{name}Fast") is None:
+        return (f"transformers has no fast version of {name}, so this pipeline cannot read words from it; serve the "
+                "model with your own word alignment, or train on an encoder with a fast tokenizer.")
+    return "load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
+
+
 class MultiTaskPipeline(ChunkPipeline):
     r"""Predict every task of a [`MultiTaskModel`] with one encoder pass per batch.
 
@@ -177,10 +188,8 @@ class MultiTaskPipeline(ChunkPipeline):
         if tokenizer is None:
             raise HfMtlError("MultiTaskPipeline needs a tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
         if not getattr(tokenizer, "is_fast", False):
-            raise HfMtlError(
-                f"MultiTaskPipeline needs a fast tokenizer (word ids and character offsets), got "
-                f"{type(tokenizer).__name__}; load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
-            )
+            raise HfMtlError(f"MultiTaskPipeline needs a fast tokenizer (word ids and character offsets), got "
+                             f"{type(tokenizer).__name__}; {_fast_tokenizer_hint(tokenizer)}")
         kwargs.setdefault("task", PIPELINE_TASK)
         if kwargs.get("batch_size") is None:
             kwargs["batch_size"] = DEFAULT_BATCH_SIZE
@@ -331,7 +340,7 @@ class MultiTaskPipeline(ChunkPipeline):
         offsets = [window.offsets for window in windows]
         raw_text = isinstance(item, str)
         if raw_text:  # over every window: a word cut by the last one still gets its whole span
-            sample.word_spans = word_spans(word_ids, offsets)
+            sample.word_spans = word_spans(word_ids, offsets, item)
         used = len(windows) if stride is not None else 1
         reads = plan_reads(word_ids[:used], offsets[:used], raw_text)
         sample.empty = sample.empty or not any(positions for positions, _ in reads)  # characters the tokenizer drops
