@@ -12,7 +12,16 @@ pos (17 UPOS), sentiment (2) and topic (4):
 - ``onnx``: the model exported with ``hf-mtl export --onnx`` (one graph, every head) run by onnxruntime on CPU
   (``--threads`` intra-op threads): tokenize, sort by length, batch, run, argmax; a label per text for the
   text tasks and a tag per word (first sub-word) for the token tasks, without the pipeline's entity grouping.
-  This is the serving loop of docs/cli.md. Skipped (with a note) when onnxruntime or onnxscript is missing.
+  This is the serving loop of docs/cli.md. Skipped (with a note) when onnxruntime or onnxscript is missing;
+- ``onnx_pipeline``: the same graph behind the multitask pipeline (``hf_mtl.export.onnx_runtime.onnx_pipeline``):
+  the same outputs as ``multitask`` (entity groups, word tags, labels), compared with it (agreement per task,
+  max |difference| of the scores);
+- ``onnx_int8_pipeline``: the same with the dynamic int8 graph (``hf-mtl export --onnx --int8``);
+- ``compiled_pipeline``: ``pipeline("multitask", ..., torch_compile=True)``, compiled during the warm-up (the
+  graphs compiled after it are counted and printed: 0 expected).
+
+``--model`` replaces the random heads by a trained model with the same four tasks (the quickstart's), so that the
+agreement figures of the ONNX and int8 arms are those of a model whose predictions mean something.
 
 Sentences: real ones from the data folder (``--data-dir``, else ``$HF_MTL_DATA``, else ``../shared/data`` next to
 the repository), a quarter each from CoNLL-2003 dev (tokens joined), UD English-EWT
@@ -23,9 +32,11 @@ memory is measured per arm in a fresh subprocess (``VmHWM`` from /proc/self/stat
 Usage:
     python bench/inference.py                       # 2,000 sentences, batch size 32, 2 threads
     python bench/inference.py --sentences 400 --repeats 1 --no-memory   # a quick check
+    python bench/inference.py --arms multitask,encoder_floor,onnx_pipeline   # some arms only
 
-The last line printed is ``ratio multitask/four_pipelines=X.XX multitask/encoder_floor=Y.YY onnx/multitask=Z.ZZ``
-(the last term only when the onnx arm ran).
+The last line printed is ``ratio multitask/four_pipelines=X.XX multitask/encoder_floor=Y.YY onnx/multitask=Z.ZZ ...``
+(a term for each arm that ran: ``onnx_pipeline/multitask``, ``onnx_int8_pipeline/onnx_pipeline``,
+``compiled_pipeline/multitask``).
 """
 
 from __future__ import annotations
@@ -52,7 +63,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # set in main() from --data-dir / $HF_MTL_DATA
-ARMS = ("multitask", "four_pipelines", "encoder_floor", "onnx")
+ARMS = ("multitask", "four_pipelines", "encoder_floor", "onnx", "onnx_pipeline", "onnx_int8_pipeline", "compiled_pipeline")
+ONNX_ARMS = ("onnx", "onnx_pipeline", "onnx_int8_pipeline")
+PIPELINE_ARMS = ("onnx_pipeline", "onnx_int8_pipeline", "compiled_pipeline")  # compared with `multitask`
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X"]  # fmt: skip
@@ -98,17 +111,24 @@ def load_sentences(total: int, seed: int = 0) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def prepare(workdir: Path) -> None:
-    """Write the multi-task model (random heads, seed 0) and the 4 exported single-task models under workdir."""
+def prepare(workdir: Path, model_dir: str | None = None) -> None:
+    """Write the multi-task model (random heads, seed 0; or the trained ``model_dir``, with the same 4 tasks), its
+    ONNX graphs and the 4 exported single-task models under workdir."""
     import torch
     from transformers import AutoTokenizer
 
     from hf_mtl import MultiTaskModel
     from hf_mtl.export.task_model import export_task
 
-    from_dir = minilm_dir()
+    from_dir = model_dir or minilm_dir()
     torch.manual_seed(0)
-    model = MultiTaskModel.from_encoder(from_dir, tasks=TASKS).eval()
+    if model_dir:
+        model = MultiTaskModel.from_pretrained(model_dir).eval()
+        kinds = {name: task["type"] for name, task in model.config.tasks.items()}
+        if kinds != {name: task["type"] for name, task in TASKS.items()}:
+            raise SystemExit(f"--model {model_dir}: expected the tasks {list(TASKS)} (as the quickstart's), got {kinds}")
+    else:
+        model = MultiTaskModel.from_encoder(from_dir, tasks=TASKS).eval()
     tokenizer = AutoTokenizer.from_pretrained(from_dir)
     model.save_pretrained(workdir / "multitask")
     tokenizer.save_pretrained(workdir / "multitask")
@@ -117,7 +137,7 @@ def prepare(workdir: Path) -> None:
     if onnx_available():
         from hf_mtl.export.onnx_graph import export_onnx
 
-        export_onnx(model, workdir / "onnx", tokenizer)
+        export_onnx(model, workdir / "onnx", tokenizer, int8=True)
 
 
 def onnx_available() -> bool:
@@ -223,6 +243,17 @@ def build_arm(arm: str, workdir: Path, batch_size: int, chunks: list[list[str]],
         return run
     if arm == "onnx":
         return onnx_runner(workdir / "onnx", batch_size, threads)
+    if arm in ("onnx_pipeline", "onnx_int8_pipeline"):
+        from hf_mtl.export.onnx_runtime import onnx_pipeline
+
+        pipe = onnx_pipeline(workdir / "onnx", quantized=arm == "onnx_int8_pipeline", threads=threads)
+        return lambda texts: pipe(texts, batch_size=batch_size)
+    if arm == "compiled_pipeline":
+        from hf_mtl.modeling.inference import register_pipeline
+
+        register_pipeline()
+        pipe = pipeline("multitask", model=str(workdir / "multitask"), device=-1, torch_compile=True)
+        return lambda texts: pipe(texts, batch_size=batch_size)
     raise ValueError(f"unknown arm {arm!r}; expected one of {ARMS}")
 
 
@@ -269,6 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each chunk per arm; the fastest counts")
     parser.add_argument("--chunk", type=int, default=500, help="sentences per interleaved chunk (default 500)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-arm memory subprocesses")
+    parser.add_argument("--model", default=None,
+                        help="a trained model with the tasks ner, pos, sentiment, topic (e.g. the quickstart's) "
+                             "instead of random heads on MiniLM")
+    parser.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated arms to run (default: all of {ARMS})")
     add_data_dir_argument(parser)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
@@ -278,12 +313,17 @@ def main(argv: list[str] | None = None) -> None:
     DATA_DIR = data_dir_of(parser, args)
     if args.memory_child:
         return memory_child(args)
-    arms = ARMS if onnx_available() else tuple(arm for arm in ARMS if arm != "onnx")
-    if "onnx" not in arms:
-        print('note: onnxruntime or onnxscript is not installed: the onnx arm is skipped (pip install "hf-mtl[onnx]")')
+    chosen = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
+    unknown = [arm for arm in chosen if arm not in ARMS]
+    if unknown or "multitask" not in chosen:
+        parser.error(f"--arms: {unknown or 'multitask is required'} (arms: {', '.join(ARMS)}; multitask is the reference)")
+    arms = tuple(arm for arm in ARMS if arm in chosen and (onnx_available() or arm not in ONNX_ARMS))
+    if len(arms) < len(chosen):
+        print('note: onnxruntime or onnxscript is not installed: the onnx arms are skipped (pip install "hf-mtl[onnx]")')
 
     import torch
     import transformers
+    from torch._dynamo.utils import counters
 
     torch.set_num_threads(args.threads)
     transformers.utils.logging.set_verbosity_error()
@@ -292,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="hf-mtl-bench-") as tmp:
         workdir = Path(tmp)
-        prepare(workdir)
+        prepare(workdir, args.model)
         # Timed in interleaved chunks (every arm runs chunk k before any runs chunk k+1), each chunk `repeats`
         # times per arm keeping its fastest run: on a shared machine, bursts of load from other processes then
         # hit every arm alike and are filtered out, instead of landing on whichever arm ran at that moment.
@@ -300,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
         runs = {arm: build_arm(arm, workdir, args.batch_size, chunks, args.threads) for arm in arms}
         warmup = chunks[0][: 2 * args.batch_size]
         for run in runs.values():
-            run(warmup)
+            run(warmup)  # the compiled arm compiles here
+        graphs_after_warmup = counters["stats"]["unique_graphs"]
         seconds: dict[str, float] = dict.fromkeys(arms, 0.0)
         spread: dict[str, list[float]] = {arm: [] for arm in arms}
         outputs: dict[str, list[Any]] = {arm: [] for arm in arms}
@@ -315,37 +356,75 @@ def main(argv: list[str] | None = None) -> None:
                         outputs[arm].append(output)
                 seconds[arm] += min(times)
                 spread[arm].append(max(times) / min(times))
+        recompiled = counters["stats"]["unique_graphs"] - graphs_after_warmup
         memory = {} if args.no_memory else {arm: measure_memory(arm, args, workdir) for arm in arms}
+    report(args, arms, sentences, seconds, spread, outputs, memory, load_before, recompiled)
 
-    # Sanity: the text tasks of both pipelines agree (same weights); entity grouping differs by design.
-    multitask = [result for output in outputs["multitask"] for result in output]
-    pipelines = [[result for output in outputs["four_pipelines"] for result in output[i]] for i in range(len(TASKS))]
-    agree = {
-        task: sum(mine[task]["label"] == theirs["label"] for mine, theirs in zip(multitask, pipelines[i], strict=True))
-        for i, task in enumerate(TASKS)
-        if TASKS[task]["type"] == "text-classification"
-    }
-    if "onnx" in arms:
-        onnx = [result for output in outputs["onnx"] for result in output]
-        onnx_agree = {
-            task: sum(mine[task]["label"] == theirs[task]["label"] for mine, theirs in zip(multitask, onnx, strict=True))
-            for task in agree
-        }
+
+def compare(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> tuple[dict[str, int], float]:
+    """Per task, the inputs where two pipelines give the same labels (text tasks), the same tags or the same entity
+    spans (token tasks); and the largest |difference| of the scores where they agree."""
+    agree, worst = dict.fromkeys(TASKS, 0), 0.0
+    for a, b in zip(mine, theirs, strict=True):
+        for task, settings in TASKS.items():
+            x, y = a[task], b[task]
+            if x is None or y is None:
+                same, pairs = x == y, []
+            elif settings["type"] == "text-classification":
+                same, pairs = x["label"] == y["label"], [(x, y)]
+            else:
+                key = "entity_group" if task == "ner" else "tag"
+                same = [(w[key], w["start"], w["end"]) for w in x] == [(w[key], w["start"], w["end"]) for w in y]
+                pairs = list(zip(x, y, strict=True)) if same else []
+            agree[task] += same
+            worst = max([worst] + [abs(p["score"] - q["score"]) for p, q in pairs])
+    return agree, worst
+
+
+def report(args: argparse.Namespace, arms: tuple[str, ...], sentences: list[str], seconds: dict[str, float],
+           spread: dict[str, list[float]], outputs: dict[str, list[Any]], memory: dict[str, Any],
+           load_before: float, recompiled: int) -> None:
+    import torch
+    import transformers
+
     n = len(sentences)
+    multitask = [result for output in outputs["multitask"] for result in output]
+    agree: dict[str, int] = {}
+    if "four_pipelines" in arms:  # the text tasks of both agree (same weights); entity grouping differs by design
+        pipelines = [[result for output in outputs["four_pipelines"] for result in output[i]] for i in range(len(TASKS))]
+        agree = {
+            task: sum(mine[task]["label"] == theirs["label"] for mine, theirs in zip(multitask, pipelines[i], strict=True))
+            for i, task in enumerate(TASKS)
+            if TASKS[task]["type"] == "text-classification"
+        }
     speed = {arm: n / total for arm, total in seconds.items()}
     descriptions = {
         "multitask": "MultiTaskPipeline, 4 tasks, 1 encoder pass",
         "four_pipelines": "4 transformers pipelines (exported models)",
         "encoder_floor": "bare encoder forward, pre-tokenized",
         "onnx": "ONNX graph of every head, onnxruntime CPU, argmax",
+        "onnx_pipeline": "MultiTaskPipeline on the ONNX graph (onnxruntime)",
+        "onnx_int8_pipeline": "MultiTaskPipeline on the int8 ONNX graph",
+        "compiled_pipeline": "MultiTaskPipeline, torch_compile=True",
     }
     print(f"{n} sentences in chunks of {args.chunk}, batch size {args.batch_size}, {args.threads} threads, "
           f"fastest of {args.repeats} run(s) per chunk; "
           f"torch {torch.__version__}, transformers {transformers.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; 1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")  # fmt: skip
-    print(f"text-task agreement multitask vs four_pipelines: {', '.join(f'{t} {c}/{n}' for t, c in agree.items())}")
+    if agree:
+        print(f"text-task agreement multitask vs four_pipelines: {', '.join(f'{t} {c}/{n}' for t, c in agree.items())}")
     if "onnx" in arms:
+        onnx = [result for output in outputs["onnx"] for result in output]
+        onnx_agree = {task: sum(mine[task]["label"] == theirs[task]["label"] for mine, theirs in zip(multitask, onnx, strict=True))
+                      for task in TASKS if TASKS[task]["type"] == "text-classification"}
         print(f"text-task agreement multitask vs onnx: {', '.join(f'{t} {c}/{n}' for t, c in onnx_agree.items())}")
+    for arm in PIPELINE_ARMS:
+        if arm in arms:
+            same, worst = compare([result for output in outputs[arm] for result in output], multitask)
+            print(f"{arm} vs multitask (same labels / tags / entity spans): "
+                  f"{', '.join(f'{t} {c}/{n}' for t, c in same.items())}; max |score difference| {worst:.2e}")
+    if "compiled_pipeline" in arms:
+        print(f"compiled_pipeline: {recompiled} graph(s) compiled after the warm-up")
     print()
     print("| arm | what | sentences/s | seconds | slowest/fastest run (median chunk) | peak RSS (MiB) | RSS increase (MiB) |")
     print("|---|---|---:|---:|---:|---:|---:|")
@@ -356,11 +435,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {arm} | {descriptions[arm]} | {speed[arm]:.1f} | {seconds[arm]:.2f} | "
               f"{statistics.median(spread[arm]):.2f} | {peak} | {increase} |")  # fmt: skip
     print()
-    print(
-        f"ratio multitask/four_pipelines={speed['multitask'] / speed['four_pipelines']:.2f} "
-        f"multitask/encoder_floor={speed['multitask'] / speed['encoder_floor']:.2f}"
-        + (f" onnx/multitask={speed['onnx'] / speed['multitask']:.2f}" if "onnx" in arms else "")
-    )
+    terms = [("multitask", "four_pipelines"), ("multitask", "encoder_floor"), ("onnx", "multitask"),
+             ("onnx_pipeline", "multitask"), ("onnx_int8_pipeline", "onnx_pipeline"), ("compiled_pipeline", "multitask")]
+    print("ratio " + " ".join(f"{a}/{b}={speed[a] / speed[b]:.2f}" for a, b in terms if a in arms and b in arms))
 
 
 if __name__ == "__main__":

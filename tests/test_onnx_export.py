@@ -78,7 +78,8 @@ def exported(tmp_path_factory):
     from hf_mtl import MultiTaskConfig, MultiTaskModel
 
     torch.manual_seed(0)
-    model = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=TINY_TASKS)).eval()
+    tasks = {**TINY_TASKS, "score": {**TINY_TASKS["score"], "text_pair": True}}  # a sentence-pair regression
+    model = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=tasks)).eval()
     folder = tmp_path_factory.mktemp("onnx")
     path = export_onnx(model, folder, AutoTokenizer.from_pretrained(minilm_dir()))
     return model, path
@@ -104,6 +105,33 @@ def test_export_has_every_head_with_dynamic_shapes(exported):
     config = json.loads((folder / "config.json").read_text())
     assert config["tasks"]["ner"]["id2label"]["1"] == "B-PER"
     assert "auto_map" not in config and not list(folder.glob("*.py"))  # no code: nothing asks to trust it
+
+
+@pytest.mark.slow
+def test_pair_logits_match_pytorch(exported):
+    """Sentence pairs through the graph: the tokenizer's pair encoding (token types 0 then 1), padded in a batch."""
+    import onnxruntime
+    from transformers import AutoTokenizer
+
+    model, path = exported
+    assert json.loads((path.parent / "config.json").read_text())["tasks"]["score"]["text_pair"] is True
+    tokenizer = AutoTokenizer.from_pretrained(path.parent)
+    batch = tokenizer(["A man is playing a guitar.", "Two dogs run."],
+                      ["Nobody is making any music.", "Some animals are moving quickly across a field."],
+                      truncation=True, padding=True, return_tensors="pt")
+    assert batch["token_type_ids"].max() == 1
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(["logits_score", "logits_sentiment"], {name: batch[name].numpy() for name in onnx_input_names(model)})
+    with torch.no_grad():
+        expected = model.forward_all_tasks(**batch)
+    torch.testing.assert_close(torch.from_numpy(got[0]), expected["score"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(got[1]), expected["sentiment"], atol=1e-5, rtol=1e-4)
+    zero_types = {name: batch[name].numpy() for name in onnx_input_names(model)}
+    zero_types["token_type_ids"] = zero_types["token_type_ids"] * 0
+    (ignored_types,) = session.run(["logits_ner"], zero_types)  # the graph reads the token types (not folded away)
+    with torch.no_grad():
+        ner = model.forward_all_tasks(**batch)["ner"]
+    assert (torch.from_numpy(ignored_types) - ner).abs().max() > 1e-6
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from ..modeling.errors import DataError, did_you_mean
 from ..modeling.task_kinds import task_kind
 from .conll import read_conll, read_conll_split, read_conllu, read_conllu_split
 from .dataset_objects import read_dataset_object
+from .line_formats import LINE_FORMATS, read_line_format
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, brief, check_file, read_text_file
 from .sources import IN_MEMORY_FORMAT, DataSource
 from .tables import read_disk, read_hub, read_parquet, read_table, read_table_lines
@@ -257,8 +258,9 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         if not spec.is_token_task:
             raise DataError(
                 f"{where}: CoNLL files hold token tags; task type is {spec.type!r}. A `.txt` file is read as CoNLL "
-                "unless the source says otherwise: for a delimited text file give `format: tsv` (or `csv`) in its "
-                "mapping, e.g. `train: {path: data/train.txt, format: tsv}`"
+                "unless the source says otherwise: for a delimited file give `format: tsv` (or `csv`) or its `delimiter:` "
+                "(e.g. `train: {path: data/train.txt, delimiter: \"\\t\"}`); for `LABEL text` lines `format: "
+                "label_text` (docs/tasks.md)"
             )
         raw = read_conll_split(source.path, source.tag_column, source.word_column, source.encoding,  # type: ignore[arg-type]
                           allow_missing=spec.group is not None)
@@ -274,7 +276,13 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
             raise DataError(f"{where}: {spec.type} tasks read CoNLL-U files (their HEAD/DEPREL or LEMMA columns); "
                             f"this source is {fmt}")
         stream_note, lines = None, None
-        if fmt in ("csv", "tsv", "json", "jsonl"):
+        if fmt in LINE_FORMATS:
+            if spec.is_token_task:
+                raise DataError(f"{where}: format {fmt!r} holds one label per text; a {spec.type} task needs tags "
+                                "per word (CoNLL, CoNLL-U or JSON lists)")
+            ds, lines = read_line_format(source)
+            ds = _as_spec_columns(ds, spec, where)
+        elif fmt in ("csv", "tsv", "json", "jsonl"):
             ds, lines = read_table_lines(source)
         elif fmt == "parquet":
             ds = read_parquet(source)
@@ -304,6 +312,15 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
         raise DataError(f"{where}: the split is empty (0 examples)")
     _check_declared_labels(result, spec, where)
     return result
+
+
+def _as_spec_columns(ds: datasets.Dataset, spec: TaskSpec, where: str) -> datasets.Dataset:
+    """A line format's ``text`` / ``label`` columns under the task's ``text_column`` / ``label_column``."""
+    if isinstance(spec.text_column, list) or spec.text_pair_column:
+        raise DataError(f"{where}: this format holds one text per example; remove `text_pair_column` and give one "
+                        "`text_column`")
+    renames = {old: new for old, new in (("text", spec.text_column), ("label", spec.label_column)) if old != new}
+    return ds.rename_columns(renames) if renames else ds
 
 
 def _check_declared_labels(result: RawSplit, spec: TaskSpec, where: str) -> None:

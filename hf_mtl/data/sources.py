@@ -25,7 +25,11 @@ from .conll import CONLLU_TAG_COLUMNS
 __all__ = ["DATA_FORMATS", "IN_MEMORY_FORMAT", "SPLITS", "SPLIT_NAMES", "DataSource",
            "datasets_kind", "describe_datasets_object"]
 
-DATA_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet", "hub", "disk", "dataset")
+DATA_FORMATS = ("conll", "conllu", "csv", "tsv", "json", "jsonl", "parquet", "label_text", "class_files",
+                "class_folders", "hub", "disk", "dataset")
+# Options that apply to some formats only: option -> the formats it applies to.
+FORMAT_OPTIONS = {"delimiter": ("csv", "tsv"), "label_prefix": ("label_text",), "label_before": ("label_text",),
+                  "files": ("class_files",)}
 # `format: dataset`: a datasets object given in Python (DataSource.dataset); a recipe cannot hold one.
 IN_MEMORY_FORMAT = "dataset"
 # Names of a DatasetDict's splits that TaskSpec(dataset=...) reads as each task split, in order of preference.
@@ -92,7 +96,15 @@ class DataSource:
         word_column: conll: the column holding the word. ``None`` picks 0, or 1 when the first column is a
             1-based token index (as in UNER ``.iob2`` files).
         field: json only: the key that holds the list of records, for a JSON object file.
-        encoding: The text encoding of the file.
+        encoding: The text encoding of the file (e.g. ``latin-1`` for the MR ``rt-polarity`` files).
+        delimiter: csv/tsv: the character between fields (default ``,`` for csv, a tab for tsv). Given without
+            ``format``, the file is read as delimited text whatever its suffix (``{path: train.txt, delimiter: "\\t"}``).
+        label_prefix: label_text: the prefix that marks a label, e.g. ``__label__`` for fastText files (every
+            leading word with it is a label; several make a list, for a multi-label task).
+        label_before: label_text: keep each label up to this separator, e.g. ``":"`` turns TREC's ``DESC:manner``
+            into ``DESC``.
+        files: class_files: ``{label: file}``, each non-blank line of a file one example of its label (paths are
+            resolved like ``path``).
         rows: Keep only these examples, as a Python slice ``"start:stop"`` over the file's examples in order
             (e.g. ``"0:6080"`` and ``"6080:"`` split one file into train and test). The count kept is noted.
         dataset: Python only: a ``datasets.Dataset``, ``IterableDataset``, ``DatasetDict`` or
@@ -126,6 +138,10 @@ class DataSource:
     field: str | None = None
     encoding: str = "utf-8"
     rows: str | None = None
+    delimiter: str | None = None
+    label_prefix: str | None = None
+    label_before: str | None = None
+    files: dict[str, str] | None = None
     dataset: Any = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -150,7 +166,11 @@ class DataSource:
         if self.dataset is not None or self.format == IN_MEMORY_FORMAT:
             self._validate_dataset(where)
         if self.format is None:
-            if self.name is not None and self.path is None:
+            if self.files is not None and self.path is None:
+                self.format = "class_files"
+            elif self.delimiter is not None:  # a delimited file whatever its suffix (`.txt`)
+                self.format = "tsv" if self.delimiter == "\t" else "csv"
+            elif self.name is not None and self.path is None:
                 self.format = "hub"
             elif self.path is not None:
                 suffix = Path(self.path).suffix.lower()
@@ -173,8 +193,21 @@ class DataSource:
         elif self.format == "hub":
             if not self.name:
                 raise TaskError(f"{where}: format 'hub' needs `name:` (the dataset name or a local dataset folder)")
+        elif self.format == "class_files":
+            self._validate_files(where)
         elif not self.path:
             raise TaskError(f"{where}: format {self.format!r} needs `path:`")
+        for option, formats in FORMAT_OPTIONS.items():
+            if getattr(self, option) is not None and self.format not in formats:
+                raise TaskError(f"{where}: `{option}` applies to format {' / '.join(formats)}, not {self.format!r}")
+        if self.delimiter is not None and (not isinstance(self.delimiter, str) or len(self.delimiter) != 1
+                                           or self.delimiter in "\r\n\"'"):
+            raise TaskError(f"{where}: `delimiter` must be one character other than a quote or a line break, such as "
+                            f"',', ';', '|' or '\\t' (a tab), not {self.delimiter!r}")
+        for option in ("label_prefix", "label_before"):
+            value = getattr(self, option)
+            if value is not None and (not isinstance(value, str) or not value or value != value.strip()):
+                raise TaskError(f"{where}: `{option}` must be non-empty text without spaces, not {value!r}")
         if self.format == "conllu":
             if self.tag_column == -1:
                 self.tag_column = "upos"
@@ -194,6 +227,16 @@ class DataSource:
             raise TaskError(f"{where}: `has_header` must be true or false, not {self.has_header!r}")
         if self.rows is not None and not re.fullmatch(r"\s*-?\d*\s*:\s*-?\d*\s*", str(self.rows)):
             raise TaskError(f"{where}: `rows` must be a slice 'start:stop' such as '0:6080' or '6080:', not {self.rows!r}")
+
+    def _validate_files(self, where: str) -> None:
+        if self.path is not None:
+            raise TaskError(f"{where}: format 'class_files' reads `files: {{label: file}}`, not `path:` (a folder "
+                            "of one subfolder per class is `format: class_folders`)")
+        if not isinstance(self.files, dict) or len(self.files) < 1 or not all(
+                isinstance(v, (str, Path)) and str(v) for v in self.files.values()):
+            raise TaskError(f"{where}: format 'class_files' needs `files:`, a mapping from each label to its file, "
+                            f"e.g. files: {{pos: rt-polarity.pos, neg: rt-polarity.neg}}; got {self.files!r}")
+        self.files = {str(label): str(file) for label, file in self.files.items()}
 
     def _validate_dataset(self, where: str) -> None:
         if self.dataset is None:
@@ -252,6 +295,9 @@ class DataSource:
         if base_dir is not None and source.path is not None and source.format != "hub":
             path = Path(source.path).expanduser()  # `~/data/x.csv` was kept unexpanded, then "missing"
             source.path = str(path if path.is_absolute() else Path(base_dir) / path)
+        if base_dir is not None and source.files:
+            source.files = {label: str(Path(file).expanduser() if Path(file).expanduser().is_absolute()
+                                       else Path(base_dir) / file) for label, file in source.files.items()}
         if base_dir is not None and source.format == "hub" and source.name is not None:
             # a local dataset folder named relatively (starts with ./ or ../) is resolved too
             if source.name.startswith(("./", "../")):
@@ -279,7 +325,7 @@ class DataSource:
             if self.format == "conllu" and f.name == "tag_column":
                 default = "upos"
             if value != default:
-                out[f.name] = list(value) if isinstance(value, list) else value
+                out[f.name] = list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
         return out
 
     def describe(self) -> str:
@@ -290,4 +336,8 @@ class DataSource:
             return f"hub dataset {self.name!r}" + (f" ({self.config})" if self.config else "")
         if self.format == "disk":
             return f"saved dataset {self.path}"
+        if self.format == "class_files":
+            return "class files " + ", ".join(f"{label}: {file}" for label, file in (self.files or {}).items())
+        if self.format == "class_folders":
+            return f"class folders {self.path}"
         return f"{self.format} file {self.path}"

@@ -118,7 +118,7 @@ def _read_delimited(path: Path, text: str, source: DataSource) -> tuple[datasets
     """CSV/TSV records with Python's ``csv`` module: every value the string written (no type guessing), a record
     with more fields than there are columns an error naming its line, missing trailing fields null; the physical
     line each record starts on."""
-    delimiter = "\t" if source.format == "tsv" else ","
+    delimiter = source.delimiter or ("\t" if source.format == "tsv" else ",")
     quoting = csv.QUOTE_NONE if source.format == "tsv" else csv.QUOTE_MINIMAL
     reader = csv.reader(_physical_lines(text), delimiter=delimiter, quoting=quoting)
     records = _records(path, reader)
@@ -141,7 +141,7 @@ def _read_delimited(path: Path, text: str, source: DataSource) -> tuple[datasets
             raise DataError(
                 f"{path}:{line}: {len(record)} fields, but {what} {len(names)} columns: {record[:len(names) + 2]}; "
                 f"is there a stray {delimiter!r} in the text? " + (
-                    "TSV files have no quoting: remove tabs from the text" if delimiter == "\t"
+                    "TSV files have no quoting: remove tabs from the text" if source.format == "tsv"
                     else "quote fields that contain commas"
                 )
             )

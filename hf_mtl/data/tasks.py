@@ -36,10 +36,10 @@ from ..modeling.configuration_multitask import (
 from ..modeling.errors import TaskError, did_you_mean
 from ..modeling.pooling import check_pooling
 from ..modeling.task_kinds import (
-    METRIC_MAIN_KEYS,
     PROBLEM_TYPES,
     SINGLE_LABEL_CLASSIFICATION,
     TASK_TYPES,
+    WORD_SPLITTINGS,
     Problem,
     check_loss_weight,
     default_metric,
@@ -47,6 +47,7 @@ from ..modeling.task_kinds import (
     task_kind,
     task_problem,
 )
+from .metric_choice import metric_choice
 from .sources import DATA_FORMATS, SPLIT_NAMES, SPLITS, DataSource, datasets_kind
 
 __all__ = [
@@ -86,7 +87,8 @@ class TaskSpec:
             Without ``validation``, a ``validation_fraction`` of train is carved off (seeded by ``split_seed``).
         text_column: Text tasks: the text column, or a list of columns joined with a space. Token tasks read
             from hub/json/disk sources: the column holding the list of words.
-        text_pair_column: Text tasks: an optional second text (sentence pairs).
+        text_pair_column: Text tasks: an optional second text (sentence pairs). The model config then records
+            ``text_pair: true``, and the pipeline takes ``{"text": ..., "text_pair": ...}`` for the task.
         label_column: The label column (token tasks from hub/json/disk: the list of tags).
         labels: The label names, in id order. Inferred from train when left out (sorted; ``"O"`` first).
         label_map: Raw value -> label name, e.g. ``{1: "World", 2: "Sports"}``; ClassLabel features map to
@@ -95,11 +97,25 @@ class TaskSpec:
             ``"regression"``.
         label_separator: Multi-label given as one delimited string (e.g. ``"|"``).
         max_length: Longest tokenized input; longer inputs are truncated, and that is reported.
-        metric: The metric to report; defaults from the task (see :meth:`resolved_metric`).
+        metric: The metric to report; defaults from the task (see :meth:`resolved_metric`). Or ``evaluate``
+            modules: ``{evaluate: metrics/my_metric.py}`` (a local script or folder, or a Hub id where the Hub is
+            reachable), ``{evaluate: [a, b], main: f1}`` combined with ``evaluate.combine``; kept as the string
+            ``evaluate:<module>,...#<main>`` (``hf_mtl.data.metric_choice``).
         label_all_subwords: Token tasks: label every sub-word with its word's tag (default: the first only).
+        word_splitting: Token tasks: how the pipeline cuts *raw* text into this task's words: ``"whitespace"``
+            (``@sarah_k`` and ``don't`` stay one word) or ``"tokenizer"`` (the tokenizer's pre-tokenizer: also at
+            punctuation). Default: read from the training words (:func:`~hf_mtl.data.task_data.guess_word_splitting`)
+            and stored in the model config.
         validation_fraction / split_seed: How to carve a validation split from train when there is none.
+        test_fraction: Carve a test split of this fraction of train's examples (seeded by ``split_seed``), for a
+            data set that ships one file: with ``validation_fraction`` (also a fraction of the file), one file gives
+            train, validation and test, the same on every run; the counts are noted. Needs no ``test:``.
         max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
         loss_weight: Weight of this task's loss.
+        standardize: Regression only: standardise the targets with the mean and standard deviation of train's
+            targets (stored in the model's config as ``standardize: {mean, std}``). The loss is computed on the
+            standardised scale (a 1-5 score no longer starts at a loss near 10 beside cross-entropies near 1); the
+            model, pipeline, ``evaluate``, ``predict`` and exports give predictions on the raw scale.
         dropout: Head dropout (``None``: the encoder's).
         pooling: Text tasks: how the head reads the sequence, ``family`` (default: as the encoder family's own
             ``*ForSequenceClassification``), ``cls``, ``mean``, ``max`` or ``last`` (``hf_mtl.modeling.pooling``).
@@ -135,16 +151,19 @@ class TaskSpec:
     problem_type: str = SINGLE_LABEL_CLASSIFICATION
     label_separator: str | None = None
     max_length: int = 128
-    metric: str | None = None
+    metric: str | dict[str, Any] | None = None
     label_all_subwords: bool = False
     validation_fraction: float = 0.1
+    test_fraction: float | None = None
     split_seed: int = 0
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     loss_weight: float = 1.0
+    standardize: bool = False
     dropout: float | None = None
     decoder: str | None = None
     pooling: str | None = None
+    word_splitting: str | None = None
     group: str | None = None
     dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
@@ -203,6 +222,12 @@ class TaskSpec:
             raise TaskError(f"{where}: `text_column` must be a column name, not {self.text_column!r}")
         if self.text_pair_column is not None and self.is_token_task:
             raise TaskError(f"{where}: `text_pair_column` applies to text-classification tasks only")
+        if self.word_splitting is not None:
+            if not self.is_token_task:
+                raise TaskError(f"{where}: `word_splitting` applies to token tasks (how raw text is cut into words)")
+            if self.word_splitting not in WORD_SPLITTINGS:
+                raise TaskError(f"{where}: `word_splitting` must be one of {', '.join(WORD_SPLITTINGS)}, not "
+                                f"{self.word_splitting!r}{did_you_mean(str(self.word_splitting), WORD_SPLITTINGS)}")
 
     def _check_labels(self, where: str) -> None:
         """``labels``, ``label_map`` and ``label_separator`` well formed, and given only where they apply."""
@@ -228,6 +253,16 @@ class TaskSpec:
             raise TaskError(f"{where}: `max_length` must be an integer >= 2, not {self.max_length!r}")
         if not isinstance(self.validation_fraction, (int, float)) or not 0 < self.validation_fraction < 1:
             raise TaskError(f"{where}: `validation_fraction` must be between 0 and 1, not {self.validation_fraction!r}")
+        if self.test_fraction is not None:
+            if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) or not (
+                    0 < self.test_fraction < 1):
+                raise TaskError(f"{where}: `test_fraction` must be between 0 and 1, not {self.test_fraction!r}")
+            if self.test is not None or self.train is None:
+                raise TaskError(f"{where}: `test_fraction` carves a test split from `train:`; give one of "
+                                "`test:` and `test_fraction`" + ("" if self.train is not None else ", and `train:`"))
+            if self.validation is None and self.test_fraction + self.validation_fraction >= 1:
+                raise TaskError(f"{where}: `test_fraction` ({self.test_fraction}) + `validation_fraction` "
+                                f"({self.validation_fraction}) leave nothing to train on; keep their sum below 1")
         for key in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -245,11 +280,11 @@ class TaskSpec:
         if self.decoder == "crf" and self.label_all_subwords:
             raise TaskError(f"{where}: `decoder: crf` chains the tags of words (their first sub-words); it cannot "
                             "be combined with `label_all_subwords: true`")
-        if self.metric is not None and (not isinstance(self.metric, str) or self.metric not in METRIC_MAIN_KEYS):
-            raise TaskError(
-                f"{where}: `metric` must be one of {', '.join(METRIC_MAIN_KEYS)}, not {self.metric!r}"
-                f"{did_you_mean(self.metric, METRIC_MAIN_KEYS)}"
-            )
+        self.metric = metric_choice(self.metric, where, self.base_dir)  # a built-in name or evaluate modules
+        if not isinstance(self.standardize, bool):
+            raise TaskError(f"{where}: `standardize` must be true or false, not {self.standardize!r}")
+        if self.standardize and not self.is_regression:
+            raise TaskError(f"{where}: `standardize` applies to regression tasks (problem_type: regression) only")
         if not isinstance(self.split_seed, int):
             raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
         if self.group is not None and (not isinstance(self.group, str) or not TASK_NAME_PATTERN.match(self.group)):
@@ -318,6 +353,8 @@ class TaskSpec:
         for split in SPLITS:
             if kwargs.get(split) is not None:
                 kwargs[split] = DataSource.from_value(kwargs[split], f"{prefix}, `{split}`", base_dir)
+        if base_dir is not None:  # evaluate modules named relatively live beside the recipe
+            kwargs["metric"] = metric_choice(kwargs.get("metric"), prefix, base_dir)
         try:
             return cls(**kwargs)
         except TaskError as err:
@@ -372,11 +409,16 @@ class TaskSpec:
         labels = labels if labels is not None else self.labels
         return default_metric({"type": self.type, "problem_type": self.problem_type, "labels": labels})
 
-    def head_config(self, labels: list[str] | None = None) -> dict[str, Any]:
+    def head_config(self, labels: list[str] | None = None, standardize: dict[str, float] | None = None,
+                    word_splitting: str | None = None) -> dict[str, Any]:
         """The per-task entry the model config stores.
 
         Args:
             labels: The label names in id order (ignored for regression, which has one output ``"value"``).
+            standardize: Regression with ``standardize: true``: ``{"mean", "std"}`` of the train targets
+                (:attr:`hf_mtl.data.task_data.TaskData.head_config` fits them).
+            word_splitting: Token tasks: the word splitting read from the training data, used when the spec sets
+                none (``TaskData.head_config`` passes it).
 
         Example:
 
@@ -390,7 +432,9 @@ class TaskSpec:
         if not names:
             raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
         entry = {"type": self.type, "labels": list(names), "problem_type": self.problem_type, "dropout": self.dropout,
-                 "loss_weight": self.loss_weight, "decoder": self.decoder, "pooling": self.pooling}
+                 "loss_weight": self.loss_weight, "decoder": self.decoder, "standardize": standardize,
+                 "text_pair": self.text_pair_column is not None, "pooling": self.pooling,
+                 "word_splitting": (self.word_splitting or word_splitting) if self.is_token_task else None}
         try:
             return normalize_task_config(self.name, entry)  # the model config's entry, built by the config
         except ValueError as error:
@@ -399,8 +443,8 @@ class TaskSpec:
 
 # Settings every task of a group must share: its examples are read, split and tokenized once. Their kinds may
 # differ (UPOS, lemmas and a parser on one CoNLL-U file) as long as all are labelled per word or all per text.
-GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column",
-                       "validation_fraction", "split_seed", "max_train_examples", "max_eval_examples")
+GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column", "word_splitting",
+                       "validation_fraction", "test_fraction", "split_seed", "max_train_examples", "max_eval_examples")
 
 
 def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:

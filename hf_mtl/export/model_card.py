@@ -12,6 +12,7 @@ that hf_mtl did not write (no :data:`CARD_MARKER` line) is never overwritten: th
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import platform
@@ -22,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.repocard_data import eval_results_to_model_index
 
 from ..metrics.keys import EVAL_PREFIX, NOT_SCORES, average_key, main_metric_key, parse_metric_key
 from ..modeling.configuration_multitask import HF_MTL_VERSION
+from ..modeling.errors import RecipeError, did_you_mean
 from ..modeling.task_kinds import task_problem
 from .public_names import is_hub_id, public_name
 
@@ -39,6 +42,30 @@ CARD_MARKER = (
 MODEL_ID_PLACEHOLDER = "path/or/hub-id-of-this-model"  # in "how to use" until the Hub id is known
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "model_card.md"
 DEFAULT_TAGS = ("hf-mtl", "multi-task")
+# What the card says, kept beside the weights so that `hf-mtl evaluate` can add its scores to the card later.
+# Not uploaded ("_*" files are never pushed): it is the card's source, the card itself is README.md.
+CARD_DATA_FILE = "_hf_mtl_card.json"
+RECIPE_CARD_KEYS = ("model_name", "license", "language", "datasets", "tags")  # a recipe's `card:` section
+
+
+class _PerTaskCardData(ModelCardData):
+    """``ModelCardData`` whose ``model-index`` holds one result per task and split.
+
+    huggingface_hub groups results by task type and dataset: two tasks of a task group (the same file, the same
+    type) became one result named after the first task, holding the other's metric too. Here each result is one
+    task's, its metrics under its name.
+    """
+
+    def _to_dict(self, data_dict: dict[str, Any]) -> None:
+        if self.eval_results is None:
+            return
+        groups: dict[tuple[Any, ...], list[EvalResult]] = {}
+        for result in self.eval_results:
+            groups.setdefault((result.task_name, *result.unique_identifier), []).append(result)
+        results = [entry for group in groups.values()
+                   for entry in eval_results_to_model_index(self.model_name, group)[0]["results"]]
+        data_dict["model-index"] = [{"name": self.model_name, "results": results}]
+        del data_dict["eval_results"], data_dict["model_name"]
 
 
 @dataclass
@@ -97,7 +124,9 @@ class MultiTaskModelCardData:
         eval_splits: ``{task: split}`` that ``eval_``-prefixed scores were computed on (default ``validation``);
             scores with another prefix name their split by it (``test_ner_f1`` is on ``test``).
 
-    Filled in while training (not arguments): ``task_data`` (task -> split -> :class:`DatasetRef`), ``results``
+    Filled in while training (not arguments): ``task_data`` (task -> split -> :class:`DatasetRef`), ``task_inputs``
+        (task -> what it reads: a text, a text pair and its columns), ``task_groups`` (task -> its task group),
+        ``results``
     (task -> split -> metrics, with the step), ``averages``, ``eval_lines`` (evaluations during training),
     ``hyperparameters``, ``train_info``, ``examples_seen``, ``notes``.
 
@@ -120,6 +149,8 @@ class MultiTaskModelCardData:
     eval_splits: dict[str, str] = field(default_factory=dict)
 
     task_data: dict[str, dict[str, DatasetRef]] = field(default_factory=dict, init=False)
+    task_inputs: dict[str, str] = field(default_factory=dict, init=False)
+    task_groups: dict[str, str] = field(default_factory=dict, init=False)
     results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, init=False)
     averages: dict[str, float] = field(default_factory=dict, init=False)
     eval_lines: list[dict[str, Any]] = field(default_factory=list, init=False)
@@ -143,10 +174,18 @@ class MultiTaskModelCardData:
             spec = getattr(item, "spec", item)
             splits = {split: DatasetRef.from_source(getattr(spec, split, None), split)
                       for split in ("train", "validation", "test")}
-            if splits["validation"] is None and splits["train"] is not None:
-                splits["validation"] = dataclasses.replace(splits["train"], split="validation",
-                                                           note="carved from train")
+            for split in ("validation", "test"):
+                carved = split == "validation" or getattr(spec, "test_fraction", None) is not None
+                if splits[split] is None and splits["train"] is not None and carved:
+                    splits[split] = dataclasses.replace(splits["train"], split=split, note="carved from train")
             self.task_data[spec.name] = {split: ref for split, ref in splits.items() if ref is not None}
+            pair = getattr(spec, "text_pair_column", None)
+            if pair:
+                self.task_inputs[spec.name] = f"text pair (`{spec.text_column}`, `{pair}`)"
+            elif hasattr(spec, "is_token_task"):
+                self.task_inputs[spec.name] = "words" if spec.is_token_task else "text"
+            if getattr(spec, "group", None):
+                self.task_groups[spec.name] = spec.group
             for report in (getattr(item, "truncation", None) or {}).values():
                 if getattr(report, "any_loss", False) and str(report) not in self.notes:  # a group's tasks share one
                     self.notes.append(str(report))
@@ -225,21 +264,23 @@ class MultiTaskModelCardData:
         dataset_ids = sorted({ref.hub_id for refs in self.task_data.values() for ref in refs.values() if ref.hub_id}
                              | set(self.datasets.values()))
         encoder_type = model.config.encoder.model_type
-        model_name = self.model_name or f"{encoder_type} multi-task model: {', '.join(tasks)}"
-        card_data = ModelCardData(
+        model_name = self.model_name or default_title(base_id or base_text, encoder_type, list(tasks))
+        card_data = _PerTaskCardData(
             language=self.language, license=self.license, library_name="transformers",
             pipeline_tag=self.pipeline_tag or next(iter(tasks.values()))["type"],
             tags=[*DEFAULT_TAGS, *sorted({s["type"] for s in tasks.values()}), *self.tags],
             base_model=base_id, datasets=dataset_ids or None, model_name=model_name,
             eval_results=self._eval_results(tasks, task_metrics) or None,
         )
-        return ModelCard.from_template(
+        card = ModelCard.from_template(
             card_data, template_path=str(TEMPLATE_PATH), marker=CARD_MARKER, model_name=model_name,
             encoder_type=encoder_type, base_model=base_text,
             model_id=self.model_id or MODEL_ID_PLACEHOLDER, first_task=next(iter(tasks)),
             example="Angela Merkel visited Paris on Tuesday.",
             **self._body(tasks, task_metrics),
         )
+        card.data = card_data  # from_template re-parses the metadata into a plain ModelCardData, which re-merges
+        return card
 
     def _body(self, tasks: Mapping[str, Any], task_metrics: Mapping[str, str]) -> dict[str, Any]:
         """The template's tables and lists (plain strings: the template only lays them out)."""
@@ -249,11 +290,15 @@ class MultiTaskModelCardData:
             metric = task_metrics.get(task, "")
             key = main_metric_key(metric) if metric else ""
             kind = settings["type"] + (f" ({settings['problem_type']})" if settings.get("problem_type") else "")
+            if settings.get("standardize"):  # the head learns (y - mean) / std; it outputs the raw scale
+                scale = settings["standardize"]
+                kind += f", targets standardised (train mean {scale['mean']:.4g}, std {scale['std']:.4g})"
             train_ref = self.task_data.get(task, {}).get("train")
             if task in self.datasets:
                 train_ref = DatasetRef(name=self.datasets[task], hub_id=self.datasets[task])
             task_rows.append({
                 "name": task, "type": kind, "num_labels": len(labels),
+                "input": self.task_inputs.get(task, "-"), "group": self.task_groups.get(task, "-"),
                 "metric": f"{metric} ({key})" if metric else "", "train_data": train_ref.describe() if train_ref else "-",
                 "labels": "(regression)" if task_problem(settings).fixed_labels else
                 ", ".join(f"`{label}`" for label in labels[:40]) + (" ..." if len(labels) > 40 else ""),
@@ -267,7 +312,8 @@ class MultiTaskModelCardData:
         data_lines = [f"{task}, {split}: {ref.describe()}" for task, refs in self.task_data.items()
                       for split, ref in refs.items()]
         return {
-            "tasks": task_rows, "results": result_rows, "data_lines": data_lines, "notes": self.notes,
+            "tasks": task_rows, "results": result_rows, "has_groups": bool(self.task_groups),
+            "has_pairs": any(value.startswith("text pair") for value in self.task_inputs.values()), "data_lines": data_lines, "notes": self.notes,
             "averages": [{"split": split, "score": f"{score:.4f}"} for split, score in self.averages.items()],
             "eval_lines": _eval_table(self.eval_lines, task_metrics),
             "train_summary": _train_summary(self.train_info),
@@ -279,6 +325,89 @@ class MultiTaskModelCardData:
                                 for name, value in self.hyperparameters.items()],
             "versions": list(library_versions().items()),
         }
+
+
+    # ------------------------------------------------------------------ recipes
+    @classmethod
+    def from_recipe(cls, section: Any, where: str, tasks: Iterable[str]) -> MultiTaskModelCardData:
+        """The card data a recipe's ``card:`` section sets: ``model_name`` (the title), ``license``, ``language``
+        (a code or a list), ``datasets`` (a Hub dataset id for every task, or ``{task: id}``) and ``tags``.
+
+        Raises:
+            RecipeError: an unknown key, a value of the wrong kind, a ``datasets`` key that is not a task.
+        """
+        section = section or {}
+        if not isinstance(section, dict):
+            raise RecipeError(f"{where}: `card` must be a mapping with keys {', '.join(RECIPE_CARD_KEYS)}")
+        for key in section:
+            if key not in RECIPE_CARD_KEYS:
+                raise RecipeError(f"{where}: unknown key {key!r}{did_you_mean(str(key), RECIPE_CARD_KEYS)}; valid "
+                                  f"keys: {', '.join(RECIPE_CARD_KEYS)}")
+        for key in ("model_name", "license"):
+            if section.get(key) is not None and not isinstance(section[key], str):
+                raise RecipeError(f"{where}.{key}: expected text, got {section[key]!r}")
+        for key in ("language", "tags"):
+            value = section.get(key)
+            if value is not None and not (isinstance(value, str) or isinstance(value, list)
+                                          and all(isinstance(v, str) for v in value)):
+                raise RecipeError(f"{where}.{key}: expected text or a list of text, got {value!r}")
+        tasks = list(tasks)
+        datasets = section.get("datasets") or {}
+        if isinstance(datasets, str):
+            datasets = dict.fromkeys(tasks, datasets)
+        if not isinstance(datasets, dict) or not all(isinstance(v, str) for v in datasets.values()):
+            raise RecipeError(f"{where}.datasets: expected a Hub dataset id, or {{task: Hub dataset id}}, got "
+                              f"{datasets!r}")
+        for task in datasets:
+            if task not in tasks:
+                raise RecipeError(f"{where}.datasets: {task!r} is not a task of the recipe{did_you_mean(str(task), tasks)}"
+                                  f" (its tasks: {', '.join(tasks)})")
+        tags = section.get("tags") or []
+        return cls(language=section.get("language"), license=section.get("license"),
+                   model_name=section.get("model_name"), datasets=dict(datasets),
+                   tags=[tags] if isinstance(tags, str) else list(tags))
+
+    # ------------------------------------------------------------------ persistence
+    def to_json_dict(self) -> dict[str, Any]:
+        """Every field as JSON values (hyperparameters as text), for :func:`save_card_data`."""
+        out = dataclasses.asdict(self)
+        out["hyperparameters"] = {name: str(getattr(value, "value", value)) for name, value in self.hyperparameters.items()}
+        return out
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> MultiTaskModelCardData:
+        """The card data :meth:`to_json_dict` wrote (unknown keys are ignored)."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        card = cls(**{k: v for k, v in data.items() if k in names and names[k].init})
+        for key in (n for n, f in names.items() if not f.init and n in data):
+            setattr(card, key, data[key])
+        card.task_data = {task: {split: DatasetRef(**ref) for split, ref in refs.items()}
+                          for task, refs in (data.get("task_data") or {}).items()}
+        return card
+
+
+def default_title(base: str | None, encoder_type: str, tasks: list[str]) -> str:
+    """The card's title without ``model_name``: the base model's name and the tasks, e.g.
+    ``all-MiniLM-L6-v2 fine-tuned for ner, pos and sentiment``."""
+    match = re.search(r"`([^`]+)`", base or "")
+    name = (match.group(1) if match else (base or "").rsplit("/", 1)[-1]) or f"{encoder_type} encoder"
+    listed = tasks[0] if len(tasks) == 1 else f"{', '.join(tasks[:-1])} and {tasks[-1]}"
+    return f"{name} fine-tuned for {listed}" if len(tasks) <= 6 else f"{name} fine-tuned for {len(tasks)} tasks"
+
+
+def save_card_data(data: MultiTaskModelCardData, folder: str | os.PathLike) -> Path:
+    """Write ``data`` as :data:`CARD_DATA_FILE` in ``folder`` (what a later ``hf-mtl evaluate`` adds to)."""
+    path = Path(folder) / CARD_DATA_FILE
+    path.write_text(json.dumps(data.to_json_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def load_card_data(folder: str | os.PathLike) -> MultiTaskModelCardData | None:
+    """The card data saved with the model in ``folder``, or ``None`` when there is none (or it is unreadable)."""
+    try:
+        return MultiTaskModelCardData.from_json_dict(json.loads((Path(folder) / CARD_DATA_FILE).read_text("utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _eval_table(lines: list[dict[str, Any]], task_metrics: Mapping[str, str]) -> str:

@@ -74,7 +74,8 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             )
     if kind.pooled:
         _set_family_pooling(config, task, settings.get("pooling") or family_pooling(encoder_config))
-    head_state = model.heads[task].state_dict()
+    head = model.heads[task]  # a regression head with `standardize` folds its affine into the linear layer
+    head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
     state = _prefixed(layout.encoder_prefix, model.encoder.state_dict())
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))

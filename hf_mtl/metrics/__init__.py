@@ -1,7 +1,8 @@
 """Evaluation metrics for every task kind, as pure functions of numpy arrays and lists.
 
 Thin wrappers over ``seqeval`` (entities), ``scikit-learn`` (classification) and ``scipy`` (correlations), with no
-dependency on the ``evaluate`` library (its Hub-hosted metric scripts cannot load offline). Which metric a task
+dependency on the ``evaluate`` library by default (its Hub-hosted metric scripts cannot load offline); a task's
+``metric:`` may name ``evaluate`` modules instead (:mod:`.evaluate_modules`). Which metric a task
 gets, and its main key, is the task-kind registry's decision (:mod:`hf_mtl.modeling.task_kinds`).
 
 Entity tags are read with the scheme that :func:`~hf_mtl.modeling.task_kinds.detect_label_scheme` finds in the label set:
@@ -32,6 +33,7 @@ import numpy as np
 from ..modeling.errors import HfMtlError
 from ..modeling.task_kinds import IGNORE_INDEX, METRIC_MAIN_KEYS, detect_label_scheme
 from .entities import SEQEVAL_SCHEMES, seqeval_report, seqeval_scores, token_accuracy
+from .evaluate_modules import evaluate_scores, is_evaluate_metric
 from .keys import main_metric_key
 from .parsing import attachment_scores, packed_attachment_scores
 from .scores import check_same_length, classification_scores, multilabel_scores, regression_scores
@@ -118,6 +120,24 @@ def _token_tags(
     return y_true, y_pred
 
 
+def _evaluate_module_scores(metric: str, predictions: np.ndarray, label_ids: np.ndarray,
+                            labels_map: dict[int, str]) -> dict[str, float]:
+    """What ``evaluate`` modules are given: tag lists per sentence (labels per token, as the ``seqeval`` module
+    takes them), 0/1 rows (multi-label), floats (regression, integer label ids otherwise), then their scores."""
+    if label_ids.ndim == 2 and not np.issubdtype(label_ids.dtype, np.floating):  # token tasks
+        references, outputs = _token_tags(predictions, label_ids, labels_map)
+    elif label_ids.ndim == 2:  # multi-hot targets
+        references, outputs = (label_ids > 0.5).astype(int).tolist(), (predictions > 0).astype(int).tolist()
+    elif np.issubdtype(label_ids.dtype, np.floating):  # regression
+        references, outputs = label_ids.reshape(-1).tolist(), predictions.reshape(-1).tolist()
+    else:
+        ids = predictions.argmax(axis=-1) if predictions.ndim >= 2 and predictions.shape[-1] > 1 else predictions
+        keep = label_ids.reshape(-1) != IGNORE_INDEX
+        references = label_ids.reshape(-1)[keep].astype(int).tolist()
+        outputs = np.rint(ids.reshape(-1)[keep]).astype(int).tolist()
+    return evaluate_scores(metric, outputs, references)
+
+
 def compute_task_metrics(
     metric: str,
     predictions: np.ndarray,
@@ -166,6 +186,9 @@ def compute_task_metrics(
     predictions = _as_array(predictions)
     label_ids = _as_array(label_ids)
     labels_map = _normalize_id2label(id2label)
+
+    if is_evaluate_metric(metric):
+        return _evaluate_module_scores(metric, predictions, label_ids, labels_map)
 
     if metric == "attachment":
         return packed_attachment_scores(predictions, label_ids, labels_map)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..modeling.errors import TaskError, did_you_mean
 from ..modeling.task_kinds import METRIC_MAIN_KEYS, TASK_KINDS, Problem
+from .evaluate_modules import is_evaluate_metric, parse_evaluate_metric
 
 __all__ = [
     "AVERAGE",
@@ -78,6 +79,8 @@ def main_metric_key(metric: str) -> str:
 
     ```
     """
+    if is_evaluate_metric(metric):  # evaluate modules: the `main:` key, or the one module's name
+        return parse_evaluate_metric(metric)[1]
     if metric not in METRIC_MAIN_KEYS:
         raise TaskError(
             f"Unknown metric {metric!r}{did_you_mean(metric, list(METRIC_MAIN_KEYS))}; valid metrics are "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import re
 from typing import Any
@@ -18,7 +19,14 @@ from transformers.configuration_utils import SubConfigSpec
 
 from .encoder_families import family_pooling
 from .pooling import FAMILY, check_pooling
-from .task_kinds import PROBLEM_TYPES, TASK_TYPES, check_loss_weight, task_kind
+from .task_kinds import (
+    PROBLEM_TYPES,
+    REGRESSION_PROBLEM,
+    TASK_TYPES,
+    WORD_SPLITTINGS,
+    check_loss_weight,
+    task_kind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +35,27 @@ HF_MTL_VERSION = "0.1.0"
 
 TASK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation",
-             "decoder", "pooling")
+             "decoder", "text_pair", "word_splitting", "standardize", "pooling")
+
+
+def check_standardize(value: Any, name: str, problem_type: str | None) -> dict[str, float] | None:
+    """The one rule for a regression task's target standardisation: ``None``, or ``{"mean": m, "std": s}`` (the
+    train targets' mean and standard deviation, ``s > 0``), on a regression task only; else ``ValueError``.
+
+    Example:
+        >>> check_standardize({"mean": 3.5, "std": 1.0}, "relatedness", "regression")
+        {'mean': 3.5, 'std': 1.0}
+    """
+    if value is None:
+        return None
+    if problem_type != REGRESSION_PROBLEM:
+        raise ValueError(f"Task '{name}': `standardize` applies to regression tasks only, not {problem_type}.")
+    if not isinstance(value, dict) or set(value) != {"mean", "std"} or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value.values()
+    ) or value["std"] <= 0:
+        raise ValueError(f"Task '{name}': `standardize` must be {{'mean': number, 'std': number > 0}} (the train "
+                         f"targets' mean and standard deviation), not {value!r}.")
+    return {"mean": float(value["mean"]), "std": float(value["std"])}
 
 
 def _version_tuple(version: Any) -> tuple[int, ...]:
@@ -125,6 +153,7 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
             f"got {len(id2label)}."
         )
     dropout = check_dropout(task.get("dropout"), f"Task '{name}'")
+    text_pair, splitting = _check_inputs(name, task, kind.per_token)
     loss_weight = check_loss_weight(task.get("loss_weight", 1.0), f"Task '{name}'")
     normalized = {
         "type": task_type,
@@ -145,7 +174,30 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         normalized["pooling"] = family_pooling(encoder) if pooling in (None, FAMILY) else pooling
     if decoder is not None:  # only a non-default decoder is stored: earlier configs stay as they were
         normalized["decoder"] = decoder
+    if text_pair:  # stored only when true, as `decoder`
+        normalized["text_pair"] = True
+    if splitting is not None:
+        normalized["word_splitting"] = splitting
+    standardize = check_standardize(task.get("standardize"), name, normalized.get("problem_type"))
+    if standardize is not None:  # regression targets standardised: the head predicts (y - mean) / std
+        normalized["standardize"] = standardize
     return normalized
+
+
+def _check_inputs(name: str, task: dict[str, Any], per_token: bool) -> tuple[bool, str | None]:
+    """What a task reads: ``text_pair`` (text tasks trained on sentence pairs) and ``word_splitting`` (token tasks:
+    how raw text is cut into words, one of ``task_kinds.WORD_SPLITTINGS``)."""
+    text_pair, splitting = task.get("text_pair", False), task.get("word_splitting")
+    if not isinstance(text_pair, bool):
+        raise ValueError(f"Task '{name}': `text_pair` must be true or false, not {text_pair!r}")
+    if text_pair and per_token:
+        raise ValueError(f"Task '{name}': `text_pair` applies to text tasks; a token task reads one text")
+    if splitting is not None:
+        if per_token is False:
+            raise ValueError(f"Task '{name}': `word_splitting` applies to token tasks (their words), not text tasks")
+        if splitting not in WORD_SPLITTINGS:
+            raise ValueError(f"Task '{name}': `word_splitting` must be one of {', '.join(WORD_SPLITTINGS)}, not {splitting!r}")
+    return text_pair, splitting
 
 
 def _is_local_path(value: Any) -> bool:
@@ -177,7 +229,10 @@ class MultiTaskConfig(PretrainedConfig):
             For each task name: `type` (`"token-classification"` or `"text-classification"`), `labels` or
             `id2label`, `problem_type` for text tasks (`"single_label_classification"`,
             `"multi_label_classification"`, `"regression"`), `dropout` (head dropout, default: the encoder's
-            hidden dropout) and `loss_weight` (default 1.0).
+            hidden dropout) and `loss_weight` (default 1.0); `text_pair: true` for a text task trained on sentence
+            pairs (the pipeline then takes `{"text": ..., "text_pair": ...}`), and `word_splitting` (`"whitespace"`
+            or `"tokenizer"`) for a token task: how the pipeline cuts raw text into its words (see
+            `task_kinds.WORD_SPLITTINGS`; not given: as the tokenizer's pre-tokenizer does).
         hf_mtl_version (`str`): the hf_mtl version that wrote the config (filled in automatically). A config from
             an older version loads with defaults for the task settings it lacks; one from a newer version loads with
             a warning, ignoring task settings this version does not know and skipping tasks it cannot build (an

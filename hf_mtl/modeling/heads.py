@@ -207,6 +207,11 @@ class SequenceClassificationHead(nn.Module):
     ``problem_type`` picks the loss: cross-entropy (`single_label_classification`, labels `(batch,)` ids),
     BCE-with-logits (`multi_label_classification`, labels `(batch, num_labels)` floats in {0, 1}) or MSE
     (`regression`, labels `(batch,)` floats, one output).
+
+    ``standardize`` (regression, ``{"mean": m, "std": s}`` fitted on the train targets): the linear layer predicts
+    the standardised target ``(y - m) / s``, the loss is the MSE on that scale, and ``forward`` returns
+    ``prediction * s + m``, the raw scale, so every consumer (pipeline, evaluation, ONNX) sees raw values.
+    :meth:`export_state_dict` folds the affine into the linear layer for a plain transformers export.
     """
 
     def __init__(
@@ -219,12 +224,14 @@ class SequenceClassificationHead(nn.Module):
         pooling: str = "cls",
         transform: dict[str, Any] | None = None,
         classifier_bias: bool = True,
+        standardize: dict[str, float] | None = None,
         **_: Any,
     ) -> None:
         super().__init__()
         self.num_labels = num_labels
         self.pooling = pooling
         self.problem_type = problem_type
+        self.standardize = dict(standardize) if standardize else None
         self._problem = task_kind("text-classification").problem(problem_type)
         self.dropout = nn.Dropout(dropout)
         transform = dict(transform or {"dense": True})
@@ -234,8 +241,23 @@ class SequenceClassificationHead(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.pooling == LATE:
-            return masked_mean(self._classify(hidden_states), attention_mask)
-        return self._classify(pool(hidden_states, attention_mask, self.pooling))
+            logits = masked_mean(self._classify(hidden_states), attention_mask)
+        else:
+            logits = self._classify(pool(hidden_states, attention_mask, self.pooling))
+        if self.standardize is not None:  # the layer predicts the standardised target; return the raw scale
+            logits = logits * self.standardize["std"] + self.standardize["mean"]
+        return logits
+
+    def export_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict of the head as a plain ``*ForSequenceClassification`` holds it: with ``standardize``, the
+        linear layer's weight times ``std`` and its bias times ``std`` plus ``mean`` (the same predictions on the
+        raw scale, without the affine)."""
+        state = dict(self.state_dict())
+        if self.standardize is not None:
+            mean, std = self.standardize["mean"], self.standardize["std"]
+            state["classifier.weight"] = state["classifier.weight"] * std
+            state["classifier.bias"] = state["classifier.bias"] * std + mean
+        return state
 
     def _classify(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(apply_family_layers(self, self.dropout(pooled))))
@@ -268,7 +290,11 @@ class SequenceClassificationHead(nn.Module):
         elif self.problem_type == "multi_label_classification":
             loss_sum = nn.functional.binary_cross_entropy_with_logits(logits, labels.float(), reduction="sum")
         else:
-            loss_sum = nn.functional.mse_loss(logits.view(-1), labels.float().view(-1), reduction="sum")
+            predictions, targets = logits.view(-1), labels.float().view(-1)
+            if self.standardize is not None:  # the loss on the standardised scale, whatever the targets' units
+                mean, std = self.standardize["mean"], self.standardize["std"]
+                predictions, targets = (predictions - mean) / std, (targets - mean) / std
+            loss_sum = nn.functional.mse_loss(predictions, targets, reduction="sum")
         return _reduce(loss_sum, self._problem.count_items(labels), num_items_in_batch)
 
 
@@ -290,6 +316,7 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         transform=text_head_settings(encoder_config) if kind.pooled else token_head_settings(encoder_config),
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
+        standardize=task.get("standardize"),
     )
 
 

@@ -34,11 +34,12 @@ def predict(
     batch_size: int = DEFAULT_BATCH_SIZE,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """Predict `tasks` (default: all) for a list of texts (or pre-split sentences); JSON-serializable results.
+    """Predict `tasks` (default: all) for a list of texts, pre-split sentences or `{"text", "text_pair"}` pairs;
+    JSON-serializable results.
 
     Always returns a list (one dict per input, in input order), also for a single text or a generator. Other
-    options (`top_k`, `threshold`, `stride`, `truncation`, `max_length`, `is_split_into_words`, `num_workers`)
-    are those of [`MultiTaskPipeline`].
+    options (`top_k`, `threshold`, `stride`, `truncation`, `max_length`, `is_split_into_words`, `word_splitting`,
+    `allow_single_text`, `num_workers`) are those of [`MultiTaskPipeline`].
 
     Example:
         ```python

@@ -37,7 +37,8 @@ from torch import nn
 from .crf import gather_scored
 from .task_kinds import IGNORE_INDEX
 
-__all__ = ["BiaffineParser", "decode_tree", "pack_arcs", "unpack_arcs", "unpack_arcs_list"]
+__all__ = ["BiaffineParser", "decode_packed", "decode_tree", "decode_trees", "pack_arcs", "unpack_arcs", "unpack_arcs_list",
+           "word_scores"]
 
 NEG_INF = -math.inf
 
@@ -198,19 +199,8 @@ class BiaffineParser(nn.Module):
         return torch.cat([arc[..., None], relations], dim=-1)
 
     def words(self, scores: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Word-to-word scores: ``arc`` ``(batch, words, words + 1)`` (head 0 = ROOT, padding heads masked),
-        ``relations`` ``(batch, words, words + 1, num_relations)`` and the words' ``mask`` ``(batch, words)``;
-        ``words`` is the sequence length, the real words gathered to the left (see :func:`gather_scored`)."""
-        scored = scored.to(scores.device)
-        by_dependent, mask = gather_scored(scores, scored)  # (batch, words, seq_len, 1 + R)
-        order = torch.argsort((~scored).to(torch.int8), dim=1, stable=True)
-        heads = torch.cat([torch.zeros_like(order[:, :1]), order], dim=1)  # ROOT = token 0, then the words
-        index = heads[:, None, :, None].expand(-1, by_dependent.shape[1], -1, by_dependent.shape[-1])
-        pairs = by_dependent.gather(2, index)  # (batch, words, words + 1, 1 + R)
-        arc, relations = pairs[..., 0], pairs[..., 1:]
-        head_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
-        arc = arc.masked_fill(~head_mask[:, None, :], torch.finfo(arc.dtype).min)
-        return arc, relations, mask
+        """:func:`word_scores` (word-to-word arc and relation scores, and the words' mask)."""
+        return word_scores(scores, scored)
 
     def loss_sum(self, scores: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed cross-entropy of gold heads and gold relations over the labelled words, and their count.
@@ -233,26 +223,53 @@ class BiaffineParser(nn.Module):
         return ((arc_loss + rel_loss) * valid).sum(), valid.sum()
 
     def decode(self, scores: torch.Tensor, scored: torch.Tensor) -> list[list[tuple[int, int]]]:
-        """Per sentence, ``(head, relation)`` per word: a well-formed tree (:func:`decode_tree`), relations at it."""
-        arc, relations, mask = self.words(scores, scored)
-        lengths = mask.sum(dim=1).tolist()
-        arc_rows = arc.float().log_softmax(dim=-1).tolist()
-        best_relations = relations.argmax(dim=-1).tolist()
-        trees = []
-        for sentence, length in enumerate(lengths):
-            grid = [[NEG_INF] * (length + 1) for _ in range(length + 1)]  # grid[head][dependent]
-            for dependent in range(length):
-                for head in range(length + 1):
-                    grid[head][dependent + 1] = arc_rows[sentence][dependent][head]
-            heads = decode_tree(grid)
-            trees.append([(heads[d + 1], best_relations[sentence][d][heads[d + 1]]) for d in range(length)])
-        return trees
+        """:func:`decode_trees`: per sentence, ``(head, relation)`` per word (a well-formed tree)."""
+        return decode_trees(scores, scored)
 
     def decode_packed(self, scores: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
-        """:meth:`decode` as packed labels ``(batch, seq_len)`` at the scored positions (``-100`` elsewhere)."""
-        packed = torch.full(scored.shape, IGNORE_INDEX, dtype=torch.long, device=scores.device)
-        for row, tree in enumerate(self.decode(scores, scored)):
-            positions = scored[row].nonzero().flatten().tolist()
-            for position, (head, relation) in zip(positions, tree, strict=True):
-                packed[row, position] = pack_arcs(head, relation, self.num_relations)
-        return packed
+        """:func:`decode_packed`: the trees as packed labels at the scored positions (``-100`` elsewhere)."""
+        return decode_packed(scores, scored, self.num_relations)
+
+
+# The decoding reads the scores only (no parameter): a graph that returns them (ONNX) is decoded the same way.
+def word_scores(scores: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Word-to-word scores: ``arc`` ``(batch, words, words + 1)`` (head 0 = ROOT, padding heads masked),
+    ``relations`` ``(batch, words, words + 1, num_relations)`` and the words' ``mask`` ``(batch, words)``;
+    ``words`` is the sequence length, the real words gathered to the left (see :func:`gather_scored`)."""
+    scored = scored.to(scores.device)
+    by_dependent, mask = gather_scored(scores, scored)  # (batch, words, seq_len, 1 + R)
+    order = torch.argsort((~scored).to(torch.int8), dim=1, stable=True)
+    heads = torch.cat([torch.zeros_like(order[:, :1]), order], dim=1)  # ROOT = token 0, then the words
+    index = heads[:, None, :, None].expand(-1, by_dependent.shape[1], -1, by_dependent.shape[-1])
+    pairs = by_dependent.gather(2, index)  # (batch, words, words + 1, 1 + R)
+    arc, relations = pairs[..., 0], pairs[..., 1:]
+    head_mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
+    arc = arc.masked_fill(~head_mask[:, None, :], torch.finfo(arc.dtype).min)
+    return arc, relations, mask
+
+
+def decode_trees(scores: torch.Tensor, scored: torch.Tensor) -> list[list[tuple[int, int]]]:
+    """Per sentence, ``(head, relation)`` per word: a well-formed tree (:func:`decode_tree`), relations at it."""
+    arc, relations, mask = word_scores(scores, scored)
+    lengths = mask.sum(dim=1).tolist()
+    arc_rows = arc.float().log_softmax(dim=-1).tolist()
+    best_relations = relations.argmax(dim=-1).tolist()
+    trees = []
+    for sentence, length in enumerate(lengths):
+        grid = [[NEG_INF] * (length + 1) for _ in range(length + 1)]  # grid[head][dependent]
+        for dependent in range(length):
+            for head in range(length + 1):
+                grid[head][dependent + 1] = arc_rows[sentence][dependent][head]
+        heads = decode_tree(grid)
+        trees.append([(heads[d + 1], best_relations[sentence][d][heads[d + 1]]) for d in range(length)])
+    return trees
+
+
+def decode_packed(scores: torch.Tensor, scored: torch.Tensor, num_relations: int) -> torch.Tensor:
+    """:func:`decode_trees` as packed labels ``(batch, seq_len)`` at the scored positions (``-100`` elsewhere)."""
+    packed = torch.full(scored.shape, IGNORE_INDEX, dtype=torch.long, device=scores.device)
+    for row, tree in enumerate(decode_trees(scores, scored)):
+        positions = scored[row].nonzero().flatten().tolist()
+        for position, (head, relation) in zip(positions, tree, strict=True):
+            packed[row, position] = pack_arcs(head, relation, num_relations)
+    return packed

@@ -17,7 +17,9 @@ Output per task kind (:func:`~hf_mtl.modeling.task_kinds.output_kind`, the test 
 - single-label text tasks: ``{"label", "score"}`` (a list of ``top_k`` of them with ``top_k=``); multi-label:
   ``[{"label", "score"}, ...]`` for the labels scoring >= ``threshold``; regression: ``{"value": float}``.
 
-A word's tag is the prediction on its **first sub-word**, as the model is trained. ``start``/``end`` index the
+A task trained on sentence pairs (``text_pair: true`` in its config) takes ``{"text": ..., "text_pair": ...}``; tasks
+that need another input than the one given are left out of its result and named under ``"_skipped"``
+(``pipeline_inputs``). A word's tag is the prediction on its **first sub-word**, as the model is trained. ``start``/``end`` index the
 input string (``" ".join(words)`` for pre-split words), so ``text[start:end] == word``.
 
 Copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so ``pipeline("multitask",
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import types
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,33 +41,47 @@ from transformers.pipelines.base import ChunkPipeline
 
 from .errors import HfMtlError, TaskError
 from .parsing import unpack_arcs_list
+from .pipeline_backends import PipelineBackend, TorchBackend
+from .pipeline_inputs import (
+    SKIPPED_KEY,
+    PipelineInputError,
+    Sample,
+    check_input,
+    encode_pair,
+    encode_windows,
+    fitting_tasks,
+    resolve_word_splitting,
+    token_counts,
+)
 from .task_kinds import (
     DEPENDENCIES,
     ENTITIES,
     MULTI_LABEL,
     REGRESSION,
     SINGLE_LABEL,
+    WHITESPACE_SPLITTING,
     WORD_OUTPUTS,
+    WORD_SPLITTINGS,
     detect_label_scheme,
     output_kind,
 )
-from .word_windows import plan_reads, pre_split_text, window_limit, word_outputs, word_spans
+from .word_windows import (
+    plan_reads,
+    whitespace_word_ids,
+    whitespace_words,
+    window_limit,
+    word_outputs,
+    word_spans,
+)
 
 logger = logging.getLogger(__name__)
 
 PIPELINE_TASK = "multitask"
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_THRESHOLD = 0.5
-# `truncation` values, as the tokenizers spell them (pairs of texts are not inputs of this pipeline)
+# `truncation` values, as the tokenizers spell them (a pair is cut `longest_first`, as in training)
 _TRUNCATE = (True, "longest_first", "only_first")
 _DO_NOT_TRUNCATE = (False, "do_not_truncate")
-
-
-class PipelineInputError(HfMtlError, TypeError):
-    """An input of the pipeline is not a string (or, pre-split, not a list of strings).
-
-    It is both a `TypeError` and an [`HfMtlError`] (a `ValueError`), so either `except` catches it.
-    """
 
 
 @dataclass
@@ -77,22 +93,10 @@ class _Numbered:
 
 
 @dataclass
-class _Sample:
-    """One input as read: its text, each word's character span, and whether it is empty or was cut."""
-
-    index: int | None
-    text: str
-    word_spans: dict[int, tuple[int, int]]
-    empty: bool = False
-    truncated: bool = False  # cut at `limit` tokens without being asked to: warn
-    limit: int = 0
-
-
-@dataclass
 class _Window:
     """One encoder sequence of a sample: the token positions it reads and the word read at each."""
 
-    sample: _Sample
+    sample: Sample
     first: bool  # the sample's first window: text tasks read it
     length: int
     positions: list[int]
@@ -104,21 +108,6 @@ class _Read:
     """What `_forward` keeps of one window's logits: per task, (label ids, scores) per word or the label scores."""
 
     values: dict[str, Any]
-
-
-def _check_item(index: int | None, item: Any) -> str | list[str]:
-    where = "Input" if index is None else f"Input {index}"
-    if isinstance(item, str):
-        return item
-    if isinstance(item, (list, tuple)):
-        for position, word in enumerate(item):
-            if not isinstance(word, str):
-                raise PipelineInputError(
-                    f"{where}: pre-split word {position} is a {type(word).__name__} ({word!r}); "
-                    "every word must be a string."
-                )
-        return list(item)
-    raise PipelineInputError(f"{where} is a {type(item).__name__} ({item!r:.60}); expected a string (or a list of words).")
 
 
 def _fast_tokenizer_hint(tokenizer: Any) -> str:
@@ -136,7 +125,10 @@ class MultiTaskPipeline(ChunkPipeline):
     r"""Predict every task of a [`MultiTaskModel`] with one encoder pass per batch.
 
     Args:
-        model ([`MultiTaskModel`]): the multi-task model (put in eval mode).
+        model ([`MultiTaskModel`] or [`PipelineBackend`]): the multi-task model (put in eval mode), or an exported
+            graph behind the same pre/post-processing (`hf_mtl.export.onnx_runtime.OnnxMultiTaskModel`: onnxruntime).
+        torch_compile (`bool`, *optional*, defaults to `False`): run the encoder and every head as one
+            `torch.compile`d function with dynamic shapes (compiled on the first batches, not per task).
         tokenizer (`PreTrainedTokenizerFast`): a *fast* tokenizer (word ids and character offsets are needed).
         tasks (`str` or `list[str]`, *optional*): the tasks to predict (default: all the model's tasks).
         batch_size (`int`, *optional*, defaults to 32): windows per encoder pass. A list input is sorted by length
@@ -154,6 +146,18 @@ class MultiTaskPipeline(ChunkPipeline):
         max_length (`int`, *optional*): tokens per window (default: the tokenizer's and encoder's limit).
         is_split_into_words (`bool`, *optional*, defaults to `False`): a `list[str]` input is one pre-split
             sentence rather than a list of texts. (A list of lists is always read as pre-split sentences.)
+        word_splitting (`str`, *optional*): how raw text is cut into the words of token tasks: `"whitespace"`
+            (`@sarah_k` and `don't` stay one word) or `"tokenizer"` (the tokenizer's pre-tokenizer, also at
+            punctuation). Default: what the token tasks' configs record (read from their training words; models
+            that record none: `"tokenizer"`). Character offsets index the input either way.
+        allow_single_text (`bool`, *optional*, defaults to `False`): let tasks trained on text pairs read a single
+            text alone (by default they are skipped for it, or it is an error when no other task is asked).
+
+    Sentence pairs are given as transformers' text-classification pipeline takes them: `{"text": ...,
+    "text_pair": ...}` or a list of such dicts, encoded as in training (`tokenizer(text, text_pair,
+    truncation=True)`: longest first). A pair serves the tasks whose config says `text_pair: true`; a single text
+    serves the others. When the tasks asked need different inputs, each input runs the tasks it fits, and its
+    result names the others under `"_skipped"`: `{task: reason}` (a key no task can have).
 
     Empty or whitespace-only inputs (and inputs of only characters the tokenizer drops, such as control
     characters) give `[]` for token tasks and `None` for text tasks.
@@ -168,6 +172,8 @@ class MultiTaskPipeline(ChunkPipeline):
                  {'entity_group': 'LOC', 'score': 0.98, 'word': 'London', 'start': 22, 'end': 28}],
          'sentiment': {'label': 'positive', 'score': 0.91}}
         >>> nlp(["First text.", "Second text."], tasks=["sentiment"], batch_size=64)  # [{'sentiment': ...}, ...]
+        >>> nlp({"text": "A man is playing a guitar.", "text_pair": "A man plays music."}, tasks=["nli"])
+        {'nli': {'label': 'entailment', 'score': 0.93}}
         >>> for result in nlp(KeyDataset(dataset, "text")):  # streamed
         ...     ...
         ```
@@ -179,12 +185,18 @@ class MultiTaskPipeline(ChunkPipeline):
     _load_video_processor = False
     _load_feature_extractor = False
 
-    def __init__(self, model: Any, tokenizer: Any = None, **kwargs: Any) -> None:
+    def __init__(self, model: Any, tokenizer: Any = None, torch_compile: bool = False, **kwargs: Any) -> None:
         if not (hasattr(model, "forward_all_tasks") and isinstance(getattr(model.config, "tasks", None), dict)):
             raise TaskError(
                 f"MultiTaskPipeline needs a MultiTaskModel (with forward_all_tasks), got {type(model).__name__}; "
                 "use transformers' own pipelines for single-task models."
             )
+        if isinstance(model, PipelineBackend):  # an exported graph (e.g. onnxruntime) is its own backend
+            if torch_compile:
+                raise HfMtlError(f"torch_compile=True compiles a PyTorch model; {type(model).__name__} is not one.")
+            self.backend: PipelineBackend = model
+        else:
+            self.backend = TorchBackend(model, torch_compile=bool(torch_compile))
         if tokenizer is None:
             raise HfMtlError("MultiTaskPipeline needs a tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
         if not getattr(tokenizer, "is_fast", False):
@@ -210,6 +222,8 @@ class MultiTaskPipeline(ChunkPipeline):
         max_length: int | None = None,
         is_split_into_words: bool | None = None,
         truncation: bool | str | None = None,
+        word_splitting: str | None = None,
+        allow_single_text: bool | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         preprocess: dict[str, Any] = {}
         forward: dict[str, Any] = {}
@@ -226,8 +240,14 @@ class MultiTaskPipeline(ChunkPipeline):
             if truncation not in _TRUNCATE + _DO_NOT_TRUNCATE:
                 raise HfMtlError(f"truncation must be True or False (or a tokenizer strategy name), got {truncation!r}.")
             preprocess["truncation"] = truncation in _TRUNCATE
+        if word_splitting is not None:
+            if word_splitting not in WORD_SPLITTINGS:
+                raise HfMtlError(f"word_splitting must be one of {', '.join(WORD_SPLITTINGS)}, not {word_splitting!r}.")
+            preprocess["word_splitting"] = word_splitting
+        if allow_single_text is not None:
+            preprocess["allow_single_text"] = bool(allow_single_text)
         if tasks is not None:
-            forward["tasks"] = self._check_tasks(tasks)
+            forward["tasks"] = preprocess["tasks"] = self._check_tasks(tasks)
         if top_k is not None:
             if int(top_k) < 1:
                 raise HfMtlError(f"top_k must be >= 1, got {top_k}.")
@@ -269,12 +289,12 @@ class MultiTaskPipeline(ChunkPipeline):
                 return []
             if split and all(isinstance(item, str) for item in inputs):  # one pre-split sentence
                 return super().__call__([inputs], **kwargs)[0]
-        elif not isinstance(inputs, (str, types.GeneratorType, TorchDataset)):
-            if isinstance(inputs, (bytes, dict)) or not isinstance(inputs, Iterable):
+        elif not isinstance(inputs, (str, Mapping, types.GeneratorType, TorchDataset)):
+            if isinstance(inputs, bytes) or not isinstance(inputs, Iterable):
                 raise PipelineInputError(
                     f"Input of type {type(inputs).__name__} is not supported: pass a string, a list of strings, "
                     "pre-split words (a list of strings with is_split_into_words=True, or a list of such lists), "
-                    "a KeyDataset or a generator."
+                    "a text pair {'text': ..., 'text_pair': ...} (or a list of them), a KeyDataset or a generator."
                 )
             # other iterables: a sized one (numpy array, pandas Series) is a list, an iterator is a stream
             inputs = list(inputs) if isinstance(inputs, Sized) else (item for item in inputs)
@@ -299,27 +319,12 @@ class MultiTaskPipeline(ChunkPipeline):
             return super().get_iterator((_Numbered(i, item) for i, item in enumerate(inputs)), *params)
         numbered = [_Numbered(i, item) for i, item in enumerate(inputs)]
         if batch_size > 1 and len(numbered) > 1:  # similar lengths share a batch: fewer pad tokens
-            lengths = self._token_counts(inputs)
+            lengths = token_counts(self.tokenizer, inputs, self._max_length())
             numbered.sort(key=lambda entry: lengths[entry.index])
         results: list[Any] = [None] * len(numbered)
         for entry, result in zip(numbered, super().get_iterator(numbered, *params), strict=True):
             results[entry.index] = result
         return iter(results)
-
-    def _token_counts(self, items: list[Any]) -> list[int]:
-        """Tokens of each input (up to a window), one batched tokenizer call per input type (0: an invalid input)."""
-        counts = [0] * len(items)
-        texts = [i for i, item in enumerate(items) if isinstance(item, str)]
-        words = [i for i, x in enumerate(items) if isinstance(x, (list, tuple)) and x and all(isinstance(w, str) for w in x)]
-        for indices, split in ((texts, False), (words, True)):
-            if indices:
-                encoded = self.tokenizer(  # cut at a window: no "sequence longer than the model" warning
-                    [items[i] if not split else list(items[i]) for i in indices], is_split_into_words=split,
-                    add_special_tokens=False, truncation=True, max_length=self._max_length(),
-                )
-                for i, ids in zip(indices, encoded["input_ids"], strict=True):
-                    counts[i] = len(ids)
-        return counts
 
     # ------------------------------------------------------------------ preprocess
     def preprocess(
@@ -329,21 +334,41 @@ class MultiTaskPipeline(ChunkPipeline):
         max_length: int | None = None,
         is_split_into_words: bool = False,
         truncation: bool | None = None,
+        tasks: list[str] | None = None,
+        word_splitting: str | None = None,
+        allow_single_text: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Tokenize one input into windows; yield each window's tensors and what it reads (`is_last` on the last).
 
-        A string is raw text, a list of strings pre-split words (`is_split_into_words` is settled by `__call__`).
+        A string is raw text, a list of strings pre-split words (`is_split_into_words` is settled by `__call__`), a
+        `{"text", "text_pair"}` mapping a sentence pair (one window, cut longest first as in training). The tasks the
+        input does not fit are named in its sample's `skipped` (see `pipeline_inputs.fitting_tasks`).
         """
         index, item = (input_.index, input_.item) if isinstance(input_, _Numbered) else (None, input_)
-        sample, windows = self._encode(index, _check_item(index, item), stride, self._max_length(max_length), truncation)
+        given = check_input(index, item)
+        configs = self.model.config.tasks
+        run, skipped = fitting_tasks(tasks or self.model.task_names, configs, given, allow_single_text,
+                                     "Input" if index is None else f"Input {index}")
+        limit = self._max_length(max_length)
+        sample, windows = (encode_pair(self.tokenizer, index, given, limit, truncation) if given.is_pair
+                           else encode_windows(self.tokenizer, index, given.text, stride, limit, truncation))
+        sample.skipped = skipped
         word_ids = [window.word_ids for window in windows]
         offsets = [window.offsets for window in windows]
-        raw_text = isinstance(item, str)
-        if raw_text:  # over every window: a word cut by the last one still gets its whole span
-            sample.word_spans = word_spans(word_ids, offsets, item)
+        raw_text = isinstance(given.text, str) and not given.is_pair
+        if raw_text and resolve_word_splitting(run, configs, word_splitting) == WHITESPACE_SPLITTING:
+            sample.word_spans = whitespace_words(sample.text)  # the words: what lies between whitespace
+            word_ids = [whitespace_word_ids(sample.text, ids, offs, sample.word_spans)
+                        for ids, offs in zip(word_ids, offsets, strict=True)]
+        elif raw_text:  # over every window: a word cut by the last one still gets its whole span
+            sample.word_spans = word_spans(word_ids, offsets, sample.text)
         used = len(windows) if stride is not None else 1
-        reads = plan_reads(word_ids[:used], offsets[:used], raw_text)
-        sample.empty = sample.empty or not any(positions for positions, _ in reads)  # characters the tokenizer drops
+        if given.is_pair:  # no words to read (token tasks take one text): empty when neither text gives a token
+            reads = [([], [])]
+            sample.empty = not any(word is not None for word in word_ids[0])
+        else:
+            reads = plan_reads(word_ids[:used], offsets[:used], raw_text)
+            sample.empty = sample.empty or not any(positions for positions, _ in reads)  # characters the tokenizer drops
         with_types = "token_type_ids" in self.tokenizer.model_input_names
         for number, (window, (positions, words)) in enumerate(zip(windows[:used], reads, strict=True)):
             model_inputs = {"input_ids": torch.tensor([window.ids]), "attention_mask": torch.tensor([window.attention_mask])}
@@ -352,40 +377,6 @@ class MultiTaskPipeline(ChunkPipeline):
             model_inputs["window"] = _Window(sample, number == 0, len(window.ids), positions, words)
             model_inputs["is_last"] = number == used - 1
             yield model_inputs
-
-    def _encode(
-        self, index: int | None, item: str | list[str], stride: int | None, limit: int, truncation: bool | None
-    ) -> tuple[_Sample, list[Any]]:
-        """The sample and every window of `limit` tokens the tokenizer cuts it into (overlapping by `stride`)."""
-        if stride is not None and stride >= limit - self.tokenizer.num_special_tokens_to_add():
-            raise HfMtlError(
-                f"stride={stride} must be smaller than the tokens a window holds "
-                f"({limit - self.tokenizer.num_special_tokens_to_add()}); e.g. stride={limit // 4}."
-            )
-        if isinstance(item, str):
-            sample = _Sample(index, item, {}, empty=not item.strip(), limit=limit)
-        else:
-            text, spans = pre_split_text(item)
-            sample = _Sample(index, text, spans, empty=not any(word.strip() for word in item), limit=limit)
-        windows = self.tokenizer(
-            ["" if sample.empty else item],  # an empty input still runs, as one window without words
-            is_split_into_words=not isinstance(item, str) and not sample.empty,
-            truncation=True,
-            max_length=limit,
-            stride=stride or 0,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_token_type_ids=False,
-        ).encodings
-        if len(windows) > 1 and stride is None:
-            if truncation is False:
-                raise HfMtlError(
-                    f"{'Input' if index is None else f'Input {index}'} is longer than {limit} tokens and "
-                    f"truncation=False: pass stride=<tokens> (e.g. stride={limit // 4}) to read it in overlapping "
-                    "windows, or truncation=True to cut it."
-                )
-            sample.truncated = truncation is None
-        return sample, windows
 
     # ------------------------------------------------------------------ forward
     def get_inference_context(self) -> Any:
@@ -409,7 +400,7 @@ class MultiTaskPipeline(ChunkPipeline):
             shift = torch.tensor([length - window.length for window in windows], device=model_inputs["input_ids"].device)
             index = (torch.arange(length, device=shift.device) + shift[:, None]) % length
             model_inputs = {key: value.gather(1, index) for key, value in model_inputs.items()}
-        logits = self.model.forward_all_tasks(**model_inputs, tasks=tasks or self.model.task_names)
+        logits = self.backend.logits(model_inputs, tasks or self.model.task_names)
         reads = self._read_logits(windows, logits)
         if unbatched:
             return {"window": windows[0], "read": reads[0], "is_last": is_last}
@@ -431,7 +422,7 @@ class MultiTaskPipeline(ChunkPipeline):
                 if scored is None:
                     scored = torch.zeros(task_logits.shape[:2], dtype=torch.bool, device=device)
                     scored[rows_t, positions_t] = True
-                ids = self.model.heads[task].decode(task_logits, scored)[rows_t, positions_t]
+                ids = self.backend.decode(task, task_logits, scored)[rows_t, positions_t]
                 if kind == DEPENDENCIES:  # packed (head, relation): no per-label probability to read
                     scores = [None] * len(positions)
                 else:
@@ -461,7 +452,14 @@ class MultiTaskPipeline(ChunkPipeline):
         windows = [output["window"] for output in all_outputs]
         reads = [output["read"] for output in all_outputs]
         sample = windows[0].sample
-        if sample.truncated:
+        if sample.truncated and sample.pair:
+            logger.warning(
+                "%s (a text pair) is longer than %d tokens and was truncated, the longer text first, as in training; "
+                "pass truncation=True to cut silently.",
+                "An input" if sample.index is None else f"Input {sample.index}",
+                sample.limit,
+            )
+        elif sample.truncated:
             logger.warning(
                 "%s is longer than %d tokens and was truncated: words after the cut get no tag. Pass stride=<tokens> "
                 "(e.g. stride=%d) to tag every word with overlapping windows, or truncation=True to cut silently.",
@@ -471,6 +469,8 @@ class MultiTaskPipeline(ChunkPipeline):
             )
         result: dict[str, Any] = {}
         for task, values in reads[0].values.items():  # the first window reads every task, in the order asked
+            if task in sample.skipped:  # the input lacks what the task reads (a pair, or one text)
+                continue
             kind = self.output_kinds[task]
             id2label = self.model.config.tasks[task]["id2label"]
             if kind in WORD_OUTPUTS:
@@ -490,10 +490,12 @@ class MultiTaskPipeline(ChunkPipeline):
                 order = sorted(range(len(values)), key=lambda j: -values[j])[: top_k or 1]
                 best = [{"label": id2label[j], "score": values[j]} for j in order]
                 result[task] = best if top_k else best[0]
+        if sample.skipped:
+            result[SKIPPED_KEY] = dict(sample.skipped)
         return result
 
     def _word_results(
-        self, task: str, sample: _Sample, windows: list[_Window], reads: list[_Read], id2label: dict[int, str]
+        self, task: str, sample: Sample, windows: list[_Window], reads: list[_Read], id2label: dict[int, str]
     ) -> list[dict[str, Any]]:
         kind = self.output_kinds[task]
         read: list[tuple[int, int, float]] = []
@@ -508,4 +510,4 @@ class MultiTaskPipeline(ChunkPipeline):
         return word_outputs(kind, read, sample.text, sample.word_spans, id2label, self.label_schemes.get(task))
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "PIPELINE_TASK", "MultiTaskPipeline", "PipelineInputError"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PIPELINE_TASK", "SKIPPED_KEY", "MultiTaskPipeline", "PipelineInputError"]

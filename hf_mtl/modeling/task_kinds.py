@@ -56,7 +56,10 @@ __all__ = [
     "TASK_TYPES",
     "TEXT_CLASSIFICATION",
     "TOKEN_CLASSIFICATION",
+    "TOKENIZER_SPLITTING",
+    "WHITESPACE_SPLITTING",
     "WORD_OUTPUTS",
+    "WORD_SPLITTINGS",
     "WORD_TAGS",
     "DEPENDENCIES",
     "DEPENDENCY_PARSING",
@@ -73,7 +76,15 @@ __all__ = [
     "sequence_problem",
     "task_kind",
     "task_problem",
+    "takes_text_pair",
+    "word_splitting",
 ]
+
+WHITESPACE_SPLITTING = "whitespace"
+TOKENIZER_SPLITTING = "tokenizer"
+WORD_SPLITTINGS = (TOKENIZER_SPLITTING, WHITESPACE_SPLITTING)
+"""How the pipeline cuts raw text into the words of token tasks: at the tokenizer's pre-tokenizer (whitespace and
+punctuation: ``@sarah_k`` -> ``@``, ``sarah``, ``_``, ``k``) or at whitespace only (``@sarah_k`` stays one word)."""
 
 IGNORE_INDEX = -100
 """Label id of positions that are not scored (special tokens, non-first sub-words, padding); the loss skips it."""
@@ -109,6 +120,9 @@ METRIC_MAIN_KEYS: dict[str, str] = {
     "attachment": "las",
 }
 """Every metric name, and the key of its result that summarizes a task (averaged into ``eval_average``)."""
+EVALUATE_METRIC_PREFIX = "evaluate:"
+"""A metric ``evaluate:<module>[,<module>...][#<main key>]`` is computed by ``evaluate`` modules
+(``hf_mtl.metrics.evaluate_modules``), not by one of :data:`METRIC_MAIN_KEYS`."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -415,3 +429,23 @@ def check_loss_weight(weight: Any, where: str, error: type[Exception] = ValueErr
     if not valid:
         raise error(f"{where}: `loss_weight` must be a finite number >= 0, not {weight!r}")
     return float(weight)
+
+
+def takes_text_pair(task: Mapping[str, Any]) -> bool:
+    """Whether a task entry was trained on sentence pairs (``text`` + ``text_pair``): its config says ``text_pair``.
+
+    Example:
+
+    ```python
+    >>> takes_text_pair({"type": "text-classification", "text_pair": True}), takes_text_pair({"type": "text-classification"})
+    (True, False)
+
+    ```
+    """
+    return bool(task.get("text_pair", False))
+
+
+def word_splitting(task: Mapping[str, Any]) -> str | None:
+    """A token task's word splitting of raw text (one of :data:`WORD_SPLITTINGS`), ``None`` where the config does
+    not say (text tasks; models saved before it was recorded, which split as the tokenizer does)."""
+    return task.get("word_splitting") if task_kind(task.get("type")).per_token else None

@@ -5,7 +5,9 @@ a long input), the word index and the character offsets of every token. From tho
 
 - where each word is read: at its **first sub-word** (labels sit there in training), in the window where that
   sub-word is most central (:func:`plan_reads`);
-- each word's character span in the input (:func:`word_spans`, :func:`pre_split_text`);
+- each word's character span in the input (:func:`word_spans`, :func:`pre_split_text`), and, when raw text is cut
+  at whitespace only (``word_splitting="whitespace"``), which of those words each token is in
+  (:func:`whitespace_words`, :func:`whitespace_word_ids`);
 - which words form an entity (:func:`group_entities`), with the task-kind registry's
   :func:`~hf_mtl.modeling.task_kinds.entity_spans`, the very reading the metrics score.
 
@@ -28,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,6 +83,50 @@ def pre_split_text(words: Sequence[str], delimiter: str = " ") -> tuple[str, dic
         spans[index] = (start, start + len(word))
         start += len(word) + len(delimiter)
     return delimiter.join(words), spans
+
+
+def whitespace_words(text: str) -> dict[int, tuple[int, int]]:
+    """The character span of each word of ``text`` cut at whitespace only (``word_splitting="whitespace"``).
+
+    Example:
+
+    ```python
+    >>> whitespace_words("Hi @sarah_k, don't!")
+    {0: (0, 2), 1: (3, 12), 2: (13, 19)}
+
+    ```
+    """
+    return {index: match.span() for index, match in enumerate(re.finditer(r"\S+", text))}
+
+
+def whitespace_word_ids(text: str, word_ids: WordIds, offsets: Offsets, spans: dict[int, tuple[int, int]]) -> list[int | None]:
+    """A window's word ids with ``spans`` (:func:`whitespace_words`) as the words: each token belongs to the word
+    holding its first non-space character at or after its start (so a token whose offsets begin at the space before
+    a word, or a lone word-start marker, belongs to the next word, as the tokenizer's own word ids have it).
+    Special tokens (word id ``None``) stay ``None``.
+
+    Example:
+
+    ```python
+    >>> text = "Hi @sarah_k"  # [CLS] hi @ sarah _ k [SEP]
+    >>> ids, offs = [None, 0, 1, 2, 3, 4, None], [(0, 0), (0, 2), (3, 4), (4, 9), (9, 10), (10, 11), (0, 0)]
+    >>> whitespace_word_ids(text, ids, offs, whitespace_words(text))
+    [None, 0, 1, 1, 1, 1, None]
+
+    ```
+    """
+    starts = [start for start, _ in spans.values()]
+    words = list(spans)
+    out: list[int | None] = []
+    for word, (start, _) in zip(word_ids, offsets, strict=True):
+        if word is None:
+            out.append(None)
+            continue
+        while start < len(text) and text[start].isspace():
+            start += 1
+        at = bisect.bisect_right(starts, start) - 1
+        out.append(words[at] if at >= 0 and start < spans[words[at]][1] else None)
+    return out
 
 
 def word_spans(word_ids: Sequence[WordIds], offsets: Sequence[Offsets],
@@ -271,5 +319,5 @@ def word_outputs(
     return words
 
 
-__all__ = ["content_bounds", "group_entities", "plan_reads", "pre_split_text", "window_limit", "word_outputs",
-           "word_spans"]
+__all__ = ["content_bounds", "group_entities", "plan_reads", "pre_split_text", "whitespace_word_ids",
+           "whitespace_words", "window_limit", "word_outputs", "word_spans"]

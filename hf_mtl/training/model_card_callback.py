@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainingArguments
 
-from ..export.model_card import MultiTaskModelCardData, write_model_card
+from ..export.model_card import MultiTaskModelCardData, save_card_data, write_model_card
 from ..modeling.errors import HfMtlError
 
 __all__ = ["ModelCardCallback", "ModelCardMixin", "training_hyperparameters"]
@@ -117,7 +117,10 @@ class ModelCardMixin:
             return None
         data.train_info["num_parameters"] = model.num_parameters()
         card = data.to_model_card(model, getattr(self, "task_metrics", {}))
-        return write_model_card(card, output_dir if output_dir is not None else self.args.output_dir)
+        folder = output_dir if output_dir is not None else self.args.output_dir
+        path = write_model_card(card, folder)
+        save_card_data(data, folder)  # `hf-mtl evaluate` adds its scores to the card from it
+        return path
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """[`Trainer.save_model`], and the model card beside the weights when called by the user (checkpoints,

@@ -35,6 +35,7 @@ from transformers import ProgressCallback, Trainer
 from ..data import DataCollatorForMultiTask
 from ..data.groups import check_task_groups, group_num_items
 from ..metrics import METRIC_NAMES
+from ..metrics.evaluate_modules import is_evaluate_metric
 from ..metrics.keys import check_metric_keys, loss_key
 from ..modeling.errors import TaskError
 from ..modeling.lora import unwrap_peft_model
@@ -190,8 +191,9 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         for name, metric in (task_metrics or {}).items():
             if name not in metrics:
                 raise TaskError(f"task_metrics names task '{name}', but the model has tasks {model.task_names}.")
-            if metric not in METRIC_NAMES:
-                raise TaskError(f"task_metrics['{name}'] = {metric!r} is not a metric; use one of {list(METRIC_NAMES)}.")
+            if metric not in METRIC_NAMES and not is_evaluate_metric(metric):
+                raise TaskError(f"task_metrics['{name}'] = {metric!r} is not a metric; use one of {list(METRIC_NAMES)}, "
+                                "or `evaluate:<module>` (evaluate modules).")
             metrics[name] = metric
         return metrics
 

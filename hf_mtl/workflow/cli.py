@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..modeling.errors import HfMtlError
+from ..modeling.task_kinds import WORD_SPLITTINGS
+from .predict_inputs import INPUT_FORMATS, input_lines, read_inputs  # noqa: F401  (input_lines: its earlier home)
 from .run_folders import TrainingInterrupted
 
 EXIT_USAGE = 2
@@ -63,7 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("model_dir")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", nargs="+", help="one or more texts")
-    source.add_argument("--input", help="a text file, one input per line ('-' for stdin)")
+    source.add_argument("--input", help="a text file, one input per line ('-' for stdin); a .tsv (header row) or "
+                                        ".jsonl file: its --text-column and --text-pair-column")
+    predict.add_argument("--text-pair", nargs="+", help="the second text of each --text (sentence-pair tasks)")
+    predict.add_argument("--input-format", choices=INPUT_FORMATS, default=None,
+                         help="how to read --input (default: from its suffix: .tsv, .jsonl, else lines)")
+    predict.add_argument("--text-column", default="text", help="TSV / JSON lines: the text column (default: text)")
+    predict.add_argument("--text-pair-column", default="text_pair",
+                         help="TSV / JSON lines: the second text of a pair, where a row has one (default: text_pair)")
+    predict.add_argument("--allow-single-text", action="store_true",
+                         help="let tasks trained on text pairs read a single text alone")
+    predict.add_argument("--word-splitting", choices=WORD_SPLITTINGS, default=None,
+                         help="token tasks: cut raw text into words at whitespace or as the tokenizer does "
+                              "(default: as the model's training words were)")
     predict.add_argument("--tasks", help="comma-separated task names (default: all heads)")
     predict.add_argument("--batch-size", type=int, default=32)
     predict.add_argument("--top-k", type=int, default=None, help="text tasks: return the top k labels")
@@ -94,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("model_dir")
     export.add_argument("--task", help="the task to write as a single-task transformers model")
     export.add_argument("--onnx", action="store_true", help="write one ONNX graph with every head's logits")
+    export.add_argument("--int8", action="store_true",
+                        help="with --onnx: also write model_quantized.onnx (dynamic int8 quantization)")
     export.add_argument("out")
     export.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
 
@@ -129,44 +145,6 @@ def _load_model_and_tokenizer(folder: Path) -> tuple[Any, Any]:
 def _check_positive(value: int | None, option: str, minimum: int = 1) -> None:
     if value is not None and value < minimum:
         raise UsageError(f"{option} must be an integer >= {minimum}, got {value}.")
-
-
-def input_lines(data: bytes, name: str) -> list[str]:
-    r"""The inputs in ``data``: UTF-8 text cut at ``\n`` only (a ``\r\n`` ending is dropped; form feeds, U+2028
-    and other Unicode line breaks stay inside their line, unlike ``str.splitlines``); blank lines are skipped.
-
-    Example:
-        >>> input_lines("a\fb\u2028c\r\nd\n\n".encode(), "stdin")
-        ['a\x0cb\u2028c', 'd']
-    """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise UsageError(f"{name} is not UTF-8 text: byte {data[error.start:error.start + 1]!r} at offset "
-                         f"{error.start} (line {line}) cannot be decoded; convert it to UTF-8.") from None
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    return [line for line in lines if line.strip()]
-
-
-def _read_inputs(args: argparse.Namespace) -> list[str]:
-    if args.text:
-        return list(args.text)
-    if args.input == "-":
-        return input_lines(sys.stdin.buffer.read(), "stdin")
-    from ..data.raw import missing_path
-
-    path = Path(args.input).expanduser()
-    if path.is_dir():
-        raise UsageError(f"--input {path} is a folder; give a text file (one input per line) or '-' for stdin.")
-    if not path.exists():  # a link that loops or points nowhere is named as such
-        raise UsageError(missing_path(path, "--input") if path.is_symlink() else f"Input file {path} does not exist.")
-    try:  # a regular file, or a pipe, FIFO or /dev/stdin: anything that can be read
-        with path.open("rb") as handle:
-            data = handle.read()
-    except OSError as error:
-        raise UsageError(f"--input {path} cannot be read: {error.strerror or type(error).__name__}.") from None
-    return input_lines(data, f"--input {path}")
 
 
 MAX_MESSAGE = 2000  # characters of an error line; a value quoted from a file may be huge
@@ -224,7 +202,7 @@ def _command_predict(args: argparse.Namespace) -> None:
         refuse_same_folder(folder, args.output, what="--output")
         if args.input and args.input != "-":
             refuse_same_folder(args.input, args.output, what="--output")
-    texts = _read_inputs(args)
+    texts = read_inputs(args)
     model, tokenizer = _load_model_and_tokenizer(folder)
     model.eval()
     tasks = [task.strip() for task in args.tasks.split(",")] if args.tasks else None
@@ -232,8 +210,13 @@ def _command_predict(args: argparse.Namespace) -> None:
     if unknown:
         raise UsageError(f"--tasks names {unknown}, but the model has tasks {model.task_names}.")
     options = {"stride": args.stride} if args.stride is not None else {}
+    if args.word_splitting:
+        options["word_splitting"] = args.word_splitting
+    if args.allow_single_text:
+        options["allow_single_text"] = True
     results = predict(model, tokenizer, texts, tasks=tasks, batch_size=args.batch_size, top_k=args.top_k, **options)
-    lines = [json.dumps({"text": text, **result}, ensure_ascii=False) for text, result in zip(texts, results, strict=True)]
+    lines = [json.dumps({**(text if isinstance(text, dict) else {"text": text}), **result}, ensure_ascii=False)
+             for text, result in zip(texts, results, strict=True)]
     if args.output:
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +253,8 @@ def _command_export(args: argparse.Namespace) -> None:
 
     if args.onnx == bool(args.task):
         raise UsageError("export: give either --task TASK (one single-task model) or --onnx (every head), not both.")
+    if args.int8 and not args.onnx:
+        raise UsageError("export: --int8 quantizes the ONNX graph; give it with --onnx.")
     folder = _require_model_dir(args.model_dir)
     refuse_same_folder(folder, args.out, what="export's OUT")
     check_writable_folder(args.out, what="export's OUT")
@@ -278,8 +263,12 @@ def _command_export(args: argparse.Namespace) -> None:
     if args.onnx:
         from ..export.onnx_graph import export_onnx
 
-        path = export_onnx(model, args.out, tokenizer)
+        path = export_onnx(model, args.out, tokenizer, int8=args.int8)
         print(f"exported every head ({', '.join(model.task_names)}) to {path}")
+        if args.int8:
+            from ..export.onnx_graph import QUANTIZED_ONNX_FILE
+
+            print(f"int8 graph: {path.with_name(QUANTIZED_ONNX_FILE)}")
         return
     if args.task not in model.config.tasks:
         raise UsageError(f"--task {args.task}: the model has tasks {model.task_names}.")

@@ -7,7 +7,9 @@ Each one used to fail later, or to say the wrong thing:
   evaluates (a crash in the loss, or scores of the wrong kind);
 - a ``max_length`` above the encoder's position limit (an ``IndexError`` at the first step);
 - a ``metric_for_best_model`` that names no metric of the run (a ``KeyError`` at the first evaluation, after the
-  training steps before it).
+  training steps before it);
+- token tasks whose training words were split differently (``word_splitting``, read from the data where the recipe
+  sets none): the pipeline cuts raw text once for all of them, and would refuse to guess after training.
 
 Example:
 
@@ -27,9 +29,11 @@ from ..data.tasks import TaskSpec
 from ..metrics.keys import average_key, mean_loss_key, metric_key, task_metric_keys
 from ..modeling.encoder_families import position_offset
 from ..modeling.errors import RecipeError, TaskError, did_you_mean
+from ..modeling.pipeline_inputs import recorded_word_splittings
 from ..modeling.task_kinds import task_kind
 
-__all__ = ["check_best_metric", "check_against_model", "check_before_training", "check_label_counts", "metric_keys"]
+__all__ = ["check_best_metric", "check_against_model", "check_before_training", "check_label_counts",
+           "check_word_splittings", "metric_keys"]
 
 
 
@@ -114,3 +118,19 @@ def check_before_training(model: Any, prepared: Mapping[str, TaskData], args: An
                 f"`max_length: {limit}` or less"
             )
     check_best_metric(getattr(args, "metric_for_best_model", None), metric_keys(prepared))
+    check_word_splittings(getattr(getattr(model, "config", None), "tasks", None) or {})
+
+
+def check_word_splittings(tasks: Mapping[str, Mapping[str, Any]]) -> None:
+    """The model's token tasks agree on how raw text is cut into words (as the pipeline reads their configs).
+
+    Raises:
+        RecipeError: they do not; names each task's splitting and the recipe key that settles it.
+    """
+    recorded = recorded_word_splittings(list(tasks), tasks)
+    if len(set(recorded.values())) > 1:
+        raise RecipeError(
+            f"The token tasks' training words are split differently ({recorded}; read from each task's data where "
+            "the recipe sets none): the pipeline cuts raw text into words once for all of them. Set "
+            "`word_splitting: whitespace` or `word_splitting: tokenizer` on each of them"
+        )

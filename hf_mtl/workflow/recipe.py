@@ -39,6 +39,7 @@ import yaml
 
 from ..data.raw import brief
 from ..data.tasks import TaskSpec, group_tasks
+from ..export.model_card import MultiTaskModelCardData
 from ..export.public_names import EMBEDDED_HUB_ID, HUB_ID_PATTERN, default_encoder
 from ..modeling.errors import HfMtlError, RecipeError, did_you_mean
 from ..training.training_args import MultiTaskTrainingArguments
@@ -59,7 +60,7 @@ from .recipe_yaml import (
 __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_overrides"]
 
 EMBEDDED_ENCODER = "embedded"
-RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "resume", "overwrite",
+RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "card", "resume", "overwrite",
                "allow_changes")
 MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
@@ -111,6 +112,7 @@ class Recipe:
     resume: bool | str | None = None
     overwrite: bool = False
     allow_changes: bool = False  # resume although the tasks, data, seed or sampling differ from the checkpoint's
+    card: MultiTaskModelCardData = field(default_factory=MultiTaskModelCardData)  # the `card:` section
 
     @property
     def task_names(self) -> list[str]:
@@ -497,6 +499,7 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
         resume=resume,
         overwrite=raw.get("overwrite", False),
         allow_changes=raw.get("allow_changes", False),
+        card=MultiTaskModelCardData.from_recipe(raw.get("card"), f"{where}: card", [t.name for t in tasks]),
     )
     recipe.training_arguments()  # check the training section now, before any data is read
     return recipe

@@ -176,7 +176,7 @@ def load_yaml(text: str, check: Callable[[Node], None] | None = None) -> Any:
 
 # ------------------------------------------------------------------------------- names and labels keep their text
 TASK_TEXT_FIELDS = ("name", "type", "group", "text_column", "text_pair_column", "label_column", "label_separator",
-                    "metric", "problem_type")
+                    "metric", "problem_type", "word_splitting")
 SOURCE_TEXT_FIELDS = ("format", "path", "name", "config", "split", "field", "encoding", "rows", "column_names")
 SPLIT_FIELDS = ("train", "validation", "test")
 

@@ -15,7 +15,14 @@ from transformers import AutoTokenizer, PrinterCallback, set_seed
 
 from ..data import TaskData, prepare_group, prepare_task, prepare_tokenizer
 from ..data.tasks import TaskSpec, group_tasks
-from ..export.model_card import MultiTaskModelCardData
+from ..export.model_card import (
+    CARD_FILE,
+    MultiTaskModelCardData,
+    is_hf_mtl_card,
+    load_card_data,
+    save_card_data,
+    write_model_card,
+)
 from ..metrics.keys import average_key, main_metric_key, main_score_key
 from ..modeling.configuration_multitask import MultiTaskConfig
 from ..modeling.encoder_families import check_backbone, unsupported_gradient_checkpointing
@@ -342,6 +349,7 @@ def _train_in_folder(
     interrupt = GracefulInterrupt()
     trainer = build_trainer(model, args, prepared, tokenizer, callbacks=[interrupt, RunRecordCallback(record)])
     trainer.model_card_data.base_model = recipe.model.base_model_name
+    apply_card_settings(trainer.model_card_data, recipe.card)
     plan.clear_stale_checkpoints()
     start = time.perf_counter()
     with interrupt:
@@ -373,6 +381,16 @@ def _train_in_folder(
     return TrainResult(str(output_dir), metrics, train_seconds, dict(trainer.examples_seen), 0, dict(trainer.task_metrics))
 
 
+def apply_card_settings(data: Any, settings: Any) -> None:
+    """Copy what a recipe's ``card:`` section set (title, license, language, datasets, tags) into a trainer's card
+    data."""
+    for key in ("model_name", "license", "language"):
+        if getattr(settings, key) is not None:
+            setattr(data, key, getattr(settings, key))
+    data.datasets.update(settings.datasets)
+    data.tags.extend(tag for tag in settings.tags if tag not in data.tags)
+
+
 def write_run_outputs(
     folder: Path, result: TrainResult, trainer: MultiTaskTrainer, prepared: dict[str, TaskData], recipe: Recipe
 ) -> None:
@@ -400,7 +418,13 @@ def format_results_table(result: TrainResult) -> str:
 
 
 def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_size: int = 32) -> dict[str, float]:
-    """Per-task metrics of a saved model on the recipe's `split` (test, falling back to validation)."""
+    """Per-task metrics of a saved model on the recipe's `split` (test, falling back to validation).
+
+    Keys name the split scored: `test_<task>_<metric>` on a test split, `eval_<task>_<metric>` on validation (a
+    task without a test split falls back to it). Where the model folder is writable, the scores are saved as
+    `<split>_results.json` (`test_results.json`, as transformers' examples name it) and, when hf_mtl wrote the
+    folder's card, added to the card (README.md: its results table and `model-index`).
+    """
     model = load_model(model_dir)
     tokenizer = load_tokenizer(model_dir, what="the model folder's tokenizer")
     missing = [spec.name for spec in recipe.tasks if spec.name not in model.config.tasks]
@@ -408,9 +432,11 @@ def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_si
         raise RecipeError(f"The recipe's task(s) {missing} are not in {model_dir} (its tasks: {model.task_names}).")
     check_against_model(recipe.tasks, model.config.tasks, model_dir)
     prepared = prepare_recipe_tasks(list(recipe.tasks), tokenizer, model)
+    scored = {name: split if split in data.tokenized else "validation" for name, data in prepared.items()}
     # Only the recipe's evaluation settings matter here; its schedule (eval/save strategies, best-model reload)
     # would make Trainer ask for the datasets of a training run.
     # The Trainer's working folder is a temporary one: the model folder may be read-only (a Hub cache snapshot).
+    metrics: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="hf-mtl-evaluate-") as scratch:
         args = recipe.training_arguments(
             output_dir=scratch, per_device_eval_batch_size=batch_size, eval_strategy="no",
@@ -420,4 +446,26 @@ def evaluate_model(model_dir: str, recipe: Recipe, split: str = "test", batch_si
             model=model, args=args, processing_class=tokenizer, task_metrics={n: d.metric for n, d in prepared.items()}
         )
         trainer.remove_callback(PrinterCallback)  # stdout carries the metrics only (JSON for `hf-mtl evaluate`)
-        return trainer.evaluate(eval_dataset={name: eval_split_dataset(data, split) for name, data in prepared.items()})
+        for name in dict.fromkeys(scored.values()):  # the test split first, then validation for tasks without one
+            tasks = {task: data.tokenized[name] for task, data in prepared.items() if scored[task] == name}
+            metrics.update(trainer.evaluate(eval_dataset=tasks, metric_key_prefix="test" if name == "test" else "eval"))
+    _save_evaluation(Path(model_dir), split, metrics, model, trainer)
+    return metrics
+
+
+def _save_evaluation(folder: Path, split: str, metrics: dict[str, Any], model: Any, trainer: MultiTaskTrainer) -> None:
+    """`<split>_results.json` in the model folder and the scores on its card, where the folder is writable."""
+    scores = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    try:
+        (folder / f"{split}_results.json").write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
+    except OSError as error:  # a read-only folder (a Hub cache snapshot): the scores are printed only
+        logger.warning("Could not save %s_results.json in %s (%s); the scores are printed only.", split, folder,
+                       error.strerror or error)
+        return
+    card = load_card_data(folder)
+    if card is None or not is_hf_mtl_card(folder / CARD_FILE):
+        return
+    card.record_metrics(scores, model.config.tasks, step=card.train_info.get("global_step", 0), epoch=None,
+                        in_training=False)
+    write_model_card(card.to_model_card(model, trainer.task_metrics), folder)
+    save_card_data(card, folder)
