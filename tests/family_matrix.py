@@ -253,12 +253,12 @@ def check_gradient_checkpointing(family: str, tmp_path: Any) -> None:
     model = build(family).train()
     if not supports_gradient_checkpointing(model.config.encoder):
         try:
-            model.gradient_checkpointing_enable()
+            model.activation_checkpointing_enable()
         except ValueError as error:
             assert f"'{model.config.encoder.model_type}' encoders" in str(error)
             raise Refused(str(error)) from None
         raise AssertionError(f"{family}: gradient checkpointing was accepted although the family does not support it")
-    model.gradient_checkpointing_enable()
+    model.activation_checkpointing_enable()
     inputs = batch(model)
     model(**inputs, labels=torch.tensor([0, 1, 2]), task="topic").loss.backward()
 

@@ -99,10 +99,10 @@ def test_gradient_checkpointing_is_declared_per_family():
     model = MultiTaskModel(MultiTaskConfig(encoder=config, tasks=TASKS))
     assert not model.supports_gradient_checkpointing
     with pytest.raises(ValueError, match="gradient_checkpointing is not supported by 'albert' encoders"):
-        model.gradient_checkpointing_enable()
+        model.activation_checkpointing_enable()
     bert = MultiTaskModel(MultiTaskConfig(encoder=FAMILIES["layoutlm"](), tasks=TASKS))
-    bert.gradient_checkpointing_enable()
-    assert bert.is_gradient_checkpointing
+    bert.activation_checkpointing_enable()
+    assert bert.is_activation_checkpointing
 
 
 def test_padding_dependent_families_are_warned_about(caplog):

@@ -422,12 +422,19 @@ class MultiTaskModel(PreTrainedModel):
             encoded = encoded if encoded is not None else with_global
         return encoded, hidden
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None) -> None:
-        """[`PreTrainedModel.gradient_checkpointing_enable`] for the encoder; ``ValueError`` naming the family when its
-        ``AutoModel`` does not support it (ALBERT, MPNet, Funnel, I-BERT)."""
+    def activation_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
+        """[`PreTrainedModel.activation_checkpointing_enable`] (gradient checkpointing) for the encoder; ``ValueError``
+        naming the family when its ``AutoModel`` does not support it (ALBERT, MPNet, Funnel, I-BERT)."""
         if not self.supports_gradient_checkpointing:
             raise ValueError(unsupported_gradient_checkpointing(self.config.encoder))
-        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+        super().activation_checkpointing_enable(*args, **kwargs)
+
+    def gradient_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
+        """The name transformers < 5.24 uses (now a deprecated alias): the same check, then transformers' own."""
+        if not self.supports_gradient_checkpointing:
+            raise ValueError(unsupported_gradient_checkpointing(self.config.encoder))
+        enable = getattr(super(), "activation_checkpointing_enable", None) or super().gradient_checkpointing_enable
+        enable(*args, **kwargs)
 
     def forward(
         self,

@@ -111,11 +111,17 @@ class _Read:
 
 
 def _fast_tokenizer_hint(tokenizer: Any) -> str:
-    """How to get a fast tokenizer: ``use_fast=True`` where transformers has one for the family (XLM has none)."""
-    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+    """How to get a fast tokenizer: ``use_fast=True`` where transformers has one for the family (XLM has none).
+
+    A slow tokenizer whose class is the one transformers registers for a family (``XLMTokenizer``) is that family's
+    only tokenizer: asking for ``use_fast=True`` would give the same.
+    """
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
 
     name = type(tokenizer).__name__
-    if name.endswith("Fast") or tokenizer_class_from_name(f"{name}Fast") is None:
+    registered = {value for entry in TOKENIZER_MAPPING_NAMES.values()
+                  for value in (entry if isinstance(entry, (tuple, list)) else (entry,)) if value}
+    if name in registered:
         return (f"transformers has no fast version of {name}, so this pipeline cannot read words from it; serve the "
                 "model with your own word alignment, or train on an encoder with a fast tokenizer.")
     return "load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
