@@ -75,3 +75,25 @@ def test_many_tasks_reports_every_measure_and_its_ratio_line(tmp_path: Path) -> 
         assert len(r["step_seconds"]) == 2
     assert results[1]["train_examples"] == results[0]["train_examples"] == 64  # the same data, cut into N tasks
     assert "### steps: functions called more often as N grows" in done.stdout
+
+
+@pytest.mark.slow
+@needs_data
+def test_ud_pipeline_runs_every_arm_on_a_tiny_budget(tmp_path: Path) -> None:
+    results = tmp_path / "ud.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "ud_pipeline.py"), "--steps", "2", "--max-train", "32", "--max-eval", "8",
+         "--pipeline-sentences", "4", "--work", str(tmp_path / "work"), "--results", str(results)],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1500,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1].startswith("ratio one_pass/per_task train_time=")
+    report = json.loads(results.read_text())
+    assert set(report) == {"meta", "per_task", "one_pass", "crf", "mlm"}
+    for arm in ("per_task", "one_pass"):
+        assert set(report[arm]["scores"]) == {"upos", "ufeats", "lemma", "uas", "las", "ner_f1"}, arm
+        assert report[arm]["train_seconds"] > 0 and report[arm]["pipeline_sentences_per_s"] > 0
+    assert report["per_task"]["parameters"] > report["one_pass"]["parameters"]  # five encoders vs one
+    assert set(report["crf"]) == {"softmax", "crf"} and report["crf"]["crf"]["ill_formed_spans"] == 0
+    assert "mlm_perplexity" in report["mlm"]["with_mlm"]["scores"]
+    assert report["mlm"]["with_mlm"]["examples_seen"]["mlm"] > 0

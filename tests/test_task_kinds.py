@@ -193,7 +193,8 @@ def test_seqeval_strict_mode_for_every_scheme_and_style():
 
 
 def test_registry_kinds():
-    assert task_kinds.TASK_TYPES == ("token-classification", "text-classification", "dependency-parsing", "lemmatization")
+    assert task_kinds.TASK_TYPES == ("token-classification", "text-classification", "dependency-parsing", "lemmatization",
+                                     "masked-lm")
     assert task_kinds.PROBLEM_TYPES == ("single_label_classification", "multi_label_classification", "regression")
     assert head_class("token-classification") is TokenClassificationHead
     assert head_class("text-classification") is SequenceClassificationHead

@@ -53,6 +53,8 @@ from .alignment import (
     tokenize_text_group,
     tokenize_token_group,
 )
+from .collator import check_mask_token
+from .raw_text import tokenize_raw_text
 from .readers import RawSplit, read_split
 from .sources import SPLITS
 from .task_data import TaskData, carve_and_limit, choose_labels
@@ -208,7 +210,11 @@ def prepare_group(
         raise TaskError(f"group {name!r} has no task")
     if len({spec.is_token_task for spec in specs}) > 1:
         raise TaskError(f"group {name!r} mixes token and text tasks; a group's tasks are all one or the other")
+    if task_kind(specs[0].type).raw_text:
+        check_mask_token(tokenizer, specs[0].name)  # before any file is read
     raw, declared, notes = read_task_splits(name, specs)
+    if task_kind(specs[0].type).raw_text:  # masked-lm: a task of its own (TaskSpec refuses a group)
+        return _prepare_raw_text(name, specs[0], tokenizer, raw[specs[0].name], notes[specs[0].name], cache_dir)
     missing = {spec.name: _count_missing(name, spec, raw[spec.name]) for spec in specs}
     label_lists = {spec.name: choose_labels(spec, raw[spec.name], declared[spec.name], (labels or {}).get(spec.name))
                    for spec in specs}
@@ -255,6 +261,23 @@ def prepare_group(
             truncation=reports, notes=notes[spec.name], tokenizer=tokenizer, shared=datasets.DatasetDict(shared),
         )
     return GroupData(name=name, tasks=tasks, tokenized=datasets.DatasetDict(shared), missing=missing,
+                     truncation=reports, tokenizer=tokenizer)
+
+
+def _prepare_raw_text(name: str, spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, raw: datasets.DatasetDict,
+                      notes: list[str], cache_dir: str | Path | None) -> GroupData:
+    """A raw-text task (masked-lm): its texts tokenized, evaluation splits masked once (see ``raw_text.py``)."""
+    tokenized: dict[str, datasets.Dataset] = {}
+    reports: dict[str, TruncationReport] = {}
+    for split, ds in raw.items():
+        tokenized[split], reports[split] = tokenize_raw_text(ds, tokenizer, spec, split, cache_dir)
+        reports[split].log()
+        if reports[split].from_cache:
+            notes.append(f"{split}: tokenized split read from the cache {reports[split].cache_file}")
+    splits = datasets.DatasetDict(tokenized)
+    data = TaskData(spec=spec, labels=[], raw=raw, tokenized=splits, truncation=reports, notes=notes,
+                    tokenizer=tokenizer, shared=splits)
+    return GroupData(name=name, tasks={spec.name: data}, tokenized=splits, missing={spec.name: {}},
                      truncation=reports, tokenizer=tokenizer)
 
 

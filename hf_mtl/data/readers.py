@@ -19,6 +19,7 @@ from .conll import read_conll, read_conll_split, read_conllu, read_conllu_split
 from .dataset_objects import read_dataset_object
 from .line_formats import LINE_FORMATS, read_line_format
 from .raw import PLACEHOLDER_TAGS, RawSplit, add_note, brief, check_file, read_text_file
+from .raw_text import read_raw_text
 from .sources import IN_MEMORY_FORMAT, DataSource
 from .tables import read_disk, read_hub, read_parquet, read_table, read_table_lines
 from .tasks import TaskSpec
@@ -254,7 +255,10 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
     """
     where = f"task {spec.name!r}, {split} split ({source.describe()})"
     fmt = source.format
-    if fmt == "conll":
+    if task_kind(spec.type).raw_text:  # plain text (masked-lm): lines of a .txt file, CoNLL-U sentences, a column
+        result = read_raw_text(source, spec, split,
+                               lambda table, name: _read_table_source(table, spec, name)[:2])
+    elif fmt == "conll":
         if not spec.is_token_task:
             raise DataError(
                 f"{where}: CoNLL files hold token tags; task type is {spec.type!r}. A `.txt` file is read as CoNLL "
@@ -282,17 +286,8 @@ def read_split(source: DataSource, spec: TaskSpec, split: str) -> RawSplit:
                                 "per word (CoNLL, CoNLL-U or JSON lists)")
             ds, lines = read_line_format(source)
             ds = _as_spec_columns(ds, spec, where)
-        elif fmt in ("csv", "tsv", "json", "jsonl"):
-            ds, lines = read_table_lines(source)
-        elif fmt == "parquet":
-            ds = read_parquet(source)
-        elif fmt == "hub":
-            ds = read_hub(source, split)
-        elif fmt == IN_MEMORY_FORMAT:
-            taken = read_dataset_object(source, spec, split)
-            ds, stream_note = taken.dataset, taken.note
         else:
-            ds = read_disk(source, split)
+            ds, lines, stream_note = _read_table_source(source, spec, split)
         result = (_standardize_tokens if spec.is_token_task else _standardize_text)(ds, spec, where, lines)
         if stream_note:
             result.notes.append(stream_note)
@@ -321,6 +316,23 @@ def _as_spec_columns(ds: datasets.Dataset, spec: TaskSpec, where: str) -> datase
                         "`text_column`")
     renames = {old: new for old, new in (("text", spec.text_column), ("label", spec.label_column)) if old != new}
     return ds.rename_columns(renames) if renames else ds
+
+
+def _read_table_source(source: DataSource, spec: TaskSpec, split: str) -> tuple[datasets.Dataset, list[int] | None,
+                                                                          str | None]:
+    """A table-like source (csv/tsv/json/jsonl, parquet, Hub, saved or in-memory dataset) as it was read: its rows,
+    each row's file line (delimited and JSON files) and a note on a streamed dataset."""
+    fmt = source.format
+    if fmt in ("csv", "tsv", "json", "jsonl"):
+        return (*read_table_lines(source), None)
+    if fmt == "parquet":
+        return read_parquet(source), None, None
+    if fmt == "hub":
+        return read_hub(source, split), None, None
+    if fmt == IN_MEMORY_FORMAT:
+        taken = read_dataset_object(source, spec, split)
+        return taken.dataset, None, taken.note
+    return read_disk(source, split), None, None
 
 
 def _check_declared_labels(result: RawSplit, spec: TaskSpec, where: str) -> None:

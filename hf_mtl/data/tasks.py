@@ -239,7 +239,8 @@ class TaskSpec:
             if dupes:
                 raise TaskError(f"{where}: `labels` lists {', '.join(dupes)} more than once")
             if self.problem.fixed_labels:
-                raise TaskError(f"{where}: a {self.problem_type} task has no `labels`; remove them")
+                what = self.type if task_kind(self.type).raw_text else self.problem_type
+                raise TaskError(f"{where}: a {what} task has no `labels`; remove them")
         if self.label_map is not None:
             if not isinstance(self.label_map, dict) or not self.label_map:
                 raise TaskError(f"{where}: `label_map` must be a mapping from raw values to label names")
@@ -277,6 +278,10 @@ class TaskSpec:
         if self.pooling is not None and not task_kind(self.type).pooled:
             raise TaskError(f"{where}: `pooling` applies to text-classification tasks only (token tasks read every "
                             f"token), got {self.pooling!r}")
+        if task_kind(self.type).raw_text and self.group is not None:
+            raise TaskError(f"{where}: a {self.type} task masks its own copy of its text, so it cannot share a "
+                            f"group's encoder pass; remove `group: {self.group}` (the sampler mixes it with the other "
+                            "tasks)")
         if self.decoder == "crf" and self.label_all_subwords:
             raise TaskError(f"{where}: `decoder: crf` chains the tags of words (their first sub-words); it cannot "
                             "be combined with `label_all_subwords: true`")

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..modeling import REMOTE_CODE_FILES
 from ..modeling.errors import HfMtlError
+from ..modeling.task_kinds import auxiliary_tasks
 from .model_card import CARD_FILE, SIDE_CARD_FILE, set_card_model_id
 
 # What a complete model folder holds: the config, safetensors weights and the modeling core (remote code).
@@ -48,13 +49,17 @@ def lora_settings(folder: str | Path) -> dict[str, Any] | None:
     return config.get("lora") or None
 
 
-def merged_copy(folder: str | Path, target: str | Path) -> Path:
-    """Write ``folder``'s model with its LoRA adapters merged into ``target``, with the folder's other files."""
+def merged_copy(folder: str | Path, target: str | Path, merge: bool = True, drop: list[str] | None = None) -> Path:
+    """Write ``folder``'s model into ``target`` with the folder's other files: its LoRA adapters merged (``merge``)
+    and the tasks of ``drop`` removed (their heads and config entries)."""
     from ..modeling.lora import merge_lora
     from ..modeling.modeling_multitask import MultiTaskModel
 
     folder, target = Path(folder), Path(target)
-    model = merge_lora(MultiTaskModel.from_pretrained(folder))
+    model = MultiTaskModel.from_pretrained(folder)
+    model = merge_lora(model) if merge else model
+    for name in drop or ():
+        model.remove_task(name)
     shutil.copytree(folder, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoint-*", "runs"))
     model.save_pretrained(target)
     return target
@@ -83,7 +88,7 @@ def upload_view(folder: str | Path, target: str | Path) -> Path:
 
 def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
                       commit_message: str = "Upload hf_mtl multi-task model", include_training_files: bool = False,
-                      merge_lora: bool = True) -> str:
+                      merge_lora: bool = True, keep_auxiliary: bool = False) -> str:
     """Create ``repo_id`` (if needed) and upload the folder; returns the commit URL.
 
     The repository then loads with ``AutoModel.from_pretrained(repo_id, trust_remote_code=True)`` anywhere,
@@ -91,6 +96,8 @@ def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, t
     ``repo_id`` in its "how to use" code. ``runs/`` and ``training_args.bin`` are uploaded only with
     ``include_training_files=True``. A model with LoRA adapters is pushed merged (a plain model) unless
     ``merge_lora=False``, which pushes the adapters and heads only; their base encoder must then be a Hub id.
+    Tasks that only train the encoder (masked-lm) are removed from the pushed copy (weights and config; the folder is
+    not changed) unless ``keep_auxiliary=True``.
     """
     from huggingface_hub import HfApi
 
@@ -107,7 +114,12 @@ def push_model_folder(folder: str | Path, repo_id: str, private: bool = False, t
             )
     with tempfile.TemporaryDirectory() as scratch:
         staged = Path(scratch) / "upload"
-        upload = merged_copy(folder, staged) if lora and merge_lora else upload_view(folder, staged)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        drop = [] if keep_auxiliary else auxiliary_tasks(config.get("tasks") or {})
+        if (lora and merge_lora) or drop:
+            upload = merged_copy(folder, staged, merge=bool(lora and merge_lora), drop=drop)
+        else:
+            upload = upload_view(folder, staged)
         api = HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         set_card_model_id(upload, repo_id)

@@ -28,7 +28,7 @@ from huggingface_hub.repocard_data import eval_results_to_model_index
 from ..metrics.keys import EVAL_PREFIX, NOT_SCORES, average_key, main_metric_key, parse_metric_key
 from ..modeling.configuration_multitask import HF_MTL_VERSION
 from ..modeling.errors import RecipeError, did_you_mean
-from ..modeling.task_kinds import task_problem
+from ..modeling.task_kinds import task_kind, task_problem
 from .public_names import is_hub_id, public_name
 
 logger = logging.getLogger("hf_mtl")
@@ -300,7 +300,8 @@ class MultiTaskModelCardData:
                 "name": task, "type": kind, "num_labels": len(labels),
                 "input": self.task_inputs.get(task, "-"), "group": self.task_groups.get(task, "-"),
                 "metric": f"{metric} ({key})" if metric else "", "train_data": train_ref.describe() if train_ref else "-",
-                "labels": "(regression)" if task_problem(settings).fixed_labels else
+                "labels": ("(the encoder's vocabulary: masked-lm)" if task_kind(settings["type"]).raw_text
+                           else "(regression)") if task_problem(settings).fixed_labels else
                 ", ".join(f"`{label}`" for label in labels[:40]) + (" ..." if len(labels) > 40 else ""),
             })
             for split, entry in self.results.get(task, {}).items():

@@ -37,6 +37,7 @@ from torch import nn
 
 from ..modeling.errors import HfMtlError
 from ..modeling.modeling_multitask import MultiTaskModel
+from ..modeling.task_kinds import auxiliary_tasks
 
 logger = logging.getLogger("hf_mtl")
 
@@ -115,6 +116,7 @@ def export_onnx(
     check: bool = True,
     atol: float = 1e-4,
     int8: bool = False,
+    keep_auxiliary: bool = False,
 ) -> Path:
     """Write ``model`` as one ONNX graph returning every head's logits, with its config (and tokenizer).
 
@@ -128,6 +130,8 @@ def export_onnx(
             (skipped, with a warning, when onnxruntime is not installed).
         atol: The largest absolute difference ``check`` accepts.
         int8: Also write ``model_quantized.onnx``, the graph with int8 weights (:func:`quantize_onnx`).
+        keep_auxiliary: Keep the heads of tasks that only train the encoder (masked-lm, whose vocabulary-wide
+            logits would dominate the graph's outputs); by default they are left out of the graph.
 
     Returns:
         The path of ``model.onnx``.
@@ -145,6 +149,12 @@ def export_onnx(
             f"Task(s) {crf_tasks} decode with a CRF (decoder: crf), whose Viterbi search the ONNX graph does not hold; "
             "serve this model with the multitask pipeline, or remove those tasks (model.remove_task) before exporting."
         )
+    dropped = [] if keep_auxiliary else auxiliary_tasks(model.config.tasks)
+    if dropped:
+        model = copy.deepcopy(model)
+        for name in dropped:
+            model.remove_task(name)
+        logger.info("ONNX export: left out the head(s) of %s (masked-lm; keep_auxiliary=True keeps them)", dropped)
     source = _cpu_float32(model).eval()
     folder = Path(save_directory)
     created = not folder.exists()

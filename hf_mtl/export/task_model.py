@@ -43,6 +43,9 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             "AutoModelForTokenClassification has no place for; serve it with the multitask pipeline."
         )
     kind = task_kind(model.config.tasks[task]["type"])
+    if kind.auxiliary:
+        raise TaskError(f"Task '{task}' ({kind.type_name}) only trains the encoder for the other tasks; export one of "
+                        "those (its model carries the adapted encoder).")
     if kind.export_class is None:
         raise TaskError(
             f"Cannot export task '{task}' as a plain transformers model: transformers has no AutoModelFor* class for "

@@ -36,7 +36,13 @@ from .entities import SEQEVAL_SCHEMES, seqeval_report, seqeval_scores, token_acc
 from .evaluate_modules import evaluate_scores, is_evaluate_metric
 from .keys import main_metric_key
 from .parsing import attachment_scores, packed_attachment_scores
-from .scores import check_same_length, classification_scores, multilabel_scores, regression_scores
+from .scores import (
+    check_same_length,
+    classification_scores,
+    multilabel_scores,
+    perplexity_scores,
+    regression_scores,
+)
 
 __all__ = [
     "IGNORE_INDEX",
@@ -47,6 +53,7 @@ __all__ = [
     "compute_task_metrics",
     "main_metric_key",
     "multilabel_scores",
+    "perplexity_scores",
     "regression_scores",
     "seqeval_scores",
     "token_accuracy",
@@ -155,6 +162,8 @@ def compute_task_metrics(
             - ``"multilabel"``: logits ``(N, L)``; a label is predicted when its logit > 0 (sigmoid > 0.5).
             - ``"regression"``: values of shape ``(N,)`` or ``(N, 1)``.
             - ``"attachment"`` (dependency parsing): packed ``head * num_relations + relation`` ids ``(N, T)``.
+            - ``"perplexity"`` (masked-lm): ``(N, T, 2)``, each token's negative log-likelihood and whether the
+              argmax is right (``MaskedLMHead.metric_inputs``), or ``(N, T)`` log-likelihoods alone.
         label_ids (`np.ndarray`):
             Token tasks: ``(N, T)`` with -100 on ignored positions (only positions with a label are scored; if
             predictions and labels have different ``T`` the shorter one is padded with -100). ``accuracy``/``f1``:
@@ -192,6 +201,9 @@ def compute_task_metrics(
 
     if metric == "attachment":
         return packed_attachment_scores(predictions, label_ids, labels_map)
+
+    if metric == "perplexity":
+        return perplexity_scores(predictions, label_ids)
 
     if metric in ("seqeval", "token_accuracy"):
         if not labels_map:

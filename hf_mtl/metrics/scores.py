@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..modeling.errors import HfMtlError
+from ..modeling.task_kinds import IGNORE_INDEX
 
 __all__ = ["check_same_length", "classification_scores", "multilabel_scores", "regression_scores"]
 
@@ -170,3 +171,40 @@ def regression_scores(
         "spearman": _correlation(spearmanr, true, pred),
         "mse": float(np.mean((true - pred) ** 2)),
     }
+
+
+def perplexity_scores(token_scores: np.ndarray, label_ids: np.ndarray) -> dict[str, float]:
+    """Masked-lm scores: ``perplexity`` (exp of the mean negative log-likelihood over the masked tokens, those whose
+    label is not -100) and ``accuracy`` (share of masked tokens whose most likely token is the original one).
+
+    Args:
+        token_scores: ``(N, T, 2)`` (negative log-likelihood, 1.0 when the argmax is right) per token, or ``(N, T)``
+            negative log-likelihoods (``accuracy`` is then 0).
+        label_ids: ``(N, T)`` token ids, -100 where nothing was masked; a shorter ``T`` than the scores' is padded.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> nll = np.log([[2.0, 8.0, 1.0]])  # the third token is not scored
+    >>> round(perplexity_scores(nll, np.array([[5, 7, -100]]))["perplexity"], 6)  # exp((ln 2 + ln 8) / 2)
+    4.0
+
+    ```
+    """
+    scores = np.asarray(token_scores, dtype=np.float64)
+    labels = np.asarray(label_ids)
+    if labels.ndim == 1:  # one sequence
+        scores, labels = scores[None], labels[None]
+    if scores.ndim == labels.ndim:
+        scores = np.stack([scores, np.zeros_like(scores)], axis=-1)
+    if scores.ndim != 3 or labels.ndim != 2 or scores.shape[0] != labels.shape[0]:
+        raise HfMtlError(f"Perplexity needs scores (N, T, 2) or (N, T) and labels (N, T); got {scores.shape} and "
+                         f"{labels.shape}.")
+    width = min(scores.shape[1], labels.shape[1])
+    keep = labels[:, :width] != IGNORE_INDEX
+    count = int(keep.sum())
+    if count == 0:
+        return {"perplexity": 0.0, "accuracy": 0.0}
+    nll = scores[:, :width, 0][keep]
+    return {"perplexity": float(np.exp(nll.mean())), "accuracy": float(scores[:, :width, 1][keep].mean())}

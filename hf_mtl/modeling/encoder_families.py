@@ -113,6 +113,9 @@ class EncoderFamily:
             each text head's dense layer (``pooler.dense``; ALBERT: ``pooler``).
         padding_dependent (`bool`): Its outputs for a sequence change with the amount of padding (Funnel's pooling,
             FNet's Fourier transform, YOSO's hashed attention): a warning is given when a model is built on it.
+        mlm_head (`tuple[str, ...]`, *optional*): The modules of its ``*ForMaskedLM`` that a masked-lm head applies,
+            in order, to the hidden states; ``None``: its children other than the encoder and loss modules, in the
+            order they were made (``cls`` for BERT, ``lm_head`` for RoBERTa).
     """
 
     model_type: str
@@ -129,6 +132,7 @@ class EncoderFamily:
     first_token_global_attention: bool = False
     pretrained_pooler: str = "pooler.dense"
     padding_dependent: bool = False
+    mlm_head: tuple[str, ...] | None = None
 
     def setting_of(self, pooling: str) -> str | None:
         """The value of ``pooling_setting`` that makes the family's own head pool with ``pooling`` (``None``: none)."""
@@ -189,7 +193,8 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
         EncoderFamily("deberta-v2", pooler_activation="gelu", pooler_activation_setting="pooler_hidden_act",
                       export=ExportLayout("deberta", "pooler.dense", "classifier")),
         EncoderFamily("distilbert", pooler_activation="relu",
-                      export=ExportLayout("distilbert", "pre_classifier", "classifier")),
+                      export=ExportLayout("distilbert", "pre_classifier", "classifier"),
+                      mlm_head=("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector")),
         # ModernBERT: pooling from the config, then dense + activation + LayerNorm, on text and token heads
         *(EncoderFamily(model_type, pooler_activation="gelu", pooler_activation_setting="classifier_activation",
                         pooling_setting="classifier_pooling", pooling_values=_CLS_MEAN, norm=True,

@@ -38,6 +38,7 @@ from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
 from .encoder_families import family_pooling, pooler_activation, text_head_settings, token_head_settings
+from .masked_lm import TiedDecoder, mlm_head_modules
 from .parsing import BiaffineParser
 from .pooling import LATE, masked_mean, pool
 from .task_kinds import IGNORE_INDEX, task_kind
@@ -298,6 +299,80 @@ class SequenceClassificationHead(nn.Module):
         return _reduce(loss_sum, self._problem.count_items(labels), num_items_in_batch)
 
 
+@register_head("masked-lm")
+class MaskedLMHead(nn.Module):
+    """The encoder family's masked-language-model head on every token: logits over the vocabulary.
+
+    Labels are `(batch, seq_len)` token ids on the masked positions and `-100` elsewhere (the collator masks each
+    training batch as ``DataCollatorForLanguageModeling`` does). Loss: cross-entropy over the masked tokens.
+
+    Args:
+        encoder_config: The shared encoder's config (its family's ``*ForMaskedLM`` provides the modules).
+        dropout: Unused (the family's head has no dropout); accepted as every head's setting.
+    """
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1, encoder_config: Any = None,
+                 **_: Any) -> None:
+        super().__init__()
+        if encoder_config is None:
+            raise ValueError("A masked-lm head is built from its encoder's config (encoder_config=...).")
+        self._problem = task_kind("masked-lm").problem()
+        self.head_names, modules, self.tied = mlm_head_modules(encoder_config)
+        self.family = nn.ModuleDict(modules)
+        self.vocab_size = int(encoder_config.vocab_size)
+
+    def tie_input_embeddings(self, embeddings: nn.Module) -> None:
+        """Read the decoder weight from ``embeddings`` (the encoder's word embeddings), when the family ties them."""
+        for module in self.modules():
+            if isinstance(module, TiedDecoder):
+                module.tie(embeddings)
+
+    def load_family_head(self, mlm_model: nn.Module) -> None:
+        """Copy the head weights of a ``*ForMaskedLM`` of the same family (a pretrained checkpoint's)."""
+        for name in self.head_names:
+            source = getattr(mlm_model, name).state_dict()
+            target = self.family[name]
+            missing, _ = target.load_state_dict({k: v for k, v in source.items() if k in target.state_dict()},
+                                                strict=False)
+            if missing:
+                raise ValueError(f"The {type(mlm_model).__name__} head has no {missing[:3]}: not this family's head.")
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        for name in self.head_names:
+            hidden_states = self.family[name](hidden_states)
+        return hidden_states
+
+    def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
+        if labels.dim() != 2 or tuple(labels.shape) != tuple(input_shape[:2]) or labels.is_floating_point():
+            raise ValueError(
+                f"Task '{task_name}' (masked-lm) expects integer token ids of shape (batch, seq_len) = "
+                f"{tuple(input_shape[:2])} with -100 on unmasked tokens, got {tuple(labels.shape)} ({labels.dtype})."
+            )
+
+    def loss_sum(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
+                                           labels.to(logits.device).reshape(-1), ignore_index=IGNORE_INDEX,
+                                           reduction="sum")
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        return _reduce(self.loss_sum(logits, labels), self._problem.count_items(labels.to(logits.device)),
+                       num_items_in_batch)
+
+    def decode(self, logits: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+        """The most likely token id at every position."""
+        return logits.argmax(dim=-1)
+
+    def metric_inputs(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """What perplexity reads, kept instead of the ``(batch, seq_len, vocab)`` logits: ``(batch, seq_len, 2)``
+        with each masked token's negative log-likelihood and whether the argmax is right (0 elsewhere)."""
+        labels = labels.to(logits.device)
+        scored = labels != IGNORE_INDEX
+        safe = labels.clamp(min=0)
+        nll = -torch.log_softmax(logits.float(), dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
+        correct = (logits.argmax(dim=-1) == safe).float()
+        return torch.stack([nll * scored, correct * scored], dim=-1)
+
+
 def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
     """Build the head described by one (normalized) task entry of a ``MultiTaskConfig``."""
     kind = task_kind(task["type"])
@@ -317,9 +392,11 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
         standardize=task.get("standardize"),
+        encoder_config=encoder_config,
     )
 
 
-__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "add_family_layers", "apply_family_layers", "LemmatizationHead", "SequenceClassificationHead",
+__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "LemmatizationHead", "MaskedLMHead", "SequenceClassificationHead",
+           "add_family_layers", "apply_family_layers",
            "TokenClassificationHead", "build_head", "head_class",
            "register_head"]

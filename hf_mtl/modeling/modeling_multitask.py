@@ -22,6 +22,7 @@ from .encoder_families import check_backbone, encoder_family, unsupported_gradie
 from .errors import HfMtlError
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
+from .masked_lm import init_masked_lm_heads
 from .modeling_loading import (
     HoldLoadReport,
     check_is_encoder,
@@ -121,6 +122,8 @@ class MultiTaskModel(PreTrainedModel):
         # gradient checkpointing is the encoder's: declared per family, not for every MultiTaskModel
         self.supports_gradient_checkpointing = bool(getattr(self.encoder, "supports_gradient_checkpointing", False))
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
+        for head in self.heads.values():
+            self._tie_head(head)
         self.post_init()
         if getattr(config, "lora", None):
             inject_lora(self, config.lora)
@@ -286,10 +289,17 @@ class MultiTaskModel(PreTrainedModel):
         model._pretrained_pooler = pooler_state or None
         for name in tasks:
             model._init_head_from_pooler(name, model.heads[name])
+        init_masked_lm_heads({name: head for name, head in model.heads.items() if hasattr(head, "load_family_head")},
+                             encoder_name_or_path, encoder_kwargs)
         model.config._name_or_path = str(encoder_name_or_path)
         return model.to(pretrained.dtype)
 
     encoder_config = staticmethod(read_encoder_config)
+
+    def _tie_head(self, head: nn.Module) -> None:
+        """A head whose decoder is the encoder's word embeddings (masked-lm) reads them from the encoder (one owner)."""
+        if hasattr(head, "tie_input_embeddings"):
+            head.tie_input_embeddings(self.encoder.get_input_embeddings())
 
     def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
         """Start a text head's dense layer from the encoder's pretrained pooler (BERT, ALBERT), as its family does."""
@@ -315,6 +325,7 @@ class MultiTaskModel(PreTrainedModel):
         head = build_head(self.config.tasks[name], self.config.encoder)
         self._init_weights_of(head)
         self._init_head_from_pooler(name, head)
+        self._tie_head(head)
         reference = next(self.encoder.parameters())
         self.heads[name] = head.to(device=reference.device, dtype=reference.dtype).train(self.training)
         return self.heads[name]

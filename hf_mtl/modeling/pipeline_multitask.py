@@ -64,6 +64,7 @@ from .task_kinds import (
     WORD_SPLITTINGS,
     detect_label_scheme,
     output_kind,
+    task_kind,
 )
 from .word_windows import (
     plan_reads,
@@ -211,9 +212,15 @@ class MultiTaskPipeline(ChunkPipeline):
         kwargs.setdefault("task", PIPELINE_TASK)
         if kwargs.get("batch_size") is None:
             kwargs["batch_size"] = DEFAULT_BATCH_SIZE
+        tasks = model.config.tasks
+        # masked-lm tasks train the encoder for the others: no output of their own. Set before the base class's
+        # __init__, which checks the call's parameters (and so the tasks) already.
+        self.default_tasks = [name for name, task in tasks.items() if not task_kind(task["type"]).auxiliary]
+        if not self.default_tasks:
+            raise TaskError(f"This model's tasks {list(tasks)} only train the encoder (masked-lm): the multitask "
+                            "pipeline has nothing to predict.")
         super().__init__(model=model, tokenizer=tokenizer, **kwargs)
         self.model.eval()
-        tasks = self.model.config.tasks
         self.output_kinds = {name: output_kind(task) for name, task in tasks.items()}
         entity_tasks = [name for name, kind in self.output_kinds.items() if kind == ENTITIES]
         self.label_schemes = {name: detect_label_scheme(tasks[name]["id2label"].values()) for name in entity_tasks}
@@ -270,6 +277,11 @@ class MultiTaskPipeline(ChunkPipeline):
         unknown = [task for task in tasks if task not in self.model.config.tasks]
         if unknown:
             raise TaskError(f"Unknown task(s) {unknown}: this model has tasks {names}.")
+        auxiliary = [task for task in tasks if task not in self.default_tasks]
+        if auxiliary:
+            raise TaskError(f"Task(s) {auxiliary} ({self.model.config.tasks[auxiliary[0]]['type']}) train the encoder "
+                            f"and have no pipeline output; predict {self.default_tasks} (or use the head's logits: "
+                            "model(**inputs, task=...)).")
         return list(dict.fromkeys(tasks))
 
     def _max_length(self, requested: int | None = None) -> int:
@@ -406,7 +418,7 @@ class MultiTaskPipeline(ChunkPipeline):
             shift = torch.tensor([length - window.length for window in windows], device=model_inputs["input_ids"].device)
             index = (torch.arange(length, device=shift.device) + shift[:, None]) % length
             model_inputs = {key: value.gather(1, index) for key, value in model_inputs.items()}
-        logits = self.backend.logits(model_inputs, tasks or self.model.task_names)
+        logits = self.backend.logits(model_inputs, tasks or self.default_tasks)
         reads = self._read_logits(windows, logits)
         if unbatched:
             return {"window": windows[0], "read": reads[0], "is_last": is_last}

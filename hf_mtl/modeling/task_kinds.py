@@ -65,9 +65,12 @@ __all__ = [
     "DEPENDENCY_PARSING",
     "LEMMAS",
     "LEMMATIZATION",
+    "MASKED_LM",
+    "MASKED_TOKENS",
     "LabelScheme",
     "Problem",
     "TaskKind",
+    "auxiliary_tasks",
     "check_loss_weight",
     "default_metric",
     "detect_label_scheme",
@@ -93,6 +96,7 @@ TOKEN_CLASSIFICATION = "token-classification"
 TEXT_CLASSIFICATION = "text-classification"
 DEPENDENCY_PARSING = "dependency-parsing"
 LEMMATIZATION = "lemmatization"
+MASKED_LM = "masked-lm"
 
 SINGLE_LABEL_CLASSIFICATION = "single_label_classification"
 MULTI_LABEL_CLASSIFICATION = "multi_label_classification"
@@ -106,7 +110,9 @@ MULTI_LABEL = "multi_label"
 REGRESSION = "regression"
 DEPENDENCIES = "dependencies"
 LEMMAS = "lemmas"
-OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION, DEPENDENCIES, LEMMAS)
+MASKED_TOKENS = "masked_tokens"
+"""A masked-lm task's output: none by default (the pipeline skips the task; see ``TaskKind.auxiliary``)."""
+OUTPUT_KINDS = (ENTITIES, WORD_TAGS, SINGLE_LABEL, MULTI_LABEL, REGRESSION, DEPENDENCIES, LEMMAS, MASKED_TOKENS)
 WORD_OUTPUTS = (ENTITIES, WORD_TAGS, DEPENDENCIES, LEMMAS)
 """Output kinds read per word (the others per text)."""
 
@@ -118,6 +124,7 @@ METRIC_MAIN_KEYS: dict[str, str] = {
     "multilabel": "f1_micro",
     "regression": "pearson",
     "attachment": "las",
+    "perplexity": "perplexity",
 }
 """Every metric name, and the key of its result that summarizes a task (averaged into ``eval_average``)."""
 EVALUATE_METRIC_PREFIX = "evaluate:"
@@ -190,6 +197,12 @@ class TaskKind:
             first the default (``upos``; ``lemma`` gives edit rules; ``deprel`` also reads HEAD).
         arcs (`bool`): Each word's label is a (head, relation) pair, packed ``head * num_labels + relation`` (the
             data keeps the heads in a ``heads`` column).
+        raw_text (`bool`): The task reads plain text and makes its own labels per token (masked-lm: the collator
+            masks each training batch; evaluation splits are masked once, seeded). It has no label set: its one
+            fixed label names the encoder's vocabulary.
+        auxiliary (`bool`): The task trains the shared encoder for the other tasks (masked-lm): its main metric is
+            left out of ``eval_average`` (perplexity: lower is better), the ``multitask`` pipeline skips it and
+            ``export``/``push`` drop its head unless asked.
     """
 
     type_name: str
@@ -203,6 +216,8 @@ class TaskKind:
     decoders: tuple[str, ...] = ()
     conllu_columns: tuple[str, ...] = ("upos", "xpos", "feats")
     arcs: bool = False
+    raw_text: bool = False
+    auxiliary: bool = False
 
     @property
     def problem_types(self) -> tuple[str, ...]:
@@ -292,6 +307,16 @@ TASK_KINDS: dict[str, TaskKind] = {
             per_token=True,
             stores_problem_type=False,
             conllu_columns=("lemma",),
+        ),
+        TaskKind(
+            type_name=MASKED_LM,
+            problems={SINGLE_LABEL_CLASSIFICATION: Problem(metric="perplexity", output=MASKED_TOKENS,
+                                                           fixed_labels=("vocabulary",))},
+            export_class=None,
+            stores_problem_type=False,
+            conllu_columns=(),
+            raw_text=True,
+            auxiliary=True,
         ),
     )
 }
@@ -407,6 +432,21 @@ def output_kind(task: Mapping[str, Any]) -> str:
     """
     kind, problem_type, entities = _task_reading(task)
     return kind.entity_output if entities and kind.entity_output else kind.outputs[problem_type]
+
+
+def auxiliary_tasks(tasks: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The tasks of a config's ``tasks`` whose kind is ``auxiliary`` (masked-lm): what export and push drop unless
+    asked.
+
+    Example:
+
+    ```python
+    >>> auxiliary_tasks({"ner": {"type": "token-classification"}, "mlm": {"type": "masked-lm"}})
+    ['mlm']
+
+    ```
+    """
+    return [name for name, task in tasks.items() if task_kind(task.get("type")).auxiliary]
 
 
 def check_loss_weight(weight: Any, where: str, error: type[Exception] = ValueError) -> float:

@@ -20,11 +20,13 @@ __all__ = ["MultiTaskDataset", "TaskDataset", "check_task_datasets", "split_by_t
 
 
 def check_task_datasets(
-    datasets: Any, task_names: Sequence[str], argument: str, groups: Mapping[str, list[str]] | None = None
+    datasets: Any, task_names: Sequence[str], argument: str, groups: Mapping[str, list[str]] | None = None,
+    self_labelled: Sequence[str] = (),
 ) -> None:
     """Check ``{task or group: tokenized dataset}`` against a model's tasks, before any training or evaluation.
 
-    A task group's dataset (``groups``: ``{group: [tasks]}``) carries one ``labels_<task>`` column per task.
+    A task group's dataset (``groups``: ``{group: [tasks]}``) carries one ``labels_<task>`` column per task. Tasks in
+    ``self_labelled`` (masked-lm training text, masked by the collator) need no ``labels``.
 
     Raises:
         TaskError: not a dict, or a task (or group) the model lacks.
@@ -48,7 +50,8 @@ def check_task_datasets(
         if len(dataset) == 0:
             raise DataError(f"{argument}['{name}'] is empty: task '{name}' has no examples to train or evaluate on.")
         columns = getattr(dataset, "column_names", None)
-        needed = [f"labels_{task}" for task in groups[name]] if name in groups else ["labels"]
+        needed = ([f"labels_{task}" for task in groups[name]] if name in groups
+                  else [] if name in self_labelled else ["labels"])
         if columns is not None and ("input_ids" not in columns or any(c not in columns for c in needed)):
             raise DataError(
                 f"{argument}['{name}'] has columns {columns}; it needs tokenized 'input_ids' and "

@@ -64,6 +64,7 @@ class TaskEvaluationMixin:
         self._eval_task: str | None = None
         self._eval_per_token = False  # whether the task being evaluated is a per-token one (set per task)
         self._eval_decode: Any = None  # its head's decode(logits, scored) -> label ids (set per task)
+        self._eval_metric_inputs: Any = None  # its head's metric_inputs(logits, labels), when it has one
         self.custom_compute_metrics = compute_metrics
         self._custom_takes_task = compute_metrics is not None and _takes_task(compute_metrics)
         # hf_mtl's metrics need logits or argmax ids: a custom preprocess_logits_for_metrics may change them, so
@@ -75,6 +76,8 @@ class TaskEvaluationMixin:
         """Token tasks: keep the head's decoded ids, not (batch, seq, labels) logits, before gathering (memory)."""
         if isinstance(logits, tuple):
             logits = logits[0]
+        if self._eval_task is not None and self._eval_metric_inputs is not None:
+            return self._eval_metric_inputs(logits, labels)  # masked-lm: each masked token's log-likelihood
         if self._eval_task is not None and self._eval_per_token:
             # the head decodes: argmax, or its CRF's Viterbi path / a parser's tree over the labelled first sub-words
             return self._eval_decode(logits, labels != IGNORE_INDEX)
@@ -124,7 +127,9 @@ class TaskEvaluationMixin:
             make_loader = self.get_eval_dataloader if stage == "Evaluation" else self.get_test_dataloader
             self._eval_task = task
             self._eval_per_token = task_kind(self.model_config_task(task)["type"]).per_token
-            self._eval_decode = self.accelerator.unwrap_model(self.model).heads[task].decode if self._eval_per_token else None
+            head = self.accelerator.unwrap_model(self.model).heads[task]
+            self._eval_decode = head.decode if self._eval_per_token else None
+            self._eval_metric_inputs = getattr(head, "metric_inputs", None)
             try:
                 output = self.evaluation_loop(
                     make_loader(TaskDataset(task, dataset)), description=f"{stage} ({task})",
@@ -132,11 +137,12 @@ class TaskEvaluationMixin:
                 )
             finally:
                 self._eval_task, self._eval_per_token, self._eval_decode = None, False, None
+                self._eval_metric_inputs = None
             outputs[task] = output
             metrics.update(output.metrics)
             num_samples += output.num_samples
             main_key = main_score_key(task, self.task_metrics[task], prefix)
-            if main_key in output.metrics:
+            if main_key in output.metrics and not task_kind(self.model_config_task(task)["type"]).auxiliary:
                 main_scores.append(output.metrics[main_key])
             if metric_key(task, "loss", prefix) in output.metrics:
                 losses.append(output.metrics[metric_key(task, "loss", prefix)])

@@ -40,7 +40,7 @@ from ..metrics.keys import check_metric_keys, loss_key
 from ..modeling.errors import TaskError
 from ..modeling.lora import unwrap_peft_model
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..modeling.task_kinds import default_metric
+from ..modeling.task_kinds import default_metric, task_kind
 from .checkpoints import (
     EXAMPLES_SEEN_FILE,
     ExamplesSeenCallback,
@@ -149,7 +149,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         if args is None:
             args = MultiTaskTrainingArguments(output_dir="tmp_trainer")
         self.task_groups = check_task_groups(model, task_groups)
-        check_task_datasets(train_dataset, model.task_names, "train_dataset", self.task_groups)
+        check_task_datasets(train_dataset, model.task_names, "train_dataset", self.task_groups,
+                            [name for name, task in model.config.tasks.items() if task_kind(task["type"]).raw_text])
         check_task_datasets(eval_dataset, model.task_names, "eval_dataset")
         self.task_metrics = self._resolve_task_metrics(model, task_metrics)
         check_metric_keys(self.task_metrics, {name: task.get("id2label") for name, task in model.config.tasks.items()})
@@ -160,7 +161,8 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             if processing_class is None:
                 raise TaskError("Pass processing_class=<tokenizer> (used to pad batches) or a data_collator.")
             task_types = {name: task["type"] for name, task in model.config.tasks.items()}
-            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups)
+            data_collator = DataCollatorForMultiTask(processing_class, task_types=task_types, task_groups=self.task_groups,
+                                                     mask_seed=args.data_seed if args.data_seed is not None else args.seed)
         self.task_train_datasets = dict(train_dataset) if train_dataset is not None else None
         if self.task_train_datasets:
             apply_equal_exposure(args, list(self.task_train_datasets))  # steps_per_task -> max_steps

@@ -112,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="with --onnx: also write model_quantized.onnx (dynamic int8 quantization)")
     export.add_argument("out")
     export.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
+    export.add_argument("--keep-auxiliary", action="store_true",
+                        help="--onnx: keep the heads of tasks that only train the encoder (masked-lm; left out by default)")
 
     push = commands.add_parser("push", help="upload a model folder (weights, card, remote code) to the Hub")
     push.add_argument("model_dir")
@@ -121,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--commit-message", default="Upload hf_mtl multi-task model")
     push.add_argument("--include-training-files", action="store_true",
                       help="also upload runs/ (TensorBoard logs) and training_args.bin (left out by default)")
+    push.add_argument("--keep-auxiliary", action="store_true",
+                      help="push the heads of tasks that only train the encoder (masked-lm; removed by default)")
     push.add_argument("--keep-lora", action="store_true",
                       help="a LoRA model: push the adapters and heads only (default: merged into the encoder)")
     return parser
@@ -263,7 +267,7 @@ def _command_export(args: argparse.Namespace) -> None:
     if args.onnx:
         from ..export.onnx_graph import export_onnx
 
-        path = export_onnx(model, args.out, tokenizer, int8=args.int8)
+        path = export_onnx(model, args.out, tokenizer, int8=args.int8, keep_auxiliary=args.keep_auxiliary)
         print(f"exported every head ({', '.join(model.task_names)}) to {path}")
         if args.int8:
             from ..export.onnx_graph import QUANTIZED_ONNX_FILE
@@ -285,7 +289,7 @@ def _command_push(args: argparse.Namespace) -> None:
     try:
         url = push_model_folder(args.model_dir, args.repo_id, private=args.private, token=args.token,
                                 commit_message=args.commit_message, include_training_files=args.include_training_files,
-                                merge_lora=not args.keep_lora)
+                                merge_lora=not args.keep_lora, keep_auxiliary=args.keep_auxiliary)
     except OSError as error:  # the Hub's HTTP errors (not logged in, no access), offline mode, no connection
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"could not push to {args.repo_id}: {first_line}") from None
