@@ -435,17 +435,11 @@ class MultiTaskModel(PreTrainedModel):
 
     def activation_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
         """[`PreTrainedModel.activation_checkpointing_enable`] (gradient checkpointing) for the encoder; ``ValueError``
-        naming the family when its ``AutoModel`` does not support it (ALBERT, MPNet, Funnel, I-BERT)."""
+        naming the family when its ``AutoModel`` does not support it (ALBERT, MPNet, Funnel, I-BERT). The deprecated
+        ``gradient_checkpointing_enable`` reaches it too."""
         if not self.supports_gradient_checkpointing:
             raise ValueError(unsupported_gradient_checkpointing(self.config.encoder))
         super().activation_checkpointing_enable(*args, **kwargs)
-
-    def gradient_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
-        """The name transformers < 5.24 uses (now a deprecated alias): the same check, then transformers' own."""
-        if not self.supports_gradient_checkpointing:
-            raise ValueError(unsupported_gradient_checkpointing(self.config.encoder))
-        enable = getattr(super(), "activation_checkpointing_enable", None) or super().gradient_checkpointing_enable
-        enable(*args, **kwargs)
 
     def forward(
         self,
