@@ -1,4 +1,4 @@
-"""Backbone families whose own model calls its pooler unconditionally (issue #22, defect 1)."""
+"""Backbone families (issue #22): poolers called unconditionally (defect 1), word spans (3), early refusals (6)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,118 @@ def test_families_that_always_call_their_pooler_train_and_reload(family, tmp_pat
     for task in TASKS:
         torch.testing.assert_close(model(input_ids=input_ids, task=task).logits,
                                    reloaded(input_ids=input_ids, task=task).logits)
+
+
+# ------------------------------------------------------------------ issue #22, defects 3 and 6
+def test_word_spans_skip_the_space_a_token_starts_with():
+    from hf_mtl.modeling.word_windows import word_spans
+
+    text = "Angela Merkel left"
+    # SentencePiece / byte-level offsets: "▁Merkel" covers " Merkel"
+    offsets = [[(0, 0), (0, 6), (6, 13), (13, 18), (0, 0)]]
+    assert word_spans([[None, 0, 1, 2, None]], offsets, text) == {0: (0, 6), 1: (7, 13), 2: (14, 18)}
+    assert word_spans([[None, 0, 1, 2, None]], offsets) == {0: (0, 6), 1: (6, 13), 2: (13, 18)}  # offsets alone
+
+
+def test_architecture_is_read_from_the_config():
+    from transformers import BartConfig, CanineConfig, GPT2Config, LlamaConfig, T5Config
+
+    from hf_mtl.modeling.encoder_families import DECODER_ONLY, ENCODER, ENCODER_DECODER, architecture
+
+    assert architecture(CanineConfig()) == ENCODER  # no masked-LM form, still a bidirectional encoder
+    assert architecture(GPT2Config()) == architecture(LlamaConfig()) == DECODER_ONLY
+    assert architecture(T5Config()) == architecture(BartConfig()) == ENCODER_DECODER
+
+
+def test_canine_is_accepted():
+    from transformers import CanineConfig
+
+    config = CanineConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                          downsampling_rate=2, num_hash_buckets=64)
+    model = MultiTaskModel(MultiTaskConfig(encoder=config, tasks=TASKS))
+    assert model(input_ids=torch.randint(5, 120, (2, 8)), task="topic").logits.shape == (2, 2)
+
+
+@pytest.mark.parametrize("encoder", ["gpt2", "t5"])
+def test_decoder_and_encoder_decoder_are_refused_before_any_weight_is_read(encoder, tmp_path):
+    from transformers import GPT2Config, T5Config
+
+    config = GPT2Config(n_layer=1, n_embd=32, n_head=2) if encoder == "gpt2" else T5Config(num_layers=1, d_model=32)
+    config.save_pretrained(tmp_path)  # a config and no weights: loading them would fail with another error
+    kind = "a decoder-only model" if encoder == "gpt2" else "an encoder-decoder model"
+    with pytest.raises(ValueError, match=f"'{encoder}' is {kind}"):
+        MultiTaskModel.from_encoder(str(tmp_path), tasks=TASKS)
+
+
+def test_cli_refuses_an_encoder_decoder_before_reading_data(tmp_path, capsys):
+    import yaml
+    from transformers import T5Config
+
+    from hf_mtl.workflow.cli import main
+
+    T5Config(num_layers=1, d_model=32).save_pretrained(tmp_path / "t5")
+    recipe = {"output_dir": str(tmp_path / "out"), "model": {"encoder": str(tmp_path / "t5")},
+              "tasks": [{"name": "topic", "type": "text-classification", "train": str(tmp_path / "missing.tsv")}],
+              "training": {"max_steps": 1, "use_cpu": True}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    code = main(["train", str(tmp_path / "recipe.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'t5' is an encoder-decoder model" in err and "missing.tsv" not in err
+
+
+def test_gradient_checkpointing_is_declared_per_family():
+    from transformers import AlbertConfig
+
+    config = AlbertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
+                          embedding_size=16)
+    model = MultiTaskModel(MultiTaskConfig(encoder=config, tasks=TASKS))
+    assert not model.supports_gradient_checkpointing
+    with pytest.raises(ValueError, match="gradient_checkpointing is not supported by 'albert' encoders"):
+        model.activation_checkpointing_enable()
+    bert = MultiTaskModel(MultiTaskConfig(encoder=FAMILIES["layoutlm"](), tasks=TASKS))
+    bert.activation_checkpointing_enable()
+    assert bert.is_activation_checkpointing
+
+
+def test_padding_dependent_families_are_warned_about(caplog):
+    from transformers import FNetConfig
+
+    from hf_mtl.modeling.modeling_loading import warn_if_padding_dependent
+
+    with caplog.at_level("WARNING"):
+        warn_if_padding_dependent(FNetConfig())
+    assert "'fnet' encoders give outputs that depend on the amount of padding" in caplog.text
+    caplog.clear()
+    warn_if_padding_dependent(FAMILIES["layoutlm"]())
+    assert not caplog.text
+
+
+def test_onnx_failure_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    from hf_mtl.export.onnx_graph import OnnxExportError, export_onnx
+
+    model = MultiTaskModel(MultiTaskConfig(encoder=FAMILIES["layoutlm"](), tasks=TASKS)).eval()
+
+    def failing_export(*args, **kwargs):
+        open(args[2], "w").close()  # the exporter wrote a partial file before it failed
+        raise RuntimeError("Failed to export the model with torch.export.\nlong traceback ...")
+
+    monkeypatch.setattr(torch.onnx, "export", failing_export)
+    with pytest.raises(OnnxExportError, match=r"ONNX export of this layoutlm model failed \(RuntimeError: Failed to "
+                                              r"export the model with torch.export.\)") as info:
+        export_onnx(model, tmp_path / "onnx")
+    assert "\n" not in str(info.value) and not (tmp_path / "onnx").exists()
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with pytest.raises(OnnxExportError):
+        export_onnx(model, tmp_path / "kept")
+    assert [path.name for path in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+
+
+def test_the_fast_tokenizer_hint_is_only_given_where_one_exists():
+    from hf_mtl.modeling.pipeline_multitask import _fast_tokenizer_hint
+
+    class XLMTokenizer:  # transformers has no XLMTokenizerFast
+        pass
+
+    assert "transformers has no fast version of XLMTokenizer" in _fast_tokenizer_hint(XLMTokenizer())
+    assert "use_fast" not in _fast_tokenizer_hint(XLMTokenizer())

@@ -34,6 +34,7 @@ from ..modeling.configuration_multitask import (
     normalize_task_config,
 )
 from ..modeling.errors import TaskError, did_you_mean
+from ..modeling.pooling import check_pooling
 from ..modeling.task_kinds import (
     PROBLEM_TYPES,
     SINGLE_LABEL_CLASSIFICATION,
@@ -118,6 +119,8 @@ class TaskSpec:
         dropout: Head dropout (``None``: the encoder's).
         task_layers: Give this task (or its group: every task of the group names the same number) its own copy of
             the encoder's top N layers (``docs/capacity.md``); ``None``: the recipe's ``model.task_layers``.
+        pooling: Text tasks: how the head reads the sequence, ``family`` (default: as the encoder family's own
+            ``*ForSequenceClassification``), ``cls``, ``mean``, ``max`` or ``last`` (``hf_mtl.modeling.pooling``).
         group: Name of a *task group*: tasks with the same ``group`` read the same examples (one file with several
             label columns, or files that hold the same sentences in the same order), which are tokenized once and
             trained in one encoder pass per batch, every head adding its own loss. An example may lack some of the
@@ -161,6 +164,7 @@ class TaskSpec:
     standardize: bool = False
     dropout: float | None = None
     decoder: str | None = None
+    pooling: str | None = None
     word_splitting: str | None = None
     group: str | None = None
     task_layers: int | None = None
@@ -271,8 +275,12 @@ class TaskSpec:
         try:
             check_dropout(self.dropout, where)  # the model config's rule
             task_kind(self.type).check_decoder(self.decoder)  # the registry's rule
+            check_pooling(self.pooling, where)  # the model config's rule
         except ValueError as error:
             raise TaskError(f"{where}: {error}" if "decoder" in str(error) else str(error)) from None
+        if self.pooling is not None and not task_kind(self.type).pooled:
+            raise TaskError(f"{where}: `pooling` applies to text-classification tasks only (token tasks read every "
+                            f"token), got {self.pooling!r}")
         if task_kind(self.type).raw_text and self.group is not None:
             raise TaskError(f"{where}: a {self.type} task masks its own copy of its text, so it cannot share a "
                             f"group's encoder pass; remove `group: {self.group}` (the sampler mixes it with the other "
@@ -437,7 +445,7 @@ class TaskSpec:
             raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
         entry = {"type": self.type, "labels": list(names), "problem_type": self.problem_type, "dropout": self.dropout,
                  "loss_weight": self.loss_weight, "decoder": self.decoder, "standardize": standardize,
-                 "text_pair": self.text_pair_column is not None,
+                 "text_pair": self.text_pair_column is not None, "pooling": self.pooling,
                  "word_splitting": (self.word_splitting or word_splitting) if self.is_token_task else None}
         try:
             return normalize_task_config(self.name, entry)  # the model config's entry, built by the config

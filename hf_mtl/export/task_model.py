@@ -12,10 +12,11 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import torch
 import transformers
 from transformers import PreTrainedModel
 
-from ..modeling.encoder_families import encoder_family, exportable_families, pooler_activation
+from ..modeling.encoder_families import encoder_family, exportable_families, family_pooling, pooler_activation
 from ..modeling.errors import TaskError
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..modeling.task_kinds import task_kind
@@ -59,14 +60,16 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             f"Export is not supported for '{encoder_config.model_type}' encoders yet; supported: {exportable_families()}."
         )
     settings = model.config.tasks[task]
-    kind = task_kind(settings["type"])
+    if kind.pooled and layout.text_refusal:
+        raise TaskError(f"Cannot export task '{task}' as a plain transformers model: {layout.text_refusal}; serve it "
+                        "with the multitask pipeline.")
     config = copy.deepcopy(encoder_config)
     config.id2label = dict(settings["id2label"])
     config.label2id = dict(settings["label2id"])
     config.num_labels = len(settings["id2label"])
     if kind.stores_problem_type:
         config.problem_type = settings["problem_type"]
-    if kind.pooled:
+    if kind.pooled and getattr(model.heads[task], "dense", None) is not None:
         family_activation = pooler_activation(encoder_config)
         activation = settings.get("pooler_activation") or family_activation
         if activation != family_activation:
@@ -74,6 +77,8 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
                 f"Task '{task}' uses pooler_activation={activation!r}, but {encoder_config.model_type}'s "
                 f"sequence-classification head uses {family_activation!r}: it cannot be exported."
             )
+    if kind.pooled:
+        _set_family_pooling(config, task, settings.get("pooling") or family_pooling(encoder_config))
     head = model.heads[task]  # a regression head with `standardize` folds its affine into the linear layer
     head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
     # with task-specific top layers: the shared bottom and this task's own top layers, under the plain names
@@ -84,6 +89,11 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))
     single = getattr(transformers, kind.export_class).from_config(config)
+    # the encoder's own pooler, which the multi-task model drops (each text head owns its dense layer), is kept by
+    # some families' classes without being read (CanineForTokenClassification): zeros, not random weights
+    for key, value in single.state_dict().items():
+        if key.startswith(f"{layout.encoder_prefix}.pooler") and key not in state:
+            state[key] = torch.zeros_like(value)
     missing, unexpected = single.load_state_dict(state, strict=False)
     persistent = set(single.state_dict())
     missing = [key for key in missing if key in persistent and not key.endswith("position_ids")]
@@ -96,8 +106,23 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
     return single.to(device=reference.device, dtype=reference.dtype).eval()
 
 
+def _set_family_pooling(config: Any, task: str, pooling: str) -> None:
+    """Make the exported config pool as the task does (ModernBERT's ``classifier_pooling``), or ``TaskError``."""
+    if pooling == family_pooling(config):
+        return
+    family = encoder_family(config)
+    value = family.setting_of(pooling)
+    if value is None:
+        raise TaskError(
+            f"Task '{task}' uses pooling={pooling!r}, but {config.model_type}'s sequence-classification head pools "
+            f"with {family_pooling(config)!r}: it cannot be exported as a plain transformers model; serve it with "
+            "the multitask pipeline (or train it with `pooling: family`)."
+        )
+    setattr(config, family.pooling_setting, value)
+
+
 def head_state_of(head_state: dict[str, Any], layer: str) -> dict[str, Any]:
-    """The parameters of one layer (``dense`` or ``classifier``) of a head's state dict, without the prefix."""
+    """The parameters of one layer (``dense``, ``norm`` or ``classifier``) of a head's state dict, without the prefix."""
     return {key[len(layer) + 1 :]: value for key, value in head_state.items() if key.startswith(layer + ".")}
 
 

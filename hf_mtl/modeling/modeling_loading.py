@@ -1,6 +1,6 @@
 """Loading a multi-task model exactly: what in transformers' loading report means the weights are not the model's.
 
-Part of the *modeling core* (imports only torch and transformers), copied next to
+Part of the *modeling core* (imports only torch, transformers and the family table), copied next to
 the weights with ``modeling_multitask.py``.
 """
 
@@ -11,7 +11,12 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["HoldLoadReport", "encoder_loading_problem", "loading_problem", "remote_code_refusal"]
+from .encoder_families import check_backbone, encoder_family
+
+__all__ = ["HoldLoadReport", "check_is_encoder", "encoder_loading_problem", "loading_problem", "read_encoder_config",
+           "remote_code_refusal", "warn_if_padding_dependent"]
+
+logger = logging.getLogger(__name__)
 
 
 class HoldLoadReport(logging.Filter):
@@ -103,3 +108,38 @@ def remote_code_refusal(error: BaseException, source: Any) -> str | None:
         "transformers does not know); hf_mtl never runs a folder's code (trust_remote_code=False): use a model "
         "whose type transformers knows, or, if you trust that code, load the model yourself."
     )
+
+
+def check_is_encoder(encoder_config: Any) -> None:
+    """Raise ``ValueError`` unless hf_mtl can share ``encoder_config``'s model between tasks.
+
+    The rule is ``encoder_families.check_backbone`` (read from the config alone: an encoder-decoder or decoder-only
+    model is named as such); this name stays for callers of earlier versions.
+    """
+    check_backbone(encoder_config)
+
+
+def warn_if_padding_dependent(encoder_config: Any) -> None:
+    """Warn that a family's outputs depend on padding (Funnel, FNet), so batch composition changes predictions."""
+    if encoder_family(encoder_config).padding_dependent:
+        logger.warning(
+            "'%s' encoders give outputs that depend on the amount of padding: a sentence gets slightly different "
+            "logits in a batch padded to another length (pad to a fixed length, or predict with batch_size=1, for "
+            "reproducible outputs).", encoder_config.model_type)
+
+
+def read_encoder_config(encoder_name_or_path: str, **encoder_kwargs: Any) -> Any:
+    """The encoder's config alone (no weights), read with ``trust_remote_code=False``: what the checks read."""
+    from transformers import AutoConfig
+
+    from .errors import HfMtlError
+
+    hub_kwargs = {key: encoder_kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only")
+                  if key in encoder_kwargs}
+    try:
+        return AutoConfig.from_pretrained(encoder_name_or_path, trust_remote_code=False, **hub_kwargs)
+    except ValueError as error:
+        refusal = remote_code_refusal(error, encoder_name_or_path)
+        if refusal:
+            raise HfMtlError(refusal) from None
+        raise

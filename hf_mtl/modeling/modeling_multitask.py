@@ -14,16 +14,24 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, PretrainedConfig, PreTrainedModel
-from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_multitask import MultiTaskConfig
+from .encoder_families import check_backbone, encoder_family, unsupported_gradient_checkpointing
 from .errors import HfMtlError
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
 from .masked_lm import init_masked_lm_heads
-from .modeling_loading import HoldLoadReport, encoder_loading_problem, loading_problem, remote_code_refusal
+from .modeling_loading import (
+    HoldLoadReport,
+    check_is_encoder,
+    encoder_loading_problem,
+    loading_problem,
+    read_encoder_config,
+    remote_code_refusal,
+    warn_if_padding_dependent,
+)
 from .task_kinds import task_kind
 from .task_layers import (
     TaskLayerRouter,
@@ -56,23 +64,6 @@ class MultiTaskModelOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     task_losses: dict[str, torch.FloatTensor] | None = None
-
-
-def check_is_encoder(encoder_config: PretrainedConfig) -> None:
-    """Raise ``ValueError`` unless ``encoder_config`` describes a bidirectional encoder (BERT-like)."""
-    model_type = getattr(encoder_config, "model_type", None)
-    if getattr(encoder_config, "is_encoder_decoder", False):
-        raise ValueError(
-            f"'{model_type}' is an encoder-decoder model; hf_mtl needs an encoder such as BERT, RoBERTa, "
-            "DeBERTa-v2, ELECTRA or MiniLM."
-        )
-    if getattr(encoder_config, "is_decoder", False) or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-        raise ValueError(
-            f"'{model_type}' is not an encoder (it has no masked-language-model form in transformers); hf_mtl "
-            "needs a bidirectional encoder such as BERT, RoBERTa, DeBERTa-v2, ELECTRA or MiniLM."
-        )
-    if not hasattr(encoder_config, "hidden_size"):
-        raise ValueError(f"'{model_type}' config has no hidden_size; hf_mtl cannot size the heads for it.")
 
 
 def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -134,6 +125,12 @@ class MultiTaskModel(PreTrainedModel):
         # replaced by a module without weights rather than None: some families (SqueezeBERT, LayoutLM) call it always.
         if getattr(self.encoder, "pooler", None) is not None:
             self.encoder.pooler = NoPooler()
+            for name in ("pooler_activation", "activation"):  # ALBERT, BigBird: tanh(pooler(...))
+                module = getattr(self.encoder, name, None)
+                if isinstance(module, nn.Module) and not any(True for _ in module.parameters()):
+                    setattr(self.encoder, name, NoPooler())
+        # gradient checkpointing is the encoder's: declared per family, not for every MultiTaskModel
+        self.supports_gradient_checkpointing = bool(getattr(self.encoder, "supports_gradient_checkpointing", False))
         # Task-specific top layers (config.task_layers): slots in the encoder's layer list, routed per batch.
         self._task_router = TaskLayerRouter()
         if config.task_layers:
@@ -277,6 +274,9 @@ class MultiTaskModel(PreTrainedModel):
         encoder_kwargs.pop("output_loading_info", None)
         lenient = encoder_kwargs.get("ignore_mismatched_sizes", False)
         encoder_kwargs["ignore_mismatched_sizes"] = True  # reported below by name and shape
+        encoder_config = cls.encoder_config(encoder_name_or_path, **encoder_kwargs)
+        check_backbone(encoder_config)  # before any weight is read
+        warn_if_padding_dependent(encoder_config)
         held = HoldLoadReport()
         report_logger = logging.getLogger("transformers.modeling_utils")
         report_logger.addFilter(held)
@@ -298,7 +298,6 @@ class MultiTaskModel(PreTrainedModel):
             )
         for record in held.records:
             report_logger.handle(record)
-        check_is_encoder(pretrained.config)
         config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks, task_layers=task_layers)
         model = cls(config)
         state = pretrained.state_dict()
@@ -313,17 +312,26 @@ class MultiTaskModel(PreTrainedModel):
         model.config._name_or_path = str(encoder_name_or_path)
         return model.to(pretrained.dtype)
 
+    encoder_config = staticmethod(read_encoder_config)
+
     def _tie_head(self, head: nn.Module) -> None:
         """A head whose decoder is the encoder's word embeddings (masked-lm) reads them from the encoder (one owner)."""
         if hasattr(head, "tie_input_embeddings"):
             head.tie_input_embeddings(self.encoder.get_input_embeddings())
 
     def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
+        """Start a text head's dense layer from the encoder's pretrained pooler (BERT, ALBERT), as its family does."""
         pooler = getattr(self, "_pretrained_pooler", None)
-        if pooler and task_kind(self.config.tasks[name]["type"]).pooled and "dense.weight" in pooler:
-            with torch.no_grad():
-                head.dense.weight.copy_(pooler["dense.weight"])
-                head.dense.bias.copy_(pooler["dense.bias"])
+        layer = encoder_family(self.config.encoder).pretrained_pooler[len("pooler."):]
+        prefix = f"{layer}." if layer else ""
+        dense = getattr(head, "dense", None)
+        if (not pooler or not task_kind(self.config.tasks[name]["type"]).pooled or dense is None
+                or f"{prefix}weight" not in pooler or pooler[f"{prefix}weight"].shape != dense.weight.shape):
+            return
+        with torch.no_grad():
+            dense.weight.copy_(pooler[f"{prefix}weight"])
+            if dense.bias is not None and f"{prefix}bias" in pooler:
+                dense.bias.copy_(pooler[f"{prefix}bias"])
 
     def add_task(self, name: str, task: dict[str, Any], task_layers: int = 0, copy_name: str | None = None) -> nn.Module:
         """Add a new task and its freshly initialised head (transfer learning to a new task).
@@ -416,12 +424,9 @@ class MultiTaskModel(PreTrainedModel):
             for name in names:
                 self.heads[name].check_labels(labels[name], input_shape, name)
         inputs = {key: value for key, value in encoder_inputs.items() if value is not None}
-        # Tasks with their own top layers (config.task_layers): the encoder runs once, routed to the first copy; the
-        # layers where another copy differs then run again on what the slots recorded (the shared bottom runs once).
-        routes = {name: task_layer_owner(self.config.task_layers, name) for name in names}
-        encoded, hidden = encode_routed(self.encoder, self._task_router, inputs, list(dict.fromkeys(routes.values())))
+        encoded, hidden = self._encode(names, inputs)
         attention_mask = encoder_inputs.get("attention_mask")
-        logits = {name: self.heads[name](hidden[routes[name]], attention_mask) for name in names}
+        logits = {name: self.heads[name](hidden[name], attention_mask) for name in names}
         if labels is None:
             return encoded, logits, None, None
         loss, task_losses = None, {}
@@ -433,6 +438,45 @@ class MultiTaskModel(PreTrainedModel):
             task_losses[name] = self.heads[name].loss(logits[name], labels[name], items) * weight
             loss = task_losses[name] if loss is None else loss + task_losses[name]
         return encoded, logits, loss, task_losses
+
+    def _encode(self, names: list[str], inputs: dict[str, Any]) -> tuple[Any, dict[str, torch.Tensor]]:
+        """The encoder's output and the hidden states each head of ``names`` reads.
+
+        One pass serves every head, except where the family's sequence head encodes differently from its token head
+        (Longformer: global attention on the first token, when the caller gives no ``global_attention_mask``): the
+        text heads then read a second pass with it, so each head computes what its family's own class computes.
+        """
+        if self.config.task_layers:
+            # Tasks with their own top layers: the encoder runs once, routed to the first copy; the layers where
+            # another copy differs then run again on what the slots recorded (the shared bottom runs once).
+            routes = {name: task_layer_owner(self.config.task_layers, name) for name in names}
+            copies = list(dict.fromkeys(routes.values())) or [None]
+            encoded, by_copy = encode_routed(self.encoder, self._task_router, inputs, copies)
+            return encoded, {name: by_copy[routes[name]] for name in names}
+        global_first = (encoder_family(self.config.encoder).first_token_global_attention
+                        and "global_attention_mask" not in inputs)
+        pooled = [name for name in names if global_first and task_kind(self.config.tasks[name]["type"]).pooled]
+        plain = [name for name in names if name not in pooled]
+        encoded, hidden = None, {}
+        if plain:
+            encoded = self.encoder(**inputs, return_dict=True)
+            hidden.update(dict.fromkeys(plain, encoded.last_hidden_state))
+        if pooled:
+            reference = inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"][..., 0]
+            global_attention = torch.zeros(reference.shape[:2], dtype=torch.long, device=reference.device)
+            global_attention[:, 0] = 1
+            with_global = self.encoder(**inputs, global_attention_mask=global_attention, return_dict=True)
+            hidden.update(dict.fromkeys(pooled, with_global.last_hidden_state))
+            encoded = encoded if encoded is not None else with_global
+        return encoded, hidden
+
+    def activation_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
+        """[`PreTrainedModel.activation_checkpointing_enable`] (gradient checkpointing) for the encoder; ``ValueError``
+        naming the family when its ``AutoModel`` does not support it (ALBERT, MPNet, Funnel, I-BERT). The deprecated
+        ``gradient_checkpointing_enable`` reaches it too."""
+        if not self.supports_gradient_checkpointing:
+            raise ValueError(unsupported_gradient_checkpointing(self.config.encoder))
+        super().activation_checkpointing_enable(*args, **kwargs)
 
     def forward(
         self,

@@ -111,6 +111,23 @@ class _Read:
     values: dict[str, Any]
 
 
+def _fast_tokenizer_hint(tokenizer: Any) -> str:
+    """How to get a fast tokenizer: ``use_fast=True`` where transformers has one for the family (XLM has none).
+
+    A slow tokenizer whose class is the one transformers registers for a family (``XLMTokenizer``) is that family's
+    only tokenizer: asking for ``use_fast=True`` would give the same.
+    """
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
+
+    name = type(tokenizer).__name__
+    registered = {value for entry in TOKENIZER_MAPPING_NAMES.values()
+                  for value in (entry if isinstance(entry, (tuple, list)) else (entry,)) if value}
+    if name in registered:
+        return (f"transformers has no fast version of {name}, so this pipeline cannot read words from it; serve the "
+                "model with your own word alignment, or train on an encoder with a fast tokenizer.")
+    return "load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
+
+
 class MultiTaskPipeline(ChunkPipeline):
     r"""Predict every task of a [`MultiTaskModel`] with one encoder pass per batch.
 
@@ -190,10 +207,8 @@ class MultiTaskPipeline(ChunkPipeline):
         if tokenizer is None:
             raise HfMtlError("MultiTaskPipeline needs a tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
         if not getattr(tokenizer, "is_fast", False):
-            raise HfMtlError(
-                f"MultiTaskPipeline needs a fast tokenizer (word ids and character offsets), got "
-                f"{type(tokenizer).__name__}; load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
-            )
+            raise HfMtlError(f"MultiTaskPipeline needs a fast tokenizer (word ids and character offsets), got "
+                             f"{type(tokenizer).__name__}; {_fast_tokenizer_hint(tokenizer)}")
         kwargs.setdefault("task", PIPELINE_TASK)
         if kwargs.get("batch_size") is None:
             kwargs["batch_size"] = DEFAULT_BATCH_SIZE
@@ -364,7 +379,7 @@ class MultiTaskPipeline(ChunkPipeline):
             word_ids = [whitespace_word_ids(sample.text, ids, offs, sample.word_spans)
                         for ids, offs in zip(word_ids, offsets, strict=True)]
         elif raw_text:  # over every window: a word cut by the last one still gets its whole span
-            sample.word_spans = word_spans(word_ids, offsets)
+            sample.word_spans = word_spans(word_ids, offsets, sample.text)
         used = len(windows) if stride is not None else 1
         if given.is_pair:  # no words to read (token tasks take one text): empty when neither text gives a token
             reads = [([], [])]

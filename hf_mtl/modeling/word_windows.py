@@ -129,16 +129,30 @@ def whitespace_word_ids(text: str, word_ids: WordIds, offsets: Offsets, spans: d
     return out
 
 
-def word_spans(word_ids: Sequence[WordIds], offsets: Sequence[Offsets]) -> dict[int, tuple[int, int]]:
+def word_spans(word_ids: Sequence[WordIds], offsets: Sequence[Offsets],
+               text: str | None = None) -> dict[int, tuple[int, int]]:
     """Each word's character span in a raw-text input: from its first token's start to its last token's end.
 
-    Taken over every window, so a word cut by a window boundary still gets its whole span.
+    Taken over every window, so a word cut by a window boundary still gets its whole span. With the ``text``, a
+    token's offsets are moved past the whitespace they start with: SentencePiece and byte-level tokenizers
+    (DeBERTa, BigBird, RemBERT, ModernBERT) give ``▁Merkel`` the offsets of `` Merkel``, the preceding space
+    included, and the span must be ``Merkel`` as for pre-split words.
+
+    Example:
+
+    ```python
+    >>> word_spans([[0, 1]], [[(0, 5), (5, 12)]], "Hello  Merkel")
+    {0: (0, 5), 1: (7, 12)}
+
+    ```
     """
     spans: dict[int, list[int]] = {}
     for ids, offs in zip(word_ids, offsets, strict=True):
         for word, (start, end) in zip(ids, offs, strict=True):
             if word is None:
                 continue
+            while text is not None and start < end and text[start].isspace():
+                start += 1
             span = spans.get(word)
             if span is None:
                 spans[word] = [start, end]
