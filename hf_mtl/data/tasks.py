@@ -34,6 +34,7 @@ from ..modeling.configuration_multitask import (
     normalize_task_config,
 )
 from ..modeling.errors import TaskError, did_you_mean
+from ..modeling.pooling import check_pooling
 from ..modeling.task_kinds import (
     METRIC_MAIN_KEYS,
     PROBLEM_TYPES,
@@ -100,6 +101,8 @@ class TaskSpec:
         max_train_examples / max_eval_examples: Keep only the first N examples (deterministic).
         loss_weight: Weight of this task's loss.
         dropout: Head dropout (``None``: the encoder's).
+        pooling: Text tasks: how the head reads the sequence, ``family`` (default: as the encoder family's own
+            ``*ForSequenceClassification``), ``cls``, ``mean``, ``max`` or ``last`` (``hf_mtl.modeling.pooling``).
         group: Name of a *task group*: tasks with the same ``group`` read the same examples (one file with several
             label columns, or files that hold the same sentences in the same order), which are tokenized once and
             trained in one encoder pass per batch, every head adding its own loss. An example may lack some of the
@@ -141,6 +144,7 @@ class TaskSpec:
     loss_weight: float = 1.0
     dropout: float | None = None
     decoder: str | None = None
+    pooling: str | None = None
     group: str | None = None
     dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
@@ -232,8 +236,12 @@ class TaskSpec:
         try:
             check_dropout(self.dropout, where)  # the model config's rule
             task_kind(self.type).check_decoder(self.decoder)  # the registry's rule
+            check_pooling(self.pooling, where)  # the model config's rule
         except ValueError as error:
             raise TaskError(f"{where}: {error}" if "decoder" in str(error) else str(error)) from None
+        if self.pooling is not None and not task_kind(self.type).pooled:
+            raise TaskError(f"{where}: `pooling` applies to text-classification tasks only (token tasks read every "
+                            f"token), got {self.pooling!r}")
         if self.decoder == "crf" and self.label_all_subwords:
             raise TaskError(f"{where}: `decoder: crf` chains the tags of words (their first sub-words); it cannot "
                             "be combined with `label_all_subwords: true`")
@@ -382,7 +390,7 @@ class TaskSpec:
         if not names:
             raise TaskError(f"task {self.name!r}: head_config needs the label list (none given or inferred)")
         entry = {"type": self.type, "labels": list(names), "problem_type": self.problem_type, "dropout": self.dropout,
-                 "loss_weight": self.loss_weight, "decoder": self.decoder}
+                 "loss_weight": self.loss_weight, "decoder": self.decoder, "pooling": self.pooling}
         try:
             return normalize_task_config(self.name, entry)  # the model config's entry, built by the config
         except ValueError as error:

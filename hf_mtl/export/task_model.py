@@ -15,7 +15,7 @@ from typing import Any
 import transformers
 from transformers import PreTrainedModel
 
-from ..modeling.encoder_families import encoder_family, exportable_families, pooler_activation
+from ..modeling.encoder_families import encoder_family, exportable_families, family_pooling, pooler_activation
 from ..modeling.errors import TaskError
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..modeling.task_kinds import task_kind
@@ -69,6 +69,7 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
                 f"Task '{task}' uses pooler_activation={activation!r}, but {encoder_config.model_type}'s "
                 f"sequence-classification head uses {family_activation!r}: it cannot be exported."
             )
+        _set_family_pooling(config, task, settings.get("pooling") or family_pooling(encoder_config))
     head_state = model.heads[task].state_dict()
     state = _prefixed(layout.encoder_prefix, model.encoder.state_dict())
     for layer, target in layout.head_layers(kind.export_class).items():
@@ -84,6 +85,21 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
         )
     reference = next(model.parameters())
     return single.to(device=reference.device, dtype=reference.dtype).eval()
+
+
+def _set_family_pooling(config: Any, task: str, pooling: str) -> None:
+    """Make the exported config pool as the task does (ModernBERT's ``classifier_pooling``), or ``TaskError``."""
+    if pooling == family_pooling(config):
+        return
+    family = encoder_family(config)
+    value = family.setting_of(pooling)
+    if value is None:
+        raise TaskError(
+            f"Task '{task}' uses pooling={pooling!r}, but {config.model_type}'s sequence-classification head pools "
+            f"with {family_pooling(config)!r}: it cannot be exported as a plain transformers model; serve it with "
+            "the multitask pipeline (or train it with `pooling: family`)."
+        )
+    setattr(config, family.pooling_setting, value)
 
 
 def head_state_of(head_state: dict[str, Any], layer: str) -> dict[str, Any]:

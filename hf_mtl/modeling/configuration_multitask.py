@@ -16,6 +16,8 @@ from typing import Any
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from .encoder_families import family_pooling
+from .pooling import FAMILY, check_pooling
 from .task_kinds import PROBLEM_TYPES, TASK_TYPES, check_loss_weight, task_kind
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ HF_MTL_VERSION = "0.1.0"
 
 TASK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TASK_KEYS = ("type", "id2label", "label2id", "problem_type", "dropout", "loss_weight", "pooler_activation",
-             "decoder")
+             "decoder", "pooling")
 
 
 def _version_tuple(version: Any) -> tuple[int, ...]:
@@ -68,11 +70,14 @@ def check_dropout(dropout: Any, where: str) -> float | None:
     return float(dropout)
 
 
-def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bool = False) -> dict[str, Any]:
+def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bool = False,
+                          encoder: Any = None) -> dict[str, Any]:
     """Validate one task entry and fill in its defaults.
 
     Accepts ``labels`` (a list of label names) as a shortcut for ``id2label``/``label2id``. Regression tasks
-    have one output named ``"value"``.
+    have one output named ``"value"``. A text task's ``pooling`` (``family`` when not given) is resolved against
+    the ``encoder`` config when one is given (``encoder_families.family_pooling``), so the entry records the method
+    the head uses.
 
     Example:
         >>> normalize_task_config("ner", {"type": "token-classification", "labels": ["O", "B-PER", "I-PER"]})["id2label"]
@@ -132,6 +137,12 @@ def normalize_task_config(name: str, task: dict[str, Any], *, ignore_unknown: bo
         normalized["problem_type"] = problem_type
     if kind.pooled and task.get("pooler_activation") is not None:
         normalized["pooler_activation"] = str(task["pooler_activation"])
+    pooling = check_pooling(task.get("pooling"), f"Task '{name}'")
+    if pooling is not None and not kind.pooled:
+        raise ValueError(f"Task '{name}': `pooling` is for tasks with one label per text; {task_type} tasks read "
+                         f"every token (got pooling={pooling!r}).")
+    if kind.pooled and (pooling not in (None, FAMILY) or encoder is not None):
+        normalized["pooling"] = family_pooling(encoder) if pooling in (None, FAMILY) else pooling
     if decoder is not None:  # only a non-default decoder is stored: earlier configs stay as they were
         normalized["decoder"] = decoder
     return normalized
@@ -209,7 +220,8 @@ class MultiTaskConfig(PretrainedConfig):
         tasks, skipped = {}, []
         for name, task in (self.tasks or {}).items():
             try:
-                tasks[name] = normalize_task_config(name, task, ignore_unknown=from_newer_version)
+                tasks[name] = normalize_task_config(name, task, ignore_unknown=from_newer_version,
+                                                    encoder=self.encoder)
             except ValueError as error:
                 if not from_newer_version:
                     raise
@@ -253,7 +265,7 @@ class MultiTaskConfig(PretrainedConfig):
         """Add one task entry (validated); raises ``ValueError`` if the name is taken."""
         if name in self.tasks:
             raise ValueError(f"Task '{name}' already exists in this model (tasks: {self.task_names}); pick another name.")
-        self.tasks[name] = normalize_task_config(name, task)
+        self.tasks[name] = normalize_task_config(name, task, encoder=self.encoder)
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["ENCODER_FAMILIES", "EncoderFamily", "ExportLayout", "encoder_family", "exportable_families",
-           "pooler_activation", "position_offset"]
+           "family_pooling", "pooler_activation", "position_offset"]
 
 TOKEN_EXPORT_CLASS = "AutoModelForTokenClassification"
 SEQUENCE_EXPORT_CLASS = "AutoModelForSequenceClassification"
@@ -74,6 +74,10 @@ class EncoderFamily:
         position_offset (`int`): Position ids the family reserves before the first token (2 for RoBERTa-style
             position ids that start after the padding index): a window holds ``max_position_embeddings`` minus this.
         export (`ExportLayout`, *optional*): Where its single-task classes keep the weights; ``None``: no export.
+        pooling (`str`): How its ``*ForSequenceClassification`` pools (a method of ``pooling.POOLING_METHODS``;
+            ``cls``: the first token).
+        pooling_setting (`str`, *optional*): A config attribute that overrides ``pooling`` (ModernBERT's
+            ``classifier_pooling``); ``pooling_values`` maps hf_mtl's method names to that attribute's values.
     """
 
     model_type: str
@@ -81,6 +85,15 @@ class EncoderFamily:
     pooler_activation_setting: str | None = None
     position_offset: int = 0
     export: ExportLayout | None = None
+    pooling: str = "cls"
+    pooling_setting: str | None = None
+    pooling_values: Mapping[str, str] | None = None
+
+    def setting_of(self, pooling: str) -> str | None:
+        """The value of ``pooling_setting`` that makes the family's own head pool with ``pooling`` (``None``: none)."""
+        if not self.pooling_setting:
+            return None
+        return (self.pooling_values or {}).get(pooling)
 
 
 _BERT = ExportLayout("bert", "bert.pooler.dense", "classifier")
@@ -102,6 +115,10 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
                       export=ExportLayout("deberta", "pooler.dense", "classifier")),
         EncoderFamily("distilbert", pooler_activation="relu",
                       export=ExportLayout("distilbert", "pre_classifier", "classifier")),
+        EncoderFamily("modernbert", pooling_setting="classifier_pooling",
+                      pooling_values={"cls": "cls", "mean": "mean"}),
+        EncoderFamily("eurobert", pooling="late", pooling_setting="classifier_pooling",
+                      pooling_values={"cls": "bos", "mean": "mean", "late": "late"}),
     )
 }
 """Every family hf_mtl knows, keyed by ``model_type``; any other encoder gets the defaults of :class:`EncoderFamily`."""
@@ -112,6 +129,17 @@ def encoder_family(model_type_or_config: Any) -> EncoderFamily:
         model_type_or_config, "model_type", None)
     known = ENCODER_FAMILIES.get(model_type) if isinstance(model_type, str) else None
     return known if known is not None else EncoderFamily(str(model_type))
+
+
+def family_pooling(encoder_config: Any) -> str:
+    """How the family's own ``*ForSequenceClassification`` pools (``pooling: family``): a ``pooling.POOLING_METHODS``."""
+    family = encoder_family(encoder_config)
+    if family.pooling_setting:
+        value = getattr(encoder_config, family.pooling_setting, None)
+        for method, setting in (family.pooling_values or {}).items():
+            if setting == value:
+                return method
+    return family.pooling
 
 
 def pooler_activation(encoder_config: Any) -> str:

@@ -37,8 +37,9 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
-from .encoder_families import pooler_activation
+from .encoder_families import family_pooling, pooler_activation
 from .parsing import BiaffineParser
+from .pooling import LATE, masked_mean, pool
 from .task_kinds import IGNORE_INDEX, task_kind
 
 HeadClass = TypeVar("HeadClass", bound=type)
@@ -173,7 +174,11 @@ class DependencyParsingHead(nn.Module):
 
 @register_head("text-classification")
 class SequenceClassificationHead(nn.Module):
-    """A head on the first token: dropout, dense, activation, dropout, linear (as BERT's pooler + classifier).
+    """A pooled head: pooling, dropout, dense, activation, dropout, linear (as BERT's pooler + classifier).
+
+    ``pooling`` (``pooling.py``) picks the vector: ``cls`` (the first token, BERT's pooler), ``mean``, ``max``,
+    ``last`` (the last real token, as decoder LLMs' heads), or ``late`` (EuroBERT: the head runs on every token and
+    its logits are averaged over the real tokens).
 
     ``problem_type`` picks the loss: cross-entropy (`single_label_classification`, labels `(batch,)` ids),
     BCE-with-logits (`multi_label_classification`, labels `(batch, num_labels)` floats in {0, 1}) or MSE
@@ -187,10 +192,12 @@ class SequenceClassificationHead(nn.Module):
         dropout: float = 0.1,
         problem_type: str = "single_label_classification",
         pooler_activation: str = "tanh",
+        pooling: str = "cls",
         **_: Any,
     ) -> None:
         super().__init__()
         self.num_labels = num_labels
+        self.pooling = pooling
         self.problem_type = problem_type
         self._problem = task_kind("text-classification").problem(problem_type)
         self.dropout = nn.Dropout(dropout)
@@ -199,8 +206,12 @@ class SequenceClassificationHead(nn.Module):
         self.classifier = nn.Linear(hidden_size, num_labels)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        pooled = self.activation(self.dense(self.dropout(hidden_states[:, 0])))
-        return self.classifier(self.dropout(pooled))
+        if self.pooling == LATE:
+            return masked_mean(self._classify(hidden_states), attention_mask)
+        return self._classify(pool(hidden_states, attention_mask, self.pooling))
+
+    def _classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.activation(self.dense(self.dropout(pooled)))))
 
     def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
         batch = input_shape[0]
@@ -248,6 +259,7 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         dropout=float(dropout),
         problem_type=kind.check_problem_type(task.get("problem_type")),
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
+        pooling=task.get("pooling") or family_pooling(encoder_config),
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
     )
