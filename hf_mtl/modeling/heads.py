@@ -37,7 +37,7 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
-from .encoder_families import family_pooling, pooler_activation
+from .encoder_families import encoder_family, family_pooling, pooler_activation
 from .parsing import BiaffineParser
 from .pooling import LATE, masked_mean, pool
 from .task_kinds import IGNORE_INDEX, task_kind
@@ -174,7 +174,8 @@ class DependencyParsingHead(nn.Module):
 
 @register_head("text-classification")
 class SequenceClassificationHead(nn.Module):
-    """A pooled head: pooling, dropout, dense, activation, dropout, linear (as BERT's pooler + classifier).
+    """A pooled head: pooling, dropout, dense, activation, dropout, linear (as BERT's pooler + classifier); with
+    ``dense=False`` pooling, dropout and a bias-free linear layer (decoder LLMs' ``score``, read at the last token).
 
     ``pooling`` (``pooling.py``) picks the vector: ``cls`` (the first token, BERT's pooler), ``mean``, ``max``,
     ``last`` (the last real token, as decoder LLMs' heads), or ``late`` (EuroBERT: the head runs on every token and
@@ -193,6 +194,7 @@ class SequenceClassificationHead(nn.Module):
         problem_type: str = "single_label_classification",
         pooler_activation: str = "tanh",
         pooling: str = "cls",
+        dense: bool = True,
         **_: Any,
     ) -> None:
         super().__init__()
@@ -201,9 +203,9 @@ class SequenceClassificationHead(nn.Module):
         self.problem_type = problem_type
         self._problem = task_kind("text-classification").problem(problem_type)
         self.dropout = nn.Dropout(dropout)
-        self.dense = nn.Linear(hidden_size, hidden_size)
-        self.activation = ACT2FN[pooler_activation]
-        self.classifier = nn.Linear(hidden_size, num_labels)
+        self.dense = nn.Linear(hidden_size, hidden_size) if dense else None
+        self.activation = ACT2FN[pooler_activation] if dense else None
+        self.classifier = nn.Linear(hidden_size, num_labels, bias=dense)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.pooling == LATE:
@@ -211,6 +213,8 @@ class SequenceClassificationHead(nn.Module):
         return self._classify(pool(hidden_states, attention_mask, self.pooling))
 
     def _classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        if self.dense is None:
+            return self.classifier(self.dropout(pooled))
         return self.classifier(self.dropout(self.activation(self.dense(self.dropout(pooled)))))
 
     def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
@@ -260,6 +264,7 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         problem_type=kind.check_problem_type(task.get("problem_type")),
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
         pooling=task.get("pooling") or family_pooling(encoder_config),
+        dense=encoder_family(encoder_config).text_head_dense,
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
     )

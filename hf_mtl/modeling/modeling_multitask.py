@@ -19,11 +19,14 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 from transformers.utils import ModelOutput
 
 from .configuration_multitask import MultiTaskConfig
+from .encoder_families import ENCODER, ENCODER_DECODER, backbone_kind, is_decoder_only
 from .errors import HfMtlError
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
 from .modeling_loading import HoldLoadReport, encoder_loading_problem, loading_problem, remote_code_refusal
 from .task_kinds import task_kind
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,20 +51,41 @@ class MultiTaskModelOutput(ModelOutput):
 
 
 def check_is_encoder(encoder_config: PretrainedConfig) -> None:
-    """Raise ``ValueError`` unless ``encoder_config`` describes a bidirectional encoder (BERT-like)."""
+    """Raise ``ValueError`` unless ``encoder_config`` describes a backbone hf_mtl can share: a bidirectional encoder
+    (BERT-like) or a decoder-only LLM (Llama, Qwen2/3, Mistral, Gemma, GPT-2, ...; see ``encoder_families``)."""
     model_type = getattr(encoder_config, "model_type", None)
-    if getattr(encoder_config, "is_encoder_decoder", False):
+    kind = backbone_kind(encoder_config)
+    if kind == ENCODER_DECODER:
         raise ValueError(
             f"'{model_type}' is an encoder-decoder model; hf_mtl needs an encoder such as BERT, RoBERTa, "
-            "DeBERTa-v2, ELECTRA or MiniLM."
+            "DeBERTa-v2, ELECTRA or MiniLM, or a decoder-only LLM such as Llama, Qwen or GPT-2."
         )
-    if getattr(encoder_config, "is_decoder", False) or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+    if kind == ENCODER and (getattr(encoder_config, "is_decoder", False)
+                            or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES):
         raise ValueError(
             f"'{model_type}' is not an encoder (it has no masked-language-model form in transformers); hf_mtl "
-            "needs a bidirectional encoder such as BERT, RoBERTa, DeBERTa-v2, ELECTRA or MiniLM."
+            "needs a bidirectional encoder such as BERT, RoBERTa, DeBERTa-v2, ELECTRA or MiniLM, or a decoder-only "
+            "LLM such as Llama, Qwen or GPT-2."
         )
     if not hasattr(encoder_config, "hidden_size"):
         raise ValueError(f"'{model_type}' config has no hidden_size; hf_mtl cannot size the heads for it.")
+
+
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count from each row's first real token: ``0, 1, 2, ...`` under right padding (what a decoder
+    computes without them), the same for the real tokens of a left-padded row (its padding gets 0).
+
+    Decoder LLMs number positions from the first column; with left padding their real tokens would get other
+    positions (GPT-2's absolute embeddings, and RoPE's rounding), and so other logits, than the same text padded on
+    the right.
+
+    Example:
+        >>> positions_from_mask(torch.tensor([[0, 0, 1, 1], [1, 1, 1, 0]])).tolist()
+        [[0, 0, 0, 1], [0, 1, 2, 3]]
+    """
+    leading = (attention_mask.cumsum(dim=-1) == 0).sum(dim=-1, keepdim=True)
+    positions = torch.arange(attention_mask.shape[-1], device=attention_mask.device).unsqueeze(0)
+    return (positions - leading).clamp(min=0)
 
 
 def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -124,6 +148,8 @@ class MultiTaskModel(PreTrainedModel):
         if getattr(self.encoder, "pooler", None) is not None:
             self.encoder.pooler = NoPooler()
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
+        # decoder LLMs number positions from the first column: count them from the first real token instead
+        self._positions_from_mask = is_decoder_only(config.encoder)
         self.post_init()
         if getattr(config, "lora", None):
             inject_lora(self, config.lora)
@@ -292,10 +318,32 @@ class MultiTaskModel(PreTrainedModel):
 
     def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
         pooler = getattr(self, "_pretrained_pooler", None)
-        if pooler and task_kind(self.config.tasks[name]["type"]).pooled and "dense.weight" in pooler:
+        if (pooler and task_kind(self.config.tasks[name]["type"]).pooled and "dense.weight" in pooler
+                and getattr(head, "dense", None) is not None):
             with torch.no_grad():
                 head.dense.weight.copy_(pooler["dense.weight"])
                 head.dense.bias.copy_(pooler["dense.bias"])
+
+    def set_pad_token_id(self, pad_token_id: int | None) -> None:
+        """Record the tokenizer's pad token id in the config and the encoder's config.
+
+        A decoder LLM's own ``*ForSequenceClassification`` finds the last real token by ``pad_token_id``, so an
+        exported task needs the id the tokenizer pads with ([`MultiTaskTrainer`] calls this with its tokenizer's).
+        An encoder's ``pad_token_id`` is set only when it has none: BERT-like families read it when they build their
+        embeddings (RoBERTa's position ids start after it), so a saved encoder's value is never changed.
+        """
+        if pad_token_id is None:
+            return
+        encoders = [self.config.encoder, self.encoder.config]
+        current = getattr(self.config.encoder, "pad_token_id", None)
+        if current == pad_token_id or (current is not None and not self._positions_from_mask):
+            return
+        if current is not None:
+            logger.info("pad_token_id %s of the %s backbone set to the tokenizer's %s", current,
+                        self.config.encoder.model_type, pad_token_id)
+        for config in encoders:
+            config.pad_token_id = pad_token_id
+        self.config.pad_token_id = pad_token_id
 
     def add_task(self, name: str, task: dict[str, Any]) -> nn.Module:
         """Add a new task and its freshly initialised head (transfer learning to a new task).
@@ -375,6 +423,8 @@ class MultiTaskModel(PreTrainedModel):
             for name in names:
                 self.heads[name].check_labels(labels[name], input_shape, name)
         inputs = {key: value for key, value in encoder_inputs.items() if value is not None}
+        if self._positions_from_mask and "position_ids" not in inputs and inputs.get("attention_mask") is not None:
+            inputs["position_ids"] = positions_from_mask(inputs["attention_mask"])  # left padding = right padding
         encoded = self.encoder(**inputs, return_dict=True)
         hidden, attention_mask = encoded.last_hidden_state, encoder_inputs.get("attention_mask")
         logits = {name: self.heads[name](hidden, attention_mask) for name in names}
