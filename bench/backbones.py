@@ -30,7 +30,8 @@ after. Each arm's result is written to ``docs/benchmarks/backbones_<arm>.json`` 
 recorded): the decoder arm's average score, training time and pipeline sentences/s over the MiniLM arm's.
 
 ``--max-steps N`` runs a smaller budget than the recipe's 300 (recorded with the result); ``--probe-steps N`` only
-measures seconds per step of each arm (N steps, no evaluation, nothing recorded), to size a budget first.
+measures seconds per step of each arm (N steps, 16 validation examples per task, nothing recorded), to size a
+budget first.
 
 Usage:
     python bench/backbones.py --probe-steps 3                       # seconds per step of every arm
@@ -146,6 +147,8 @@ def arm_overrides(arm: str, encoder: str, args: argparse.Namespace, output_dir: 
         overrides.append(("training.use_cpu", True))
     if args.bf16:
         overrides.append(("training.bf16", True))
+    if args.probe_steps:  # timing only: a token evaluation
+        overrides += [(f"tasks.{task}.max_eval_examples", 16) for task in TASKS]
     return overrides
 
 

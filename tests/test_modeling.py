@@ -279,10 +279,12 @@ def test_labels_of_wrong_shape(tiny_model, task, labels, error):
 
 
 def test_not_an_encoder_is_rejected():
-    from transformers import GPT2Config, T5Config
+    from transformers import T5Config
 
-    with pytest.raises(ValueError, match="'gpt2' is not an encoder"):
-        MultiTaskModel(MultiTaskConfig(encoder=GPT2Config(n_layer=1, n_embd=32, n_head=2), tasks=TINY_TASKS))
+    # a BERT configured as a causal decoder is neither a bidirectional encoder nor a decoder LLM (GPT-2, Llama, ...
+    # are accepted: tests/test_decoders.py)
+    with pytest.raises(ValueError, match="'bert' is not an encoder"):
+        MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(is_decoder=True), tasks=TINY_TASKS))
     with pytest.raises(ValueError, match="'t5' is an encoder-decoder model"):
         MultiTaskModel(MultiTaskConfig(encoder=T5Config(num_layers=1, d_model=32), tasks=TINY_TASKS))
 
