@@ -38,18 +38,22 @@ def test_heads_and_windows_ask_the_table():
     assert window_limit(SimpleNamespace(model_type="xlm-roberta", max_position_embeddings=514), None) == 512
     assert window_limit(SimpleNamespace(model_type="bert", max_position_embeddings=512), None) == 512
     assert {name for name, family in ENCODER_FAMILIES.items() if family.position_offset} == {
-        "roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xlm-roberta-xl"}
+        "roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xlm-roberta-xl", "ibert",
+        "roberta-prelayernorm", "xmod", "mpnet", "lilt"}
     assert position_offset(encoder) == 0
 
 
 def test_export_layouts():
-    assert exportable_families() == ["bert", "camembert", "deberta-v2", "distilbert", "electra", "roberta",
-                                     "xlm-roberta"]
+    assert {"bert", "camembert", "deberta", "deberta-v2", "distilbert", "electra", "roberta", "xlm-roberta",
+            "modernbert", "longformer", "albert", "ernie", "megatron-bert"} <= set(exportable_families())
     bert, roberta = encoder_family("bert").export, encoder_family("roberta").export
     assert bert.head_layers("AutoModelForSequenceClassification") == {"dense": "bert.pooler.dense",
                                                                       "classifier": "classifier"}
     assert roberta.head_layers("AutoModelForTokenClassification") == {"classifier": "classifier"}
-    assert encoder_family("longformer").export is None
+    assert encoder_family("a-family-nobody-knows").export is None
+    modern = encoder_family("modernbert").export
+    assert modern.head_layers("AutoModelForTokenClassification") == {"dense": "head.dense", "norm": "head.norm",
+                                                                     "classifier": "classifier"}
     with pytest.raises(ValueError, match="No export layout"):
         bert.head_layers("AutoModelForMaskedLM")
 

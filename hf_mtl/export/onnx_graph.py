@@ -28,6 +28,7 @@ import copy
 import inspect
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +137,32 @@ def export_onnx(
             "serve this model with the multitask pipeline, or remove those tasks (model.remove_task) before exporting."
         )
     source = _cpu_float32(model).eval()
+    folder = Path(save_directory)
+    created = not folder.exists()
+    before = set(folder.iterdir()) if folder.is_dir() else set()
+    try:
+        return _export_and_check(source, folder, tokenizer, opset_version, check, atol)
+    except BaseException as error:
+        # nothing half-written is left behind: the files this call wrote go (and the folder, if it made it)
+        for written in (set(folder.iterdir()) if folder.is_dir() else set()) - before:
+            shutil.rmtree(written) if written.is_dir() else written.unlink(missing_ok=True)
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        if isinstance(error, OnnxExportError) or not isinstance(error, Exception):
+            raise
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise OnnxExportError(
+            f"ONNX export of this {source.config.encoder.model_type} model failed ({type(error).__name__}: "
+            f"{first[:300]}); the '{source.config.encoder.model_type}' family cannot be traced by torch.onnx "
+            "(dynamo) here: serve it with the multitask pipeline or export one task with --task."
+        ) from error
+
+
+def _export_and_check(source: MultiTaskModel, folder: Path, tokenizer: Any, opset_version: int | None, check: bool,
+                      atol: float) -> Path:
+    """The body of :func:`export_onnx`: trace, write, and compare with PyTorch on inputs of another shape."""
     names = onnx_input_names(source, tokenizer)
     outputs = onnx_output_names(source)
-    folder = Path(save_directory)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ONNX_FILE
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
@@ -150,9 +174,6 @@ def export_onnx(
             dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, opset_version=opset_version,
             dynamo=True, external_data=size > _EXTERNAL_DATA_BYTES,
         )
-    _write_config(source, folder)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(folder)
     if check:
         try:
             differences = check_onnx(source, path, names)
@@ -165,6 +186,9 @@ def export_onnx(
                     f"{path}: onnxruntime and PyTorch differ by {differences[worst]:.2e} on {worst} (atol {atol:.0e})"
                 )
             logger.info("%s matches PyTorch: max |difference| %s", path, {k: f"{v:.1e}" for k, v in differences.items()})
+    _write_config(source, folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
     return path
 
 

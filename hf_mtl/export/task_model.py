@@ -69,7 +69,12 @@ def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int 
             f"Export is not supported for '{encoder_config.model_type}' encoders yet; supported: {exportable_families()}."
         )
     settings = model.config.tasks[task]
-    kind = task_kind(settings["type"])
+    if kind.pooled and layout is not None and not layout.text:
+        raise TaskError(
+            f"Cannot export task '{task}' as a plain transformers model: {encoder_config.model_type}'s "
+            "sequence-classification class runs another encoder than the shared one (FunnelBaseModel, without "
+            "up-sampling); serve it with the multitask pipeline."
+        )
     config = copy.deepcopy(encoder_config)
     config.id2label = dict(settings["id2label"])
     config.label2id = dict(settings["label2id"])
@@ -78,7 +83,7 @@ def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int 
         config.problem_type = settings["problem_type"]
     if decoder:
         _set_decoder_pad_token(config, task, pad_token_id)
-    if kind.pooled and encoder_family(encoder_config).text_head_dense:
+    if kind.pooled and getattr(model.heads[task], "dense", None) is not None:
         family_activation = pooler_activation(encoder_config)
         activation = settings.get("pooler_activation") or family_activation
         if activation != family_activation:
@@ -139,7 +144,7 @@ def _set_family_pooling(config: Any, task: str, pooling: str) -> None:
 
 
 def head_state_of(head_state: dict[str, Any], layer: str) -> dict[str, Any]:
-    """The parameters of one layer (``dense`` or ``classifier``) of a head's state dict, without the prefix."""
+    """The parameters of one layer (``dense``, ``norm`` or ``classifier``) of a head's state dict, without the prefix."""
     return {key[len(layer) + 1 :]: value for key, value in head_state.items() if key.startswith(layer + ".")}
 
 

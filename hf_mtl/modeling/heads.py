@@ -37,7 +37,13 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
-from .encoder_families import encoder_family, family_pooling, pooler_activation
+from .encoder_families import (
+    encoder_family,
+    family_pooling,
+    pooler_activation,
+    text_head_settings,
+    token_head_settings,
+)
 from .parsing import BiaffineParser
 from .pooling import LATE, masked_mean, pool
 from .task_kinds import IGNORE_INDEX, task_kind
@@ -78,6 +84,27 @@ def _reduce(loss_sum: torch.Tensor, count: torch.Tensor | int, num_items_in_batc
     return loss_sum / (count.clamp(min=1) if torch.is_tensor(count) else max(count, 1))
 
 
+def add_family_layers(head: nn.Module, hidden_size: int, dense: bool, activation: str, norm_eps: float | None,
+                      norm_bias: bool = True, dense_bias: bool = True) -> None:
+    """Give ``head`` the layers its family puts before the classifier: ``dense`` + ``activation``, a ``norm``.
+
+    ``encoder_families`` says which (``text_head_settings`` / ``token_head_settings``) and where the family's own
+    classes keep them; :func:`apply_family_layers` runs them (the identity for a head without them).
+    """
+    if dense:
+        head.dense = nn.Linear(hidden_size, hidden_size, bias=dense_bias)
+        head.activation = ACT2FN[activation]
+    if norm_eps is not None:
+        head.norm = nn.LayerNorm(hidden_size, eps=norm_eps, bias=norm_bias)
+
+
+def apply_family_layers(head: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Run the layers :func:`add_family_layers` gave ``head``: dense, activation, norm (each when present)."""
+    if getattr(head, "dense", None) is not None:
+        hidden = head.activation(head.dense(hidden))
+    return head.norm(hidden) if getattr(head, "norm", None) is not None else hidden
+
+
 @register_head("token-classification")
 class TokenClassificationHead(nn.Module):
     """Dropout and a linear layer on every token (NER, POS, chunking), optionally decoded with a CRF.
@@ -89,16 +116,19 @@ class TokenClassificationHead(nn.Module):
     """
 
     def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1, decoder: str | None = None,
-                 labels: Sequence[str] | None = None, **_: Any) -> None:
+                 labels: Sequence[str] | None = None, transform: dict[str, Any] | None = None, **_: Any) -> None:
         super().__init__()
         self.num_labels = num_labels
         self._problem = task_kind("token-classification").problem()
+        transform = dict(transform or {"dense": False})
+        add_family_layers(self, hidden_size, transform.pop("dense"), transform.pop("activation", "gelu"),
+                          transform.pop("norm_eps", None), **transform)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_size, num_labels)
         self.crf = LinearChainCRF(num_labels, labels=labels) if decoder == "crf" else None
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.classifier(self.dropout(hidden_states))
+        return self.classifier(self.dropout(apply_family_layers(self, hidden_states)))
 
     def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
         if labels.dim() != 2 or tuple(labels.shape) != tuple(input_shape[:2]):
@@ -174,8 +204,8 @@ class DependencyParsingHead(nn.Module):
 
 @register_head("text-classification")
 class SequenceClassificationHead(nn.Module):
-    """A pooled head: pooling, dropout, dense, activation, dropout, linear (as BERT's pooler + classifier); with
-    ``dense=False`` pooling, dropout and a bias-free linear layer (decoder LLMs' ``score``, read at the last token).
+    """A pooled head: pooling, dropout, dense, activation, dropout, linear (as BERT's pooler + classifier); for a
+    decoder LLM, the last real token, dropout and a bias-free linear layer (its family's ``score``).
 
     ``pooling`` (``pooling.py``) picks the vector: ``cls`` (the first token, BERT's pooler), ``mean``, ``max``,
     ``last`` (the last real token, as decoder LLMs' heads), or ``late`` (EuroBERT: the head runs on every token and
@@ -194,7 +224,8 @@ class SequenceClassificationHead(nn.Module):
         problem_type: str = "single_label_classification",
         pooler_activation: str = "tanh",
         pooling: str = "cls",
-        dense: bool = True,
+        transform: dict[str, Any] | None = None,
+        classifier_bias: bool = True,
         **_: Any,
     ) -> None:
         super().__init__()
@@ -203,9 +234,10 @@ class SequenceClassificationHead(nn.Module):
         self.problem_type = problem_type
         self._problem = task_kind("text-classification").problem(problem_type)
         self.dropout = nn.Dropout(dropout)
-        self.dense = nn.Linear(hidden_size, hidden_size) if dense else None
-        self.activation = ACT2FN[pooler_activation] if dense else None
-        self.classifier = nn.Linear(hidden_size, num_labels, bias=dense)
+        transform = dict(transform or {"dense": True})
+        add_family_layers(self, hidden_size, transform.pop("dense"), pooler_activation, transform.pop("norm_eps", None),
+                          **transform)
+        self.classifier = nn.Linear(hidden_size, num_labels, bias=classifier_bias)
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         if self.pooling == LATE:
@@ -213,9 +245,7 @@ class SequenceClassificationHead(nn.Module):
         return self._classify(pool(hidden_states, attention_mask, self.pooling))
 
     def _classify(self, pooled: torch.Tensor) -> torch.Tensor:
-        if self.dense is None:
-            return self.classifier(self.dropout(pooled))
-        return self.classifier(self.dropout(self.activation(self.dense(self.dropout(pooled)))))
+        return self.classifier(self.dropout(apply_family_layers(self, self.dropout(pooled))))
 
     def check_labels(self, labels: torch.Tensor, input_shape: torch.Size, task_name: str) -> None:
         batch = input_shape[0]
@@ -264,12 +294,13 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         problem_type=kind.check_problem_type(task.get("problem_type")),
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
         pooling=task.get("pooling") or family_pooling(encoder_config),
-        dense=encoder_family(encoder_config).text_head_dense,
+        transform=text_head_settings(encoder_config) if kind.pooled else token_head_settings(encoder_config),
+        classifier_bias=encoder_family(encoder_config).text_classifier_bias,
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
     )
 
 
-__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "LemmatizationHead", "SequenceClassificationHead",
+__all__ = ["HEAD_CLASSES", "DependencyParsingHead", "add_family_layers", "apply_family_layers", "LemmatizationHead", "SequenceClassificationHead",
            "TokenClassificationHead", "build_head", "head_class",
            "register_head"]

@@ -7,6 +7,7 @@ configuration, heads, task kinds, loading checks), so ``save_pretrained`` copies
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,12 +15,16 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoModel, PretrainedConfig, PreTrainedModel
-from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_multitask import MultiTaskConfig
-from .encoder_families import ENCODER, ENCODER_DECODER, backbone_kind, is_decoder_only
+from .encoder_families import (
+    check_backbone,
+    encoder_family,
+    is_decoder_only,
+    unsupported_gradient_checkpointing,
+)
 from .errors import HfMtlError
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
@@ -51,24 +56,12 @@ class MultiTaskModelOutput(ModelOutput):
 
 
 def check_is_encoder(encoder_config: PretrainedConfig) -> None:
-    """Raise ``ValueError`` unless ``encoder_config`` describes a backbone hf_mtl can share: a bidirectional encoder
-    (BERT-like) or a decoder-only LLM (Llama, Qwen2/3, Mistral, Gemma, GPT-2, ...; see ``encoder_families``)."""
-    model_type = getattr(encoder_config, "model_type", None)
-    kind = backbone_kind(encoder_config)
-    if kind == ENCODER_DECODER:
-        raise ValueError(
-            f"'{model_type}' is an encoder-decoder model; hf_mtl needs an encoder such as BERT, RoBERTa, "
-            "DeBERTa-v2, ELECTRA or MiniLM, or a decoder-only LLM such as Llama, Qwen or GPT-2."
-        )
-    if kind == ENCODER and (getattr(encoder_config, "is_decoder", False)
-                            or model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES):
-        raise ValueError(
-            f"'{model_type}' is not an encoder (it has no masked-language-model form in transformers); hf_mtl "
-            "needs a bidirectional encoder such as BERT, RoBERTa, DeBERTa-v2, ELECTRA or MiniLM, or a decoder-only "
-            "LLM such as Llama, Qwen or GPT-2."
-        )
-    if not hasattr(encoder_config, "hidden_size"):
-        raise ValueError(f"'{model_type}' config has no hidden_size; hf_mtl cannot size the heads for it.")
+    """Raise ``ValueError`` unless hf_mtl can share ``encoder_config``'s model between tasks.
+
+    The rule is ``encoder_families.check_backbone`` (read from the config alone: an encoder-decoder or decoder-only
+    model is named as such); this name stays for callers of earlier versions.
+    """
+    check_backbone(encoder_config)
 
 
 def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -76,7 +69,7 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     computes without them), the same for the real tokens of a left-padded row (its padding gets 0).
 
     Decoder LLMs number positions from the first column; with left padding their real tokens would get other
-    positions (GPT-2's absolute embeddings, and RoPE's rounding), and so other logits, than the same text padded on
+    positions (GPT-2's absolute embeddings; RoPE up to rounding), and so other logits, than the same text padded on
     the right.
 
     Example:
@@ -86,6 +79,15 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     leading = (attention_mask.cumsum(dim=-1) == 0).sum(dim=-1, keepdim=True)
     positions = torch.arange(attention_mask.shape[-1], device=attention_mask.device).unsqueeze(0)
     return (positions - leading).clamp(min=0)
+
+
+def warn_if_padding_dependent(encoder_config: PretrainedConfig) -> None:
+    """Warn that a family's outputs depend on padding (Funnel, FNet), so batch composition changes predictions."""
+    if encoder_family(encoder_config).padding_dependent:
+        logger.warning(
+            "'%s' encoders give outputs that depend on the amount of padding: a sentence gets slightly different "
+            "logits in a batch padded to another length (pad to a fixed length, or predict with batch_size=1, for "
+            "reproducible outputs).", encoder_config.model_type)
 
 
 def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -147,9 +149,15 @@ class MultiTaskModel(PreTrainedModel):
         # replaced by a module without weights rather than None: some families (SqueezeBERT, LayoutLM) call it always.
         if getattr(self.encoder, "pooler", None) is not None:
             self.encoder.pooler = NoPooler()
+            if isinstance(getattr(self.encoder, "pooler_activation", None), nn.Module):  # ALBERT: tanh(pooler(...))
+                self.encoder.pooler_activation = NoPooler()
+        # gradient checkpointing is the encoder's: declared per family, not for every MultiTaskModel
+        self.supports_gradient_checkpointing = bool(getattr(self.encoder, "supports_gradient_checkpointing", False))
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
-        # decoder LLMs number positions from the first column: count them from the first real token instead
-        self._positions_from_mask = is_decoder_only(config.encoder)
+        # decoder LLMs number positions from the first column: counted from the first real token instead, so that left
+        # padding gives what right padding gives
+        self._positions_from_mask = is_decoder_only(config.encoder) and "position_ids" in inspect.signature(
+            self.encoder.forward).parameters
         self.post_init()
         if getattr(config, "lora", None):
             inject_lora(self, config.lora)
@@ -282,6 +290,7 @@ class MultiTaskModel(PreTrainedModel):
         encoder_kwargs.pop("output_loading_info", None)
         lenient = encoder_kwargs.get("ignore_mismatched_sizes", False)
         encoder_kwargs["ignore_mismatched_sizes"] = True  # reported below by name and shape
+        check_backbone(cls.encoder_config(encoder_name_or_path, **encoder_kwargs))  # before any weight is read
         held = HoldLoadReport()
         report_logger = logging.getLogger("transformers.modeling_utils")
         report_logger.addFilter(held)
@@ -303,7 +312,6 @@ class MultiTaskModel(PreTrainedModel):
             )
         for record in held.records:
             report_logger.handle(record)
-        check_is_encoder(pretrained.config)
         config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks)
         model = cls(config)
         state = pretrained.state_dict()
@@ -316,13 +324,32 @@ class MultiTaskModel(PreTrainedModel):
         model.config._name_or_path = str(encoder_name_or_path)
         return model.to(pretrained.dtype)
 
+    @staticmethod
+    def encoder_config(encoder_name_or_path: str, **encoder_kwargs: Any) -> PretrainedConfig:
+        """The encoder's config alone (no weights), read with ``trust_remote_code=False``: what the checks read."""
+        hub_kwargs = {key: encoder_kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only")
+                      if key in encoder_kwargs}
+        try:
+            return AutoConfig.from_pretrained(encoder_name_or_path, trust_remote_code=False, **hub_kwargs)
+        except ValueError as error:
+            refusal = remote_code_refusal(error, encoder_name_or_path)
+            if refusal:
+                raise HfMtlError(refusal) from None
+            raise
+
     def _init_head_from_pooler(self, name: str, head: nn.Module) -> None:
+        """Start a text head's dense layer from the encoder's pretrained pooler (BERT, ALBERT), as its family does."""
         pooler = getattr(self, "_pretrained_pooler", None)
-        if (pooler and task_kind(self.config.tasks[name]["type"]).pooled and "dense.weight" in pooler
-                and getattr(head, "dense", None) is not None):
-            with torch.no_grad():
-                head.dense.weight.copy_(pooler["dense.weight"])
-                head.dense.bias.copy_(pooler["dense.bias"])
+        layer = encoder_family(self.config.encoder).pretrained_pooler[len("pooler."):]
+        prefix = f"{layer}." if layer else ""
+        dense = getattr(head, "dense", None)
+        if (not pooler or not task_kind(self.config.tasks[name]["type"]).pooled or dense is None
+                or f"{prefix}weight" not in pooler or pooler[f"{prefix}weight"].shape != dense.weight.shape):
+            return
+        with torch.no_grad():
+            dense.weight.copy_(pooler[f"{prefix}weight"])
+            if dense.bias is not None and f"{prefix}bias" in pooler:
+                dense.bias.copy_(pooler[f"{prefix}bias"])
 
     def set_pad_token_id(self, pad_token_id: int | None) -> None:
         """Record the tokenizer's pad token id in the config and the encoder's config.
@@ -334,14 +361,13 @@ class MultiTaskModel(PreTrainedModel):
         """
         if pad_token_id is None:
             return
-        encoders = [self.config.encoder, self.encoder.config]
         current = getattr(self.config.encoder, "pad_token_id", None)
-        if current == pad_token_id or (current is not None and not self._positions_from_mask):
+        if current == pad_token_id or (current is not None and not is_decoder_only(self.config.encoder)):
             return
         if current is not None:
             logger.info("pad_token_id %s of the %s backbone set to the tokenizer's %s", current,
                         self.config.encoder.model_type, pad_token_id)
-        for config in encoders:
+        for config in (self.config.encoder, self.encoder.config):
             config.pad_token_id = pad_token_id
         self.config.pad_token_id = pad_token_id
 
@@ -425,9 +451,9 @@ class MultiTaskModel(PreTrainedModel):
         inputs = {key: value for key, value in encoder_inputs.items() if value is not None}
         if self._positions_from_mask and "position_ids" not in inputs and inputs.get("attention_mask") is not None:
             inputs["position_ids"] = positions_from_mask(inputs["attention_mask"])  # left padding = right padding
-        encoded = self.encoder(**inputs, return_dict=True)
-        hidden, attention_mask = encoded.last_hidden_state, encoder_inputs.get("attention_mask")
-        logits = {name: self.heads[name](hidden, attention_mask) for name in names}
+        encoded, hidden = self._encode(names, inputs)
+        attention_mask = encoder_inputs.get("attention_mask")
+        logits = {name: self.heads[name](hidden[name], attention_mask) for name in names}
         if labels is None:
             return encoded, logits, None, None
         loss, task_losses = None, {}
@@ -439,6 +465,37 @@ class MultiTaskModel(PreTrainedModel):
             task_losses[name] = self.heads[name].loss(logits[name], labels[name], items) * weight
             loss = task_losses[name] if loss is None else loss + task_losses[name]
         return encoded, logits, loss, task_losses
+
+    def _encode(self, names: list[str], inputs: dict[str, Any]) -> tuple[Any, dict[str, torch.Tensor]]:
+        """The encoder's output and the hidden states each head of ``names`` reads.
+
+        One pass serves every head, except where the family's sequence head encodes differently from its token head
+        (Longformer: global attention on the first token, when the caller gives no ``global_attention_mask``): the
+        text heads then read a second pass with it, so each head computes what its family's own class computes.
+        """
+        global_first = (encoder_family(self.config.encoder).first_token_global_attention
+                        and "global_attention_mask" not in inputs)
+        pooled = [name for name in names if global_first and task_kind(self.config.tasks[name]["type"]).pooled]
+        plain = [name for name in names if name not in pooled]
+        encoded, hidden = None, {}
+        if plain:
+            encoded = self.encoder(**inputs, return_dict=True)
+            hidden.update(dict.fromkeys(plain, encoded.last_hidden_state))
+        if pooled:
+            reference = inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"][..., 0]
+            global_attention = torch.zeros(reference.shape[:2], dtype=torch.long, device=reference.device)
+            global_attention[:, 0] = 1
+            with_global = self.encoder(**inputs, global_attention_mask=global_attention, return_dict=True)
+            hidden.update(dict.fromkeys(pooled, with_global.last_hidden_state))
+            encoded = encoded if encoded is not None else with_global
+        return encoded, hidden
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict[str, Any] | None = None) -> None:
+        """[`PreTrainedModel.gradient_checkpointing_enable`] for the encoder; ``ValueError`` naming the family when its
+        ``AutoModel`` does not support it (ALBERT, MPNet, Funnel, I-BERT)."""
+        if not self.supports_gradient_checkpointing:
+            raise ValueError(unsupported_gradient_checkpointing(self.config.encoder))
+        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
 
     def forward(
         self,

@@ -18,6 +18,7 @@ from ..data.tasks import TaskSpec, group_tasks
 from ..export.model_card import MultiTaskModelCardData
 from ..metrics.keys import average_key, main_metric_key, main_score_key
 from ..modeling.configuration_multitask import MultiTaskConfig
+from ..modeling.encoder_families import check_backbone, unsupported_gradient_checkpointing
 from ..modeling.errors import HfMtlError, RecipeError, TaskError
 from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
@@ -177,6 +178,26 @@ def training_units(prepared: dict[str, TaskData]) -> tuple[dict[str, Any], dict[
     return units, groups
 
 
+def check_backbone_early(recipe: Recipe, args: Any) -> None:
+    """Refuse a backbone hf_mtl cannot share (an encoder-decoder such as T5 or BART) and a
+    ``gradient_checkpointing`` its family does not support, from the encoder's config alone (``RecipeError``)."""
+    if recipe.model.from_model:
+        return  # a multi-task model: its encoder was checked when it was built
+    try:
+        encoder_config = MultiTaskModel.encoder_config(recipe.model.encoder_path)
+    except HfMtlError:
+        raise
+    except (OSError, ValueError) as error:
+        raise RecipeError(f"Cannot load the encoder {recipe.model.encoder}: {_first_line(error)}") from None
+    try:
+        check_backbone(encoder_config)
+    except ValueError as error:
+        raise RecipeError(f"model.encoder {recipe.model.encoder}: {_first_line(error)}") from None
+    refusal = unsupported_gradient_checkpointing(encoder_config) if args.gradient_checkpointing else None
+    if refusal:
+        raise RecipeError(f"training.gradient_checkpointing: {refusal}")
+
+
 def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: MultiTaskModel | None = None) -> MultiTaskModel:
     """A new model around the recipe's encoder, or the recipe's `from_model` with heads added for new tasks.
 
@@ -301,6 +322,7 @@ def _train_in_folder(
     allow_changes: bool = False,
 ) -> TrainResult:
     output_dir = args.output_dir
+    check_backbone_early(recipe, args)  # from the config alone: before the tokenizer, the data and the weights
     tokenizer_source = recipe.model.from_model or recipe.model.encoder_path
     tokenizer = load_tokenizer(tokenizer_source)
     existing = load_model(recipe.model.from_model, "model.from_model") if recipe.model.from_model else None
