@@ -187,7 +187,8 @@ def test_prepare_task_on_samples(bert):
     td = prepare_task(spec, bert)
     assert td.labels == ["O", "B-LOC", "B-MISC", "B-ORG", "B-PER", "I-LOC", "I-MISC", "I-ORG", "I-PER"]
     assert td.metric == "seqeval"
-    assert td.head_config == spec.head_config(td.labels)
+    assert td.word_splitting == "tokenizer"  # CoNLL-2003: punctuation stands alone
+    assert td.head_config == spec.head_config(td.labels, word_splitting=td.word_splitting)
     assert td.tokenized["train"].num_rows == 200 and td.tokenized["validation"].num_rows == 300
     assert set(td.truncation) == {"train", "validation"}
     row, raw = td.tokenized["train"][0], td.raw["train"][0]

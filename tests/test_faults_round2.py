@@ -163,6 +163,8 @@ def test_every_from_pretrained_call_passes_trust_remote_code_false():
         ("workflow/refine.py", "MultiTaskModel.from_pretrained"),  # the class sets trust_remote_code=False
         ("workflow/train.py", "MultiTaskModel.from_pretrained"),
         ("export/hub.py", "MultiTaskModel.from_pretrained"),
+        # an onnxruntime session over the folder's graph; its config is read with trust_remote_code=False
+        ("export/onnx_runtime.py", "OnnxMultiTaskModel.from_pretrained"),
     }
     found, seen = [], set()
     for path in sorted((REPO_ROOT / "hf_mtl").rglob("*.py")):

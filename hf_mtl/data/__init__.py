@@ -23,7 +23,7 @@ from .groups import GroupData, prepare_group
 from .prepare import load_task_splits, prepare_task
 from .readers import RawSplit, read_conll, read_conllu, read_split, read_table
 from .task_data import TaskData, infer_labels
-from .tokenizer_setup import needs_prefix_space, prepare_tokenizer
+from .tokenizer_setup import ensure_pad_token, needs_prefix_space, prepare_tokenizer
 
 __all__ = [
     "IGNORE_INDEX",
@@ -32,6 +32,7 @@ __all__ = [
     "RawSplit",
     "TaskData",
     "TruncationReport",
+    "ensure_pad_token",
     "infer_labels",
     "load_task_splits",
     "needs_prefix_space",

@@ -59,7 +59,7 @@ from .readers import RawSplit, read_split
 from .sources import SPLITS
 from .task_data import TaskData, carve_and_limit, choose_labels
 from .tasks import TaskSpec
-from .tokenizer_setup import prepare_tokenizer
+from .tokenizer_setup import ensure_pad_token, prepare_tokenizer
 
 logger = logging.getLogger("hf_mtl")
 
@@ -219,8 +219,8 @@ def prepare_group(
     label_lists = {spec.name: choose_labels(spec, raw[spec.name], declared[spec.name], (labels or {}).get(spec.name))
                    for spec in specs}
     first = specs[0]
-    if first.is_token_task:
-        tokenizer = prepare_tokenizer(tokenizer)
+    # token tasks: pre-split words (add_prefix_space); every task: a pad token (the collator pads with it)
+    tokenizer = prepare_tokenizer(tokenizer) if first.is_token_task else ensure_pad_token(tokenizer)
     shared: dict[str, datasets.Dataset] = {}
     reports: dict[str, TruncationReport] = {}
     cache_notes: list[str] = []

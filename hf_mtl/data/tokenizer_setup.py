@@ -1,5 +1,6 @@
-"""The tokenizer as pre-split words need it: byte-level BPE tokenizers (RoBERTa, GPT-2, ...) get
-``add_prefix_space=True`` on a copy, so that each word is encoded as the model saw words in pre-training."""
+"""The tokenizer as hf_mtl needs it: byte-level BPE tokenizers (RoBERTa, GPT-2, ...) get ``add_prefix_space=True``
+on a copy, so that each pre-split word is encoded as the model saw words in pre-training, and a tokenizer without a
+pad token (GPT-2, Llama and most decoder LLMs) gets one on a copy, so that batches can be padded."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from ..modeling.errors import DataError
 
 logger = logging.getLogger("hf_mtl")
 
-__all__ = ["needs_prefix_space", "prepare_tokenizer"]
+__all__ = ["ensure_pad_token", "needs_prefix_space", "prepare_tokenizer"]
+
+# The special tokens a tokenizer without a pad token pads with, in order of preference: the end-of-sequence token
+# (what transformers users set: `tokenizer.pad_token = tokenizer.eos_token`), else the unknown or start token.
+PAD_TOKEN_STAND_INS = ("eos_token", "unk_token", "bos_token")
 
 
 def _pre_tokenizer_json(tokenizer: PreTrainedTokenizerBase) -> dict[str, Any] | None:
@@ -42,8 +47,44 @@ def needs_prefix_space(tokenizer: PreTrainedTokenizerBase) -> bool:
     return bool(nodes) and not all(node.get("add_prefix_space") for node in nodes)
 
 
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """Return a tokenizer that can pad: the same one, or a copy whose pad token is its end-of-sequence token.
+
+    Decoder LLM tokenizers (GPT-2, Llama, Mistral, ...) often have no pad token; the copy pads with the first of
+    ``eos_token``, ``unk_token``, ``bos_token`` it has (no new token: the embedding matrix keeps its size). Padding
+    is masked out (``attention_mask``) and text heads of decoders read the last non-padding token, so which token
+    pads does not change the logits. Save *that* tokenizer with the model: its ``pad_token_id`` is what the model's
+    config records (``MultiTaskTrainer`` copies it there), which an exported ``*ForSequenceClassification`` needs.
+
+    Raises:
+        DataError: the tokenizer has none of those tokens.
+
+    Example:
+
+    ```python
+    >>> tok = ensure_pad_token(AutoTokenizer.from_pretrained("gpt2"))  # doctest: +SKIP
+    >>> tok.pad_token  # doctest: +SKIP
+    '<|endoftext|>'
+    ```
+    """
+    if tokenizer.pad_token is not None:
+        return tokenizer
+    stand_in = next((name for name in PAD_TOKEN_STAND_INS if getattr(tokenizer, name, None) is not None), None)
+    if stand_in is None:
+        raise DataError(
+            f"tokenizer {tokenizer.name_or_path!r} has no pad token and no eos/unk/bos token to pad with; set one "
+            "(tokenizer.pad_token = ...) before training"
+        )
+    patched = copy.deepcopy(tokenizer)
+    patched.pad_token = getattr(tokenizer, stand_in)
+    logger.info("tokenizer %r has no pad token: using a copy that pads with its %s %r", tokenizer.name_or_path,
+                stand_in, patched.pad_token)
+    return patched
+
+
 def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
-    """Return a tokenizer fit for pre-split words: the same one, or a copy with ``add_prefix_space=True``.
+    """Return a tokenizer fit for pre-split words and padding: the same one, or a copy with ``add_prefix_space=True``
+    (and a pad token, see :func:`ensure_pad_token`).
 
     Byte-level BPE tokenizers (RoBERTa, GPT-2, ...) need ``add_prefix_space=True`` for
     ``is_split_into_words=True``. When that is missing, a copy is returned whose pre-tokenizer adds the
@@ -58,6 +99,7 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizer
     True
     ```
     """
+    tokenizer = ensure_pad_token(tokenizer)
     if not needs_prefix_space(tokenizer):
         if getattr(tokenizer, "add_prefix_space", None) is False and not getattr(tokenizer, "is_fast", True):
             raise DataError(

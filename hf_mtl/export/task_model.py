@@ -16,7 +16,14 @@ import torch
 import transformers
 from transformers import PreTrainedModel
 
-from ..modeling.encoder_families import encoder_family, exportable_families, family_pooling, pooler_activation
+from ..modeling.encoder_families import (
+    decoder_export_layout,
+    encoder_family,
+    exportable_families,
+    family_pooling,
+    is_decoder_only,
+    pooler_activation,
+)
 from ..modeling.errors import TaskError
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..modeling.task_kinds import task_kind
@@ -27,15 +34,22 @@ def _prefixed(prefix: str, state: dict[str, Any]) -> dict[str, Any]:
     return {f"{prefix}.{key}": value for key, value in state.items()}
 
 
-def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel:
+def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int | None = None) -> PreTrainedModel:
     """Return a transformers ``AutoModelFor*Classification`` holding the encoder and ``task``'s head.
 
     The class is the task kind's ``export_class``; where the encoder and each head layer go is the encoder
     family's ``export`` layout (``hf_mtl.modeling.encoder_families``). A model with task-specific top layers
-    exports the shared bottom layers and the task's own top layers (``config.task_layers``).
+    exports the shared bottom layers and the task's own top layers (``config.task_layers``); a decoder LLM's
+    layout is read from its own class (``LlamaForSequenceClassification``: ``model`` + ``score``;
+    ``GPT2ForTokenClassification``: ``transformer`` + ``classifier``).
+
+    Args:
+        pad_token_id: decoder LLMs: the tokenizer's pad token id, when the model's config has none (the family's
+            ``*ForSequenceClassification`` finds the last real token by it).
 
     Raises:
-        TaskError: the task does not exist, or the encoder family has no known single-task layout.
+        TaskError: the task does not exist, the encoder family has no known single-task layout, or a decoder's pad
+            token id is unknown.
     """
     if task not in model.config.tasks:
         raise TaskError(f"Cannot export task '{task}': the model has tasks {model.task_names}.")
@@ -54,13 +68,14 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             f"{kind.type_name} tasks; serve it with the multitask pipeline."
         )
     encoder_config = model.config.encoder
+    decoder = is_decoder_only(encoder_config)
     layout = encoder_family(encoder_config).export
-    if layout is None:
+    if layout is None and not decoder:
         raise TaskError(
             f"Export is not supported for '{encoder_config.model_type}' encoders yet; supported: {exportable_families()}."
         )
     settings = model.config.tasks[task]
-    if kind.pooled and layout.text_refusal:
+    if kind.pooled and layout is not None and layout.text_refusal:
         raise TaskError(f"Cannot export task '{task}' as a plain transformers model: {layout.text_refusal}; serve it "
                         "with the multitask pipeline.")
     config = copy.deepcopy(encoder_config)
@@ -69,6 +84,8 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
     config.num_labels = len(settings["id2label"])
     if kind.stores_problem_type:
         config.problem_type = settings["problem_type"]
+    if decoder:
+        _set_decoder_pad_token(config, task, pad_token_id)
     if kind.pooled and getattr(model.heads[task], "dense", None) is not None:
         family_activation = pooler_activation(encoder_config)
         activation = settings.get("pooler_activation") or family_activation
@@ -79,6 +96,13 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             )
     if kind.pooled:
         _set_family_pooling(config, task, settings.get("pooling") or family_pooling(encoder_config))
+    try:
+        single = getattr(transformers, kind.export_class).from_config(config)
+    except ValueError as error:  # a family without that class (Gemma 3 has no *ForTokenClassification)
+        raise TaskError(f"Cannot export task '{task}': transformers has no {kind.export_class} for "
+                        f"'{encoder_config.model_type}' ({str(error).splitlines()[0]}).") from None
+    if decoder:
+        layout = decoder_export_layout(single)
     head = model.heads[task]  # a regression head with `standardize` folds its affine into the linear layer
     head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
     # with task-specific top layers: the shared bottom and this task's own top layers, under the plain names
@@ -88,7 +112,6 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
     state = _prefixed(layout.encoder_prefix, encoder_state)
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))
-    single = getattr(transformers, kind.export_class).from_config(config)
     # the encoder's own pooler, which the multi-task model drops (each text head owns its dense layer), is kept by
     # some families' classes without being read (CanineForTokenClassification): zeros, not random weights
     for key, value in single.state_dict().items():
@@ -104,6 +127,18 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
         )
     reference = next(model.parameters())
     return single.to(device=reference.device, dtype=reference.dtype).eval()
+
+
+def _set_decoder_pad_token(config: Any, task: str, pad_token_id: int | None) -> None:
+    """Give an exported decoder's config the pad token id its ``*ForSequenceClassification`` pools by, or refuse."""
+    if getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = pad_token_id
+    if config.pad_token_id is None:
+        raise TaskError(
+            f"Cannot export task '{task}': the {config.model_type} backbone's config has no pad_token_id, which its "
+            "own classes need to find each text's last token; pass the tokenizer (export_task(..., tokenizer)) or "
+            "set model.set_pad_token_id(tokenizer.pad_token_id) (MultiTaskTrainer does it)."
+        )
 
 
 def _set_family_pooling(config: Any, task: str, pooling: str) -> None:
@@ -138,7 +173,7 @@ def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, to
         from ..modeling.lora import merge_lora
 
         model = merge_lora(copy.deepcopy(model))
-    single = build_single_task_model(model, task)
+    single = build_single_task_model(model, task, pad_token_id=getattr(tokenizer, "pad_token_id", None))
     save_directory = Path(save_directory)
     single.save_pretrained(save_directory)
     if tokenizer is not None:

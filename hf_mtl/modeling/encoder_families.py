@@ -10,7 +10,9 @@ keeps its own. A new family is one :class:`EncoderFamily` entry in :data:`ENCODE
 
 It also classifies a backbone config as an encoder, a decoder-only model or an encoder-decoder
 (:func:`architecture`), from the config alone, so a backbone hf_mtl cannot use is refused before any weight is
-read (:func:`check_backbone`).
+read (:func:`check_backbone`). Decoder-only LLMs (Llama, Qwen2/3, Mistral, Gemma, GPT-2, SmolLM, ...) are backbones
+too: a family the table does not list gets :data:`DECODER_FAMILY` (the last real token, a bias-free ``score``
+layer), and its export layout is read from transformers' own class (:func:`decoder_export_layout`).
 
 Part of the *modeling core*: imports only the standard library and transformers, so it is copied next to saved
 weights.
@@ -32,19 +34,19 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["ALLOWED_ARCHITECTURES", "DECODER_ONLY", "ENCODER", "ENCODER_DECODER", "ENCODER_FAMILIES",
-           "EncoderFamily", "ExportLayout", "architecture", "check_backbone", "encoder_family", "exportable_families",
-           "family_pooling", "pooler_activation", "position_offset", "supports_gradient_checkpointing",
+__all__ = ["ALLOWED_ARCHITECTURES", "DECODER_FAMILY", "DECODER_ONLY", "ENCODER", "ENCODER_DECODER", "ENCODER_FAMILIES",
+           "EncoderFamily", "ExportLayout", "architecture", "check_backbone", "decoder_export_layout", "encoder_family",
+           "exportable_families", "family_pooling", "is_decoder_only", "pooler_activation", "position_offset", "supports_gradient_checkpointing",
            "text_head_settings", "token_head_settings", "unsupported_gradient_checkpointing"]
 
 TOKEN_EXPORT_CLASS = "AutoModelForTokenClassification"
 SEQUENCE_EXPORT_CLASS = "AutoModelForSequenceClassification"
 
 ENCODER, DECODER_ONLY, ENCODER_DECODER = "encoder", "decoder-only", "encoder-decoder"
-ALLOWED_ARCHITECTURES: frozenset[str] = frozenset({ENCODER})
+ALLOWED_ARCHITECTURES: frozenset[str] = frozenset({ENCODER, DECODER_ONLY})
 """The architectures hf_mtl accepts as the shared backbone (see :func:`check_backbone`)."""
 
 
@@ -117,6 +119,7 @@ class EncoderFamily:
             in order, to the hidden states; ``None``: its children other than the encoder and loss modules, in the
             order they were made (``cls`` for BERT, ``lm_head`` for RoBERTa).
         layers (`str`): The dotted path of the encoder's list of transformer layers (``task_layers`` splits it).
+        text_classifier_bias (`bool`): The text head's classifier has a bias (decoder LLMs' ``score`` has none).
     """
 
     model_type: str
@@ -135,6 +138,7 @@ class EncoderFamily:
     padding_dependent: bool = False
     mlm_head: tuple[str, ...] | None = None
     layers: str = "encoder.layer"
+    text_classifier_bias: bool = True
 
     def setting_of(self, pooling: str) -> str | None:
         """The value of ``pooling_setting`` that makes the family's own head pool with ``pooling`` (``None``: none)."""
@@ -229,10 +233,15 @@ def _model_type(model_type_or_config: Any) -> Any:
 
 
 def encoder_family(model_type_or_config: Any) -> EncoderFamily:
-    """The table's entry for a ``model_type`` (or an encoder config), the defaults for a family it does not list."""
+    """The table's entry for a ``model_type`` (or an encoder config), the defaults for a family it does not list
+    (:data:`DECODER_FAMILY`'s for a decoder-only LLM)."""
     model_type = _model_type(model_type_or_config)
     known = ENCODER_FAMILIES.get(model_type) if isinstance(model_type, str) else None
-    return known if known is not None else EncoderFamily(str(model_type))
+    if known is not None:
+        return known
+    if is_decoder_only(model_type_or_config):
+        return replace(DECODER_FAMILY, model_type=str(model_type))
+    return EncoderFamily(str(model_type))
 
 
 def family_pooling(encoder_config: Any) -> str:
@@ -342,12 +351,11 @@ def check_backbone(encoder_config: Any) -> None:
         raise ValueError(
             f"'{model_type}' is an encoder-decoder model; hf_mtl shares one bidirectional encoder between the tasks "
             "and does not cut the encoder out of a sequence-to-sequence checkpoint. Use an encoder checkpoint "
-            "instead (BERT, RoBERTa, DeBERTa-v2, ELECTRA, ModernBERT, MiniLM, ...)."
+            "instead (BERT, RoBERTa, DeBERTa-v2, ELECTRA, ModernBERT, MiniLM, ...) or a decoder-only LLM (Llama, "
+            "Qwen, Mistral, Gemma, GPT-2, SmolLM, ...)."
         )
-    raise ValueError(
-        f"'{model_type}' is a decoder-only model; hf_mtl needs a bidirectional encoder such as BERT, RoBERTa, "
-        "DeBERTa-v2, ELECTRA, ModernBERT or MiniLM."
-    )
+    raise ValueError(f"'{model_type}' is a {kind} model, which hf_mtl cannot share between tasks; use an encoder "
+                     "(BERT, RoBERTa, DeBERTa-v2, ...) or a decoder-only LLM (Llama, Qwen, GPT-2, ...).")
 
 
 def supports_gradient_checkpointing(encoder_config: Any) -> bool:
@@ -363,3 +371,30 @@ def unsupported_gradient_checkpointing(encoder_config: Any) -> str | None:
     return (f"gradient_checkpointing is not supported by '{_model_type(encoder_config)}' encoders (transformers' "
             "model for this family does not implement it); remove `gradient_checkpointing: true`, or pick an encoder "
             "that supports it.")
+
+
+# ------------------------------------------------------------------ decoder-only LLMs as backbones
+DECODER_FAMILY = EncoderFamily("decoder", pooling="last", text_dense=False, text_classifier_bias=False)
+"""What every decoder-only LLM family shares (``LlamaForSequenceClassification``, ``GPT2ForSequenceClassification``,
+... all compute it): the text head reads the last real token (``pooling: last``) with one bias-free linear layer,
+``score``; no dense layer, no activation. Token heads are dropout and a linear layer, as for encoders."""
+
+
+def is_decoder_only(model_type_or_config: Any) -> bool:
+    """Whether the backbone is a decoder-only LLM (:func:`architecture`).
+
+    Example:
+        >>> is_decoder_only("llama"), is_decoder_only("gpt2"), is_decoder_only("bert")
+        (True, True, False)
+    """
+    return architecture(model_type_or_config) == DECODER_ONLY
+
+
+def decoder_export_layout(single_task_model: Any) -> ExportLayout:
+    """Where a decoder family's own ``*ForSequenceClassification`` / ``*ForTokenClassification`` (an instance) keeps
+    the backbone (its ``base_model_prefix``: ``model``, ``transformer``) and the classifier (``score`` or
+    ``classifier``): read from the class, since decoder families share the layout but not the names."""
+    names = [name for name in ("score", "classifier") if hasattr(single_task_model, name)]
+    if not names:
+        raise ValueError(f"{type(single_task_model).__name__} has neither a `score` nor a `classifier` layer.")
+    return ExportLayout(single_task_model.base_model_prefix, None, names[0], names[0])

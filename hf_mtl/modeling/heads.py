@@ -37,7 +37,13 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from .crf import LinearChainCRF, gather_scored, scatter_scored
-from .encoder_families import family_pooling, pooler_activation, text_head_settings, token_head_settings
+from .encoder_families import (
+    encoder_family,
+    family_pooling,
+    pooler_activation,
+    text_head_settings,
+    token_head_settings,
+)
 from .masked_lm import TiedDecoder, mlm_head_modules
 from .parsing import BiaffineParser
 from .pooling import LATE, masked_mean, pool
@@ -199,7 +205,8 @@ class DependencyParsingHead(nn.Module):
 
 @register_head("text-classification")
 class SequenceClassificationHead(nn.Module):
-    """A pooled head: pooling, dropout, dense, activation, dropout, linear (as BERT's pooler + classifier).
+    """A pooled head: pooling, dropout, dense, activation, dropout, linear (as BERT's pooler + classifier); for a
+    decoder LLM, the last real token, dropout and a bias-free linear layer (its family's ``score``).
 
     ``pooling`` (``pooling.py``) picks the vector: ``cls`` (the first token, BERT's pooler), ``mean``, ``max``,
     ``last`` (the last real token, as decoder LLMs' heads), or ``late`` (EuroBERT: the head runs on every token and
@@ -389,6 +396,7 @@ def build_head(task: dict[str, Any], encoder_config: Any) -> nn.Module:
         pooler_activation=task.get("pooler_activation") or pooler_activation(encoder_config),
         pooling=task.get("pooling") or family_pooling(encoder_config),
         transform=text_head_settings(encoder_config) if kind.pooled else token_head_settings(encoder_config),
+        classifier_bias=encoder_family(encoder_config).text_classifier_bias,
         decoder=kind.check_decoder(task.get("decoder")),
         labels=[task["id2label"][i] for i in sorted(task["id2label"])],
         standardize=task.get("standardize"),

@@ -46,6 +46,10 @@ LORA_BASE_ENCODER_KEY = "base_encoder"
 # Every LoRA weight peft injects is named `<layer>.lora_<A|B|embedding_A|...>.<adapter>...`.
 LORA_WEIGHT_MARKER = ".lora_"
 _ENCODER_PREFIX = "encoder."
+# The query and value projections of attention layers, as families name them: what LoRA adapts when PEFT has no
+# default for the family (LoRA's paper adapts W_q and W_v).
+ATTENTION_PROJECTIONS: tuple[tuple[str, ...], ...] = (("q_proj", "v_proj"), ("query", "value"), ("q", "v"),
+                                                      ("query_key_value",), ("qkv_proj",), ("Wqkv",), ("c_attn",))
 
 
 def _import_peft() -> Any:
@@ -119,15 +123,32 @@ def lora_config(settings: Any, model: MultiTaskModel | None = None) -> Any:
         except (TypeError, ValueError) as error:
             raise HfMtlError(f"lora: {error}") from error
     if config.target_modules is None and model is not None:
-        mapping = peft.utils.constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-        model_type = model.config.encoder.model_type
-        if model_type not in mapping:
-            raise HfMtlError(
-                f"lora: no default target_modules for a '{model_type}' encoder; set lora.target_modules "
-                "(the names of the encoder's linear layers to adapt, e.g. [query, value])."
-            )
-        config.target_modules = set(mapping[model_type])
+        config.target_modules = default_target_modules(model)
     return config
+
+
+def default_target_modules(model: MultiTaskModel) -> set[str]:
+    """The encoder's layers LoRA adapts by default: PEFT's choice for its architecture (``query``/``value`` for
+    BERT-like encoders, ``q_proj``/``v_proj`` for Llama, Qwen2/3, Mistral, Gemma, ``c_attn`` for GPT-2), else the
+    first pair of :data:`ATTENTION_PROJECTIONS` the encoder has (decoder families PEFT does not list: SmolLM3, Phi-3,
+    OLMo-2, Granite, ...).
+
+    Raises:
+        HfMtlError: neither applies; the message asks for ``lora.target_modules``.
+    """
+    peft = _import_peft()
+    mapping = peft.utils.constants.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+    model_type = model.config.encoder.model_type
+    if model_type in mapping:
+        return set(mapping[model_type])
+    leaves = {name.rsplit(".", 1)[-1] for name, module in model.encoder.named_modules() if isinstance(module, nn.Linear)}
+    for names in ATTENTION_PROJECTIONS:
+        if set(names) <= leaves:
+            return set(names)
+    raise HfMtlError(
+        f"lora: no default target_modules for a '{model_type}' encoder; set lora.target_modules "
+        "(the names of the encoder's linear layers to adapt, e.g. [query, value] or [q_proj, v_proj])."
+    )
 
 
 def is_lora_model(model: nn.Module) -> bool:
@@ -215,4 +236,4 @@ def trainable_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["LORA_BASE_ENCODER_KEY", "apply_lora", "inject_lora", "is_adapter_weight", "is_lora_weight", "is_lora_model", "lora_config", "merge_lora", "trainable_parameters", "unwrap_peft_model"]
+__all__ = ["ATTENTION_PROJECTIONS", "LORA_BASE_ENCODER_KEY", "apply_lora", "default_target_modules", "inject_lora", "is_adapter_weight", "is_lora_weight", "is_lora_model", "lora_config", "merge_lora", "trainable_parameters", "unwrap_peft_model"]

@@ -7,6 +7,7 @@ configuration, heads, task kinds, loading checks), so ``save_pretrained`` copies
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,12 @@ from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration_multitask import MultiTaskConfig
-from .encoder_families import check_backbone, encoder_family, unsupported_gradient_checkpointing
+from .encoder_families import (
+    check_backbone,
+    encoder_family,
+    is_decoder_only,
+    unsupported_gradient_checkpointing,
+)
 from .errors import HfMtlError
 from .heads import build_head
 from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
@@ -44,6 +50,8 @@ from .task_layers import (
     task_layer_slots,
 )
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class MultiTaskModelOutput(ModelOutput):
@@ -64,6 +72,23 @@ class MultiTaskModelOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     task_losses: dict[str, torch.FloatTensor] | None = None
+
+
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count from each row's first real token: ``0, 1, 2, ...`` under right padding (what a decoder
+    computes without them), the same for the real tokens of a left-padded row (its padding gets 0).
+
+    Decoder LLMs number positions from the first column; with left padding their real tokens would get other
+    positions (GPT-2's absolute embeddings; RoPE up to rounding), and so other logits, than the same text padded on
+    the right.
+
+    Example:
+        >>> positions_from_mask(torch.tensor([[0, 0, 1, 1], [1, 1, 1, 0]])).tolist()
+        [[0, 0, 0, 1], [0, 1, 2, 3]]
+    """
+    leading = (attention_mask.cumsum(dim=-1) == 0).sum(dim=-1, keepdim=True)
+    positions = torch.arange(attention_mask.shape[-1], device=attention_mask.device).unsqueeze(0)
+    return (positions - leading).clamp(min=0)
 
 
 def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -138,6 +163,10 @@ class MultiTaskModel(PreTrainedModel):
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
         for head in self.heads.values():
             self._tie_head(head)
+        # decoder LLMs number positions from the first column: counted from the first real token instead, so that left
+        # padding gives what right padding gives
+        self._positions_from_mask = is_decoder_only(config.encoder) and "position_ids" in inspect.signature(
+            self.encoder.forward).parameters
         self.post_init()
         if getattr(config, "lora", None):
             inject_lora(self, config.lora)
@@ -333,6 +362,26 @@ class MultiTaskModel(PreTrainedModel):
             if dense.bias is not None and f"{prefix}bias" in pooler:
                 dense.bias.copy_(pooler[f"{prefix}bias"])
 
+    def set_pad_token_id(self, pad_token_id: int | None) -> None:
+        """Record the tokenizer's pad token id in the config and the encoder's config.
+
+        A decoder LLM's own ``*ForSequenceClassification`` finds the last real token by ``pad_token_id``, so an
+        exported task needs the id the tokenizer pads with ([`MultiTaskTrainer`] calls this with its tokenizer's).
+        An encoder's ``pad_token_id`` is set only when it has none: BERT-like families read it when they build their
+        embeddings (RoBERTa's position ids start after it), so a saved encoder's value is never changed.
+        """
+        if pad_token_id is None:
+            return
+        current = getattr(self.config.encoder, "pad_token_id", None)
+        if current == pad_token_id or (current is not None and not is_decoder_only(self.config.encoder)):
+            return
+        if current is not None:
+            logger.info("pad_token_id %s of the %s backbone set to the tokenizer's %s", current,
+                        self.config.encoder.model_type, pad_token_id)
+        for config in (self.config.encoder, self.encoder.config):
+            config.pad_token_id = pad_token_id
+        self.config.pad_token_id = pad_token_id
+
     def add_task(self, name: str, task: dict[str, Any], task_layers: int = 0, copy_name: str | None = None) -> nn.Module:
         """Add a new task and its freshly initialised head (transfer learning to a new task).
 
@@ -424,6 +473,8 @@ class MultiTaskModel(PreTrainedModel):
             for name in names:
                 self.heads[name].check_labels(labels[name], input_shape, name)
         inputs = {key: value for key, value in encoder_inputs.items() if value is not None}
+        if self._positions_from_mask and "position_ids" not in inputs and inputs.get("attention_mask") is not None:
+            inputs["position_ids"] = positions_from_mask(inputs["attention_mask"])  # left padding = right padding
         encoded, hidden = self._encode(names, inputs)
         attention_mask = encoder_inputs.get("attention_mask")
         logits = {name: self.heads[name](hidden[name], attention_mask) for name in names}

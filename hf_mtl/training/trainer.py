@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import ProgressCallback, Trainer
 
-from ..data import DataCollatorForMultiTask
+from ..data import DataCollatorForMultiTask, ensure_pad_token
 from ..data.groups import check_task_groups, group_num_items
 from ..metrics import METRIC_NAMES
 from ..metrics.evaluate_modules import is_evaluate_metric
@@ -129,7 +129,10 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             `prepare_task(spec, tokenizer).tokenized["train"]` for each task. A task group is one entry, named
             after the group, whose dataset has one `labels_<task>` column per task (`prepare_group(...).tokenized`).
         eval_dataset: `{task: dataset}`; each task is evaluated on its own.
-        processing_class: the tokenizer (used for padding and saved with checkpoints).
+        processing_class: the tokenizer (used for padding and saved with checkpoints). One without a pad token
+            (GPT-2, Llama) is replaced by a copy that pads with its eos token (`hf_mtl.data.ensure_pad_token`), and
+            the model's config gets the tokenizer's pad token id when it has none (a decoder LLM's: always), which
+            its export needs ([`MultiTaskModel.set_pad_token_id`]).
         task_metrics: `{task: metric}` to override the default metric of a task (see [`default_metric`]).
         task_groups: `{group: [task, ...]}`: the tasks of each group in `train_dataset`. A group is one sampling
             unit (sized by its examples); each of its batches runs the encoder once and adds every task's loss.
@@ -138,7 +141,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
             that `save_model()` and `push_to_hub()` write (see `hf_mtl.training.model_card_callback.ModelCardMixin`).
         kwargs: anything else [`Trainer`] takes (callbacks, optimizers, ...).
 
-    The model's config is never changed: `args.task_loss_weights` are applied to the loss at run time (see
+    Apart from that pad token id, the model's config is never changed: `args.task_loss_weights` are applied to the loss at run time (see
     [`~MultiTaskTrainer.task_loss_weight`]), so a saved model keeps the `loss_weight` it was built with.
 
     Example:
@@ -177,6 +180,10 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         for task in getattr(args, "task_loss_weights", None) or {}:
             if task not in model.config.tasks:
                 raise TaskError(f"task_loss_weights names task '{task}', but the model has tasks {model.task_names}.")
+        if processing_class is not None and hasattr(processing_class, "pad_token"):  # a tokenizer
+            # decoder LLM tokenizers often have no pad token: a copy pads with eos; the config records its id
+            processing_class = ensure_pad_token(processing_class)
+            model.set_pad_token_id(processing_class.pad_token_id)
         if data_collator is None:
             if processing_class is None:
                 raise TaskError("Pass processing_class=<tokenizer> (used to pad batches) or a data_collator.")

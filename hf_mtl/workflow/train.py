@@ -188,7 +188,7 @@ def training_units(prepared: dict[str, TaskData]) -> tuple[dict[str, Any], dict[
 
 
 def check_backbone_early(recipe: Recipe, args: Any) -> None:
-    """Refuse a backbone hf_mtl cannot share (a decoder-only model, an encoder-decoder) and a
+    """Refuse a backbone hf_mtl cannot share (an encoder-decoder such as T5 or BART) and a
     ``gradient_checkpointing`` its family does not support, from the encoder's config alone (``RecipeError``)."""
     if recipe.model.from_model:
         return  # a multi-task model: its encoder was checked when it was built
