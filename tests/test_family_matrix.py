@@ -22,6 +22,23 @@ FAMILIES = fm.matrix_families()
 FAST_CHECKS = ("train", "reload", "pipeline", "export", "gradient_checkpointing", "pooling")
 
 
+@pytest.fixture(autouse=True)
+def _quiet_transformers():
+    """The matrix builds dozens of random models: transformers' notices and warnings are silenced for its tests
+    only (the logger's level is restored: a level left at ERROR would turn off the progress bars of later tests)."""
+    import logging
+    import warnings
+
+    transformers_logger = logging.getLogger("transformers")
+    level = transformers_logger.level
+    with warnings.catch_warnings():
+        fm.quiet()
+        try:
+            yield
+        finally:
+            transformers_logger.setLevel(level)
+
+
 def test_every_discovered_family_is_tried_or_reported():
     discovered = set(fm.discovered_families())
     assert {"bert", "roberta", "deberta-v2", "modernbert", "canine", "longformer"} <= discovered
@@ -33,7 +50,6 @@ def test_every_discovered_family_is_tried_or_reported():
 
 
 def _run(check, family, tmp_path):
-    fm.quiet()
     try:
         fm.CHECK_FUNCTIONS[check](family, tmp_path)
     except fm.Refused as refusal:
@@ -60,7 +76,6 @@ def test_family(family, tmp_path):
 
 def test_remote_code_every_family(tmp_path):
     """Each family's saved model loads with trust_remote_code where hf_mtl is not installed: the same logits."""
-    fm.quiet()
     expected = {}
     for family in FAMILIES:
         model = fm.build(family)

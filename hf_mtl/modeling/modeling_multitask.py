@@ -509,7 +509,7 @@ class MultiTaskModel(PreTrainedModel):
         pooled = [name for name in names if global_first and task_kind(self.config.tasks[name]["type"]).pooled]
         plain = [name for name in names if name not in pooled]
         encoded, hidden = None, {}
-        if plain:
+        if plain or not pooled:  # (no head at all: the encoder's output alone)
             encoded = self.encoder(**inputs, return_dict=True)
             hidden.update(dict.fromkeys(plain, encoded.last_hidden_state))
         if pooled:

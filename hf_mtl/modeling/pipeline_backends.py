@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .encoder_families import encoder_family
 from .heads import SequenceClassificationHead
 from .parsing import decode_packed
 from .task_kinds import DEPENDENCIES, output_kind
@@ -84,7 +85,11 @@ class TorchBackend(PipelineBackend):
         if self.compiled is not None:
             every_head = self.compiled(**inputs)
             return {task: every_head[task] for task in tasks}
-        stacked = [task for task in tasks if _stackable(self.model.heads[task])] if not self.model.training else []
+        # the stack reads the shared encoder's last hidden state: not with task-specific top layers, nor where the
+        # family's text heads read another pass (Longformer's global attention on the first token)
+        one_pass = not (self.config.task_layers or encoder_family(self.config.encoder).first_token_global_attention)
+        stacked = ([task for task in tasks if _stackable(self.model.heads[task])]
+                   if one_pass and not self.model.training else [])
         if len(stacked) < _MIN_STACKED:
             return self.model.forward_all_tasks(**inputs, tasks=tasks)
         # one encoder pass; the other heads as the model runs them, the text heads as two batched products
@@ -113,7 +118,11 @@ _STACK_CACHE = 8  # stacked weights kept for this many task selections
 
 
 def _stackable(head: Any) -> bool:
-    return type(head) is SequenceClassificationHead
+    """Whether ``head`` computes exactly ``classifier(activation(dense(hidden[:, 0])))``, what the stack computes:
+    first-token pooling, a dense layer and a classifier with biases, no norm and no target standardisation."""
+    return (type(head) is SequenceClassificationHead and head.pooling == "cls" and head.standardize is None
+            and getattr(head, "dense", None) is not None and head.dense.bias is not None
+            and head.classifier.bias is not None and getattr(head, "norm", None) is None)
 
 
 class _StackedTextHeads:
