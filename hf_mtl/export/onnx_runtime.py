@@ -61,6 +61,7 @@ class OnnxMultiTaskModel(PipelineBackend):
                              "re-export the model with `hf-mtl export --onnx`.")
         # the model's task order is the graph's output order (config.json is written with sorted keys)
         self._task_names = [name[len("logits_"):] for name in outputs if name[len("logits_"):] in config.tasks]
+        config.tasks = {task: config.tasks[task] for task in self._task_names}  # the order the pipeline answers in
         self.device = torch.device("cpu")
 
     @classmethod
