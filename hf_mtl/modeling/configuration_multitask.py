@@ -25,6 +25,7 @@ from .task_kinds import (
     check_loss_weight,
     task_kind,
 )
+from .task_layers import normalize_task_layers
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,10 @@ class MultiTaskConfig(PretrainedConfig):
             an older version loads with defaults for the task settings it lacks; one from a newer version loads with
             a warning, ignoring task settings this version does not know and skipping tasks it cannot build (an
             unknown task type), whose head weights are then left unused.
+        task_layers (`int` or `dict`, *optional*): task-specific top encoder layers (``docs/capacity.md``): an
+            ``int`` k gives every task its own copy of the top k layers; ``{task: k}`` per task;
+            ``{group: {"layers": k, "tasks": [...]}}`` one copy for a task group. Stored as the last form. The
+            bottom layers stay shared; ``None`` (default): every encoder layer is shared.
 
     Example:
         ```python
@@ -248,6 +253,7 @@ class MultiTaskConfig(PretrainedConfig):
     tasks: dict | None = None
     hf_mtl_version: str | None = None
     lora: dict | None = None  # LoRA adapter settings + base encoder (hf_mtl.modeling.lora); None for a plain model
+    task_layers: Any = None  # {copy: {"layers": k, "tasks": [...]}} (hf_mtl.modeling.task_layers); None: all shared
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
@@ -276,6 +282,9 @@ class MultiTaskConfig(PretrainedConfig):
                 )
                 skipped.append(name)
         self.tasks = tasks
+        if self.task_layers is not None and self.encoder is not None:
+            num_layers = getattr(self.encoder, "num_hidden_layers", None) or 0
+            self.task_layers = normalize_task_layers(self.task_layers, tasks, num_layers)
         if getattr(self, "pad_token_id", None) is None and self.encoder is not None:
             # the model pads as its encoder does (Trainer aligns the tokenizer's pad id with this config's otherwise,
             # and says so on every run)

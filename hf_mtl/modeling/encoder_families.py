@@ -77,6 +77,7 @@ class EncoderFamily:
         mlm_head (`tuple[str, ...]`, *optional*): The modules of its ``*ForMaskedLM`` that a masked-lm head applies,
             in order, to the hidden states; ``None``: its children other than the encoder and loss modules, in the
             order they were made (``cls`` for BERT, ``lm_head`` for RoBERTa).
+        layers (`str`): The dotted path of the encoder's list of transformer layers (``task_layers`` splits it).
     """
 
     model_type: str
@@ -85,6 +86,7 @@ class EncoderFamily:
     position_offset: int = 0
     export: ExportLayout | None = None
     mlm_head: tuple[str, ...] | None = None
+    layers: str = "encoder.layer"
 
 
 _BERT = ExportLayout("bert", "bert.pooler.dense", "classifier")
@@ -106,7 +108,8 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
                       export=ExportLayout("deberta", "pooler.dense", "classifier")),
         EncoderFamily("distilbert", pooler_activation="relu",
                       export=ExportLayout("distilbert", "pre_classifier", "classifier"),
-                      mlm_head=("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector")),
+                      mlm_head=("vocab_transform", "activation", "vocab_layer_norm", "vocab_projector"),
+                      layers="transformer.layer"),
     )
 }
 """Every family hf_mtl knows, keyed by ``model_type``; any other encoder gets the defaults of :class:`EncoderFamily`."""

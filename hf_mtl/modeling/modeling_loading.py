@@ -51,7 +51,10 @@ def loading_problem(model: nn.Module, info: dict[str, Any]) -> str | None:
     head_tasks = sorted({key.split(".")[1] for key in missing if key.startswith("heads.")})
     if head_tasks:
         problems.append(f"config.json names task(s) {head_tasks} but the weights have no head for them")
-    encoder_missing = [key for key in missing if not key.startswith("heads.")]
+    copies = sorted({key.split(".copies.", 1)[1].split(".", 1)[0] for key in missing if ".copies." in key})
+    if copies:  # config.task_layers names them; their weights would be random
+        problems.append(f"config.json names task layers for {copies} (task_layers) but the weights have none for them")
+    encoder_missing = [key for key in missing if not key.startswith("heads.") and ".copies." not in key]
     if encoder_missing:
         problems.append(f"{len(encoder_missing)} encoder weight(s) are missing (e.g. {encoder_missing[0]})")
     if extra_heads:

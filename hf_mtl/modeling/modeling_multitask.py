@@ -25,6 +25,16 @@ from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
 from .masked_lm import init_masked_lm_heads
 from .modeling_loading import HoldLoadReport, encoder_loading_problem, loading_problem, remote_code_refusal
 from .task_kinds import task_kind
+from .task_layers import (
+    TaskLayerRouter,
+    add_task_copy,
+    encode_routed,
+    remove_task_copy,
+    split_encoder,
+    split_state,
+    task_layer_owner,
+    task_layer_slots,
+)
 
 
 @dataclass
@@ -124,6 +134,10 @@ class MultiTaskModel(PreTrainedModel):
         # replaced by a module without weights rather than None: some families (SqueezeBERT, LayoutLM) call it always.
         if getattr(self.encoder, "pooler", None) is not None:
             self.encoder.pooler = NoPooler()
+        # Task-specific top layers (config.task_layers): slots in the encoder's layer list, routed per batch.
+        self._task_router = TaskLayerRouter()
+        if config.task_layers:
+            split_encoder(self.encoder, config.task_layers, self._task_router, list(config.tasks))
         self.heads = nn.ModuleDict({name: build_head(task, config.encoder) for name, task in config.tasks.items()})
         for head in self.heads.values():
             self._tie_head(head)
@@ -183,7 +197,7 @@ class MultiTaskModel(PreTrainedModel):
         if not base:
             raise OSError(f"{path}: config.lora names no base encoder ('{LORA_BASE_ENCODER_KEY}'); cannot load the adapters.")
         try:
-            model = cls.from_encoder(base, tasks=config.tasks, dtype=kwargs.get("dtype"))
+            model = cls.from_encoder(base, tasks=config.tasks, task_layers=config.task_layers, dtype=kwargs.get("dtype"))
         except OSError as error:
             raise OSError(
                 f"{path} holds LoRA adapters for the encoder '{base}', which cannot be loaded ({error}); "
@@ -238,6 +252,7 @@ class MultiTaskModel(PreTrainedModel):
         cls,
         encoder_name_or_path: str,
         tasks: dict[str, dict[str, Any]] | list[dict[str, Any]],
+        task_layers: Any = None,
         **encoder_kwargs: Any,
     ) -> MultiTaskModel:
         """Build a new multi-task model around a pretrained encoder.
@@ -249,6 +264,9 @@ class MultiTaskModel(PreTrainedModel):
         Args:
             encoder_name_or_path: a local folder or Hub id of an encoder (`AutoModel.from_pretrained`).
             tasks: `{name: settings}` or a list of settings with a `name` key; see [`MultiTaskConfig`].
+            task_layers: task-specific top layers (an `int` for every task, `{task: k}`, or
+                `{group: {"layers": k, "tasks": [...]}}`); each copy starts from the pretrained layers. See
+                [`MultiTaskConfig`] and `docs/capacity.md`.
             encoder_kwargs: passed to `AutoModel.from_pretrained` (e.g. `revision`, `dtype`). Weights are read from
                 safetensors only (`use_safetensors=True` unless given): a `pytorch_model.bin`-only encoder is refused.
         """
@@ -281,12 +299,12 @@ class MultiTaskModel(PreTrainedModel):
         for record in held.records:
             report_logger.handle(record)
         check_is_encoder(pretrained.config)
-        config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks)
+        config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks, task_layers=task_layers)
         model = cls(config)
         state = pretrained.state_dict()
         pooler_state = {k[len("pooler.") :]: v for k, v in state.items() if k.startswith("pooler.")}
         encoder_state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
-        model.encoder.load_state_dict(encoder_state, strict=True)
+        model.encoder.load_state_dict(split_state(encoder_state, *task_layer_slots(model.encoder)), strict=True)
         model._pretrained_pooler = pooler_state or None
         for name in tasks:
             model._init_head_from_pooler(name, model.heads[name])
@@ -307,13 +325,24 @@ class MultiTaskModel(PreTrainedModel):
                 head.dense.weight.copy_(pooler["dense.weight"])
                 head.dense.bias.copy_(pooler["dense.bias"])
 
-    def add_task(self, name: str, task: dict[str, Any]) -> nn.Module:
+    def add_task(self, name: str, task: dict[str, Any], task_layers: int = 0, copy_name: str | None = None) -> nn.Module:
         """Add a new task and its freshly initialised head (transfer learning to a new task).
+
+        Args:
+            task_layers: give the task its own copy of the top `task_layers` encoder layers, initialised from the
+                shared layers there (where every task already has its own, from the model's first copy).
+            copy_name: the task group whose copy the task joins (or names a new one); default: the task's name.
 
         Example:
             >>> model.add_task("topic", {"type": "text-classification", "labels": ["world", "sports"]})
         """
         self.config.add_task(name, task)
+        try:
+            add_task_copy(self.encoder, self.config, self._task_router, name, task_layers, copy_name or name,
+                          self.training)
+        except HfMtlError:
+            del self.config.tasks[name]
+            raise
         head = build_head(self.config.tasks[name], self.config.encoder)
         self._init_weights_of(head)
         self._init_head_from_pooler(name, head)
@@ -323,8 +352,9 @@ class MultiTaskModel(PreTrainedModel):
         return self.heads[name]
 
     def remove_task(self, name: str) -> None:
-        """Remove a task and its head."""
+        """Remove a task and its head (and its top layers, when no other task of its group uses them)."""
         self._check_task(name)
+        remove_task_copy(self.encoder, self.config, name)
         del self.heads[name]
         del self.config.tasks[name]
 
@@ -386,9 +416,12 @@ class MultiTaskModel(PreTrainedModel):
             for name in names:
                 self.heads[name].check_labels(labels[name], input_shape, name)
         inputs = {key: value for key, value in encoder_inputs.items() if value is not None}
-        encoded = self.encoder(**inputs, return_dict=True)
-        hidden, attention_mask = encoded.last_hidden_state, encoder_inputs.get("attention_mask")
-        logits = {name: self.heads[name](hidden, attention_mask) for name in names}
+        # Tasks with their own top layers (config.task_layers): the encoder runs once, routed to the first copy; the
+        # layers where another copy differs then run again on what the slots recorded (the shared bottom runs once).
+        routes = {name: task_layer_owner(self.config.task_layers, name) for name in names}
+        encoded, hidden = encode_routed(self.encoder, self._task_router, inputs, list(dict.fromkeys(routes.values())))
+        attention_mask = encoder_inputs.get("attention_mask")
+        logits = {name: self.heads[name](hidden[routes[name]], attention_mask) for name in names}
         if labels is None:
             return encoded, logits, None, None
         loss, task_losses = None, {}

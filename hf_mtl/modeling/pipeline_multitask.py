@@ -19,12 +19,12 @@ Output per task kind (:func:`~hf_mtl.modeling.task_kinds.output_kind`, the test 
 
 A task trained on sentence pairs (``text_pair: true`` in its config) takes ``{"text": ..., "text_pair": ...}``; tasks
 that need another input than the one given are left out of its result and named under ``"_skipped"``
-(``pipeline_inputs``). A word's tag is the prediction on its **first sub-word**, as the model is trained. ``start``/``end`` index the
-input string (``" ".join(words)`` for pre-split words), so ``text[start:end] == word``.
+(``pipeline_inputs``). A word's tag is the prediction on its **first sub-word**, as the model is trained.
+``start``/``end`` index the input string (``" ".join(words)`` for pre-split words), so ``text[start:end] == word``.
 
 Copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so ``pipeline("multitask",
 model=folder, trust_remote_code=True)`` works without hf_mtl: imports torch, transformers and, relatively,
-``errors``, ``task_kinds``, ``word_windows``, ``parsing`` and ``lemma_rules`` only.
+``errors``, ``task_kinds``, ``pipeline_inputs``, ``word_windows``, ``parsing`` and ``lemma_rules`` only.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from transformers import TrainerCallback, TrainingArguments
 
 from ..export.model_card import MultiTaskModelCardData, save_card_data, write_model_card
 from ..modeling.errors import HfMtlError
+from ..modeling.task_layers import parameter_counts
 
 __all__ = ["ModelCardCallback", "ModelCardMixin", "training_hyperparameters"]
 
@@ -116,6 +117,7 @@ class ModelCardMixin:
         if not self.is_world_process_zero():
             return None
         data.train_info["num_parameters"] = model.num_parameters()
+        data.train_info["parameter_counts"] = parameter_counts(model)
         card = data.to_model_card(model, getattr(self, "task_metrics", {}))
         folder = output_dir if output_dir is not None else self.args.output_dir
         path = write_model_card(card, folder)

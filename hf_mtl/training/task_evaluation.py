@@ -55,8 +55,9 @@ class TaskProgressCallback(ProgressCallback):
 
 
 class TaskEvaluationMixin:
-    """`evaluate`, `predict` and the metrics of [`MultiTaskTrainer`]; needs the Trainer it is mixed into, and its
-    attribute `task_metrics` (`{task: metric name}`), and `_init_task_metrics` called before `Trainer.__init__`."""
+    """`evaluate`, `predict` and the metrics of [`MultiTaskTrainer`]; needs the Trainer it is mixed into, its
+    attributes `task_metrics` (`{task: metric name}`) and `multitask_model`, and `_init_task_metrics` called before
+    `Trainer.__init__`."""
 
     def _init_task_metrics(self, compute_metrics: Any, preprocess_logits_for_metrics: Any) -> tuple[Any, Any]:
         """Keep the user's metric functions; returns the `compute_metrics` and `preprocess_logits_for_metrics` that
@@ -107,6 +108,29 @@ class TaskEvaluationMixin:
             metrics.update(self.custom_compute_metrics(prediction, **kwargs))
         return metrics
 
+    def _task_eval_loader(self, task: str, dataset: Any) -> Any:
+        """The evaluation `DataLoader` of one task's dataset (length-sorted when it has a `length` column: metrics
+        ignore order, similar lengths pad less), built once and reused by every later `evaluate` of the same dataset
+        object with the same loader settings (one cached loader per task).
+
+        Sorting and preparing a loader (accelerate keeps every loader it prepares) cost a fixed time per task and
+        call, which added up to most of an evaluation with many small tasks.
+        """
+        settings = (self.accelerator, self.data_collator, self.args.eval_batch_size, self.args.dataloader_num_workers,
+                    self.args.dataloader_pin_memory, self.args.dataloader_persistent_workers, self.args.dataloader_drop_last)
+        loaders = self.__dict__.setdefault("_task_eval_loaders", {})
+        cached = loaders.get(task)
+        if cached is not None and cached[0] is dataset and cached[1] == settings:  # objects compare by identity
+            return cached[2]
+        source = dataset
+        if hasattr(dataset, "sort") and "length" in getattr(dataset, "column_names", []):
+            with warnings.catch_warnings():  # pyarrow 25 deprecates how datasets builds its sort options
+                warnings.filterwarnings("ignore", "Specifying null_placement", FutureWarning)
+                dataset = dataset.sort("length")
+        loader = self.get_eval_dataloader(TaskDataset(task, dataset))
+        loaders[task] = (source, settings, loader)
+        return loader
+
     def _run_tasks(
         self, datasets: Mapping[str, Any], stage: str, ignore_keys: list[str] | None, prefix: str
     ) -> tuple[dict[str, Any], dict[str, float]]:
@@ -120,19 +144,16 @@ class TaskEvaluationMixin:
         main_scores, losses, num_samples = [], [], 0
         for task, dataset in datasets.items():
             task_prefix = task_key_prefix(task, prefix)  # the Trainer writes metric_key(task, <metric>, prefix)
-            if stage == "Evaluation" and hasattr(dataset, "sort") and "length" in getattr(dataset, "column_names", []):
-                with warnings.catch_warnings():  # pyarrow 25 deprecates how datasets builds its sort options
-                    warnings.filterwarnings("ignore", "Specifying null_placement", FutureWarning)
-                    dataset = dataset.sort("length")
-            make_loader = self.get_eval_dataloader if stage == "Evaluation" else self.get_test_dataloader
+            loader = self._task_eval_loader(task, dataset) if stage == "Evaluation" else \
+                self.get_test_dataloader(TaskDataset(task, dataset))
             self._eval_task = task
             self._eval_per_token = task_kind(self.model_config_task(task)["type"]).per_token
-            head = self.accelerator.unwrap_model(self.model).heads[task]
+            head = self.multitask_model.heads[task]
             self._eval_decode = head.decode if self._eval_per_token else None
             self._eval_metric_inputs = getattr(head, "metric_inputs", None)
             try:
                 output = self.evaluation_loop(
-                    make_loader(TaskDataset(task, dataset)), description=f"{stage} ({task})",
+                    loader, description=f"{stage} ({task})",
                     prediction_loss_only=False, ignore_keys=ignore_keys, metric_key_prefix=task_prefix,
                 )
             finally:
@@ -171,7 +192,7 @@ class TaskEvaluationMixin:
         datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
         if datasets is None:
             raise TaskError("Evaluation requires eval_dataset={task: dataset}.")
-        task_names = self.accelerator.unwrap_model(self.model).task_names
+        task_names = self.multitask_model.task_names
         datasets = split_by_task(datasets, task, task_names, "eval_dataset")
         check_task_datasets(datasets, task_names, "eval_dataset")
         # `_memory_tracker` (private) is the Trainer's own memory tracker: Trainer.evaluate/predict, which these
@@ -211,7 +232,7 @@ class TaskEvaluationMixin:
             >>> trainer.predict({"ner": ner_test, "sentiment": sst_test}).predictions["sentiment"].shape
             ```
         """
-        task_names = self.accelerator.unwrap_model(self.model).task_names
+        task_names = self.multitask_model.task_names
         datasets = split_by_task(test_dataset, task, task_names, "test_dataset")
         check_task_datasets(datasets, task_names, "test_dataset")
         self._memory_tracker.start()  # see evaluate

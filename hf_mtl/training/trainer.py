@@ -59,7 +59,8 @@ from .task_evaluation import TaskEvaluationMixin, TaskProgressCallback
 from .training_args import MultiTaskTrainingArguments, loss_scale
 
 __all__ = [
-    "EXAMPLES_SEEN_FILE",  # re-exported: checkpoint helpers live in hf_mtl.training.checkpoints
+    "EXAMPLES_SEEN_FILE",
+    "compile_encoder",  # re-exported: checkpoint helpers live in hf_mtl.training.checkpoints
     "MultiTaskDataset",
     "MultiTaskTrainer",
     "TaskDataset",
@@ -71,6 +72,25 @@ __all__ = [
 logger = logging.getLogger("hf_mtl")
 
 
+
+
+def compile_encoder(model: MultiTaskModel, backend: str | None = None, mode: str | None = None) -> None:
+    """Compile a [`MultiTaskModel`]'s shared encoder in place (`nn.Module.compile`: parameter names, `state_dict`
+    and `save_pretrained` unchanged); the heads stay eager.
+
+    What `torch_compile=True` does in [`MultiTaskTrainer`]: the encoder is the same code and the same weights for
+    every task, so its graph compiles once for training and once for evaluation (plus one recompilation with
+    dynamic shapes when the batch shape first changes), whatever the number of tasks. A head is a few small ops;
+    compiling them would trace one graph per head.
+
+    Args:
+        model: the model whose `encoder` to compile (a no-op when it is compiled already).
+        backend: `torch.compile`'s backend (`TrainingArguments.torch_compile_backend`; default "inductor").
+        mode: `torch.compile`'s mode (`TrainingArguments.torch_compile_mode`).
+    """
+    if getattr(model.encoder, "_compiled_call_impl", None) is not None:
+        return
+    model.encoder.compile(backend=backend or "inductor", mode=mode)
 
 
 class _TaskLossTracker:
@@ -185,6 +205,26 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         )
         if self.pop_callback(ProgressCallback) is not None:  # one evaluation bar per task, with its own total
             self.add_callback(TaskProgressCallback)
+        if self.args.torch_compile:
+            compile_encoder(self.multitask_model, self.args.torch_compile_backend, self.args.torch_compile_mode)
+
+    def create_accelerator_and_postprocess(self) -> None:
+        """[`Trainer.create_accelerator_and_postprocess`]; with `args.torch_compile`, the accelerator gets no
+        `torch.compile` plugin, because the trainer compiles the shared encoder itself (see [`compile_encoder`]).
+
+        Compiling the whole [`MultiTaskModel`], as the Trainer would, traces `forward(task=...)` once per task
+        name (dynamo guards on the string and on the head it selects): N tasks make N graphs, and past
+        `torch._dynamo.config.cache_size_limit` (8) the model silently runs uncompiled. The argument is restored
+        as soon as the accelerator exists.
+        """
+        if not self.args.torch_compile:
+            return super().create_accelerator_and_postprocess()
+        backend = self.args.torch_compile_backend
+        self.args.torch_compile_backend = None  # read by the Trainer to build accelerate's TorchDynamoPlugin
+        try:
+            return super().create_accelerator_and_postprocess()
+        finally:
+            self.args.torch_compile_backend = backend
 
     # ------------------------------------------------------------------ validation
     @staticmethod
@@ -325,7 +365,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
     def _loss_weights_to_pass(self) -> dict[str, float]:
         """``{task: run-time weight}`` of the tasks whose weight differs from their config's (resolved once per run)."""
         if self._changed_loss_weights is None:
-            tasks = self.accelerator.unwrap_model(self.model).config.tasks
+            tasks = self.multitask_model.config.tasks
             self._changed_loss_weights = {name: weight for name in tasks
                                           if (weight := self.task_loss_weight(name)) != tasks[name]["loss_weight"]}
         return self._changed_loss_weights
@@ -380,7 +420,7 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         multiplier = float(getattr(self.args, "head_learning_rate_multiplier", 1.0))
         if not created or multiplier == 1.0:
             return optimizer
-        heads = {id(p) for p in self.accelerator.unwrap_model(self.model).heads.parameters()}
+        heads = {id(p) for p in self.multitask_model.heads.parameters()}
         groups = []
         for group in optimizer.param_groups:
             encoder = [p for p in group["params"] if id(p) not in heads]
@@ -392,6 +432,30 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
         for group in groups:
             optimizer.add_param_group(group)
         return optimizer
+
+    def floating_point_ops(self, inputs: dict[str, Any]) -> int:
+        """[`Trainer.floating_point_ops`] (the `total_flos` of the trainer state): `6 x tokens x parameters`, the
+        parameters being the encoder's (embeddings excluded, as transformers counts them) plus the heads of the
+        batch's task(s), i.e. the ones the step actually runs, not every head of the model.
+
+        The counts are taken once per model and head (the Trainer's own version walks every parameter and module
+        on every step, a cost that grows with the number of heads).
+        """
+        main_input = getattr(self.multitask_model, "main_input_name", "input_ids")
+        if main_input not in inputs:
+            return 0
+        model = self.multitask_model
+        counts = self.__dict__.get("_parameter_counts")
+        if counts is None or counts[0] is not model:
+            heads = sum(p.numel() for p in model.heads.parameters())
+            counts = self._parameter_counts = (model, model.num_parameters(exclude_embeddings=True) - heads, {})
+        _, shared, per_head = counts
+        task = inputs.get("task")
+        names = list(model.heads) if task is None else [task] if isinstance(task, str) else list(task)
+        for name in names:
+            if name not in per_head:
+                per_head[name] = sum(p.numel() for p in model.heads[name].parameters())
+        return 6 * inputs[main_input].numel() * (shared + sum(per_head[name] for name in names))
 
     # ------------------------------------------------------------------ logging
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -411,4 +475,17 @@ class MultiTaskTrainer(TaskEvaluationMixin, ModelCardMixin, Trainer):
     # ------------------------------------------------------------------ helpers
     def model_config_task(self, task: str) -> dict[str, Any]:
         """The config entry of ``task`` in the (unwrapped) model."""
-        return self.accelerator.unwrap_model(self.model).config.tasks[task]
+        return self.multitask_model.config.tasks[task]
+
+    @property
+    def multitask_model(self) -> MultiTaskModel:
+        """The [`MultiTaskModel`] inside `self.model` (unwrapped from DDP / `torch.compile` / mixed-precision wrappers).
+
+        Unwrapping walks every submodule (accelerate looks for compiled regions), which grows with the number of
+        heads; the result is kept for as long as `self.model` is the same object, so the per-step and per-task
+        lookups (config entries, heads) cost a dictionary access.
+        """
+        cached = self.__dict__.get("_unwrapped")
+        if cached is None or cached[0] is not self.model:
+            cached = self._unwrapped = (self.model, self.accelerator.unwrap_model(self.model))
+        return cached[1]

@@ -62,7 +62,7 @@ __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_ov
 EMBEDDED_ENCODER = "embedded"
 RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "card", "resume", "overwrite",
                "allow_changes")
-MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora")
+MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora", "task_layers")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
 # YAML reads an unquoted `no` as false; in these fields it means the strategy "no" (`eval_strategy=no`).
@@ -84,6 +84,16 @@ class ModelSection:
     from_model: str | None = None
     freeze_encoder: bool = False
     lora: dict[str, Any] | None = None  # peft.LoraConfig fields: train LoRA adapters instead of the whole encoder
+    task_layers: int = 0  # every task (group) its own copy of the top N encoder layers; a task's own setting wins
+
+    def task_layer_layout(self, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
+        """``{unit: {"layers": k, "tasks": [...]}}`` for the units (groups, tasks) of ``specs`` with ``k > 0``."""
+        layout: dict[str, dict[str, Any]] = {}
+        for unit, members in group_tasks(specs).items():
+            count = members[0].task_layers if members[0].task_layers is not None else self.task_layers
+            if count:
+                layout[unit] = {"layers": count, "tasks": [spec.name for spec in members]}
+        return layout
 
     @property
     def encoder_path(self) -> str:
@@ -465,6 +475,10 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if not isinstance(model.get("freeze_encoder", False), bool):  # a string such as "maybe" would freeze it
         raise RecipeError(f"{where}: model.freeze_encoder must be true or false, got {brief(model['freeze_encoder'])}.")
     _check_lora(model, f"{where}: model")
+    layers = model.get("task_layers", 0)
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
+        raise RecipeError(f"{where}: model.task_layers must be a whole number >= 0 (top encoder layers each task gets "
+                          f"of its own), got {brief(layers)}.")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
         raise RecipeError(f"{where}: `training` must be a mapping of training arguments.")

@@ -28,6 +28,7 @@ from ..modeling.configuration_multitask import MultiTaskConfig
 from ..modeling.errors import HfMtlError, RecipeError, TaskError
 from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
+from ..modeling.task_layers import format_parameter_counts, parameter_counts
 from ..training.checkpoints import RunRecordCallback, checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
 from .disk import check_disk_space, save_final_model
@@ -38,6 +39,7 @@ from .run_folders import (
     GracefulInterrupt,
     TrainingInterrupted,
     TrainingOutput,
+    is_main_process,
     output_lock,
     plan_training_output,
     refuse_same_folder,
@@ -191,11 +193,14 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: Multi
         from_model: the recipe's `from_model`, already loaded (as `prepare_recipe_tasks` needed its labels); loaded
             here when not given.
     """
+    layout = recipe.model.task_layer_layout([data.spec for data in prepared.values()])
     if recipe.model.from_model:
         model = from_model if from_model is not None else load_model(recipe.model.from_model, "model.from_model")
         for name, data in prepared.items():
-            if name not in model.config.tasks:
-                model.add_task(name, data.head_config)
+            if name not in model.config.tasks:  # transfer: a new task's own top layers start from the shared ones
+                unit = data.spec.group or name
+                model.add_task(name, data.head_config, task_layers=layout.get(unit, {}).get("layers", 0),
+                               copy_name=unit)
             elif model.config.tasks[name]["type"] != data.spec.type:
                 raise TaskError(
                     f"Task '{name}' is a {data.spec.type} task in the recipe but a {model.config.tasks[name]['type']} "
@@ -204,7 +209,7 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: Multi
     else:
         tasks = {name: data.head_config for name, data in prepared.items()}
         try:
-            model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks)
+            model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks, task_layers=layout or None)
         except HfMtlError:  # already one line naming the encoder (incomplete weights, declared custom code)
             raise
         except (OSError, ValueError) as error:  # pickle-only or unreadable weights, not an encoder
@@ -319,6 +324,8 @@ def _train_in_folder(
     set_seed(args.seed)  # new heads are initialised from the recipe's seed, whatever ran before in this process
     model = build_model(recipe, prepared, from_model=existing)  # from_model is loaded once
     del existing
+    if print_table and is_main_process():
+        print(format_parameter_counts(parameter_counts(model)))  # shared vs per task (heads, own top layers)
     check_before_training(model, prepared, args)  # max_length vs the encoder, metric_for_best_model vs the metrics
     check_disk_space(model, args)  # the final model and a checkpoint fit in output_dir
     record = run_record(prepared, args)
