@@ -114,10 +114,10 @@ def test_a_word_without_lemma_reads_as_its_own_form_and_is_counted(tmp_path):
 
     path = tmp_path / "goeswith.conllu"
     path.write_text("# sent_id = 1\n1\tMail\tmail\tNOUN\tNN\t_\t0\troot\t_\t_\n"
-                    "2\tRice@ENRON\t_\tX\tGW\t_\t1\tgoeswith\t_\t_\n\n")
+                    "2\tRice@ENRON\t_\tX\tGW\t_\t1\tgoeswith\t_\t_\n3\t_\t_\tPUNCT\tNFP\t_\t1\tpunct\t_\t_\n\n")
     split = read_conllu_split(path, "lemma")
     from hf_mtl.modeling.lemma_rules import apply_lemma_rule
 
     assert [apply_lemma_rule(w, r) for w, r in zip(split.dataset["words"][0], split.dataset["tags"][0], strict=True)] \
-        == ["mail", "Rice@ENRON"]
+        == ["mail", "Rice@ENRON", "_"]
     assert any("1 words have no LEMMA ('_'; first at line 3): read as their own form" in note for note in split.notes)

@@ -243,7 +243,7 @@ def _conllu_sentence(path: str | Path, block: list[tuple[int, str]], tag_column:
             if form != "_":
                 skipped.add("no_lemma", f"line {number}")
             tag = form
-        if (tag == "" or (tag == "_" and tag_column != "feats")) and not missing:
+        if (tag == "" or (tag == "_" and tag_column not in ("feats", "lemma"))) and not missing:
             raise DataError(f"{path}:{number}: token {form!r} has no {tag_column.upper()} ('_'): {line!r}")
         if not form.strip():  # the rule of every reader: a word has a visible character
             raise DataError(f"{path}:{number}: the FORM column (the word) is empty: {line!r}")
