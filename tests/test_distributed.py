@@ -10,10 +10,12 @@ process). 10 steps cross one sampler-epoch boundary; a checkpoint at step 7 lies
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,13 +29,13 @@ STEPS, STEPS_PER_EPOCH, ACCUMULATION, CHECKPOINT_STEP = 10, 5, 2, 7
 MICRO_PER_EPOCH = STEPS_PER_EPOCH * ACCUMULATION
 ALL_IDS = set(range(96)) | set(range(1000, 1064))
 
-pytestmark = pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("accelerate") is None, reason="accelerate not installed")
 
 
 def launch(output: Path, *options: str) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     command = [
-        "accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT), str(output), *options,
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=400)

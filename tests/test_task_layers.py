@@ -4,10 +4,12 @@ save / reload / remote code / export / ONNX exactness, the pipeline, transfer, r
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -355,11 +357,11 @@ def test_resume_with_task_layers_equals_the_uninterrupted_run(tmp_path, encoder_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")
+@pytest.mark.skipif(importlib.util.find_spec("accelerate") is None, reason="accelerate not installed")
 def test_two_process_training_with_task_layers(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     script = Path(__file__).parent / "scripts" / "ddp_task_layers_train.py"
-    command = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
