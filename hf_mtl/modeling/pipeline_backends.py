@@ -16,6 +16,7 @@ Part of the modeling core (torch and siblings only): the ONNX backend lives in `
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ __all__ = ["PipelineBackend", "TorchBackend"]
 _ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-class PipelineBackend:
+class PipelineBackend(abc.ABC):
     """The model side of [`MultiTaskPipeline`]: logits of the asked tasks for a batch, and token decoding.
 
     A subclass that is not a PyTorch model (an exported graph) also provides what transformers' `Pipeline` reads
@@ -40,9 +41,10 @@ class PipelineBackend:
 
     config: Any
 
+    @abc.abstractmethod
     def logits(self, model_inputs: dict[str, torch.Tensor], tasks: list[str]) -> dict[str, torch.Tensor]:
-        """``{task: logits}`` for ``tasks``, as [`MultiTaskModel.forward_all_tasks`] returns them."""
-        raise NotImplementedError
+        """``{task: logits}`` for ``tasks``, as [`MultiTaskModel.forward_all_tasks`] returns them (each backend's
+        own: an abstract method, so a backend without it cannot be built)."""
 
     def decode(self, task: str, logits: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
         """Label ids ``(batch, seq_len)`` of a token task from its logits (``scored``: the words' first sub-words).
