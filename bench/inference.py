@@ -152,9 +152,10 @@ def onnx_runner(folder: Path, batch_size: int, threads: int) -> Callable[[list[s
     import onnxruntime
     from transformers import AutoTokenizer
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    from hf_mtl.export.onnx_runtime import session_options
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), session_options(threads),
+                                           providers=["CPUExecutionProvider"])
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tasks = json.loads((folder / "config.json").read_text())["tasks"]
     inputs = [i.name for i in session.get_inputs()]

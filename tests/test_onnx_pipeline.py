@@ -123,8 +123,35 @@ def test_transformers_factory_and_int8_graph(model, tokenizer, exported):
         if theirs["score"] is not None:
             assert mine["score"]["value"] != theirs["score"]["value"]  # the int8 graph is another graph
             assert abs(mine["score"]["value"] - theirs["score"]["value"]) < 0.2
-    with pytest.raises(HfMtlError, match="torch_compile=True compiles a PyTorch model"):
+    with pytest.raises(HfMtlError, match="torch_compile and num_threads are about a PyTorch model"):
         MultiTaskPipeline(model=OnnxMultiTaskModel.from_pretrained(exported), tokenizer=tokenizer, torch_compile=True)
+
+
+def _operators(path) -> set[tuple[str, str]]:
+    import onnx
+
+    return {(node.domain or "ai.onnx", node.op_type) for node in onnx.load(str(path)).graph.node}
+
+
+@pytest.mark.slow
+def test_optimized_graph_has_fused_operators_and_a_plain_one_is_kept_when_not_exact(model, tokenizer, exported,
+                                                                                     tmp_path):
+    import shutil
+
+    from hf_mtl.export.onnx_graph import check_onnx, export_onnx
+    from hf_mtl.export.onnx_optimize import optimize_onnx_graph
+
+    # the default export (the fixture) is optimized: onnxruntime's fused operators, and (test above) the same outputs
+    assert ("com.microsoft", "SkipLayerNormalization") in _operators(exported / "model.onnx")
+    plain = export_onnx(model, tmp_path / "plain", tokenizer, optimize=False)
+    assert not any(domain == "com.microsoft" for domain, _ in _operators(plain))  # standard ONNX only
+    copy = shutil.copy(plain, tmp_path / "copy.onnx")
+    before = copy.read_bytes()
+    done, why = optimize_onnx_graph(copy, model.config.encoder, lambda graph: {"logits_ner": 1.0}, atol=1e-4)
+    assert not done and "differs from PyTorch by 1.00e+00 on logits_ner" in why
+    assert copy.read_bytes() == before and sorted(tmp_path.glob("tmp*.onnx")) == []  # plain kept, no leftovers
+    done, what = optimize_onnx_graph(copy, model.config.encoder, lambda graph: check_onnx(model, graph), atol=1e-4)
+    assert done and "SkipLayerNormalization" in what and copy.read_bytes() != before
 
 
 # ------------------------------------------------------------------------------------------------ torch.compile
@@ -145,6 +172,26 @@ def test_torch_compile_pipeline_equals_eager_and_compiles_once(model, tokenizer)
             assert_same(compiled(texts, tasks=tasks, batch_size=batch_size),
                         eager(texts, tasks=tasks, batch_size=batch_size), f"{tasks} {batch_size}")
     assert counters["stats"]["unique_graphs"] == after_warmup, dict(counters["stats"])  # no graph per task or size
+
+
+# ------------------------------------------------------------------------------------------------ threads
+def test_num_threads_holds_while_the_model_runs_and_is_restored(model, tokenizer):
+    seen = []
+    hook = model.encoder.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    outer = torch.get_num_threads()
+    torch.set_num_threads(2)  # the process's setting, which the pipeline's 1 thread must not leak into
+    before = torch.get_num_threads()
+    try:
+        one = MultiTaskPipeline(model=model, tokenizer=tokenizer, num_threads=1)
+        assert_same(one(TEXTS, batch_size=2), MultiTaskPipeline(model=model, tokenizer=tokenizer)(TEXTS, batch_size=2))
+    finally:
+        hook.remove()
+        after = torch.get_num_threads()
+        torch.set_num_threads(outer)
+    assert after == before == 2
+    assert seen[: len(seen) // 2] == [1] * (len(seen) // 2) and seen[len(seen) // 2 :] == [before] * (len(seen) // 2)
+    with pytest.raises(HfMtlError, match="num_threads must be >= 1"):
+        MultiTaskPipeline(model=model, tokenizer=tokenizer, num_threads=0)
 
 
 # ------------------------------------------------------------------------------------------------ stacked heads

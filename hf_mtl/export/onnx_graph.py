@@ -117,6 +117,7 @@ def export_onnx(
     atol: float = 1e-4,
     int8: bool = False,
     keep_auxiliary: bool = False,
+    optimize: bool = True,
 ) -> Path:
     """Write ``model`` as one ONNX graph returning every head's logits, with its config (and tokenizer).
 
@@ -132,6 +133,10 @@ def export_onnx(
         int8: Also write ``model_quantized.onnx``, the graph with int8 weights (:func:`quantize_onnx`).
         keep_auxiliary: Keep the heads of tasks that only train the encoder (masked-lm, whose vocabulary-wide
             logits would dominate the graph's outputs); by default they are left out of the graph.
+        optimize: Rewrite the graph with onnxruntime's transformer optimizer (fused layer norms and GELUs:
+            :func:`~hf_mtl.export.onnx_optimize.optimize_onnx_graph`), kept only if it passes the same check
+            (needs ``check``); ``False`` keeps standard ONNX operators only (for runtimes other than onnxruntime).
+            The int8 graph is quantized from the plain graph either way.
 
     Returns:
         The path of ``model.onnx``.
@@ -160,7 +165,7 @@ def export_onnx(
     created = not folder.exists()
     before = set(folder.iterdir()) if folder.is_dir() else set()
     try:
-        return _export_and_check(source, folder, tokenizer, opset_version, check, atol, int8)
+        return _export_and_check(source, folder, tokenizer, opset_version, check, atol, int8, optimize)
     except BaseException as error:
         # nothing half-written is left behind: the files this call wrote go (and the folder, if it made it)
         for written in (set(folder.iterdir()) if folder.is_dir() else set()) - before:
@@ -178,8 +183,9 @@ def export_onnx(
 
 
 def _export_and_check(source: MultiTaskModel, folder: Path, tokenizer: Any, opset_version: int | None, check: bool,
-                      atol: float, int8: bool) -> Path:
-    """The body of :func:`export_onnx`: trace, write, compare with PyTorch on inputs of another shape, quantize."""
+                      atol: float, int8: bool, optimize: bool) -> Path:
+    """The body of :func:`export_onnx`: trace, write, compare with PyTorch on inputs of another shape, quantize,
+    optimize."""
     names = onnx_input_names(source, tokenizer)
     outputs = onnx_output_names(source)
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,12 +202,14 @@ def _export_and_check(source: MultiTaskModel, folder: Path, tokenizer: Any, opse
     _write_config(source, folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
+    checked = False
     if check:
         try:
             differences = check_onnx(source, path, names)
         except ImportError:
             logger.warning("onnxruntime is not installed: %s was not checked against PyTorch", path)
         else:
+            checked = True
             worst = max(differences, key=differences.get)
             if differences[worst] > atol:
                 raise OnnxExportError(
@@ -209,7 +217,13 @@ def _export_and_check(source: MultiTaskModel, folder: Path, tokenizer: Any, opse
                 )
             logger.info("%s matches PyTorch: max |difference| %s", path, {k: f"{v:.1e}" for k, v in differences.items()})
     if int8:
-        quantize_onnx(path)
+        quantize_onnx(path)  # from the plain graph: the int8 accuracy measured in docs/benchmarks.md is this graph's
+    if optimize and checked:  # only a graph that can be checked is optimized
+        from .onnx_optimize import optimize_onnx_graph
+
+        done, what = optimize_onnx_graph(path, source.config.encoder,
+                                         lambda graph: check_onnx(source, graph, names), atol)
+        logger.info("%s: %s", path, f"onnxruntime's optimizer fused {what}" if done else f"plain graph kept ({what})")
     return path
 
 

@@ -36,7 +36,7 @@ from ..modeling.pipeline_backends import PipelineBackend
 from ..modeling.pipeline_multitask import MultiTaskPipeline
 from .onnx_graph import ONNX_FILE, QUANTIZED_ONNX_FILE
 
-__all__ = ["OnnxMultiTaskModel", "onnx_pipeline"]
+__all__ = ["OnnxMultiTaskModel", "onnx_pipeline", "session_options"]
 
 
 class OnnxMultiTaskModel(PipelineBackend):
@@ -66,7 +66,8 @@ class OnnxMultiTaskModel(PipelineBackend):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, quantized: bool = False, file_name: str | None = None,
-                        threads: int | None = None, providers: list[str] | None = None) -> OnnxMultiTaskModel:
+                        threads: int | None = None, providers: list[str] | None = None,
+                        spinning: bool = False) -> OnnxMultiTaskModel:
         """Load ``folder``'s graph (``model.onnx``; ``model_quantized.onnx`` with ``quantized=True``) and config.
 
         Args:
@@ -75,6 +76,10 @@ class OnnxMultiTaskModel(PipelineBackend):
             file_name: Another graph file in ``folder`` (overrides ``quantized``).
             threads: onnxruntime's intra-op threads (default: onnxruntime's, one per physical core).
             providers: onnxruntime execution providers (default: CPU).
+            spinning: Let idle intra-op threads spin-wait for work (onnxruntime's default) instead of sleeping. Off
+                by default: between two batches the pipeline tokenizes and post-processes in Python, and a spinning
+                thread takes a core from it and from other processes (on 2 shared cores, 15% slower; see
+                docs/benchmarks.md).
         """
         try:
             import onnxruntime
@@ -87,10 +92,8 @@ class OnnxMultiTaskModel(PipelineBackend):
             raise HfMtlError(f"{path} does not exist{hint}: export the model with `hf-mtl export --onnx MODEL {folder}`.")
         if not (folder / "config.json").is_file():
             raise HfMtlError(f"{folder} has no config.json (the tasks and label names): re-export it with hf-mtl.")
-        options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads, options.inter_op_num_threads = int(threads), 1
-        session = onnxruntime.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(path), session_options(threads, spinning),
+                                               providers=providers or ["CPUExecutionProvider"])
         return cls(session, MultiTaskConfig.from_pretrained(folder, trust_remote_code=False))
 
     # what transformers' Pipeline reads of a model
@@ -127,7 +130,23 @@ class OnnxMultiTaskModel(PipelineBackend):
         return self.forward_all_tasks(**model_inputs, tasks=tasks)
 
 
-def onnx_pipeline(folder: str | Path, quantized: bool = False, threads: int | None = None,
+def session_options(threads: int | None = None, spinning: bool = False) -> Any:
+    """The ``onnxruntime.SessionOptions`` of a served graph: every graph optimization, one operator at a time
+    (``ORT_SEQUENTIAL``, one inter-op thread: an encoder is a chain), ``threads`` intra-op threads (default:
+    onnxruntime's, one per physical core) that sleep rather than spin when idle unless ``spinning``."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return options
+
+
+def onnx_pipeline(folder: str | Path, quantized: bool = False, threads: int | None = None, spinning: bool = False,
                   **pipeline_kwargs: Any) -> MultiTaskPipeline:
     """A [`MultiTaskPipeline`] over ``folder``'s ONNX graph and tokenizer (see the module docstring).
 
@@ -135,11 +154,12 @@ def onnx_pipeline(folder: str | Path, quantized: bool = False, threads: int | No
         folder: A folder written by ``hf-mtl export --onnx``.
         quantized: Serve the int8 graph (``--int8``).
         threads: onnxruntime's intra-op threads.
+        spinning: Idle intra-op threads spin instead of sleeping (see [`OnnxMultiTaskModel.from_pretrained`]).
         pipeline_kwargs: Options of [`MultiTaskPipeline`] (`tasks`, `batch_size`, `stride`, `top_k`, ...).
     """
     from transformers import AutoTokenizer
 
-    model = OnnxMultiTaskModel.from_pretrained(folder, quantized=quantized, threads=threads)
+    model = OnnxMultiTaskModel.from_pretrained(folder, quantized=quantized, threads=threads, spinning=spinning)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     pipeline_kwargs.setdefault("device", "cpu")
     return MultiTaskPipeline(model=model, tokenizer=tokenizer, **pipeline_kwargs)

@@ -17,16 +17,19 @@ Part of the modeling core (torch and siblings only): the ONNX backend lives in `
 from __future__ import annotations
 
 import abc
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from .encoder_families import encoder_family
+from .errors import HfMtlError
 from .heads import SequenceClassificationHead
 from .parsing import decode_packed
 from .task_kinds import DEPENDENCIES, output_kind
 
-__all__ = ["PipelineBackend", "TorchBackend"]
+__all__ = ["PipelineBackend", "TorchBackend", "intra_op_threads"]
 
 _ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -67,11 +70,19 @@ class TorchBackend(PipelineBackend):
             `torch.compile`d function with dynamic batch and sequence sizes: compiled on the first batch, and once
             more for the first batch of a single window (torch specializes sizes 0 and 1), never per task: asking
             for other tasks reads other outputs of the same graph.
+        num_threads (`int`, *optional*): torch's intra-op threads while the model runs (set for each batch and
+            restored after it, so the rest of the process keeps its own setting). Default: torch's setting (one per
+            core). On a CPU that other processes also use, fewer threads than cores is faster: a thread that loses
+            its core stalls every operator's other threads at the next barrier (docs/benchmarks.md: 1 thread ran
+            the pipeline 2.6x faster than 2 on 2 cores under a load of ~4).
     """
 
-    def __init__(self, model: Any, torch_compile: bool = False) -> None:
+    def __init__(self, model: Any, torch_compile: bool = False, num_threads: int | None = None) -> None:
+        if num_threads is not None and int(num_threads) < 1:
+            raise HfMtlError(f"num_threads must be >= 1 (torch intra-op threads), got {num_threads}.")
         self.model = model
         self.config = model.config
+        self.num_threads = None if num_threads is None else int(num_threads)
         self.compiled = None
         if torch_compile:
             self.compiled = torch.compile(self._all_heads, dynamic=True)
@@ -83,6 +94,10 @@ class TorchBackend(PipelineBackend):
                                             token_type_ids=token_type_ids)
 
     def logits(self, model_inputs: dict[str, torch.Tensor], tasks: list[str]) -> dict[str, torch.Tensor]:
+        with intra_op_threads(self.num_threads):
+            return self._logits(model_inputs, tasks)
+
+    def _logits(self, model_inputs: dict[str, torch.Tensor], tasks: list[str]) -> dict[str, torch.Tensor]:
         inputs = {key: model_inputs[key] for key in _ENCODER_INPUTS if key in model_inputs}
         if self.compiled is not None:
             every_head = self.compiled(**inputs)
@@ -111,6 +126,20 @@ class TorchBackend(PipelineBackend):
 
     def decode(self, task: str, logits: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
         return self.model.heads[task].decode(logits, scored)
+
+
+@contextlib.contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads (``None``: unchanged), restoring the setting after."""
+    before = torch.get_num_threads()
+    if threads is None or threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # Stacking pays from a few heads on (each head is two small matrix products, each a thread fork/join on CPU and a

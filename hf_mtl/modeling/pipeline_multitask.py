@@ -136,6 +136,8 @@ class MultiTaskPipeline(ChunkPipeline):
             graph behind the same pre/post-processing (`hf_mtl.export.onnx_runtime.OnnxMultiTaskModel`: onnxruntime).
         torch_compile (`bool`, *optional*, defaults to `False`): run the encoder and every head as one
             `torch.compile`d function with dynamic shapes (compiled on the first batches, not per task).
+        num_threads (`int`, *optional*): torch intra-op threads while the model runs, restored after each batch
+            (default: torch's, one per core; on a CPU shared with other work, fewer is faster: see `TorchBackend`).
         tokenizer (`PreTrainedTokenizerFast`): a *fast* tokenizer (word ids and character offsets are needed).
         tasks (`str` or `list[str]`, *optional*): the tasks to predict (default: all the model's tasks).
         batch_size (`int`, *optional*, defaults to 32): windows per encoder pass. A list input is sorted by length
@@ -192,18 +194,20 @@ class MultiTaskPipeline(ChunkPipeline):
     _load_video_processor = False
     _load_feature_extractor = False
 
-    def __init__(self, model: Any, tokenizer: Any = None, torch_compile: bool = False, **kwargs: Any) -> None:
+    def __init__(self, model: Any, tokenizer: Any = None, torch_compile: bool = False, num_threads: int | None = None,
+                 **kwargs: Any) -> None:
         if not (hasattr(model, "forward_all_tasks") and isinstance(getattr(model.config, "tasks", None), dict)):
             raise TaskError(
                 f"MultiTaskPipeline needs a MultiTaskModel (with forward_all_tasks), got {type(model).__name__}; "
                 "use transformers' own pipelines for single-task models."
             )
         if isinstance(model, PipelineBackend):  # an exported graph (e.g. onnxruntime) is its own backend
-            if torch_compile:
-                raise HfMtlError(f"torch_compile=True compiles a PyTorch model; {type(model).__name__} is not one.")
+            if torch_compile or num_threads is not None:
+                raise HfMtlError(f"torch_compile and num_threads are about a PyTorch model; {type(model).__name__} is "
+                                 "not one (an ONNX graph takes its threads when loaded: onnx_pipeline(folder, threads=N)).")
             self.backend: PipelineBackend = model
         else:
-            self.backend = TorchBackend(model, torch_compile=bool(torch_compile))
+            self.backend = TorchBackend(model, torch_compile=bool(torch_compile), num_threads=num_threads)
         if tokenizer is None:
             raise HfMtlError("MultiTaskPipeline needs a tokenizer: pass tokenizer=AutoTokenizer.from_pretrained(...).")
         if not getattr(tokenizer, "is_fast", False):

@@ -114,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace a model already in OUT")
     export.add_argument("--keep-auxiliary", action="store_true",
                         help="--onnx: keep the heads of tasks that only train the encoder (masked-lm; left out by default)")
+    export.add_argument("--no-optimize", action="store_true",
+                        help="--onnx: keep standard ONNX operators (no onnxruntime fused operators; for other runtimes)")
 
     push = commands.add_parser("push", help="upload a model folder (weights, card, remote code) to the Hub")
     push.add_argument("model_dir")
@@ -259,6 +261,8 @@ def _command_export(args: argparse.Namespace) -> None:
         raise UsageError("export: give either --task TASK (one single-task model) or --onnx (every head), not both.")
     if args.int8 and not args.onnx:
         raise UsageError("export: --int8 quantizes the ONNX graph; give it with --onnx.")
+    if args.no_optimize and not args.onnx:
+        raise UsageError("export: --no-optimize is about the ONNX graph; give it with --onnx.")
     folder = _require_model_dir(args.model_dir)
     refuse_same_folder(folder, args.out, what="export's OUT")
     check_writable_folder(args.out, what="export's OUT")
@@ -267,7 +271,8 @@ def _command_export(args: argparse.Namespace) -> None:
     if args.onnx:
         from ..export.onnx_graph import export_onnx
 
-        path = export_onnx(model, args.out, tokenizer, int8=args.int8, keep_auxiliary=args.keep_auxiliary)
+        path = export_onnx(model, args.out, tokenizer, int8=args.int8, keep_auxiliary=args.keep_auxiliary,
+                           optimize=not args.no_optimize)
         print(f"exported every head ({', '.join(model.task_names)}) to {path}")
         if args.int8:
             from ..export.onnx_graph import QUANTIZED_ONNX_FILE
