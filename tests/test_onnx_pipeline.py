@@ -79,6 +79,8 @@ def test_missing_graph_is_a_clear_error(tmp_path):
 def test_cli_int8_needs_onnx(tmp_path, capsys):
     assert main(["export", "--int8", "--task", "ner", str(tmp_path), str(tmp_path / "out")]) == 2
     assert "--int8 quantizes the ONNX graph" in capsys.readouterr().err
+    assert main(["export", "--no-optimize", "--task", "ner", str(tmp_path), str(tmp_path / "out")]) == 2
+    assert "--no-optimize is about the ONNX graph" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------------ onnxruntime
