@@ -10,7 +10,8 @@ pos (17 UPOS), sentiment (2) and topic (4):
 - ``encoder_floor``: the bare encoder forward over the same length-sorted, pre-tokenized batches (no tokenizer,
   no heads, no post-processing): the floor any pipeline can reach;
 - ``onnx``: the model exported with ``hf-mtl export --onnx`` (one graph, every head) run by onnxruntime on CPU
-  (``--threads`` intra-op threads): tokenize, sort by length, batch, run, argmax; a label per text for the
+  (``--threads`` intra-op threads, ``hf_mtl.export.onnx_runtime.session_options``: no spinning): tokenize, sort by
+  length, batch, run, argmax; a label per text for the
   text tasks and a tag per word (first sub-word) for the token tasks, without the pipeline's entity grouping.
   This is the serving loop of docs/cli.md. Skipped (with a note) when onnxruntime or onnxscript is missing;
 - ``onnx_pipeline``: the same graph behind the multitask pipeline (``hf_mtl.export.onnx_runtime.onnx_pipeline``):

@@ -9,7 +9,8 @@ needs onnxruntime and ``tokenizers``/``transformers``, not hf_mtl or torch.
 
 It is made with ``torch.onnx.export`` (the ``torch.export``-based exporter, which needs ``onnxscript``) and,
 where onnxruntime is installed, checked against PyTorch on inputs of another batch size and length than the
-traced ones. Install both with ``pip install "hf-mtl[onnx]"``.
+traced ones; then, by default, rewritten with onnxruntime's fused operators where the rewritten graph passes the
+same check (``optimize``, :mod:`hf_mtl.export.onnx_optimize`). Install both with ``pip install "hf-mtl[onnx]"``.
 
 Example:
 
