@@ -26,6 +26,7 @@ from ..modeling.encoder_families import (
 )
 from ..modeling.errors import TaskError
 from ..modeling.modeling_multitask import MultiTaskModel
+from ..modeling.task_adapters import merged_adapter_state
 from ..modeling.task_kinds import task_kind
 from ..modeling.task_layers import task_layer_owner, task_layer_slots, task_layers_state
 
@@ -39,7 +40,8 @@ def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int 
 
     The class is the task kind's ``export_class``; where the encoder and each head layer go is the encoder
     family's ``export`` layout (``hf_mtl.modeling.encoder_families``). A model with task-specific top layers
-    exports the shared bottom layers and the task's own top layers (``config.task_layers``); a decoder LLM's
+    exports the shared bottom layers and the task's own top layers (``config.task_layers``), one with per-task
+    adapters the shared encoder with the task's adapter merged (``config.task_adapters``); a decoder LLM's
     layout is read from its own class (``LlamaForSequenceClassification``: ``model`` + ``score``;
     ``GPT2ForTokenClassification``: ``transformer`` + ``classifier``).
 
@@ -109,6 +111,9 @@ def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int 
     layers_path, slots = task_layer_slots(model.encoder)
     encoder_state = task_layers_state(model.encoder.state_dict(), layers_path,
                                       task_layer_owner(model.config.task_layers, task), list(slots))
+    # with per-task adapters: this task's adapter folded into the shared weights, the others' left out
+    adapters = model.config.task_adapters
+    encoder_state = merged_adapter_state(encoder_state, adapters, task_layer_owner(adapters, task))
     state = _prefixed(layout.encoder_prefix, encoder_state)
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))

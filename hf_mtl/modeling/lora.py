@@ -45,6 +45,9 @@ DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
 LORA_BASE_ENCODER_KEY = "base_encoder"
 # Every LoRA weight peft injects is named `<layer>.lora_<A|B|embedding_A|...>.<adapter>...`.
 LORA_WEIGHT_MARKER = ".lora_"
+# Per-task adapters (hf_mtl.modeling.task_adapters, no peft) are `<linear>.task_lora_<A|B>.<copy>`: trained next to a
+# backbone LoRA, so an adapter-only save keeps them.
+TASK_ADAPTER_MARKER = ".task_lora_"
 _ENCODER_PREFIX = "encoder."
 # The query and value projections of attention layers, as families name them: what LoRA adapts when PEFT has no
 # default for the family (LoRA's paper adapts W_q and W_v).
@@ -70,8 +73,9 @@ def is_lora_weight(name: str) -> bool:
 
 
 def is_adapter_weight(name: str) -> bool:
-    """Weights an adapter-only save keeps: the LoRA matrices and every head (not the frozen base encoder)."""
-    return not name.startswith(_ENCODER_PREFIX) or is_lora_weight(name)
+    """Weights an adapter-only save keeps: the LoRA matrices, the per-task adapters and every head (not the frozen
+    base encoder)."""
+    return not name.startswith(_ENCODER_PREFIX) or is_lora_weight(name) or TASK_ADAPTER_MARKER in name
 
 
 def inject_lora(model: nn.Module, settings: dict[str, Any]) -> None:
@@ -236,4 +240,4 @@ def trainable_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ATTENTION_PROJECTIONS", "LORA_BASE_ENCODER_KEY", "apply_lora", "default_target_modules", "inject_lora", "is_adapter_weight", "is_lora_weight", "is_lora_model", "lora_config", "merge_lora", "trainable_parameters", "unwrap_peft_model"]
+__all__ = ["ATTENTION_PROJECTIONS", "LORA_BASE_ENCODER_KEY", "TASK_ADAPTER_MARKER", "apply_lora", "default_target_modules", "inject_lora", "is_adapter_weight", "is_lora_weight", "is_lora_model", "lora_config", "merge_lora", "trainable_parameters", "unwrap_peft_model"]
