@@ -78,12 +78,21 @@ def is_adapter_weight(name: str) -> bool:
     return not name.startswith(_ENCODER_PREFIX) or is_lora_weight(name) or TASK_ADAPTER_MARKER in name
 
 
+def train_task_parts(model: nn.Module) -> None:
+    """What a backbone LoRA leaves trainable besides its adapters: every head, and the per-task adapters
+    (``task_adapters``) that PEFT froze with the base layers they sit in."""
+    model.heads.requires_grad_(True)
+    for name, parameter in model.named_parameters():
+        if TASK_ADAPTER_MARKER in name:
+            parameter.requires_grad_(True)
+
+
 def inject_lora(model: nn.Module, settings: dict[str, Any]) -> None:
     """Add LoRA adapters as ``settings`` (a saved ``config.lora``) describe them to ``model``; heads stay trainable."""
     peft = _import_peft()
     fields = {k: v for k, v in settings.items() if k not in (LORA_BASE_ENCODER_KEY, "peft_type", "peft_version")}
     peft.inject_adapter_in_model(peft.LoraConfig(**fields), model)
-    model.heads.requires_grad_(True)
+    train_task_parts(model)
 
 
 def _jsonable(value: Any) -> Any:
@@ -187,7 +196,7 @@ def apply_lora(model: MultiTaskModel, settings: Any = None, base_encoder: str | 
             f"lora.target_modules {sorted(config.target_modules)} also match head layers ({in_heads[0]}, ...); "
             "heads are trained in full: name encoder layers only (e.g. [query, value])."
         )
-    model.heads.requires_grad_(True)
+    train_task_parts(model)
     model.config.lora = {**_jsonable(config.to_dict()), LORA_BASE_ENCODER_KEY: str(base_encoder)}
     return model
 
@@ -229,7 +238,7 @@ def unwrap_peft_model(model: Any) -> Any:
     config = model.peft_config["default"]
     if getattr(config, "peft_type", None) is None or str(getattr(config.peft_type, "value", config.peft_type)) != "LORA":
         raise HfMtlError(f"hf_mtl supports LoRA adapters; this PeftModel has a {config.peft_type} adapter.")
-    inner.heads.requires_grad_(True)
+    train_task_parts(inner)
     inner.config.lora = {**_jsonable(config.to_dict()), LORA_BASE_ENCODER_KEY: str(inner.config.name_or_path)}
     return inner
 

@@ -128,8 +128,9 @@ def normalize_task_adapters(value: Any, tasks: Mapping[str, Any], num_layers: in
     """
     if value is None or value is False or value == {}:
         return None
-    if value is True or (isinstance(value, Mapping) and set(value) <= set(ADAPTER_SETTINGS)
-                         and not any(isinstance(entry, Mapping) for entry in value.values())):
+    # settings for every task, unless every value is a copy's (settings, true/false): {"r": 8}, not {"ner": {...}}
+    if value is True or (isinstance(value, Mapping) and not all(
+            isinstance(entry, Mapping) or entry is None or isinstance(entry, bool) for entry in value.values())):
         value = {name: (dict(value) if isinstance(value, Mapping) else {}) for name in tasks}
     if not isinstance(value, Mapping):
         raise HfMtlError(f"task_adapters: expected true, a mapping of adapter settings or of tasks to settings, "
