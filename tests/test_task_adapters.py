@@ -117,6 +117,16 @@ def test_gradients_reach_the_shared_weights_and_only_the_task_own_adapter():
     assert query.task_lora_A["ner"].grad is None and query.task_lora_B["ner"].grad is None
 
 
+def test_a_frozen_encoder_keeps_the_per_task_adapters_trainable():
+    model = make_model(ADAPTERS)
+    model.freeze_encoder()
+    trainable = {name for name, p in model.encoder.named_parameters() if p.requires_grad}
+    assert trainable and all(".task_lora_" in name for name in trainable)
+    assert model.encoder_frozen
+    model.unfreeze_encoder()
+    assert not model.encoder_frozen
+
+
 # ------------------------------------------------------------------ one pass for every task
 @pytest.mark.parametrize("adapters", [ADAPTERS, {**ADAPTERS, "layers": 1},
                                       {"ner": {"layers": 2}, "both": {"tasks": ["sentiment", "score"], "layers": [1]}}])

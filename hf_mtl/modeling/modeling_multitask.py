@@ -26,7 +26,7 @@ from .encoder_families import (
 )
 from .errors import HfMtlError
 from .heads import build_head
-from .lora import inject_lora
+from .lora import TASK_ADAPTER_MARKER, inject_lora
 from .modeling_loading import check_is_encoder
 from .modeling_pretrained import PretrainedMultiTaskMixin
 from .task_adapters import add_adapter_copy, inject_task_adapters, remove_adapter_copy
@@ -237,8 +237,12 @@ class MultiTaskModel(PretrainedMultiTaskMixin, PreTrainedModel):
 
     # ------------------------------------------------------------------ freezing
     def freeze_encoder(self) -> None:
-        """Freeze the encoder: only heads train (feature extraction)."""
+        """Freeze the encoder: only heads (and per-task adapters, ``task_adapters``) train (feature extraction, or
+        one frozen backbone with a LoRA per task)."""
         self.encoder.requires_grad_(False)
+        for name, parameter in self.encoder.named_parameters():
+            if TASK_ADAPTER_MARKER in name:
+                parameter.requires_grad_(True)
 
     def unfreeze_encoder(self) -> None:
         """Make the encoder trainable again (fine-tuning)."""
@@ -246,8 +250,9 @@ class MultiTaskModel(PretrainedMultiTaskMixin, PreTrainedModel):
 
     @property
     def encoder_frozen(self) -> bool:
-        """True when no encoder parameter requires gradients."""
-        return not any(p.requires_grad for p in self.encoder.parameters())
+        """True when no shared encoder weight requires gradients (per-task adapters may)."""
+        return not any(p.requires_grad for name, p in self.encoder.named_parameters()
+                       if TASK_ADAPTER_MARKER not in name)
 
     # ------------------------------------------------------------------ forward
     @property
