@@ -5,7 +5,11 @@ and the bad-input errors."""
 from __future__ import annotations
 
 import copy
+import importlib.util
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -372,6 +376,25 @@ def test_task_adapters_with_task_layers_are_refused():
     with pytest.raises(HfMtlError, match="not both"):
         MultiTaskConfig(encoder=tiny_bert_config(num_hidden_layers=LAYERS), tasks=TINY_TASKS, task_layers=1,
                         task_adapters=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("accelerate") is None, reason="accelerate not installed")
+def test_two_process_training_with_task_adapters(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    script = Path(__file__).parent / "scripts" / "ddp_task_layers_train.py"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path),
+               "adapters"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rank0, rank1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    start = load_file(tmp_path / "start.safetensors")
+    for key, value in rank0.items():
+        assert torch.equal(rank1[key], value), key  # every process holds the same weights after the steps
+    for unit in ("tokens", "sentiment"):  # each unit's own adapter trained (it was routed on some steps)
+        key = f"encoder.encoder.layer.1.shared.attention.self.query.task_lora_B.{unit}"
+        assert not torch.equal(rank0[key], start[key]), key
 
 
 # ------------------------------------------------------------------ recipes: layout, resume, CLI
