@@ -40,6 +40,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "xmod": {"default_language": "en_XX"},
     "canine": {"downsampling_rate": 2, "num_hash_buckets": 64, "local_transformer_stride": 4},
     "esmc": {"num_hidden_layers": 2},
+    "xlnet": {"n_layer": 2, "max_position_embeddings": None},  # XLNet has no position limit (its setter raises)
 }
 """Per-family settings where the generic sizes do not fit (``None``: leave the family's default)."""
 
@@ -131,13 +132,17 @@ def tiny_encoder_config(family: str) -> Any:
 
 
 def family_tokenizer(model: Any) -> Any:
-    """The MiniLM tokenizer, making ``token_type_ids`` only for an encoder whose forward takes them."""
+    """The MiniLM tokenizer, making ``token_type_ids`` only for an encoder whose forward takes them, padding on the
+    side the family's own sequence class needs (``EncoderFamily.padding_side``: XLNet's tokenizer pads left)."""
     import copy
+
+    from hf_mtl.modeling.encoder_families import encoder_family
 
     parameters = inspect.signature(model.encoder.forward).parameters
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in parameters else [])
     tok = copy.deepcopy(tokenizer())
     tok.model_input_names = names
+    tok.padding_side = encoder_family(model.config.encoder).padding_side
     return tok
 
 

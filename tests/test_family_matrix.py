@@ -109,10 +109,6 @@ ONNX_REFUSED = {
     "longformer": "torch.export cannot trace its sliding-window attention (TorchExportError)",
     "funnel": "its pooling fixes the sequence length in the graph; onnxruntime's check on another length fails",
     "canine": "its downsampling fixes input dimensions in the graph; onnxruntime's check on another shape fails",
-    # the export check's tolerance (1e-4) refuses it: onnxruntime and PyTorch differed by 1.8e-4 on a tiny random
-    # ModernBERT's token logits (first slow-suite run of the matrix)
-    "modernbert": "onnxruntime's logits differ from PyTorch's by more than the export check's 1e-4",
-    "modernbert[mean]": "onnxruntime's logits differ from PyTorch's by more than the export check's 1e-4",
 }
 """Families whose ONNX export is refused with one line and no files left (the issue's survey, then the first run of
 this slow test)."""

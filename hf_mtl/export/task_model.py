@@ -164,6 +164,9 @@ def head_state_of(head_state: dict[str, Any], layer: str) -> dict[str, Any]:
 def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, tokenizer: Any = None) -> Path:
     """Write ``task`` as a standard single-task model folder (safetensors weights, config, tokenizer).
 
+    The tokenizer is saved padding on the side the family's class needs (``EncoderFamily.padding_side``: XLNet's
+    reads the last position, so its exported tokenizer pads on the left, as XLNet's own does).
+
     Example:
         >>> export_task(model, "ner", "ner-model", tokenizer)
         >>> from transformers import AutoModelForTokenClassification
@@ -177,6 +180,10 @@ def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, to
     save_directory = Path(save_directory)
     single.save_pretrained(save_directory)
     if tokenizer is not None:
+        side = encoder_family(model.config.encoder).padding_side
+        if getattr(tokenizer, "padding_side", side) != side:  # XLNet's class reads the last position: pad on the left
+            tokenizer = copy.deepcopy(tokenizer)
+            tokenizer.padding_side = side
         tokenizer.save_pretrained(save_directory)
     return save_directory
 
