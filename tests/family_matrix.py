@@ -75,6 +75,19 @@ TEXT_EXPORT_REFUSED = ("funnel", "canine")
 """Families whose text tasks are refused by export, with the reason (``ExportLayout.text_refusal``); their token
 tasks export, and their text heads are then not the family's own (the ``pooling`` check is a refusal)."""
 
+ONNX_REFUSED: dict[str, tuple[str, str]] = {
+    "longformer": ("data-dependent expression",
+                   "torch.export cannot trace its sliding-window chunks, whose shapes depend on the data"),
+    "funnel": ("fixed the sequence length", "its pooling computes with the sequence length as a number: the graph "
+                                            "would hold one length"),
+    "canine": ("fixed the sequence length", "its downsampling computes with the sequence length as a number: the "
+                                            "graph would hold one length"),
+    "xlnet": ("OpOverload for aten.sub", "torch.onnx's type promotion fails on its `1.0 - attention_mask`"),
+}
+"""Families whose ONNX export is refused, with (a part of the one-line error, the reason shown in docs/backbones.md).
+Each is a limitation of torch.onnx / torch.export on the family's own code (found by the slow ``test_family_onnx``);
+every other family's graph matches PyTorch on real tokens (``check_onnx``: atol 1e-4)."""
+
 
 def quiet() -> None:
     logging.getLogger("transformers").setLevel(logging.ERROR)

@@ -104,7 +104,14 @@ def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int 
     if decoder:
         layout = decoder_export_layout(single)
     head = model.heads[task]  # a regression head with `standardize` folds its affine into the linear layer
-    head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
+    try:
+        head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
+    except ValueError as error:  # `standardize` on a bias-free `score` (decoder LLMs): the mean has no place
+        raise TaskError(
+            f"Cannot export task '{task}' as {type(single).__name__}: {error}, and that class's "
+            f"`{layout.text_classifier}` layer has none; serve it with the multitask pipeline or ONNX (both keep the "
+            "de-standardisation), or train it with `standardize: false` to export it."
+        ) from None
     # with task-specific top layers: the shared bottom and this task's own top layers, under the plain names
     layers_path, slots = task_layer_slots(model.encoder)
     encoder_state = task_layers_state(model.encoder.state_dict(), layers_path,
