@@ -169,7 +169,7 @@ def _rating_model(tokenizer, mean):
     return model
 
 
-def test_standardized_regression_on_a_bias_free_score(tokenizers, tmp_path):
+def test_standardized_regression_on_a_bias_free_score(tokenizers, tmp_path, caplog):
     """`standardize: true` on a decoder, whose `score` has no bias: forward de-standardises (prediction * std + mean);
     export folds std into the weight when the mean is 0 (equal logits), and refuses in one line, writing nothing,
     when the mean needs a bias the family's class does not have."""
@@ -188,7 +188,16 @@ def test_standardized_regression_on_a_bias_free_score(tokenizers, tmp_path):
     with pytest.raises(TaskError, match=r"no bias to hold the standardisation's mean \(3\).*standardize: false"):
         export_task(model, "rating", tmp_path / "refused", tokenizer)
     assert not (tmp_path / "refused").exists()
+    from hf_mtl.workflow.preflight import warn_unexportable_standardize
+
+    with caplog.at_level("WARNING", logger="hf_mtl"):
+        warn_unexportable_standardize(model)  # said before training, by the recipe's checks
+    assert "task 'rating': `standardize: true` on a llama backbone" in caplog.text
+    caplog.clear()
     centred = _rating_model(tokenizer, mean=0.0)
+    with caplog.at_level("WARNING", logger="hf_mtl"):
+        warn_unexportable_standardize(centred)
+    assert not caplog.text
     export_task(centred, "rating", tmp_path / "rating", tokenizer)
     single = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rating").eval()
     assert single.score.bias is None

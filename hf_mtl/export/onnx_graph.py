@@ -203,7 +203,7 @@ def _check_dynamic_inputs(path: Path, model_type: str) -> None:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     for value in graph.input:
-        for axis, dim in zip(("batch size", "sequence length"), value.type.tensor_type.shape.dim):
+        for axis, dim in zip(("batch size", "sequence length"), value.type.tensor_type.shape.dim, strict=True):
             if not dim.dim_param:
                 raise OnnxExportError(
                     f"ONNX export of this {model_type} model fixed the {axis} of {value.name} at {dim.dim_value} (the "
