@@ -224,7 +224,7 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
         EncoderFamily("xlnet", pooling="last", pooling_setting="summary_type",
                       pooling_values={"last": "last", "cls": "first"}, pooler_activation_setting="summary_activation",
                       export=ExportLayout("transformer", "sequence_summary.summary", "logits_proj"),
-                      padding_side="left", layers="layer"),
+                      padding_side="left"),
         # Funnel's sequence head runs FunnelBaseModel (no up-sampling), not the shared FunnelModel
         EncoderFamily("funnel", padding_dependent=True,
                       export=ExportLayout("funnel", "classifier.linear_hidden", "classifier.linear_out",
