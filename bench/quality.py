@@ -93,6 +93,9 @@ from quality_report import (  # noqa: E402
     plot,
     summary,
     target_lines,
+    tradeoff,
+    tradeoff_markdown,
+    tradeoff_plot,
 )
 from transformers import (  # noqa: E402
     AutoModelForSequenceClassification,
@@ -136,7 +139,7 @@ REFINE_ARMS = tuple(f"{arm}{REFINE_SUFFIX}" for arm in JOINT_ARMS)
 ALL_ARMS = ("stock", "single", *JOINT_ARMS, *REFINE_ARMS, "refine", "transfer")
 # The tasks an unfinished one-model-per-task arm (single, stock) has finished: {arm: {setting, tasks, parameters}}.
 PARTIAL_KEY = "_partial"
-PATH_OPTIONS = ("--work", "--results", "--out", "--data-dir", "--noise-results")  # not recorded in meta.command
+PATH_OPTIONS = ("--work", "--results", "--out", "--data-dir", "--noise-results", "--inference-results")  # not recorded in meta.command
 AG_COLUMNS = ["label", "title", "description"]
 CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
@@ -294,7 +297,7 @@ def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
                          ModelSection(encoder=args.encoder, **JOINT_MODEL.get(arm, {})))
     result = train_recipe(recipe, eval_split="test", overwrite=True)  # a stopped run's folder is scratch
     return {"tasks": result_entries(result), "parameters": result.num_parameters,
-            "train_seconds": result.train_seconds, "model_dir": result.output_dir}
+            "train_seconds": result.train_seconds, "model_dir": result.output_dir, "model": JOINT_MODEL.get(arm, {})}
 
 
 def run_refine(args: argparse.Namespace, work: Path, joint_arm: str, joint: dict[str, Any]) -> dict[str, Any]:
@@ -363,6 +366,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="noise mode: run --arms once per seed (e.g. 0,1,2) into --noise-results, and report "
                              "the seed-to-seed spread; --results / --out are not touched")
     parser.add_argument("--noise-results", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality_noise.json"))
+    parser.add_argument("--inference-results", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality_inference.json"),
+                        help="bench/quality_inference.py's output: adds the trade-off table and plot when it exists")
     parser.add_argument("--work", default=str(REPO_ROOT / "bench" / "out" / "quality"))
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "benchmarks" / "quality.json"))
     parser.add_argument("--fresh", action="store_true", help="ignore arm results already in --work")
@@ -518,6 +523,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.write_text(json.dumps(report, indent=2) + "\n")
     plot(arm_results, args.tasks, out.with_suffix(".png"))
     print(markdown({**arm_results, "transfer": transfer_results}, args.tasks))
+    inference_file = Path(args.inference_results)
+    if inference_file.exists():  # bench/quality_inference.py's speeds: the trade-off table and plot
+        rows = tradeoff(arm_results, json.loads(inference_file.read_text()), set(JOINT_MODEL))
+        report["tradeoff"] = rows
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        tradeoff_plot(rows, out.with_name(f"{out.stem}_tradeoff.png"))
+        print(tradeoff_markdown(rows))
     for line in target_lines(report["summary"]):
         print(line)
     return report

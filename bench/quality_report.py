@@ -194,3 +194,87 @@ def plot(results: dict[str, Any], tasks: tuple[str, ...], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ trade-off
+def served_by(arm: str, inference: dict[str, Any], capacity_arms: set[str]) -> str | None:
+    """The arm of ``bench/quality_inference.py`` whose inference cost ``arm`` has (None: not measured).
+
+    One model per task (``single``, ``stock``, refined arms) serves four models (``four_models``); an arm measured
+    on its own saved model has its own entry; an arm of ``capacity_arms`` (task-specific layers or adapters) has
+    no other; any other joint arm is the fully shared model (``shared``: the cost does not depend on the weights).
+    """
+    measured = inference.get("arms", {})
+    if arm in measured:
+        return arm
+    if arm in ("single", "stock") or arm.endswith(REFINE_SUFFIX):
+        return "four_models" if "four_models" in measured else None
+    return None if arm in capacity_arms or "shared" not in measured else "shared"
+
+
+def tradeoff(results: dict[str, Any], inference: dict[str, Any], capacity_arms: set[str]) -> dict[str, dict[str, Any]]:
+    """Per arm: mean and worst task vs single (points), parameters (x one single-task model), train time and
+    inference speed of all four heads (sentences/s, x the fully shared model)."""
+    summ = summary(results)
+    one_model = results["single"]["parameters"] / len(results["single"]["tasks"]) if "single" in results else None
+    out = {}
+    for arm in ordered_arms(results):
+        row = {"mean": summ[arm]["mean"], "parameters": summ[arm]["parameters"],
+               "train_seconds": summ[arm]["train_seconds"]}
+        if "single" in summ and arm != "single" and summ[arm]["mean"] is not None:
+            row["mean_minus_single_points"] = 100 * (summ[arm]["mean"] - summ["single"]["mean"])
+            diffs = summ[arm].get("difference_to_single", {})
+            if diffs:
+                worst = min(diffs, key=diffs.get)
+                row["worst_task"], row["worst_task_points"] = worst, 100 * diffs[worst]
+        if one_model:
+            row["parameters_vs_one_model"] = summ[arm]["parameters"] / one_model
+        source = served_by(arm, inference, capacity_arms)
+        if source:
+            row["inference"] = source
+            row["sentences_per_s"] = inference["arms"][source]["sentences_per_s"]
+            row["inference_vs_shared"] = inference["arms"][source]["ratio_to_shared"]
+        out[arm] = row
+    return out
+
+
+def tradeoff_markdown(rows: dict[str, dict[str, Any]], noise_points: float | None = None) -> str:
+    """The trade-off table (one row per arm)."""
+    noise = f" (seed noise: range {noise_points:.2f})" if noise_points is not None else ""
+    lines = [f"| arm | mean | vs single, points{noise} | worst task, points | parameters (x one model) | train s | "
+             "inference, sentences/s (x fully shared) |", "|---|---:|---:|---|---:|---:|---:|"]
+    for arm, row in rows.items():
+        vs = f"{row['mean_minus_single_points']:+.2f}" if "mean_minus_single_points" in row else "-"
+        worst = f"{row['worst_task']} {row['worst_task_points']:+.2f}" if "worst_task" in row else "-"
+        params = f"{row['parameters']:,}" + (f" ({row['parameters_vs_one_model']:.2f}x)" if "parameters_vs_one_model" in row else "")
+        speed = f"{row['sentences_per_s']:.1f} ({row['inference_vs_shared']:.2f}x)" if "sentences_per_s" in row else "not measured"
+        mean = "n/a" if row["mean"] is None else f"{row['mean']:.4f}"
+        lines.append(f"| {arm} | {mean} | {vs} | {worst} | {params} | {row['train_seconds']:,.0f} | {speed} |")
+    return "\n".join(lines)
+
+
+def tradeoff_plot(rows: dict[str, dict[str, Any]], path: Path) -> None:
+    """Mean score vs parameters; each point's area grows with its inference time (1 / speed vs fully shared)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = {arm: row for arm, row in rows.items() if row["mean"] is not None}
+    if not points:
+        return
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for arm, row in points.items():
+        cost = 1 / row["inference_vs_shared"] if "inference_vs_shared" in row else None
+        ax.scatter(row["parameters"] / 1e6, row["mean"], s=80 * (cost or 1), marker="o" if cost else "x")
+        label = f"{arm}\n" + (f"{cost:.2f}x inference time" if cost else "inference not measured")
+        ax.annotate(label, (row["parameters"] / 1e6, row["mean"]), fontsize=7, xytext=(5, 5), textcoords="offset points")
+    ax.margins(x=0.3, y=0.25)  # room for the labels
+    ax.set_xlabel("parameters served (millions)")
+    ax.set_ylabel("mean score of the four tasks")
+    ax.set_title("hf_mtl: accuracy vs parameters vs inference cost (area: inference time vs fully shared)")
+    ax.title.set_fontsize(9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

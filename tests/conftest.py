@@ -87,6 +87,16 @@ def minilm_path() -> str:
     return minilm_dir()
 
 
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The embedded MiniLM's fast tokenizer, loaded once for the session: tests must not change it (hf_mtl copies a
+    tokenizer before changing one, see ``data.tokenizer_setup``). A test that adds tokens or swaps the normalizer
+    takes its own (``fresh_tokenizer`` in ``test_tokenization_cache.py``)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_dir())
+
+
 def run_without_hf_mtl(script: str, modules_cache, timeout: int = 300):
     """Run a Python `script` in a fresh interpreter where `import hf_mtl` fails (as where it is not installed).
 

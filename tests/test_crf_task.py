@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 from conftest import run_without_hf_mtl, tiny_bert_config
-from test_trainer import make_args, synthetic_ner, tokenizer  # noqa: F401  (the module-scoped fixture)
+from test_trainer import make_args, synthetic_ner
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.data.tasks import TaskSpec

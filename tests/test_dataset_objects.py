@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datasets
 import pytest
-from conftest import minilm_dir
 
 from hf_mtl.data import load_task_splits, prepare_task
 from hf_mtl.data.tasks import DataSource, TaskSpec
@@ -12,13 +11,6 @@ from hf_mtl.modeling.errors import DataError, TaskError
 
 TOPICS = ["World", "Sports", "Business", "Sci/Tech"]
 NER = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 def topic_dataset(n: int = 20, offset: int = 0) -> datasets.Dataset:

@@ -6,9 +6,8 @@ import logging
 
 import pytest
 import yaml
-from conftest import SAMPLES_DIR, minilm_dir
+from conftest import SAMPLES_DIR
 from test_trainer import make_model, synthetic_ner, synthetic_sentiment
-from transformers import AutoTokenizer
 
 from hf_mtl.data import prepare_task
 from hf_mtl.data.tasks import TaskSpec
@@ -26,11 +25,6 @@ def arguments(tmp_path, **settings) -> MultiTaskTrainingArguments:
     base = {"output_dir": str(tmp_path / "out"), "per_device_train_batch_size": 4, "report_to": "none",
             "use_cpu": True, "save_strategy": "no", "disable_tqdm": True, "seed": 0}
     return MultiTaskTrainingArguments(**{**base, **settings})
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 def test_steps_per_task_sets_uniform_sampling_and_max_steps_per_task(tmp_path, tokenizer, caplog):

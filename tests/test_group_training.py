@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import tiny_bert_config
 from datasets import Dataset
-from test_trainer import NER_LABELS, make_args, synthetic_ner, synthetic_sentiment, tokenizer  # noqa: F401
+from test_trainer import NER_LABELS, make_args, synthetic_ner, synthetic_sentiment
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.data import DataCollatorForMultiTask

@@ -29,11 +29,6 @@ from hf_mtl.modeling.task_kinds import IGNORE_INDEX
 TASKS = {"ner": {"type": "token-classification", "labels": ["O", "B-PER", "I-PER"]}, "mlm": {"type": "masked-lm"}}
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(minilm_dir())
-
-
 def mlm_model(seed: int = 0) -> MultiTaskModel:
     torch.manual_seed(seed)
     return MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=TASKS))

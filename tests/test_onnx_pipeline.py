@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import TINY_TASKS, minilm_dir, tiny_bert_config
+from conftest import TINY_TASKS, tiny_bert_config
 
 from hf_mtl import HfMtlError, MultiTaskConfig, MultiTaskModel
 from hf_mtl.modeling.inference import MultiTaskPipeline
@@ -41,13 +41,6 @@ def assert_same(mine: Any, theirs: Any, where: str = "output", tolerance: float 
             assert_same(a, b, f"{where}[{i}]", tolerance)
     else:
         assert mine == theirs, f"{where}: {mine!r} vs {theirs!r}"
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 @pytest.fixture(scope="module")

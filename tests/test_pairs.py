@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import torch
-from conftest import minilm_dir, run_without_hf_mtl, tiny_bert_config
+from conftest import run_without_hf_mtl, tiny_bert_config
 
 from hf_mtl import HfMtlError, MultiTaskConfig, MultiTaskModel, TaskSpec
 from hf_mtl.modeling.inference import MultiTaskPipeline, PipelineInputError, predict
@@ -26,13 +26,6 @@ TASKS = {
 PAIR = {"text": "A man is playing a guitar.", "text_pair": "Nobody is making any music at all."}
 SINGLE_TASKS = {"ner", "sentiment"}
 PAIR_TASKS = {"nli", "relatedness"}
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 @pytest.fixture(scope="module")

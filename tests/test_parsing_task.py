@@ -7,9 +7,8 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import minilm_dir, run_without_hf_mtl, tiny_bert_config
+from conftest import run_without_hf_mtl, tiny_bert_config
 from test_parsing import is_tree
-from transformers import AutoTokenizer
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.metrics import compute_task_metrics, main_metric_key
@@ -17,11 +16,6 @@ from hf_mtl.modeling.parsing import pack_arcs
 
 RELATIONS = ["root", "nsubj", "obj", "punct"]
 RULES = ["K|0||0|", "L|0||0|", "K|0||1|"]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 def parse_model(seed: int = 0) -> MultiTaskModel:

@@ -33,13 +33,6 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_dir())
-
-
-@pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
     return MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=TASKS)).eval()

@@ -15,7 +15,7 @@ from hf_mtl.export.hub import REQUIRED_FILES
 from hf_mtl.modeling.inference import MultiTaskPipeline
 
 TEXTS = ["Ada Lovelace lived in London.", "", "Zürich und Ünïcödé 😀 東京, naïve café!"]
-PIPELINE_FILES = ("pipeline_multitask.py", "word_windows.py", "errors.py", "task_kinds.py")
+PIPELINE_FILES = ("pipeline_multitask.py", "pipeline_outputs.py", "word_windows.py", "errors.py", "task_kinds.py")
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):

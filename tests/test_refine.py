@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 from conftest import SAMPLES_DIR
+from huggingface_hub import ModelCard
 from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
 from hf_mtl import MultiTaskModel
@@ -97,6 +98,25 @@ def test_cli_refine_trains_each_task_and_prints_the_table(joint, tmp_path, capsy
     assert main(["export", str(out / "ner"), "--task", "ner", str(tmp_path / "plain-ner")]) == 0
     assert AutoModelForTokenClassification.from_pretrained(tmp_path / "plain-ner").config.num_labels == len(
         refined.config.tasks["ner"]["id2label"])
+
+
+def test_refined_cards_take_the_recipes_card_section(joint, tmp_path):
+    """License, language, tags and each task's own dataset, as `hf-mtl train` applies them; the recipe's title names
+    the joint model, so a refined card keeps its default title."""
+    folder, recipe = joint
+    raw = yaml.safe_load(recipe.read_text())
+    raw["card"] = {"model_name": "Joint NER and sentiment", "license": "apache-2.0", "language": ["en", "de"],
+                   "datasets": {"ner": "eriktks/conll2003", "sentiment": "stanfordnlp/sst2"}, "tags": ["demo"]}
+    with_card = tmp_path / "recipe.yaml"
+    with_card.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert main(["refine", str(folder / "joint"), str(with_card), "--steps", "0", "--output-dir",
+                 str(tmp_path / "refined"), "--split", "validation"]) == 0
+    for task, dataset in (("ner", "eriktks/conll2003"), ("sentiment", "stanfordnlp/sst2")):
+        card = ModelCard.load(tmp_path / "refined" / task / "README.md")
+        assert card.data.license == "apache-2.0" and card.data.language == ["en", "de"]
+        assert card.data.datasets == [dataset]
+        assert "demo" in card.data.tags
+        assert "Joint NER and sentiment" not in card.text and f"# joint fine-tuned for {task}" in card.text
 
 
 @pytest.mark.parametrize("where", ["same", "inside"])

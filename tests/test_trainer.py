@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-from conftest import minilm_dir, tiny_bert_config
+from conftest import tiny_bert_config
 from datasets import Dataset
-from transformers import AutoTokenizer, TrainerCallback
+from transformers import TrainerCallback
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.modeling.errors import DataError, HfMtlError, TaskError
@@ -70,11 +70,6 @@ TASKS = {
     "ner": {"type": "token-classification", "labels": NER_LABELS},
     "sentiment": {"type": "text-classification", "labels": ["negative", "positive"]},
 }
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 def make_model(seed: int = 0, dropout: float = 0.1) -> MultiTaskModel:

@@ -5,19 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import minilm_dir, tiny_bert_config
+from conftest import tiny_bert_config
 from datasets import Dataset
 from test_trainer import make_args, make_model, synthetic_ner, synthetic_sentiment
-from transformers import AutoTokenizer
 
 from hf_mtl import MultiTaskConfig, MultiTaskModel
 from hf_mtl.modeling.errors import TaskError
 from hf_mtl.training.trainer import MultiTaskTrainer
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import minilm_dir
-from transformers import AutoTokenizer
 
 from hf_mtl.data.conll import read_conllu_split, tree_problems
 from hf_mtl.data.groups import prepare_group
@@ -24,11 +22,6 @@ SENTENCE = """# sent_id = s1
 4\tcomes\tcome\tVERB\tVBZ\tNumber=Sing\t0\troot\t_\t_
 
 """
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return AutoTokenizer.from_pretrained(minilm_dir())
 
 
 def ud_specs(split_file=VALIDATION):

@@ -17,13 +17,6 @@ NER = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 POS = ["X", "NOUN", "VERB"]
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_dir())
-
-
 def make_pipe(tokenizer, **splittings):
     tasks = {"ner": {"type": "token-classification", "labels": NER},
              "pos": {"type": "token-classification", "labels": POS},

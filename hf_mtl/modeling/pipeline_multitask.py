@@ -24,12 +24,12 @@ that need another input than the one given are left out of its result and named 
 
 Copied next to saved weights (``config.json`` names it in ``custom_pipelines``), so ``pipeline("multitask",
 model=folder, trust_remote_code=True)`` works without hf_mtl: imports torch, transformers and, relatively,
-``errors``, ``task_kinds``, ``pipeline_inputs``, ``word_windows``, ``parsing`` and ``lemma_rules`` only.
+``errors``, ``task_kinds``, ``pipeline_inputs``, ``pipeline_backends``, ``pipeline_outputs`` (what the logits become:
+each window's reads, each task's result) and ``word_windows`` only.
 """
 
 from __future__ import annotations
 
-import logging
 import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
@@ -40,12 +40,10 @@ from torch.utils.data import Dataset as TorchDataset
 from transformers.pipelines.base import ChunkPipeline
 
 from .errors import HfMtlError, TaskError
-from .parsing import unpack_arcs_list
 from .pipeline_backends import PipelineBackend, TorchBackend
 from .pipeline_inputs import (
     SKIPPED_KEY,
     PipelineInputError,
-    Sample,
     check_input,
     encode_pair,
     encode_windows,
@@ -53,12 +51,9 @@ from .pipeline_inputs import (
     resolve_word_splitting,
     token_counts,
 )
+from .pipeline_outputs import Window, read_logits, text_result, warn_if_truncated, word_results
 from .task_kinds import (
-    DEPENDENCIES,
     ENTITIES,
-    MULTI_LABEL,
-    REGRESSION,
-    SINGLE_LABEL,
     WHITESPACE_SPLITTING,
     WORD_OUTPUTS,
     WORD_SPLITTINGS,
@@ -66,20 +61,10 @@ from .task_kinds import (
     output_kind,
     task_kind,
 )
-from .word_windows import (
-    plan_reads,
-    whitespace_word_ids,
-    whitespace_words,
-    window_limit,
-    word_outputs,
-    word_spans,
-)
-
-logger = logging.getLogger(__name__)
+from .word_windows import plan_reads, whitespace_word_ids, whitespace_words, window_limit, word_spans
 
 PIPELINE_TASK = "multitask"
 DEFAULT_BATCH_SIZE = 32
-DEFAULT_THRESHOLD = 0.5
 # `truncation` values, as the tokenizers spell them (a pair is cut `longest_first`, as in training)
 _TRUNCATE = (True, "longest_first", "only_first")
 _DO_NOT_TRUNCATE = (False, "do_not_truncate")
@@ -91,24 +76,6 @@ class _Numbered:
 
     index: int
     item: Any
-
-
-@dataclass
-class _Window:
-    """One encoder sequence of a sample: the token positions it reads and the word read at each."""
-
-    sample: Sample
-    first: bool  # the sample's first window: text tasks read it
-    length: int
-    positions: list[int]
-    words: list[int]
-
-
-@dataclass
-class _Read:
-    """What `_forward` keeps of one window's logits: per task, (label ids, scores) per word or the label scores."""
-
-    values: dict[str, Any]
 
 
 def _fast_tokenizer_hint(tokenizer: Any) -> str:
@@ -392,7 +359,7 @@ class MultiTaskPipeline(ChunkPipeline):
             model_inputs = {"input_ids": torch.tensor([window.ids]), "attention_mask": torch.tensor([window.attention_mask])}
             if with_types:
                 model_inputs["token_type_ids"] = torch.tensor([window.type_ids])
-            model_inputs["window"] = _Window(sample, number == 0, len(window.ids), positions, words)
+            model_inputs["window"] = Window(sample, number == 0, len(window.ids), positions, words)
             model_inputs["is_last"] = number == used - 1
             yield model_inputs
 
@@ -408,7 +375,7 @@ class MultiTaskPipeline(ChunkPipeline):
         so `top_k` and `threshold` are applied in `postprocess` without running the model again.
         """
         windows, is_last = model_inputs.pop("window"), model_inputs.pop("is_last")
-        unbatched = isinstance(windows, _Window)  # batch_size=1: transformers does not collate
+        unbatched = isinstance(windows, Window)  # batch_size=1: transformers does not collate
         if unbatched:
             windows = [windows]
         length = model_inputs["input_ids"].shape[1]
@@ -419,48 +386,10 @@ class MultiTaskPipeline(ChunkPipeline):
             index = (torch.arange(length, device=shift.device) + shift[:, None]) % length
             model_inputs = {key: value.gather(1, index) for key, value in model_inputs.items()}
         logits = self.backend.logits(model_inputs, tasks or self.default_tasks)
-        reads = self._read_logits(windows, logits)
+        reads = read_logits(windows, logits, self.output_kinds, self.backend.decode)
         if unbatched:
             return {"window": windows[0], "read": reads[0], "is_last": is_last}
         return {"window": windows, "read": reads, "is_last": is_last}
-
-    def _read_logits(self, windows: list[_Window], logits: dict[str, torch.Tensor]) -> list[_Read]:
-        """Vectorized per task over the batch: one softmax and one device-to-host copy per task."""
-        device = next(iter(logits.values())).device
-        rows = [b for b, window in enumerate(windows) for _ in window.positions]
-        positions = [position for window in windows for position in window.positions]
-        rows_t = torch.tensor(rows, dtype=torch.long, device=device)
-        positions_t = torch.tensor(positions, dtype=torch.long, device=device)
-        first_rows = [b for b, window in enumerate(windows) if window.first]
-        reads = [_Read({}) for _ in windows]
-        scored = None  # the words' first sub-words, as the heads' decode takes them: one mask for every task
-        for task, task_logits in logits.items():
-            kind = self.output_kinds[task]
-            if kind in WORD_OUTPUTS:
-                if scored is None:
-                    scored = torch.zeros(task_logits.shape[:2], dtype=torch.bool, device=device)
-                    scored[rows_t, positions_t] = True
-                ids = self.backend.decode(task, task_logits, scored)[rows_t, positions_t]
-                if kind == DEPENDENCIES:  # packed (head, relation): no per-label probability to read
-                    scores = [None] * len(positions)
-                else:
-                    scores = task_logits[rows_t, positions_t].float().softmax(-1).gather(1, ids[:, None]).squeeze(1)
-                    scores = scores.tolist()
-                ids = ids.tolist()
-                start = 0
-                for b, window in enumerate(windows):
-                    end = start + len(window.positions)
-                    reads[b].values[task] = (ids[start:end], scores[start:end])
-                    start = end
-            elif first_rows:
-                values = task_logits[first_rows].float()
-                if kind == SINGLE_LABEL:
-                    values = values.softmax(-1)
-                elif kind == MULTI_LABEL:
-                    values = values.sigmoid()
-                for b, row in zip(first_rows, values.tolist(), strict=True):
-                    reads[b].values[task] = row
-        return reads
 
     # ------------------------------------------------------------------ postprocess
     def postprocess(
@@ -470,21 +399,7 @@ class MultiTaskPipeline(ChunkPipeline):
         windows = [output["window"] for output in all_outputs]
         reads = [output["read"] for output in all_outputs]
         sample = windows[0].sample
-        if sample.truncated and sample.pair:
-            logger.warning(
-                "%s (a text pair) is longer than %d tokens and was truncated, the longer text first, as in training; "
-                "pass truncation=True to cut silently.",
-                "An input" if sample.index is None else f"Input {sample.index}",
-                sample.limit,
-            )
-        elif sample.truncated:
-            logger.warning(
-                "%s is longer than %d tokens and was truncated: words after the cut get no tag. Pass stride=<tokens> "
-                "(e.g. stride=%d) to tag every word with overlapping windows, or truncation=True to cut silently.",
-                "An input" if sample.index is None else f"Input {sample.index}",
-                sample.limit,
-                sample.limit // 4,
-            )
+        warn_if_truncated(sample)
         result: dict[str, Any] = {}
         for task, values in reads[0].values.items():  # the first window reads every task, in the order asked
             if task in sample.skipped:  # the input lacks what the task reads (a pair, or one text)
@@ -492,40 +407,15 @@ class MultiTaskPipeline(ChunkPipeline):
             kind = self.output_kinds[task]
             id2label = self.model.config.tasks[task]["id2label"]
             if kind in WORD_OUTPUTS:
-                result[task] = [] if sample.empty else self._word_results(task, sample, windows, reads, id2label)
+                result[task] = [] if sample.empty else word_results(task, kind, sample, windows, reads, id2label,
+                                                                     self.label_schemes.get(task))
             elif sample.empty:
                 result[task] = None
-            elif kind == REGRESSION:
-                result[task] = {"value": float(values[0])}
-            elif kind == MULTI_LABEL:
-                limit = DEFAULT_THRESHOLD if threshold is None else threshold
-                chosen = sorted(
-                    ({"label": id2label[j], "score": s} for j, s in enumerate(values) if s >= limit),
-                    key=lambda item: -item["score"],
-                )
-                result[task] = chosen[:top_k] if top_k else chosen
             else:
-                order = sorted(range(len(values)), key=lambda j: -values[j])[: top_k or 1]
-                best = [{"label": id2label[j], "score": values[j]} for j in order]
-                result[task] = best if top_k else best[0]
+                result[task] = text_result(kind, values, id2label, top_k, threshold)
         if sample.skipped:
             result[SKIPPED_KEY] = dict(sample.skipped)
         return result
-
-    def _word_results(
-        self, task: str, sample: Sample, windows: list[_Window], reads: list[_Read], id2label: dict[int, str]
-    ) -> list[dict[str, Any]]:
-        kind = self.output_kinds[task]
-        read: list[tuple[int, int, float]] = []
-        for window, window_read in zip(windows, reads, strict=True):
-            ids, scores = window_read.values[task]
-            if kind == DEPENDENCIES:  # heads index the window's words: make them 1-based indices of the input's
-                ids = [(0 if head == 0 else window.words[head - 1] + 1, relation)
-                       for head, relation in unpack_arcs_list(ids, len(id2label))]
-            read.extend(zip(window.words, ids, scores, strict=True))
-        if len(windows) > 1:
-            read.sort(key=lambda item: item[0])
-        return word_outputs(kind, read, sample.text, sample.word_spans, id2label, self.label_schemes.get(task))
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "PIPELINE_TASK", "SKIPPED_KEY", "MultiTaskPipeline", "PipelineInputError"]

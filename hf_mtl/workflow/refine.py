@@ -31,6 +31,7 @@ from .disk import check_disk_space, save_final_model
 from .recipe import Recipe
 from .train import (
     TrainResult,
+    apply_card_settings,
     build_trainer,
     eval_split_dataset,
     load_tokenizer,
@@ -229,6 +230,7 @@ def _refine_task(model_dir: Path, task: str, data: Any, eval_set: Any, args: Any
         data = dataclasses.replace(data, spec=dataclasses.replace(data.spec, group=None), shared=None)
     trainer = build_trainer(model, args, {task: data}, tokenizer)
     trainer.model_card_data.base_model = str(model_dir)  # the card names the joint model as the starting point
+    apply_card_settings(trainer.model_card_data, recipe.card, tasks=[task])  # license, language, dataset, tags
     check_disk_space(model, args)
     start = time.perf_counter()
     if steps > 0:

@@ -7,6 +7,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -388,13 +389,19 @@ def _train_in_folder(
     return TrainResult(str(output_dir), metrics, train_seconds, dict(trainer.examples_seen), 0, dict(trainer.task_metrics))
 
 
-def apply_card_settings(data: Any, settings: Any) -> None:
+def apply_card_settings(data: Any, settings: Any, tasks: Sequence[str] | None = None) -> None:
     """Copy what a recipe's ``card:`` section set (title, license, language, datasets, tags) into a trainer's card
-    data."""
-    for key in ("model_name", "license", "language"):
+    data (`hf-mtl train`, and each model of `hf-mtl refine`).
+
+    ``tasks``: the card is of a model of only these tasks of the recipe (a refined per-task model): only their
+    ``datasets`` are copied, and not the title, which names the recipe's own model (such a card keeps its default
+    title, ``"<joint model> fine-tuned for <task>"``).
+    """
+    keys = ("model_name", "license", "language") if tasks is None else ("license", "language")
+    for key in keys:
         if getattr(settings, key) is not None:
             setattr(data, key, getattr(settings, key))
-    data.datasets.update(settings.datasets)
+    data.datasets.update({task: hub_id for task, hub_id in settings.datasets.items() if tasks is None or task in tasks})
     data.tags.extend(tag for tag in settings.tags if tag not in data.tags)
 
 

@@ -1,0 +1,60 @@
+"""bench/quality_report.py's trade-off table: which inference cost each arm has, and the figures against single."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import quality_report  # noqa: E402
+
+
+def _arm(scores: dict[str, float], parameters: int, seconds: float) -> dict:
+    return {"tasks": {task: {"metric": "accuracy", "value": value} for task, value in scores.items()},
+            "parameters": parameters, "train_seconds": seconds}
+
+
+RESULTS = {
+    "single": _arm({"ner": 0.80, "pos": 0.90}, 200, 100.0),
+    "joint_temperature": _arm({"ner": 0.78, "pos": 0.91}, 101, 60.0),
+    "joint_temperature_layers1": _arm({"ner": 0.81, "pos": 0.905}, 120, 70.0),
+    "joint_temperature_layers2": _arm({"ner": 0.81, "pos": 0.90}, 140, 75.0),
+    "joint_temperature_refine": _arm({"ner": 0.795, "pos": 0.90}, 202, 80.0),
+}
+INFERENCE = {"arms": {"shared": {"sentences_per_s": 100.0, "ratio_to_shared": 1.0},
+                      "four_models": {"sentences_per_s": 30.0, "ratio_to_shared": 0.3},
+                      "joint_temperature_layers1": {"sentences_per_s": 70.0, "ratio_to_shared": 0.7}}}
+CAPACITY = {"joint_temperature_layers1", "joint_temperature_layers2"}
+
+
+def test_each_arm_gets_the_inference_cost_of_what_it_serves() -> None:
+    rows = quality_report.tradeoff(RESULTS, INFERENCE, CAPACITY)
+    assert rows["single"]["inference"] == "four_models"
+    assert rows["joint_temperature_refine"]["inference"] == "four_models"  # refining gives one model per task again
+    assert rows["joint_temperature"]["inference"] == "shared"
+    assert rows["joint_temperature_layers1"]["inference"] == "joint_temperature_layers1"
+    # a capacity arm never borrows the fully shared model's speed: not measured until its own model is
+    assert "inference" not in rows["joint_temperature_layers2"]
+
+
+def test_tradeoff_figures_against_one_model_per_task() -> None:
+    rows = quality_report.tradeoff(RESULTS, INFERENCE, CAPACITY)
+    joint = rows["joint_temperature"]
+    assert joint["mean_minus_single_points"] == pytest.approx(-0.5)
+    assert (joint["worst_task"], joint["worst_task_points"]) == ("ner", pytest.approx(-2.0))
+    assert joint["parameters_vs_one_model"] == pytest.approx(1.01)  # single: 200 parameters for 2 models
+    assert rows["joint_temperature_layers1"]["mean_minus_single_points"] == pytest.approx(0.75)
+    table = quality_report.tradeoff_markdown(rows, noise_points=0.57)
+    assert "| joint_temperature_layers1 | 0.8575 | +0.75 | pos +0.50 | 120 (1.20x) | 70 | 70.0 (0.70x) |" in table
+    assert "| joint_temperature_layers2 |" in table and "not measured" in table
+    assert "seed noise: range 0.57" in table
+
+
+def test_tradeoff_plot_writes_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "tradeoff.png"
+    quality_report.tradeoff_plot(quality_report.tradeoff(RESULTS, INFERENCE, CAPACITY), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
