@@ -24,6 +24,7 @@ PosixPath('outputs/quickstart-onnx/model.onnx')
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
@@ -195,6 +196,24 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
+# a failed trace logs the whole partial graph as a warning (hundreds of lines before hf_mtl's one-line error), and
+# every export warns that torchvision's operators are not registered: those loggers are raised to ERROR meanwhile
+_TRACER_LOGGERS = ("torch.fx.experimental.symbolic_shapes", "torch.onnx._internal.exporter._registration")
+
+
+@contextlib.contextmanager
+def _quiet_tracer_loggers() -> Any:
+    loggers = [logging.getLogger(name) for name in _TRACER_LOGGERS]
+    levels = [entry.level for entry in loggers]
+    for entry in loggers:
+        entry.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for entry, level in zip(loggers, levels, strict=True):
+            entry.setLevel(level)
+
+
 def _check_dynamic_inputs(path: Path, model_type: str) -> None:
     """Refuse a graph whose inputs have a fixed batch size or length: the exporter specialises a dimension the
     family's code computes with as a Python number (Funnel's pooling, CANINE's downsampling), and the graph would
@@ -222,11 +241,11 @@ def _export_and_check(source: MultiTaskModel, folder: Path, tokenizer: Any, opse
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     example = _example_inputs(source, names, batch=2, length=8, seed=0)
     size = sum(p.numel() * p.element_size() for p in source.parameters())
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_tracer_loggers():
         torch.onnx.export(
             _AllHeads(source).eval(), tuple(example.values()), str(path), input_names=names, output_names=outputs,
             dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, opset_version=opset_version,
-            dynamo=True, external_data=size > _EXTERNAL_DATA_BYTES,
+            dynamo=True, external_data=size > _EXTERNAL_DATA_BYTES, verbose=False,
         )
     _check_dynamic_inputs(path, source.config.encoder.model_type)
     _write_config(source, folder)
