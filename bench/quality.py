@@ -24,6 +24,9 @@ Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0 (`--seed`)
   ``loss_scaling: log_labels``) and the heads at 10x the learning rate (``head_learning_rate_multiplier: 10``);
 - ``joint_temperature_layers1`` / ``joint_temperature_layers2``: temperature sampling (T = 2) with each task its
   own copy of the encoder's top 1 / 2 layers (``model: {task_layers: k}``, ``docs/capacity.md``);
+- ``joint_temperature_adapters``: temperature sampling (T = 2) with each task its own low-rank adapter (r = 16 on
+  query, value and the dense layers of every encoder layer: ``model: {task_adapters: ...}``, ``docs/capacity.md``);
+  ``joint_temperature_adapters2``: the same on the top 2 layers only (the pipeline keeps one shared bottom pass);
 - ``joint_<strategy>_refine``: joint, then refine (MT-DNN): that joint arm's model, then ``--refine-steps`` (150 x
   scale) steps on each task alone through ``hf_mtl.workflow.refine.refine_model`` (``hf-mtl refine``); its
   ``train_seconds`` / ``examples_seen`` count the joint run and the refinement; ``refine`` in ``--arms`` stands
@@ -130,9 +133,22 @@ JOINT_ARMS = {
     # issue 23: temperature sampling (T = 2) + each task its own copy of the top 1 / 2 encoder layers (task_layers)
     "joint_temperature_layers1": {"sampling": "temperature", "sampling_temperature": 2.0},
     "joint_temperature_layers2": {"sampling": "temperature", "sampling_temperature": 2.0},
+    # issue 23: temperature sampling (T = 2) + each task its own low-rank adapter on every layer (task_adapters)
+    "joint_temperature_adapters": {"sampling": "temperature", "sampling_temperature": 2.0},
+    "joint_temperature_adapters2": {"sampling": "temperature", "sampling_temperature": 2.0},  # top 2 layers only
 }
 # The model settings of the joint arms that have any (recipe `model:` keys); the others share every encoder layer.
-JOINT_MODEL = {"joint_temperature_layers1": {"task_layers": 1}, "joint_temperature_layers2": {"task_layers": 2}}
+# Adapters: r = 16 (alpha 32) on query, value and the three dense layers of all 6 layers: 589,824 parameters per task
+# (2.6% of the encoder). Every layer, not the top ones: the layers1/2 arms already measure capacity at the top only,
+# and a low-rank delta is cheap enough to place at every depth (the price: each task replays all 6 layers at
+# inference; its exported single-task model costs what one model costs).
+JOINT_MODEL = {"joint_temperature_layers1": {"task_layers": 1}, "joint_temperature_layers2": {"task_layers": 2},
+               "joint_temperature_adapters": {"task_adapters": {"r": 16, "alpha": 32,
+                                                                "target_modules": ["query", "value", "dense"]}},
+               # the same on the top 2 layers only: one shared bottom pass + 2 layers per task at inference (the
+               # issue's <= 2x inference time; 196,608 parameters per task)
+               "joint_temperature_adapters2": {"task_adapters": {"r": 16, "alpha": 32, "layers": 2,
+                                                                 "target_modules": ["query", "value", "dense"]}}}
 # joint_<strategy>_refine (REFINE_SUFFIX): that joint model, then --refine-steps per task (MT-DNN)
 REFINE_ARMS = tuple(f"{arm}{REFINE_SUFFIX}" for arm in JOINT_ARMS)
 # "refine" stands for the best finished joint arm + refine; "transfer" starts from the best finished joint arm.

@@ -14,7 +14,8 @@ import numpy as np
 
 REFINE_SUFFIX = "_refine"
 ARM_ORDER = ("stock", "single", "joint_proportional", "joint_temperature", "joint_annealed", "joint_uniform",
-             "joint_temperature_scaled", "joint_temperature_layers1", "joint_temperature_layers2")
+             "joint_temperature_scaled", "joint_temperature_layers1", "joint_temperature_layers2",
+             "joint_temperature_adapters", "joint_temperature_adapters2")
 # The targets, in points (1 point = 0.01 of a score).
 TARGET_WORST_TASK_POINTS = -0.5
 TARGET_TIME_VS_STOCK = 0.5

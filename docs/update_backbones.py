@@ -35,6 +35,8 @@ def status(check: str, family: str) -> str:
         try:
             fm.CHECK_FUNCTIONS[check](family, Path(folder))
         except fm.Refused:
+            if check == "onnx" and family in fm.ONNX_REFUSED:
+                return f"refused in one line, no file left: {fm.ONNX_REFUSED[family][1]}"
             return REFUSED_CELLS[check]
         except Exception as error:  # noqa: BLE001 - a failure is what the table reports
             return f"FAILS: {type(error).__name__}"

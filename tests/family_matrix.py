@@ -40,6 +40,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "xmod": {"default_language": "en_XX"},
     "canine": {"downsampling_rate": 2, "num_hash_buckets": 64, "local_transformer_stride": 4},
     "esmc": {"num_hidden_layers": 2},
+    "xlnet": {"n_layer": 2, "max_position_embeddings": None},  # XLNet has no position limit (its setter raises)
 }
 """Per-family settings where the generic sizes do not fit (``None``: leave the family's default)."""
 
@@ -73,6 +74,19 @@ CHECKS = ("train", "reload", "remote_code", "pipeline", "export", "onnx", "gradi
 TEXT_EXPORT_REFUSED = ("funnel", "canine")
 """Families whose text tasks are refused by export, with the reason (``ExportLayout.text_refusal``); their token
 tasks export, and their text heads are then not the family's own (the ``pooling`` check is a refusal)."""
+
+ONNX_REFUSED: dict[str, tuple[str, str]] = {
+    "longformer": ("data-dependent expression",
+                   "torch.export cannot trace its sliding-window chunks, whose shapes depend on the data"),
+    "funnel": ("fixed the sequence length", "its pooling computes with the sequence length as a number: the graph "
+                                            "would hold one length"),
+    "canine": ("fixed the sequence length", "its downsampling computes with the sequence length as a number: the "
+                                            "graph would hold one length"),
+    "xlnet": ("OpOverload for aten.sub", "torch.onnx's type promotion fails on its `1.0 - attention_mask`"),
+}
+"""Families whose ONNX export is refused, with (a part of the one-line error, the reason shown in docs/backbones.md).
+Each is a limitation of torch.onnx / torch.export on the family's own code (found by the slow ``test_family_onnx``);
+every other family's graph matches PyTorch on real tokens (``check_onnx``: atol 1e-4)."""
 
 
 def quiet() -> None:
@@ -131,13 +145,17 @@ def tiny_encoder_config(family: str) -> Any:
 
 
 def family_tokenizer(model: Any) -> Any:
-    """The MiniLM tokenizer, making ``token_type_ids`` only for an encoder whose forward takes them."""
+    """The MiniLM tokenizer, making ``token_type_ids`` only for an encoder whose forward takes them, padding on the
+    side the family's own sequence class needs (``EncoderFamily.padding_side``: XLNet's tokenizer pads left)."""
     import copy
+
+    from hf_mtl.modeling.encoder_families import encoder_family
 
     parameters = inspect.signature(model.encoder.forward).parameters
     names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in parameters else [])
     tok = copy.deepcopy(tokenizer())
     tok.model_input_names = names
+    tok.padding_side = encoder_family(model.config.encoder).padding_side
     return tok
 
 

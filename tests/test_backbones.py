@@ -46,11 +46,12 @@ def test_word_spans_skip_the_space_a_token_starts_with():
 
 
 def test_architecture_is_read_from_the_config():
-    from transformers import BartConfig, CanineConfig, GPT2Config, LlamaConfig, T5Config
+    from transformers import BartConfig, CanineConfig, GPT2Config, LlamaConfig, T5Config, XLNetConfig
 
     from hf_mtl.modeling.encoder_families import DECODER_ONLY, ENCODER, ENCODER_DECODER, architecture
 
     assert architecture(CanineConfig()) == ENCODER  # no masked-LM form, still a bidirectional encoder
+    assert architecture(XLNetConfig()) == ENCODER  # a causal-LM class (permutation LM), but it attends both ways
     assert architecture(GPT2Config()) == architecture(LlamaConfig()) == DECODER_ONLY
     assert architecture(T5Config()) == architecture(BartConfig()) == ENCODER_DECODER
 
@@ -138,6 +139,79 @@ def test_onnx_failure_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OnnxExportError):
         export_onnx(model, tmp_path / "kept")
     assert [path.name for path in (tmp_path / "kept").iterdir()] == ["notes.txt"]
+
+
+def test_onnx_failure_names_the_tracer_root_cause(tmp_path, monkeypatch):
+    """torch.onnx wraps the tracer's error in a generic, coloured "step 1/3 failed" message: the one line says the
+    innermost cause instead."""
+    from hf_mtl.export.onnx_graph import OnnxExportError, export_onnx
+
+    model = MultiTaskModel(MultiTaskConfig(encoder=FAMILIES["layoutlm"](), tasks=TASKS)).eval()
+
+    class GuardOnDataDependentSymNode(RuntimeError):
+        pass
+
+    def failing_export(*args, **kwargs):
+        try:
+            raise GuardOnDataDependentSymNode("Could not guard on data-dependent expression 4*u1 < 8\n\nmore ...")
+        except RuntimeError as cause:
+            raise RuntimeError("Failed to export. \x1b[96mThis is step 1/3\x1b[0m of exporting") from cause
+
+    monkeypatch.setattr(torch.onnx, "export", failing_export)
+    with pytest.raises(OnnxExportError, match=r"failed \(GuardOnDataDependentSymNode: Could not guard on "
+                                              r"data-dependent expression 4\*u1 < 8\); the 'layoutlm' family") as info:
+        export_onnx(model, tmp_path / "onnx")
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def test_onnx_graph_with_a_fixed_sequence_length_is_refused(tmp_path, monkeypatch):
+    """The exporter can specialise the sequence length (Funnel, CANINE): such a graph is refused at export, in one
+    line and with no file left, not by onnxruntime at serving time."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from onnx import TensorProto, helper
+
+    from hf_mtl.export.onnx_graph import OnnxExportError, export_onnx
+
+    model = MultiTaskModel(MultiTaskConfig(encoder=FAMILIES["layoutlm"](), tasks=TASKS)).eval()
+
+    def fixed_length_export(module, args, path, input_names, output_names, **kwargs):
+        inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", 8]) for name in input_names]
+        outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 2]) for name in output_names]
+        nodes = [helper.make_node("Cast", [input_names[0]], [name], to=TensorProto.FLOAT) for name in output_names]
+        onnx.save(helper.make_model(helper.make_graph(nodes, "fixed", inputs, outputs)), path)
+
+    monkeypatch.setattr(torch.onnx, "export", fixed_length_export)
+    with pytest.raises(OnnxExportError, match=r"fixed the sequence length of input_ids at 8 \(the 'layoutlm' family's "
+                                              r"code computes with it as a number\)") as info:
+        export_onnx(model, tmp_path / "onnx")
+    assert "\n" not in str(info.value) and not (tmp_path / "onnx").exists()
+
+
+def test_xlnet_text_head_is_its_sequence_summary_and_exports_padding_left(tmp_path):
+    """XLNet's sequence class reads the last position (summary + tanh + logits_proj): hf_mtl reads the last real
+    token, equal with either padding; the export saves the tokenizer padding left, where the class is exact."""
+    import family_matrix as fm
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_mtl.export.task_model import export_task
+
+    model = fm.build("xlnet")
+    assert model.config.tasks["topic"]["pooling"] == "last"
+    tokenizer = fm.family_tokenizer(model)
+    tokenizer.padding_side = "right"
+    right = tokenizer(fm.SENTENCES, padding=True, return_tensors="pt")
+    export_task(model, "topic", tmp_path / "topic", tokenizer)
+    saved = AutoTokenizer.from_pretrained(tmp_path / "topic")
+    assert saved.padding_side == "left" and tokenizer.padding_side == "right"  # the caller's tokenizer is unchanged
+    left = saved(fm.SENTENCES, padding=True, return_tensors="pt")
+    single = AutoModelForSequenceClassification.from_pretrained(tmp_path / "topic").eval()
+    assert type(single).__name__ == "XLNetForSequenceClassification"
+    with torch.no_grad():
+        expected = model(**right, task="topic").logits
+        torch.testing.assert_close(model(**left, task="topic").logits, expected)
+        torch.testing.assert_close(single(**left).logits, expected)
+        assert not torch.allclose(single(**right).logits, expected)  # right padding: the class reads a pad token
 
 
 def test_the_fast_tokenizer_hint_is_only_given_where_one_exists():

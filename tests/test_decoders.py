@@ -161,6 +161,50 @@ def test_export_of_a_decoder_without_pad_token_id_is_refused(tokenizers, tmp_pat
         export_task(model, "sentiment", tmp_path / "out")
 
 
+def _rating_model(tokenizer, mean):
+    tasks = {"rating": {"type": "text-classification", "problem_type": "regression",
+                        "standardize": {"mean": mean, "std": 2.0}}}
+    model = decoder_model("llama", tokenizer, tasks)
+    model.set_pad_token_id(tokenizer.pad_token_id)
+    return model
+
+
+def test_standardized_regression_on_a_bias_free_score(tokenizers, tmp_path, caplog):
+    """`standardize: true` on a decoder, whose `score` has no bias: forward de-standardises (prediction * std + mean);
+    export folds std into the weight when the mean is 0 (equal logits), and refuses in one line, writing nothing,
+    when the mean needs a bias the family's class does not have."""
+    from hf_mtl.modeling.errors import TaskError
+
+    tokenizer = ensure_pad_token(tokenizers["llama"])
+    inputs = batch(tokenizer, "right")
+    model = _rating_model(tokenizer, mean=3.0)
+    head = model.heads["rating"]
+    assert head.classifier.bias is None
+    with torch.no_grad():
+        hidden = model.encoder(**inputs, position_ids=None).last_hidden_state
+        last = inputs["attention_mask"].sum(-1) - 1
+        standardized = head.classifier(hidden[torch.arange(len(TEXTS)), last])
+        torch.testing.assert_close(model(**inputs, task="rating").logits, standardized * 2.0 + 3.0)
+    with pytest.raises(TaskError, match=r"no bias to hold the standardisation's mean \(3\).*standardize: false"):
+        export_task(model, "rating", tmp_path / "refused", tokenizer)
+    assert not (tmp_path / "refused").exists()
+    from hf_mtl.workflow.preflight import warn_unexportable_standardize
+
+    with caplog.at_level("WARNING", logger="hf_mtl"):
+        warn_unexportable_standardize(model)  # said before training, by the recipe's checks
+    assert "task 'rating': `standardize: true` on a llama backbone" in caplog.text
+    caplog.clear()
+    centred = _rating_model(tokenizer, mean=0.0)
+    with caplog.at_level("WARNING", logger="hf_mtl"):
+        warn_unexportable_standardize(centred)
+    assert not caplog.text
+    export_task(centred, "rating", tmp_path / "rating", tokenizer)
+    single = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rating").eval()
+    assert single.score.bias is None
+    with torch.no_grad():
+        torch.testing.assert_close(single(**inputs).logits, centred(**inputs, task="rating").logits)
+
+
 def test_missing_pad_token_is_set_from_eos_on_a_copy(tokenizers):
     original = tokenizers["gpt2"]
     padded = ensure_pad_token(original)
@@ -291,3 +335,57 @@ def test_decoder_loads_as_remote_code_without_hf_mtl(trained_decoder, tmp_path):
     got = json.loads(run.stdout.split("LOGITS", 1)[1])
     for task in TASKS:
         assert torch.tensor(got[task]).tolist() == expected[task]  # the very same computation: Δlogit 0
+
+
+def _assert_same_output(a, b, where="output"):
+    """Pipeline outputs equal: the same labels, words and offsets; scores and values within 1e-4."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, abs=1e-4), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same_output(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same_output(x, y, f"{where}[{index}]")
+    else:
+        assert a == b, where
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2"])
+def test_decoder_onnx_export_matches_pytorch(family, tokenizers, tmp_path):
+    """One ONNX graph for a decoder backbone (a token, a text and a standardised regression task): onnxruntime's
+    logits equal PyTorch's for right and left padding (position ids from the mask are in the graph), and the
+    onnxruntime pipeline gives the PyTorch pipeline's output."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import onnxruntime
+
+    from hf_mtl.export.onnx_graph import export_onnx, onnx_input_names
+    from hf_mtl.export.onnx_runtime import onnx_pipeline
+    from hf_mtl.modeling.pipeline_multitask import MultiTaskPipeline
+
+    tokenizer = ensure_pad_token(tokenizer_for(family, tokenizers))
+    rating = {"type": "text-classification", "problem_type": "regression", "standardize": {"mean": 3.0, "std": 2.0}}
+    model = decoder_model(family, tokenizer, tasks={**TASKS, "rating": rating})
+    model.set_pad_token_id(tokenizer.pad_token_id)
+    path = export_onnx(model, tmp_path / "onnx", tokenizer)  # checked by onnxruntime on another shape (atol 1e-4)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for side in ("right", "left"):
+        inputs = batch(tokenizer, side)
+        got = session.run(None, {name: inputs[name].numpy() for name in onnx_input_names(model, tokenizer)})
+        with torch.no_grad():
+            expected = model.forward_all_tasks(**inputs)
+        for task, array in zip(model.task_names, got, strict=True):
+            if task == "ner":  # padded positions' logits are never read (and undefined for a fully masked row)
+                for x, y in zip(real_token_logits(torch.from_numpy(array), inputs["attention_mask"]),
+                                real_token_logits(expected[task], inputs["attention_mask"]), strict=True):
+                    torch.testing.assert_close(x, y)
+            else:
+                torch.testing.assert_close(torch.from_numpy(array), expected[task])
+    served = onnx_pipeline(tmp_path / "onnx")(TEXTS, batch_size=3)
+    reference = MultiTaskPipeline(model=model, tokenizer=tokenizer)(TEXTS, batch_size=3)
+    _assert_same_output(served, reference)
+    assert reference[0]["rating"] != served[1]["rating"]  # real values, not one constant

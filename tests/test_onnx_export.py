@@ -147,6 +147,31 @@ def test_check_catches_a_graph_that_differs(exported):
 
 
 @pytest.mark.slow
+def test_check_compares_token_logits_on_real_tokens_only(exported):
+    """The logits of padding are never read, and some families leave them undefined (ModernBERT's sliding window):
+    the check ignores them, and still catches a difference on a real token."""
+    import copy
+
+    model, path = exported
+    changed = copy.deepcopy(model)
+    forward = changed.forward_all_tasks
+
+    def shifted(where):
+        def forward_all_tasks(**inputs):
+            logits = forward(**inputs)
+            logits["ner"] = logits["ner"] + 100.0 * where(inputs["attention_mask"]).unsqueeze(-1)
+            return logits
+        return forward_all_tasks
+
+    changed.forward_all_tasks = shifted(lambda mask: mask == 0)  # every padded position moved by 100
+    differences = check_onnx(changed, path)
+    assert differences["logits_ner"] < 1e-5 and differences["logits_sentiment"] < 1e-5
+    first_token = lambda mask: torch.zeros_like(mask, dtype=torch.bool).index_fill_(1, torch.tensor([0]), True)  # noqa: E731
+    changed.forward_all_tasks = shifted(first_token)  # a real token moved
+    assert check_onnx(changed, path)["logits_ner"] > 50
+
+
+@pytest.mark.slow
 def test_serving_snippet_in_the_docs_runs(exported):
     """The onnxruntime snippet of docs/cli.md, run as written on the exported folder."""
     _, path = exported

@@ -33,8 +33,9 @@ from ..modeling.configuration_multitask import (
     check_task_name,
     normalize_task_config,
 )
-from ..modeling.errors import TaskError, did_you_mean
+from ..modeling.errors import HfMtlError, TaskError, did_you_mean
 from ..modeling.pooling import check_pooling
+from ..modeling.task_adapters import check_adapter_settings
 from ..modeling.task_kinds import (
     PROBLEM_TYPES,
     SINGLE_LABEL_CLASSIFICATION,
@@ -119,6 +120,10 @@ class TaskSpec:
         dropout: Head dropout (``None``: the encoder's).
         task_layers: Give this task (or its group: every task of the group names the same number) its own copy of
             the encoder's top N layers (``docs/capacity.md``); ``None``: the recipe's ``model.task_layers``.
+        task_adapters: Give this task (or its group: every task of the group gives the same) its own low-rank
+            adapter on the shared encoder (``docs/capacity.md``): ``true``, a mapping of settings (``r``, ``alpha``,
+            ``dropout``, ``target_modules``, ``layers``) added to the recipe's ``model.task_adapters``, or ``false``
+            (none, whatever the recipe's model section says); ``None``: the recipe's ``model.task_adapters``.
         pooling: Text tasks: how the head reads the sequence, ``family`` (default: as the encoder family's own
             ``*ForSequenceClassification``), ``cls``, ``mean``, ``max`` or ``last`` (``hf_mtl.modeling.pooling``).
         group: Name of a *task group*: tasks with the same ``group`` read the same examples (one file with several
@@ -168,6 +173,7 @@ class TaskSpec:
     word_splitting: str | None = None
     group: str | None = None
     task_layers: int | None = None
+    task_adapters: Any = None
     dataset: Any = field(default=None, repr=False, compare=False)
     base_dir: str | None = field(default=None, repr=False, compare=False)
 
@@ -301,6 +307,11 @@ class TaskSpec:
         if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 0):
             raise TaskError(f"{where}: `task_layers` must be a whole number >= 0 (top encoder layers of its own), "
                             f"not {layers!r}")
+        if self.task_adapters not in (None, False):
+            try:
+                check_adapter_settings(self.task_adapters, f"{where}: task_adapters")
+            except HfMtlError as error:
+                raise TaskError(str(error)) from None
 
     def _take_splits(self, value: Any, where: str) -> None:
         """``dataset=``: fill the task splits from a DatasetDict's splits of the same name."""
@@ -457,7 +468,7 @@ class TaskSpec:
 # differ (UPOS, lemmas and a parser on one CoNLL-U file) as long as all are labelled per word or all per text.
 GROUP_SHARED_FIELDS = ("max_length", "label_all_subwords", "text_column", "text_pair_column", "word_splitting",
                        "validation_fraction", "test_fraction", "split_seed", "max_train_examples", "max_eval_examples",
-                       "task_layers")
+                       "task_layers", "task_adapters")
 
 
 def group_tasks(specs: list[TaskSpec]) -> dict[str, list[TaskSpec]]:

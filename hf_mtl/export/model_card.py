@@ -434,12 +434,15 @@ def _train_summary(info: Mapping[str, Any]) -> str:
         epochs = f" ({info['epoch']:.2f} epochs of the sampled task stream)" if info.get("epoch") is not None else ""
         text = f"Trained for {info['global_step']} optimizer steps{epochs} in {info['train_runtime']:.1f} s. "
     counts = info.get("parameter_counts")
-    if counts:  # shared vs each task's own (its head and, with task_layers, its top layers)
-        own = ", ".join(f"{task} {entry['head'] + entry['layers']:,}" for task, entry in counts["tasks"].items())
-        layers = any(entry["layers"] for entry in counts["tasks"].values())
+    if counts:  # shared vs each task's own (its head and, with task_layers / task_adapters, its layers / adapter)
+        entries = counts["tasks"].values()
+        own = ", ".join(f"{task} {entry['head'] + entry['layers'] + entry.get('adapter', 0):,}"
+                        for task, entry in counts["tasks"].items())
+        layers = any(entry["layers"] for entry in entries)
+        adapter = any(entry.get("adapter") for entry in entries)
+        what = "head and top layers" if layers else "head and low-rank adapter" if adapter else "head"
         text += (f"{counts['total']:,} parameters: {counts['shared']:,} shared by every task (the encoder"
-                 f"{' below the task-specific top layers' if layers else ''}), each task's own "
-                 f"({'head and top layers' if layers else 'head'}): {own}.")
+                 f"{' below the task-specific top layers' if layers else ''}), each task's own ({what}): {own}.")
     elif "num_parameters" in info:
         text += f"{info['num_parameters']:,} parameters (encoder and heads)."
     return text.strip()

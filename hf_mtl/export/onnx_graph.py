@@ -25,10 +25,12 @@ PosixPath('outputs/quickstart-onnx/model.onnx')
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from torch import nn
 
 from ..modeling.errors import HfMtlError
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..modeling.task_kinds import auxiliary_tasks
+from ..modeling.task_kinds import auxiliary_tasks, task_kind
 
 logger = logging.getLogger("hf_mtl")
 
@@ -130,7 +132,7 @@ def export_onnx(
         opset_version: The ONNX opset (default: the exporter's).
         check: Compare onnxruntime's outputs with PyTorch's on inputs of another shape than the traced ones
             (skipped, with a warning, when onnxruntime is not installed).
-        atol: The largest absolute difference ``check`` accepts.
+        atol: The largest absolute difference ``check`` accepts (on real tokens: see :func:`check_onnx`).
         int8: Also write ``model_quantized.onnx``, the graph with int8 weights (:func:`quantize_onnx`).
         keep_auxiliary: Keep the heads of tasks that only train the encoder (masked-lm, whose vocabulary-wide
             logits would dominate the graph's outputs); by default they are left out of the graph.
@@ -143,7 +145,9 @@ def export_onnx(
         The path of ``model.onnx``.
 
     Raises:
-        OnnxExportError: the exporter's dependencies are missing, a task decodes with a CRF, or the check fails.
+        OnnxExportError: the exporter's dependencies are missing, a task decodes with a CRF, the family cannot be
+            traced with dynamic shapes (Longformer: data-dependent shapes; Funnel, CANINE: a fixed sequence length),
+            or the check fails; no file of the export is left behind.
     """
     try:
         import onnxscript  # noqa: F401  (the torch.export-based exporter needs it)
@@ -175,12 +179,62 @@ def export_onnx(
             folder.rmdir()
         if isinstance(error, OnnxExportError) or not isinstance(error, Exception):
             raise
-        first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        cause = _root_cause(error)
+        first = next((line.strip() for line in _ANSI.sub("", str(cause)).splitlines() if line.strip()), "")
         raise OnnxExportError(
-            f"ONNX export of this {source.config.encoder.model_type} model failed ({type(error).__name__}: "
+            f"ONNX export of this {source.config.encoder.model_type} model failed ({type(cause).__name__}: "
             f"{first[:300]}); the '{source.config.encoder.model_type}' family cannot be traced by torch.onnx "
             "(dynamo) here: serve it with the multitask pipeline or export one task with --task."
         ) from error
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the exporter colours its messages
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of an error's ``__cause__`` chain: torch.onnx wraps the tracer's error
+    (``GuardOnDataDependentSymNode: Could not guard on data-dependent expression ...``) in a generic
+    ``TorchExportError`` whose first line says only which step failed."""
+    seen = {id(error)}
+    while error.__cause__ is not None and id(error.__cause__) not in seen:
+        error = error.__cause__
+        seen.add(id(error))
+    return error
+
+
+# a failed trace logs the whole partial graph as a warning (hundreds of lines before hf_mtl's one-line error), and
+# every export warns that torchvision's operators are not registered: those loggers are raised to ERROR meanwhile
+_TRACER_LOGGERS = ("torch.fx.experimental.symbolic_shapes", "torch.onnx._internal.exporter._registration")
+
+
+@contextlib.contextmanager
+def _quiet_tracer_loggers() -> Any:
+    loggers = [logging.getLogger(name) for name in _TRACER_LOGGERS]
+    levels = [entry.level for entry in loggers]
+    for entry in loggers:
+        entry.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for entry, level in zip(loggers, levels, strict=True):
+            entry.setLevel(level)
+
+
+def _check_dynamic_inputs(path: Path, model_type: str) -> None:
+    """Refuse a graph whose inputs have a fixed batch size or length: the exporter specialises a dimension the
+    family's code computes with as a Python number (Funnel's pooling, CANINE's downsampling), and the graph would
+    then reject every other shape (found by onnxruntime only at serving time)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    for value in graph.input:
+        for axis, dim in zip(("batch size", "sequence length"), value.type.tensor_type.shape.dim, strict=True):
+            if not dim.dim_param:
+                raise OnnxExportError(
+                    f"ONNX export of this {model_type} model fixed the {axis} of {value.name} at {dim.dim_value} (the "
+                    f"'{model_type}' family's code computes with it as a number), so the graph would reject every "
+                    "other shape: serve it with the multitask pipeline or export one task with --task."
+                )
 
 
 def _export_and_check(source: MultiTaskModel, folder: Path, tokenizer: Any, opset_version: int | None, check: bool,
@@ -194,12 +248,13 @@ def _export_and_check(source: MultiTaskModel, folder: Path, tokenizer: Any, opse
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     example = _example_inputs(source, names, batch=2, length=8, seed=0)
     size = sum(p.numel() * p.element_size() for p in source.parameters())
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_tracer_loggers():
         torch.onnx.export(
             _AllHeads(source).eval(), tuple(example.values()), str(path), input_names=names, output_names=outputs,
             dynamic_shapes={name: {0: batch, 1: sequence} for name in names}, opset_version=opset_version,
-            dynamo=True, external_data=size > _EXTERNAL_DATA_BYTES,
+            dynamo=True, external_data=size > _EXTERNAL_DATA_BYTES, verbose=False,
         )
+    _check_dynamic_inputs(path, source.config.encoder.model_type)
     _write_config(source, folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
@@ -267,6 +322,11 @@ def check_onnx(model: MultiTaskModel, path: str | Path, input_names: list[str] |
                batch: int = 3, length: int = 13) -> dict[str, float]:
     """Run the ONNX graph with onnxruntime and PyTorch on the same random padded batch.
 
+    Per-token outputs are compared on the real (``attention_mask`` 1) positions only: nothing reads the logits of
+    padding (the pipelines drop them, their labels are ``-100``), and some families leave them undefined: a
+    padded query of ModernBERT's sliding-window attention whose whole window is padding attends to nothing, and
+    PyTorch's own sdpa and eager kernels give it outputs 2e-3 apart (real positions: 6e-8).
+
     Returns:
         ``{output name: max |onnxruntime - PyTorch|}``.
 
@@ -281,7 +341,11 @@ def check_onnx(model: MultiTaskModel, path: str | Path, input_names: list[str] |
     got = session.run(onnx_output_names(model), {name: tensor.numpy() for name, tensor in inputs.items()})
     with torch.no_grad():
         expected = model.forward_all_tasks(**inputs)
-    return {
-        f"logits_{task}": float((torch.from_numpy(array) - expected[task].float()).abs().max())
-        for task, array in zip(model.task_names, got, strict=True)
-    }
+    real = inputs["attention_mask"].bool()
+    differences = {}
+    for task, array in zip(model.task_names, got, strict=True):
+        difference = (torch.from_numpy(array) - expected[task].float()).abs()
+        if task_kind(model.config.tasks[task]["type"]).per_token:
+            difference = difference[real]  # [real tokens, ...]: the padded positions' logits are never read
+        differences[f"logits_{task}"] = float(difference.max())
+    return differences

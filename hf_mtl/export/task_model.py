@@ -26,6 +26,7 @@ from ..modeling.encoder_families import (
 )
 from ..modeling.errors import TaskError
 from ..modeling.modeling_multitask import MultiTaskModel
+from ..modeling.task_adapters import merged_adapter_state
 from ..modeling.task_kinds import task_kind
 from ..modeling.task_layers import task_layer_owner, task_layer_slots, task_layers_state
 
@@ -39,7 +40,8 @@ def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int 
 
     The class is the task kind's ``export_class``; where the encoder and each head layer go is the encoder
     family's ``export`` layout (``hf_mtl.modeling.encoder_families``). A model with task-specific top layers
-    exports the shared bottom layers and the task's own top layers (``config.task_layers``); a decoder LLM's
+    exports the shared bottom layers and the task's own top layers (``config.task_layers``), one with per-task
+    adapters the shared encoder with the task's adapter merged (``config.task_adapters``); a decoder LLM's
     layout is read from its own class (``LlamaForSequenceClassification``: ``model`` + ``score``;
     ``GPT2ForTokenClassification``: ``transformer`` + ``classifier``).
 
@@ -104,11 +106,21 @@ def build_single_task_model(model: MultiTaskModel, task: str, pad_token_id: int 
     if decoder:
         layout = decoder_export_layout(single)
     head = model.heads[task]  # a regression head with `standardize` folds its affine into the linear layer
-    head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
+    try:
+        head_state = head.export_state_dict() if hasattr(head, "export_state_dict") else head.state_dict()
+    except ValueError as error:  # `standardize` on a bias-free `score` (decoder LLMs): the mean has no place
+        raise TaskError(
+            f"Cannot export task '{task}' as {type(single).__name__}: {error}, and that class's "
+            f"`{layout.text_classifier}` layer has none; serve it with the multitask pipeline or ONNX (both keep the "
+            "de-standardisation), or train it with `standardize: false` to export it."
+        ) from None
     # with task-specific top layers: the shared bottom and this task's own top layers, under the plain names
     layers_path, slots = task_layer_slots(model.encoder)
     encoder_state = task_layers_state(model.encoder.state_dict(), layers_path,
                                       task_layer_owner(model.config.task_layers, task), list(slots))
+    # with per-task adapters: this task's adapter folded into the shared weights, the others' left out
+    adapters = model.config.task_adapters
+    encoder_state = merged_adapter_state(encoder_state, adapters, task_layer_owner(adapters, task))
     state = _prefixed(layout.encoder_prefix, encoder_state)
     for layer, target in layout.head_layers(kind.export_class).items():
         state.update(_prefixed(target, head_state_of(head_state, layer)))
@@ -164,6 +176,9 @@ def head_state_of(head_state: dict[str, Any], layer: str) -> dict[str, Any]:
 def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, tokenizer: Any = None) -> Path:
     """Write ``task`` as a standard single-task model folder (safetensors weights, config, tokenizer).
 
+    The tokenizer is saved padding on the side the family's class needs (``EncoderFamily.padding_side``: XLNet's
+    reads the last position, so its exported tokenizer pads on the left, as XLNet's own does).
+
     Example:
         >>> export_task(model, "ner", "ner-model", tokenizer)
         >>> from transformers import AutoModelForTokenClassification
@@ -177,6 +192,10 @@ def export_task(model: MultiTaskModel, task: str, save_directory: str | Path, to
     save_directory = Path(save_directory)
     single.save_pretrained(save_directory)
     if tokenizer is not None:
+        side = encoder_family(model.config.encoder).padding_side
+        if getattr(tokenizer, "padding_side", side) != side:  # XLNet's class reads the last position: pad on the left
+            tokenizer = copy.deepcopy(tokenizer)
+            tokenizer.padding_side = side
         tokenizer.save_pretrained(save_directory)
     return save_directory
 

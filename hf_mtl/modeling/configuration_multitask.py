@@ -18,7 +18,9 @@ from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
 from .encoder_families import family_pooling
+from .errors import HfMtlError
 from .pooling import FAMILY, check_pooling
+from .task_adapters import normalize_task_adapters
 from .task_kinds import (
     PROBLEM_TYPES,
     REGRESSION_PROBLEM,
@@ -242,6 +244,11 @@ class MultiTaskConfig(PretrainedConfig):
             ``int`` k gives every task its own copy of the top k layers; ``{task: k}`` per task;
             ``{group: {"layers": k, "tasks": [...]}}`` one copy for a task group. Stored as the last form. The
             bottom layers stay shared; ``None`` (default): every encoder layer is shared.
+        task_adapters (`bool` or `dict`, *optional*): per-task low-rank adapters on the shared encoder
+            (``docs/capacity.md``, ``hf_mtl.modeling.task_adapters``): ``True`` or a mapping of settings (``r``,
+            ``alpha``, ``dropout``, ``target_modules``, ``layers``: the top k or a list of indices) gives every task
+            its own; ``{task: settings}`` per task; ``{group: {"tasks": [...], ...}}`` one for a task group. Stored
+            as the last form, ``layers`` as indices.
 
     Example:
         ```python
@@ -265,6 +272,7 @@ class MultiTaskConfig(PretrainedConfig):
     hf_mtl_version: str | None = None
     lora: dict | None = None  # LoRA adapter settings + base encoder (hf_mtl.modeling.lora); None for a plain model
     task_layers: Any = None  # {copy: {"layers": k, "tasks": [...]}} (hf_mtl.modeling.task_layers); None: all shared
+    task_adapters: Any = None  # {copy: {"tasks": [...], "r": ..., ...}} (hf_mtl.modeling.task_adapters); None: none
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
@@ -297,6 +305,12 @@ class MultiTaskConfig(PretrainedConfig):
         if self.task_layers is not None and self.encoder is not None:
             num_layers = getattr(self.encoder, "num_hidden_layers", None) or 0
             self.task_layers = normalize_task_layers(self.task_layers, tasks, num_layers)
+        if self.task_adapters is not None and self.encoder is not None:
+            num_layers = getattr(self.encoder, "num_hidden_layers", None) or 0
+            self.task_adapters = normalize_task_adapters(self.task_adapters, tasks, num_layers)
+            if self.task_adapters and self.task_layers:
+                raise HfMtlError("task_adapters with task_layers: give a model one kind of task-specific capacity "
+                                 "(its own top layers, or low-rank adapters on the shared layers), not both.")
         if getattr(self, "pad_token_id", None) is None and self.encoder is not None:
             # the model pads as its encoder does (Trainer aligns the tokenizer's pad id with this config's otherwise,
             # and says so on every run)

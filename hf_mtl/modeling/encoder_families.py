@@ -120,6 +120,9 @@ class EncoderFamily:
             order they were made (``cls`` for BERT, ``lm_head`` for RoBERTa).
         layers (`str`): The dotted path of the encoder's list of transformer layers (``task_layers`` splits it).
         text_classifier_bias (`bool`): The text head's classifier has a bias (decoder LLMs' ``score`` has none).
+        padding_side (`str`): The side the family's ``*ForSequenceClassification`` needs the padding on to compute
+            what hf_mtl's text head computes (``right``; XLNet's reads the last position: ``left``, as its tokenizer
+            pads). hf_mtl's own heads read the attention mask and give the same logits either way.
     """
 
     model_type: str
@@ -139,6 +142,7 @@ class EncoderFamily:
     mlm_head: tuple[str, ...] | None = None
     layers: str = "encoder.layer"
     text_classifier_bias: bool = True
+    padding_side: str = "right"
 
     def setting_of(self, pooling: str) -> str | None:
         """The value of ``pooling_setting`` that makes the family's own head pool with ``pooling`` (``None``: none)."""
@@ -214,6 +218,13 @@ ENCODER_FAMILIES: Mapping[str, EncoderFamily] = {
         # XLM's sequence summary: the first token, projected straight to the labels
         EncoderFamily("xlm", text_dense=False, export=_SUMMARY),
         EncoderFamily("flaubert", text_dense=False, export=_SUMMARY),
+        # XLNet: bidirectional once fine-tuned (no permutation mask), although transformers gives it a causal-LM
+        # class; its sequence summary reads the LAST position (its tokenizer pads left and ends with <sep> <cls>),
+        # projects it (summary_use_proj) and applies summary_activation; logits_proj is the classifier
+        EncoderFamily("xlnet", pooling="last", pooling_setting="summary_type",
+                      pooling_values={"last": "last", "cls": "first"}, pooler_activation_setting="summary_activation",
+                      export=ExportLayout("transformer", "sequence_summary.summary", "logits_proj"),
+                      padding_side="left"),
         # Funnel's sequence head runs FunnelBaseModel (no up-sampling), not the shared FunnelModel
         EncoderFamily("funnel", padding_dependent=True,
                       export=ExportLayout("funnel", "classifier.linear_hidden", "classifier.linear_out",
@@ -313,15 +324,19 @@ def _transformers_class(name: Any) -> Any:
 def architecture(encoder_config: Any) -> str:
     """:data:`ENCODER`, :data:`DECODER_ONLY` or :data:`ENCODER_DECODER`, read from the config alone (no weights).
 
-    An encoder-decoder sets ``is_encoder_decoder`` or has a sequence-to-sequence LM form (T5, BART); a decoder-only
-    model sets ``is_decoder``, has a causal-LM form and no masked-LM form (GPT-2, Llama), or has transformers'
-    last-token sequence head (``GenericForSequenceClassification``). Everything else is a bidirectional encoder,
-    with or without a masked-LM form (CANINE has none).
+    An encoder-decoder sets ``is_encoder_decoder`` or has a sequence-to-sequence LM form (T5, BART); a family of
+    :data:`ENCODER_FAMILIES` is an encoder (XLNet, whose permutation-LM pretraining gives it a causal-LM class but
+    whose fine-tuned attention is bidirectional); a decoder-only model sets ``is_decoder``, has a causal-LM form and
+    no masked-LM form (GPT-2, Llama), or has transformers' last-token sequence head
+    (``GenericForSequenceClassification``). Everything else is a bidirectional encoder, with or without a masked-LM
+    form (CANINE has none).
     """
     model_type = _model_type(encoder_config)
     if getattr(encoder_config, "is_encoder_decoder", False) or model_type in _auto_names(
             "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES"):
         return ENCODER_DECODER
+    if model_type in ENCODER_FAMILIES:  # the table lists encoders only (XLNet has a causal-LM class, but attends both ways)
+        return ENCODER
     if getattr(encoder_config, "is_decoder", False):
         return DECODER_ONLY
     if model_type in _auto_names("MODEL_FOR_CAUSAL_LM_MAPPING_NAMES") and model_type not in _auto_names(

@@ -259,12 +259,20 @@ class SequenceClassificationHead(nn.Module):
     def export_state_dict(self) -> dict[str, torch.Tensor]:
         """The state dict of the head as a plain ``*ForSequenceClassification`` holds it: with ``standardize``, the
         linear layer's weight times ``std`` and its bias times ``std`` plus ``mean`` (the same predictions on the
-        raw scale, without the affine)."""
+        raw scale, without the affine).
+
+        Raises:
+            ValueError: ``standardize`` with a non-zero ``mean`` on a bias-free linear layer (a decoder LLM's
+                ``score``), which has no place for the mean.
+        """
         state = dict(self.state_dict())
         if self.standardize is not None:
             mean, std = self.standardize["mean"], self.standardize["std"]
             state["classifier.weight"] = state["classifier.weight"] * std
-            state["classifier.bias"] = state["classifier.bias"] * std + mean
+            if "classifier.bias" in state:
+                state["classifier.bias"] = state["classifier.bias"] * std + mean
+            elif mean != 0:
+                raise ValueError(f"the head's linear layer has no bias to hold the standardisation's mean ({mean:g})")
         return state
 
     def _classify(self, pooled: torch.Tensor) -> torch.Tensor:

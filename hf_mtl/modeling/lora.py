@@ -45,6 +45,9 @@ DEFAULT_LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
 LORA_BASE_ENCODER_KEY = "base_encoder"
 # Every LoRA weight peft injects is named `<layer>.lora_<A|B|embedding_A|...>.<adapter>...`.
 LORA_WEIGHT_MARKER = ".lora_"
+# Per-task adapters (hf_mtl.modeling.task_adapters, no peft) are `<linear>.task_lora_<A|B>.<copy>`: trained next to a
+# backbone LoRA, so an adapter-only save keeps them.
+TASK_ADAPTER_MARKER = ".task_lora_"
 _ENCODER_PREFIX = "encoder."
 # The query and value projections of attention layers, as families name them: what LoRA adapts when PEFT has no
 # default for the family (LoRA's paper adapts W_q and W_v).
@@ -70,8 +73,18 @@ def is_lora_weight(name: str) -> bool:
 
 
 def is_adapter_weight(name: str) -> bool:
-    """Weights an adapter-only save keeps: the LoRA matrices and every head (not the frozen base encoder)."""
-    return not name.startswith(_ENCODER_PREFIX) or is_lora_weight(name)
+    """Weights an adapter-only save keeps: the LoRA matrices, the per-task adapters and every head (not the frozen
+    base encoder)."""
+    return not name.startswith(_ENCODER_PREFIX) or is_lora_weight(name) or TASK_ADAPTER_MARKER in name
+
+
+def train_task_parts(model: nn.Module) -> None:
+    """What a backbone LoRA leaves trainable besides its adapters: every head, and the per-task adapters
+    (``task_adapters``) that PEFT froze with the base layers they sit in."""
+    model.heads.requires_grad_(True)
+    for name, parameter in model.named_parameters():
+        if TASK_ADAPTER_MARKER in name:
+            parameter.requires_grad_(True)
 
 
 def inject_lora(model: nn.Module, settings: dict[str, Any]) -> None:
@@ -79,7 +92,7 @@ def inject_lora(model: nn.Module, settings: dict[str, Any]) -> None:
     peft = _import_peft()
     fields = {k: v for k, v in settings.items() if k not in (LORA_BASE_ENCODER_KEY, "peft_type", "peft_version")}
     peft.inject_adapter_in_model(peft.LoraConfig(**fields), model)
-    model.heads.requires_grad_(True)
+    train_task_parts(model)
 
 
 def _jsonable(value: Any) -> Any:
@@ -183,7 +196,7 @@ def apply_lora(model: MultiTaskModel, settings: Any = None, base_encoder: str | 
             f"lora.target_modules {sorted(config.target_modules)} also match head layers ({in_heads[0]}, ...); "
             "heads are trained in full: name encoder layers only (e.g. [query, value])."
         )
-    model.heads.requires_grad_(True)
+    train_task_parts(model)
     model.config.lora = {**_jsonable(config.to_dict()), LORA_BASE_ENCODER_KEY: str(base_encoder)}
     return model
 
@@ -225,7 +238,7 @@ def unwrap_peft_model(model: Any) -> Any:
     config = model.peft_config["default"]
     if getattr(config, "peft_type", None) is None or str(getattr(config.peft_type, "value", config.peft_type)) != "LORA":
         raise HfMtlError(f"hf_mtl supports LoRA adapters; this PeftModel has a {config.peft_type} adapter.")
-    inner.heads.requires_grad_(True)
+    train_task_parts(inner)
     inner.config.lora = {**_jsonable(config.to_dict()), LORA_BASE_ENCODER_KEY: str(inner.config.name_or_path)}
     return inner
 
@@ -236,4 +249,4 @@ def trainable_parameters(model: nn.Module) -> tuple[int, int]:
     return trainable, sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ATTENTION_PROJECTIONS", "LORA_BASE_ENCODER_KEY", "apply_lora", "default_target_modules", "inject_lora", "is_adapter_weight", "is_lora_weight", "is_lora_model", "lora_config", "merge_lora", "trainable_parameters", "unwrap_peft_model"]
+__all__ = ["ATTENTION_PROJECTIONS", "LORA_BASE_ENCODER_KEY", "TASK_ADAPTER_MARKER", "apply_lora", "default_target_modules", "inject_lora", "is_adapter_weight", "is_lora_weight", "is_lora_model", "lora_config", "merge_lora", "trainable_parameters", "unwrap_peft_model"]

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from .encoder_families import check_backbone, encoder_family
+from .lora import TASK_ADAPTER_MARKER
 
 __all__ = ["HoldLoadReport", "check_is_encoder", "encoder_loading_problem", "loading_problem", "read_encoder_config",
            "remote_code_refusal", "warn_if_padding_dependent"]
@@ -59,7 +60,12 @@ def loading_problem(model: nn.Module, info: dict[str, Any]) -> str | None:
     copies = sorted({key.split(".copies.", 1)[1].split(".", 1)[0] for key in missing if ".copies." in key})
     if copies:  # config.task_layers names them; their weights would be random
         problems.append(f"config.json names task layers for {copies} (task_layers) but the weights have none for them")
-    encoder_missing = [key for key in missing if not key.startswith("heads.") and ".copies." not in key]
+    adapters = sorted({key.rsplit(".", 1)[1] for key in missing if TASK_ADAPTER_MARKER in key})
+    if adapters:  # config.task_adapters names them; their weights would be random
+        problems.append(f"config.json names task adapters for {adapters} (task_adapters) but the weights have none "
+                        "for them")
+    encoder_missing = [key for key in missing if not key.startswith("heads.") and ".copies." not in key
+                       and TASK_ADAPTER_MARKER not in key]
     if encoder_missing:
         problems.append(f"{len(encoder_missing)} encoder weight(s) are missing (e.g. {encoder_missing[0]})")
     if extra_heads:

@@ -20,24 +20,16 @@ from transformers.utils import ModelOutput
 
 from .configuration_multitask import MultiTaskConfig
 from .encoder_families import (
-    check_backbone,
     encoder_family,
     is_decoder_only,
     unsupported_gradient_checkpointing,
 )
 from .errors import HfMtlError
 from .heads import build_head
-from .lora import LORA_BASE_ENCODER_KEY, inject_lora, is_adapter_weight
-from .masked_lm import init_masked_lm_heads
-from .modeling_loading import (
-    HoldLoadReport,
-    check_is_encoder,
-    encoder_loading_problem,
-    loading_problem,
-    read_encoder_config,
-    remote_code_refusal,
-    warn_if_padding_dependent,
-)
+from .lora import TASK_ADAPTER_MARKER, inject_lora
+from .modeling_loading import check_is_encoder
+from .modeling_pretrained import PretrainedMultiTaskMixin
+from .task_adapters import add_adapter_copy, inject_task_adapters, remove_adapter_copy
 from .task_kinds import task_kind
 from .task_layers import (
     TaskLayerRouter,
@@ -45,9 +37,7 @@ from .task_layers import (
     encode_routed,
     remove_task_copy,
     split_encoder,
-    split_state,
     task_layer_owner,
-    task_layer_slots,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,20 +81,6 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (positions - leading).clamp(min=0)
 
 
-def _tasks_to_dict(tasks: dict[str, dict[str, Any]] | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    if isinstance(tasks, dict):
-        return dict(tasks)
-    result: dict[str, dict[str, Any]] = {}
-    for position, task in enumerate(tasks):
-        task = dict(task)
-        name = task.pop("name", None)
-        if name is None:
-            raise ValueError(f"Task #{position} has no 'name'.")
-        if name in result:
-            raise ValueError(f"Duplicate task name '{name}': every task needs its own name.")
-        result[name] = task
-    return result
-
 
 class NoPooler(nn.Module):
     """Stands in for an encoder's pooler: no weights, no output (``pooler_output`` is ``None``)."""
@@ -113,7 +89,7 @@ class NoPooler(nn.Module):
         return None
 
 
-class MultiTaskModel(PreTrainedModel):
+class MultiTaskModel(PretrainedMultiTaskMixin, PreTrainedModel):
     r"""A shared pretrained encoder with one head per task.
 
     `forward(..., task="ner", labels=...)` runs the encoder and that task's head and returns its loss and logits.
@@ -168,180 +144,11 @@ class MultiTaskModel(PreTrainedModel):
         self._positions_from_mask = is_decoder_only(config.encoder) and "position_ids" in inspect.signature(
             self.encoder.forward).parameters
         self.post_init()
+        if config.task_adapters:  # per-task low-rank adapters: inside the shared layers, routed like task layers
+            inject_task_adapters(self.encoder, config, self._task_router)
         if getattr(config, "lora", None):
             inject_lora(self, config.lora)
 
-    # ------------------------------------------------------------------ construction
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: Any, *model_args: Any, **kwargs: Any) -> MultiTaskModel:
-        """[`PreTrainedModel.from_pretrained`], reading weights from safetensors only.
-
-        `use_safetensors` defaults to `True`: a folder or repository that has only a pickled `pytorch_model.bin` is
-        refused (`OSError: Error no file named model.safetensors ...`) rather than unpickled.
-        """
-        if kwargs.get("use_safetensors") is None:
-            kwargs["use_safetensors"] = True
-        kwargs["trust_remote_code"] = False  # this class's own code loads the weights; never the folder's
-        config = kwargs.pop("config", None)
-        if not isinstance(config, MultiTaskConfig):
-            hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
-            config = MultiTaskConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
-        if getattr(config, "lora", None):
-            return cls._from_adapter(pretrained_model_name_or_path, config, **kwargs)
-        output_loading_info = kwargs.pop("output_loading_info", False)
-        lenient = kwargs.get("ignore_mismatched_sizes", False)
-        kwargs["ignore_mismatched_sizes"] = True  # reported below, by name and shape, instead of a bare RuntimeError
-        # transformers logs a loading report (a table) for any key that does not match; it is held back and shown
-        # only when the model loads (an error says it in one line instead).
-        held = HoldLoadReport()
-        report_logger = logging.getLogger("transformers.modeling_utils")
-        report_logger.addFilter(held)
-        try:
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, *model_args, config=config, output_loading_info=True, **kwargs
-            )
-        finally:
-            report_logger.removeFilter(held)
-        problem = None if lenient else loading_problem(model, info)
-        if problem:
-            raise ValueError(
-                f"{pretrained_model_name_or_path} cannot be loaded exactly: {problem}; refusing to run it with "
-                "random or unused weights (re-save the model with save_pretrained)."
-            )
-        for record in held.records:
-            report_logger.handle(record)
-        return (model, info) if output_loading_info else model
-
-    @classmethod
-    def _from_adapter(cls, path: Any, config: MultiTaskConfig, **kwargs: Any) -> MultiTaskModel:
-        """Load an adapter-only save: the base encoder from `config.lora.base_encoder`, then adapters and heads."""
-        from safetensors.torch import load_file
-        from transformers.utils import SAFE_WEIGHTS_NAME, cached_file
-
-        hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
-        base = config.lora.get(LORA_BASE_ENCODER_KEY)
-        if not base:
-            raise OSError(f"{path}: config.lora names no base encoder ('{LORA_BASE_ENCODER_KEY}'); cannot load the adapters.")
-        try:
-            model = cls.from_encoder(base, tasks=config.tasks, task_layers=config.task_layers, dtype=kwargs.get("dtype"))
-        except OSError as error:
-            raise OSError(
-                f"{path} holds LoRA adapters for the encoder '{base}', which cannot be loaded ({error}); "
-                "make it available (a local folder or a Hub id) or load a merged copy of the model."
-            ) from error
-        inject_lora(model, config.lora)
-        state = load_file(cached_file(path, SAFE_WEIGHTS_NAME, **hub_kwargs))
-        expected = {name for name in model.state_dict() if is_adapter_weight(name)}
-        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-        if missing or unexpected:
-            raise OSError(
-                f"{path}: the adapter weights do not match the config ({len(missing)} missing, e.g. {missing[:2]}; "
-                f"{len(unexpected)} unexpected, e.g. {unexpected[:2]}); the folder is damaged or from another model."
-            )
-        model.load_state_dict(state, strict=False)
-        model.config = config
-        model.config._name_or_path = str(path)
-        return model.eval()
-
-    def save_pretrained(self, save_directory: Any, *args: Any, state_dict: dict[str, Any] | None = None,
-                        **kwargs: Any) -> Any:
-        """[`PreTrainedModel.save_pretrained`], also declaring the `multitask` pipeline for remote code.
-
-        `config.json` gets a `custom_pipelines` entry, and the pipeline's files are copied next to the weights with
-        the modeling code (they are relative imports of this file), so `pipeline("multitask", model=folder,
-        trust_remote_code=True)` works where hf_mtl is not installed. The in-memory config is left as it was.
-
-        A model with LoRA adapters saves only the adapters and the heads; its `config.json` keeps the adapter
-        settings and the base encoder (`lora.base_encoder`), which `from_pretrained` loads first. Merge the adapters
-        (`hf_mtl.training.lora.merge_lora`) to save a self-contained model.
-        """
-        if getattr(self.config, "lora", None):
-            state_dict = state_dict if state_dict is not None else self.state_dict()
-            state_dict = {name: tensor for name, tensor in state_dict.items() if is_adapter_weight(name)}
-        # A relative import (not at the top: the pipeline is needed only here) so that transformers copies
-        # inference.py, pipeline_multitask.py and what they import along with this file, on save and on remote-code
-        # loading: the files copied are exactly the modeling folder (a test checks it).
-        from .inference import custom_pipelines
-
-        previous = self.config.__dict__.get("custom_pipelines")
-        self.config.custom_pipelines = custom_pipelines()
-        try:
-            return super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
-        finally:
-            if previous is None:
-                del self.config.custom_pipelines
-            else:
-                self.config.custom_pipelines = previous
-
-    @classmethod
-    def from_encoder(
-        cls,
-        encoder_name_or_path: str,
-        tasks: dict[str, dict[str, Any]] | list[dict[str, Any]],
-        task_layers: Any = None,
-        **encoder_kwargs: Any,
-    ) -> MultiTaskModel:
-        """Build a new multi-task model around a pretrained encoder.
-
-        The encoder's weights are loaded exactly; heads are newly initialised. When the encoder checkpoint has a
-        pretrained pooler (BERT), each text head's dense layer starts from it, as `BertForSequenceClassification`
-        does.
-
-        Args:
-            encoder_name_or_path: a local folder or Hub id of an encoder (`AutoModel.from_pretrained`).
-            tasks: `{name: settings}` or a list of settings with a `name` key; see [`MultiTaskConfig`].
-            task_layers: task-specific top layers (an `int` for every task, `{task: k}`, or
-                `{group: {"layers": k, "tasks": [...]}}`); each copy starts from the pretrained layers. See
-                [`MultiTaskConfig`] and `docs/capacity.md`.
-            encoder_kwargs: passed to `AutoModel.from_pretrained` (e.g. `revision`, `dtype`). Weights are read from
-                safetensors only (`use_safetensors=True` unless given): a `pytorch_model.bin`-only encoder is refused.
-        """
-        tasks = _tasks_to_dict(tasks)
-        if encoder_kwargs.get("use_safetensors") is None:
-            encoder_kwargs["use_safetensors"] = True  # never unpickle a pytorch_model.bin
-        encoder_kwargs.pop("trust_remote_code", None)  # hf_mtl never runs a folder's code: False below
-        encoder_kwargs.pop("output_loading_info", None)
-        lenient = encoder_kwargs.get("ignore_mismatched_sizes", False)
-        encoder_kwargs["ignore_mismatched_sizes"] = True  # reported below by name and shape
-        encoder_config = cls.encoder_config(encoder_name_or_path, **encoder_kwargs)
-        check_backbone(encoder_config)  # before any weight is read
-        warn_if_padding_dependent(encoder_config)
-        held = HoldLoadReport()
-        report_logger = logging.getLogger("transformers.modeling_utils")
-        report_logger.addFilter(held)
-        try:
-            pretrained, info = AutoModel.from_pretrained(encoder_name_or_path, output_loading_info=True,
-                                                         trust_remote_code=False, **encoder_kwargs)
-        except ValueError as error:
-            refusal = remote_code_refusal(error, encoder_name_or_path)
-            if refusal:
-                raise HfMtlError(refusal) from None
-            raise
-        finally:
-            report_logger.removeFilter(held)
-        problem = None if lenient else encoder_loading_problem(info)
-        if problem:
-            raise HfMtlError(
-                f"The encoder {encoder_name_or_path} cannot be loaded exactly: {problem}; refusing to train on random "
-                "weights (use a complete checkpoint of the encoder)."
-            )
-        for record in held.records:
-            report_logger.handle(record)
-        config = MultiTaskConfig(encoder=pretrained.config, tasks=tasks, task_layers=task_layers)
-        model = cls(config)
-        state = pretrained.state_dict()
-        pooler_state = {k[len("pooler.") :]: v for k, v in state.items() if k.startswith("pooler.")}
-        encoder_state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
-        model.encoder.load_state_dict(split_state(encoder_state, *task_layer_slots(model.encoder)), strict=True)
-        model._pretrained_pooler = pooler_state or None
-        for name in tasks:
-            model._init_head_from_pooler(name, model.heads[name])
-        init_masked_lm_heads({name: head for name, head in model.heads.items() if hasattr(head, "load_family_head")},
-                             encoder_name_or_path, encoder_kwargs)
-        model.config._name_or_path = str(encoder_name_or_path)
-        return model.to(pretrained.dtype)
-
-    encoder_config = staticmethod(read_encoder_config)
 
     def _tie_head(self, head: nn.Module) -> None:
         """A head whose decoder is the encoder's word embeddings (masked-lm) reads them from the encoder (one owner)."""
@@ -382,13 +189,18 @@ class MultiTaskModel(PreTrainedModel):
             config.pad_token_id = pad_token_id
         self.config.pad_token_id = pad_token_id
 
-    def add_task(self, name: str, task: dict[str, Any], task_layers: int = 0, copy_name: str | None = None) -> nn.Module:
+    def add_task(self, name: str, task: dict[str, Any], task_layers: int = 0, copy_name: str | None = None,
+                 task_adapters: Any = None) -> nn.Module:
         """Add a new task and its freshly initialised head (transfer learning to a new task).
 
         Args:
             task_layers: give the task its own copy of the top `task_layers` encoder layers, initialised from the
                 shared layers there (where every task already has its own, from the model's first copy).
-            copy_name: the task group whose copy the task joins (or names a new one); default: the task's name.
+            copy_name: the task group whose copy (or adapter) the task joins (or names a new one); default: the
+                task's name.
+            task_adapters: give the task its own low-rank adapter (`True` or settings, see
+                `hf_mtl.modeling.task_adapters`), initialised as LoRA does (`B = 0`: the task starts from the shared
+                encoder).
 
         Example:
             >>> model.add_task("topic", {"type": "text-classification", "labels": ["world", "sports"]})
@@ -397,6 +209,9 @@ class MultiTaskModel(PreTrainedModel):
         try:
             add_task_copy(self.encoder, self.config, self._task_router, name, task_layers, copy_name or name,
                           self.training)
+            if task_adapters and task_layers:
+                raise HfMtlError(f"Task '{name}': give it task_layers or task_adapters, not both.")
+            add_adapter_copy(self.encoder, self.config, self._task_router, name, task_adapters, copy_name or name)
         except HfMtlError:
             del self.config.tasks[name]
             raise
@@ -409,9 +224,10 @@ class MultiTaskModel(PreTrainedModel):
         return self.heads[name]
 
     def remove_task(self, name: str) -> None:
-        """Remove a task and its head (and its top layers, when no other task of its group uses them)."""
+        """Remove a task and its head (and its top layers or adapter, when no other task of its group uses them)."""
         self._check_task(name)
         remove_task_copy(self.encoder, self.config, name)
+        remove_adapter_copy(self.encoder, self.config, name)
         del self.heads[name]
         del self.config.tasks[name]
 
@@ -421,8 +237,12 @@ class MultiTaskModel(PreTrainedModel):
 
     # ------------------------------------------------------------------ freezing
     def freeze_encoder(self) -> None:
-        """Freeze the encoder: only heads train (feature extraction)."""
+        """Freeze the encoder: only heads (and per-task adapters, ``task_adapters``) train (feature extraction, or
+        one frozen backbone with a LoRA per task)."""
         self.encoder.requires_grad_(False)
+        for name, parameter in self.encoder.named_parameters():
+            if TASK_ADAPTER_MARKER in name:
+                parameter.requires_grad_(True)
 
     def unfreeze_encoder(self) -> None:
         """Make the encoder trainable again (fine-tuning)."""
@@ -430,8 +250,9 @@ class MultiTaskModel(PreTrainedModel):
 
     @property
     def encoder_frozen(self) -> bool:
-        """True when no encoder parameter requires gradients."""
-        return not any(p.requires_grad for p in self.encoder.parameters())
+        """True when no shared encoder weight requires gradients (per-task adapters may)."""
+        return not any(p.requires_grad for name, p in self.encoder.named_parameters()
+                       if TASK_ADAPTER_MARKER not in name)
 
     # ------------------------------------------------------------------ forward
     @property
@@ -497,10 +318,11 @@ class MultiTaskModel(PreTrainedModel):
         (Longformer: global attention on the first token, when the caller gives no ``global_attention_mask``): the
         text heads then read a second pass with it, so each head computes what its family's own class computes.
         """
-        if self.config.task_layers:
-            # Tasks with their own top layers: the encoder runs once, routed to the first copy; the layers where
-            # another copy differs then run again on what the slots recorded (the shared bottom runs once).
-            routes = {name: task_layer_owner(self.config.task_layers, name) for name in names}
+        capacity = self.config.task_layers or self.config.task_adapters
+        if capacity:
+            # Tasks with their own top layers or adapters: the encoder runs once, routed to the first copy; the layers
+            # where another copy differs then run again on what the slots recorded (the shared bottom runs once).
+            routes = {name: task_layer_owner(capacity, name) for name in names}
             copies = list(dict.fromkeys(routes.values())) or [None]
             encoded, by_copy = encode_routed(self.encoder, self._task_router, inputs, copies)
             return encoded, {name: by_copy[routes[name]] for name in names}

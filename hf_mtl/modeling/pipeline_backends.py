@@ -104,7 +104,7 @@ class TorchBackend(PipelineBackend):
             return {task: every_head[task] for task in tasks}
         # the stack reads the shared encoder's last hidden state: not with task-specific top layers, nor where the
         # family's text heads read another pass (Longformer's global attention on the first token)
-        one_pass = not (self.config.task_layers or encoder_family(self.config.encoder).first_token_global_attention)
+        one_pass = not (self.config.task_layers or self.config.task_adapters or encoder_family(self.config.encoder).first_token_global_attention)
         stacked = ([task for task in tasks if _stackable(self.model.heads[task])]
                    if one_pass and not self.model.training else [])
         if len(stacked) < _MIN_STACKED:

@@ -164,6 +164,9 @@ class TaskLayerSlot(nn.Module):
             when ``keep_shared``).
         copies (`list[str]`): the copies that get their own layer here.
         router (`TaskLayerRouter`): tells which copy runs.
+
+    ``adapted`` lists the copies whose low-rank deltas (``task_adapters``, :mod:`.task_adapters`) live inside the
+    shared layer here: they run the shared layer, routed, and so differ from the other copies at this position.
     """
 
     def __init__(self, position: int, layer: nn.Module, copies: list[str], router: TaskLayerRouter,
@@ -172,6 +175,7 @@ class TaskLayerSlot(nn.Module):
         self.position = position
         self.copies = nn.ModuleDict({name: copy.deepcopy(layer) for name in copies})
         self.shared = layer if keep_shared else None
+        self.adapted: list[str] = []
         self._router = router
         # A family's encoder may read plain attributes of its layers (e.g. an attention type); keep them visible.
         for key, value in vars(layer).items():
@@ -186,6 +190,12 @@ class TaskLayerSlot(nn.Module):
             raise HfMtlError(f"Encoder layer {self.position} has no shared copy: every task has its own here, and "
                              f"none is routed ({copy_name!r}); run the model through its forward with task=...")
         return self.shared
+
+    def differs(self, one: str | None, other: str | None) -> bool:
+        """True when copies ``one`` and ``other`` compute different functions at this position."""
+        if self.layer_for(one) is not self.layer_for(other):
+            return True
+        return one != other and (one in self.adapted or other in self.adapted)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         router = self._router
@@ -218,10 +228,11 @@ def replay(encoder_output: Any, router: TaskLayerRouter, slots: list[TaskLayerSl
            copy_name: str | None, model_type: str) -> torch.Tensor:
     """The encoder's last hidden state for ``copy_name``, replaying its top layers on what the slots recorded.
 
-    ``recorded`` is the copy the encoder ran with; only the layers where ``copy_name`` differs from it run again.
+    ``recorded`` is the copy the encoder ran with; only the layers where ``copy_name`` differs from it run again
+    (with ``copy_name`` routed, for the adapters inside a shared layer).
     """
     records = router.records or {}
-    start = next((slot for slot in slots if slot.layer_for(copy_name) is not slot.layer_for(recorded)), None)
+    start = next((slot for slot in slots if slot.differs(copy_name, recorded)), None)
     if start is None:
         return encoder_output.last_hidden_state
     last_output = records[slots[-1].position][2]
@@ -231,14 +242,18 @@ def replay(encoder_output: Any, router: TaskLayerRouter, slots: list[TaskLayerSl
             "layers cannot share one encoder pass; run forward(task=...) per task."
         )
     hidden = None
-    for slot in slots[slots.index(start):]:
-        args, kwargs, _ = records[slot.position]
-        if hidden is not None:
-            if args:
-                args = (hidden, *args[1:])
-            else:
-                kwargs = {**kwargs, "hidden_states": hidden}
-        hidden = _hidden_of(slot.layer_for(copy_name)(*args, **kwargs))
+    previous, router.active = router.active, copy_name
+    try:
+        for slot in slots[slots.index(start):]:
+            args, kwargs, _ = records[slot.position]
+            if hidden is not None:
+                if args:
+                    args = (hidden, *args[1:])
+                else:
+                    kwargs = {**kwargs, "hidden_states": hidden}
+            hidden = _hidden_of(slot.layer_for(copy_name)(*args, **kwargs))
+    finally:
+        router.active = previous
     return hidden
 
 
@@ -362,46 +377,58 @@ def remove_task_copy(encoder: nn.Module, config: Any, task: str) -> None:
         if owner is not None and owner not in (config.task_layers or {}) and owner in slot.copies:
             del slot.copies[owner]
         users = {name for copy_name in slot.copies for name in (config.task_layers or {})[copy_name]["tasks"]}
-        if not slot.copies:
+        if not slot.copies and not slot.adapted:
             encoder_layer_list(encoder)[1][position] = slot.shared
         elif slot.shared is not None and all(name in users for name in remaining):
             slot.shared = None
 
 
 def parameter_counts(model: nn.Module) -> dict[str, Any]:
-    """Parameters shared by every task and each task's own: its head and (``task_layers``) its copy of top layers.
+    """Parameters shared by every task and each task's own: its head, (``task_layers``) its copy of top layers and
+    (``task_adapters``) its low-rank adapter.
 
     Returns:
-        ``{"shared": n, "total": n, "tasks": {task: {"head": n, "layers": n, "copy": name or None}}}``; a group's
-        copy is counted once in ``total`` and listed with each of its tasks. ``shared`` is every encoder weight that
-        is not a copy's (the shared layers kept at a top position for tasks without their own included).
+        ``{"shared": n, "total": n, "tasks": {task: {"head": n, "layers": n, "copy": name or None, "adapter": n,
+        "adapter_copy": name or None}}}``; a group's copy (or adapter) is counted once in ``total`` and listed with
+        each of its tasks. ``shared`` is every encoder weight that is not a copy's or an adapter's (the shared
+        layers kept at a top position for tasks without their own included).
 
     Example:
         >>> counts = parameter_counts(model)
-        >>> counts["shared"], counts["tasks"]["ner"]["layers"]
+        >>> counts["shared"], counts["tasks"]["ner"]["layers"], counts["tasks"]["ner"]["adapter"]
     """
     _, slots = task_layer_slots(model.encoder)
     own: dict[str, int] = {}
     for slot in slots.values():
         for name, layer in slot.copies.items():
             own[name] = own.get(name, 0) + sum(p.numel() for p in layer.parameters())
+    adapters: dict[str, int] = {}
+    for module in model.encoder.modules():  # TaskLoRALinear (task_adapters): each copy's low-rank delta
+        for name, count in getattr(module, "copy_parameter_counts", dict)().items():
+            adapters[name] = adapters.get(name, 0) + count
     encoder_total = sum(p.numel() for p in model.encoder.parameters())
     tasks = {}
     for task in model.config.tasks:
         owner = task_layer_owner(model.config.task_layers, task)
+        adapter = task_layer_owner(getattr(model.config, "task_adapters", None), task)
         tasks[task] = {"head": sum(p.numel() for p in model.heads[task].parameters()),
-                       "layers": own.get(owner, 0) if owner else 0, "copy": owner}
-    return {"shared": encoder_total - sum(own.values()), "total": sum(p.numel() for p in model.parameters()),
-            "tasks": tasks}
+                       "layers": own.get(owner, 0) if owner else 0, "copy": owner,
+                       "adapter": adapters.get(adapter, 0) if adapter else 0, "adapter_copy": adapter}
+    return {"shared": encoder_total - sum(own.values()) - sum(adapters.values()),
+            "total": sum(p.numel() for p in model.parameters()), "tasks": tasks}
 
 
 def format_parameter_counts(counts: Mapping[str, Any]) -> str:
     """One line per task under a line for the shared encoder, as ``hf-mtl train`` prints them."""
+    layered = any(t["layers"] for t in counts["tasks"].values())
     lines = [f"Parameters: {counts['total']:,} in all; {counts['shared']:,} shared by every task (the encoder"
-             f"{' bottom' if any(t['layers'] for t in counts['tasks'].values()) else ''}); per task:"]
+             f"{' bottom' if layered else ''}); per task:"]
     for task, entry in counts["tasks"].items():
-        layers = entry["layers"]
-        group = f" of group '{entry['copy']}'" if layers and entry["copy"] != task else ""
-        detail = f"head {entry['head']:,} + own top layers{group} {layers:,}" if layers else f"head {entry['head']:,}"
-        lines.append(f"  {task}: {entry['head'] + layers:,} ({detail})")
+        parts = [f"head {entry['head']:,}"]
+        for key, copy_key, what in (("layers", "copy", "own top layers"), ("adapter", "adapter_copy", "own adapter")):
+            if entry.get(key):
+                group = f" of group '{entry[copy_key]}'" if entry[copy_key] != task else ""
+                parts.append(f"{what}{group} {entry[key]:,}")
+        total = entry["head"] + entry["layers"] + entry.get("adapter", 0)
+        lines.append(f"  {task}: {total:,} ({' + '.join(parts)})")
     return "\n".join(lines)

@@ -61,7 +61,8 @@ def window_limit(encoder_config: Any, tokenizer_limit: int | None) -> int:
     """
     limits = [int(tokenizer_limit)] if tokenizer_limit and tokenizer_limit < 1_000_000 else []
     max_positions = getattr(encoder_config, "max_position_embeddings", None)
-    if max_positions and getattr(encoder_config, "position_embedding_type", "absolute") == "absolute":
+    if isinstance(max_positions, int) and max_positions > 0 and getattr(  # XLNet: -1, no limit
+            encoder_config, "position_embedding_type", "absolute") == "absolute":
         limits.append(int(max_positions) - position_offset(encoder_config))
     return min(limits) if limits else 512
 

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,7 +33,9 @@ from ..modeling.errors import RecipeError, TaskError, did_you_mean
 from ..modeling.pipeline_inputs import recorded_word_splittings
 from ..modeling.task_kinds import task_kind
 
-__all__ = ["check_best_metric", "check_against_model", "check_before_training", "check_label_counts",
+logger = logging.getLogger("hf_mtl")
+
+__all__ = ["warn_unexportable_standardize", "check_best_metric", "check_against_model", "check_before_training", "check_label_counts",
            "check_word_splittings", "metric_keys"]
 
 
@@ -118,6 +121,22 @@ def check_before_training(model: Any, prepared: Mapping[str, TaskData], args: An
                 f"`max_length: {limit}` or less"
             )
     check_best_metric(getattr(args, "metric_for_best_model", None), metric_keys(prepared))
+    warn_unexportable_standardize(model)
+
+
+def warn_unexportable_standardize(model: Any) -> None:
+    """Warn, before training, about a ``standardize: true`` regression task whose head has no bias (a decoder LLM's
+    ``score``): its ``hf-mtl export --task`` will be refused (the target mean has no place in the family's class);
+    the pipeline and ONNX keep the de-standardisation."""
+    for name, head in getattr(model, "heads", {}).items():
+        scale = getattr(head, "standardize", None)
+        classifier = getattr(head, "classifier", None)
+        if scale and scale.get("mean") and getattr(classifier, "bias", 0) is None:
+            logger.warning(
+                "task %r: `standardize: true` on a %s backbone, whose sequence head has no bias: `hf-mtl export --task "
+                "%s` will refuse it (the target mean %g has no place there); the pipeline and ONNX export keep it. Set "
+                "`standardize: false` to export the task as a plain transformers model.",
+                name, model.config.encoder.model_type, name, scale["mean"])
     check_word_splittings(getattr(getattr(model, "config", None), "tasks", None) or {})
 
 

@@ -42,6 +42,7 @@ from ..data.tasks import TaskSpec, group_tasks
 from ..export.model_card import MultiTaskModelCardData
 from ..export.public_names import EMBEDDED_HUB_ID, HUB_ID_PATTERN, default_encoder
 from ..modeling.errors import HfMtlError, RecipeError, did_you_mean
+from ..modeling.task_adapters import check_adapter_settings
 from ..training.training_args import MultiTaskTrainingArguments
 from .recipe_yaml import (
     MODEL_BOOLEAN_FIELDS,
@@ -62,7 +63,7 @@ __all__ = ["Recipe", "RecipeLoader", "load_recipe", "parse_overrides", "apply_ov
 EMBEDDED_ENCODER = "embedded"
 RECIPE_KEYS = ("output_dir", "data_dir", "description", "model", "tasks", "training", "card", "resume", "overwrite",
                "allow_changes")
-MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora", "task_layers")
+MODEL_KEYS = ("encoder", "from_model", "freeze_encoder", "lora", "task_layers", "task_adapters")
 TRAINING_KEYS = tuple(f.name for f in dataclasses.fields(MultiTaskTrainingArguments) if f.init and f.name != "output_dir")
 LOCAL_KEY = "local"
 # YAML reads an unquoted `no` as false; in these fields it means the strategy "no" (`eval_strategy=no`).
@@ -85,6 +86,9 @@ class ModelSection:
     freeze_encoder: bool = False
     lora: dict[str, Any] | None = None  # peft.LoraConfig fields: train LoRA adapters instead of the whole encoder
     task_layers: int = 0  # every task (group) its own copy of the top N encoder layers; a task's own setting wins
+    # every task (group) its own low-rank adapter with these settings (hf_mtl.modeling.task_adapters); a task's own
+    # `task_adapters` (settings, true, false) adds to / overrides them
+    task_adapters: dict[str, Any] | None = None
 
     def task_layer_layout(self, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
         """``{unit: {"layers": k, "tasks": [...]}}`` for the units (groups, tasks) of ``specs`` with ``k > 0``."""
@@ -93,6 +97,19 @@ class ModelSection:
             count = members[0].task_layers if members[0].task_layers is not None else self.task_layers
             if count:
                 layout[unit] = {"layers": count, "tasks": [spec.name for spec in members]}
+        return layout
+
+    def task_adapter_layout(self, specs: list[TaskSpec]) -> dict[str, dict[str, Any]]:
+        """``{unit: {"tasks": [...], **adapter settings}}`` for the units (groups, tasks) of ``specs`` with an adapter:
+        the model's ``task_adapters`` settings updated by the unit's own (``false``: none, ``true``: the model's or the
+        defaults)."""
+        layout: dict[str, dict[str, Any]] = {}
+        for unit, members in group_tasks(specs).items():
+            own = members[0].task_adapters
+            if own is False or (own is None and self.task_adapters is None):
+                continue
+            settings = {**(self.task_adapters or {}), **(own if isinstance(own, dict) else {})}
+            layout[unit] = {"tasks": [spec.name for spec in members], **settings}
         return layout
 
     @property
@@ -479,6 +496,18 @@ def load_recipe(path: str | Path, overrides: list[str] | list[tuple[str, Any]] |
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
         raise RecipeError(f"{where}: model.task_layers must be a whole number >= 0 (top encoder layers each task gets "
                           f"of its own), got {brief(layers)}.")
+    adapters = model.get("task_adapters")
+    if adapters in (None, False):
+        model.pop("task_adapters", None)
+    else:
+        model["task_adapters"] = {} if adapters is True else adapters
+        try:
+            check_adapter_settings(model["task_adapters"], f"{where}: model.task_adapters")
+        except HfMtlError as error:
+            raise RecipeError(str(error)) from None
+        if layers:
+            raise RecipeError(f"{where}: model.task_layers and model.task_adapters: give the tasks one kind of "
+                              "capacity of their own (top layers or adapters), not both.")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
         raise RecipeError(f"{where}: `training` must be a mapping of training arguments.")

@@ -215,14 +215,17 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: Multi
         from_model: the recipe's `from_model`, already loaded (as `prepare_recipe_tasks` needed its labels); loaded
             here when not given.
     """
-    layout = recipe.model.task_layer_layout([data.spec for data in prepared.values()])
+    specs = [data.spec for data in prepared.values()]
+    layout, adapters = recipe.model.task_layer_layout(specs), recipe.model.task_adapter_layout(specs)
     if recipe.model.from_model:
         model = from_model if from_model is not None else load_model(recipe.model.from_model, "model.from_model")
         for name, data in prepared.items():
-            if name not in model.config.tasks:  # transfer: a new task's own top layers start from the shared ones
-                unit = data.spec.group or name
+            if name not in model.config.tasks:  # transfer: a new task's own top layers start from the shared ones,
+                unit = data.spec.group or name  # its own adapter as LoRA starts (B = 0)
+                adapter = adapters.get(unit)
                 model.add_task(name, data.head_config, task_layers=layout.get(unit, {}).get("layers", 0),
-                               copy_name=unit)
+                               copy_name=unit,
+                               task_adapters=None if adapter is None else {k: v for k, v in adapter.items() if k != "tasks"})
             elif model.config.tasks[name]["type"] != data.spec.type:
                 raise TaskError(
                     f"Task '{name}' is a {data.spec.type} task in the recipe but a {model.config.tasks[name]['type']} "
@@ -231,7 +234,8 @@ def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: Multi
     else:
         tasks = {name: data.head_config for name, data in prepared.items()}
         try:
-            model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks, task_layers=layout or None)
+            model = MultiTaskModel.from_encoder(recipe.model.encoder_path, tasks=tasks, task_layers=layout or None,
+                                                task_adapters=adapters or None)
         except HfMtlError:  # already one line naming the encoder (incomplete weights, declared custom code)
             raise
         except (OSError, ValueError) as error:  # pickle-only or unreadable weights, not an encoder
@@ -348,7 +352,7 @@ def _train_in_folder(
     model = build_model(recipe, prepared, from_model=existing)  # from_model is loaded once
     del existing
     if print_table and is_main_process():
-        print(format_parameter_counts(parameter_counts(model)))  # shared vs per task (heads, own top layers)
+        print(format_parameter_counts(parameter_counts(model)))  # shared vs per task (heads, own layers, adapters)
     check_before_training(model, prepared, args)  # max_length vs the encoder, metric_for_best_model vs the metrics
     check_disk_space(model, args)  # the final model and a checkpoint fit in output_dir
     record = run_record(prepared, args)

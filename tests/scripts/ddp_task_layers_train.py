@@ -1,5 +1,6 @@
-"""A task group and a single task, each with its own top encoder layer, under `accelerate launch --num_processes 2`
-(tests/test_task_layers.py). Writes the starting weights and each process's weights after training."""
+"""A task group and a single task, each with its own top encoder layer (or, with a second argument `adapters`, its
+own low-rank adapter), under `accelerate launch --num_processes 2` (tests/test_task_layers.py,
+tests/test_task_adapters.py). Writes the starting weights and each process's weights after training."""
 
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ from hf_mtl.training.trainer import MultiTaskTrainer  # noqa: E402
 from hf_mtl.training.training_args import MultiTaskTrainingArguments  # noqa: E402
 
 
-def main(output_dir: str) -> None:
+def main(output_dir: str, capacity: str = "layers") -> None:
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     torch.manual_seed(0)
-    layout = {"tokens": {"layers": 1, "tasks": GROUPS["tokens"]}, "sentiment": 1}
-    model = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=GROUP_TASKS, task_layers=layout))
+    if capacity == "adapters":
+        settings = {"task_adapters": {"tokens": {"tasks": GROUPS["tokens"], "r": 2}, "sentiment": {"r": 2}}}
+    else:
+        settings = {"task_layers": {"tokens": {"layers": 1, "tasks": GROUPS["tokens"]}, "sentiment": 1}}
+    model = MultiTaskModel(MultiTaskConfig(encoder=tiny_bert_config(), tasks=GROUP_TASKS, **settings))
     train = {"tokens": with_ids(synthetic_group(96, 0), 0), "sentiment": with_ids(synthetic_sentiment(64, 1), 1000)}
     args = MultiTaskTrainingArguments(
         output_dir=output_dir, per_device_train_batch_size=8, gradient_accumulation_steps=2, max_steps=6,
@@ -43,4 +47,4 @@ def main(output_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])
