@@ -158,8 +158,8 @@ def test_train_and_predict_refuse_a_folder_that_declares_custom_code(tmp_path, t
 def test_every_from_pretrained_call_passes_trust_remote_code_false():
     # Calls that need not pass it, each with why: a class's own `from_pretrained` runs no code from the folder.
     allowed = {
-        ("modeling/modeling_multitask.py", "MultiTaskConfig.from_pretrained"),  # a config class: reads JSON only
-        ("modeling/modeling_multitask.py", "super().from_pretrained"),  # its kwargs carry trust_remote_code=False
+        ("modeling/modeling_pretrained.py", "MultiTaskConfig.from_pretrained"),  # a config class: reads JSON only
+        ("modeling/modeling_pretrained.py", "super().from_pretrained"),  # its kwargs carry trust_remote_code=False
         ("workflow/refine.py", "MultiTaskModel.from_pretrained"),  # the class sets trust_remote_code=False
         ("workflow/train.py", "MultiTaskModel.from_pretrained"),
         ("export/hub.py", "MultiTaskModel.from_pretrained"),
