@@ -443,3 +443,27 @@ def test_cli_train_prints_and_cards_the_counts_then_export_and_transfer(tmp_path
     moved = MultiTaskModel.from_pretrained(tmp_path / "transfer")
     assert moved.config.task_layers["sentiment_two"] == {"layers": 1, "tasks": ["sentiment_two"]}
     assert "sentiment_two" in moved.encoder.encoder.layer[2].copies
+
+
+def test_capacity_counts_the_encoder_cannot_hold_fail_before_the_data_is_read(tmp_path, encoder_dir, monkeypatch):
+    """`task_layers` / `task_adapters` layers are checked against the encoder's config before tokenizing anything."""
+    import yaml
+    from conftest import SAMPLES_DIR
+
+    from hf_mtl.modeling.errors import RecipeError
+    from hf_mtl.workflow import train as train_module
+    from hf_mtl.workflow.recipe import load_recipe
+
+    def read_data(*args, **kwargs):
+        raise AssertionError("the data was read before the capacity check")
+
+    monkeypatch.setattr(train_module, "prepare_recipe_tasks", read_data)
+    num_layers = MultiTaskModel.encoder_config(str(encoder_dir)).num_hidden_layers
+    for model, message in (({"task_layers": num_layers}, f"task_layers={num_layers}, but the encoder has {num_layers} layers"),
+                           ({"task_adapters": {"r": 4, "layers": num_layers + 3}}, f"the encoder has {num_layers} layers")):
+        path = tmp_path / "recipe.yaml"
+        path.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "training": {"max_steps": 1},
+                                        "model": {"encoder": str(encoder_dir), **model},
+                                        "tasks": recipe_tasks(SAMPLES_DIR)}))
+        with pytest.raises(RecipeError, match=message):
+            train_module.train_recipe(load_recipe(path))

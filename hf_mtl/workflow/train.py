@@ -30,7 +30,8 @@ from ..modeling.encoder_families import check_backbone, unsupported_gradient_che
 from ..modeling.errors import HfMtlError, RecipeError, TaskError
 from ..modeling.modeling_loading import remote_code_refusal
 from ..modeling.modeling_multitask import MultiTaskModel
-from ..modeling.task_layers import format_parameter_counts, parameter_counts
+from ..modeling.task_adapters import normalize_task_adapters
+from ..modeling.task_layers import format_parameter_counts, normalize_task_layers, parameter_counts
 from ..training.checkpoints import RunRecordCallback, checkpoint_problem, checkpoint_requirements
 from ..training.trainer import MultiTaskTrainer
 from .disk import check_disk_space, save_final_model
@@ -188,9 +189,10 @@ def training_units(prepared: dict[str, TaskData]) -> tuple[dict[str, Any], dict[
     return units, groups
 
 
-def check_backbone_early(recipe: Recipe, args: Any) -> None:
+def check_backbone_early(recipe: Recipe, specs: list[TaskSpec], args: Any) -> None:
     """Refuse a backbone hf_mtl cannot share (an encoder-decoder such as T5 or BART) and a
-    ``gradient_checkpointing`` its family does not support, from the encoder's config alone (``RecipeError``)."""
+    ``gradient_checkpointing`` its family does not support, and ``task_layers`` / ``task_adapters`` counts the encoder
+    cannot hold, from the encoder's config alone (``RecipeError``), before the data is read."""
     if recipe.model.from_model:
         return  # a multi-task model: its encoder was checked when it was built
     try:
@@ -206,6 +208,18 @@ def check_backbone_early(recipe: Recipe, args: Any) -> None:
     refusal = unsupported_gradient_checkpointing(encoder_config) if args.gradient_checkpointing else None
     if refusal:
         raise RecipeError(f"training.gradient_checkpointing: {refusal}")
+    # task_layers / task_adapters counts and names against the encoder's layer count, by the model's own rules
+    # (the module names adapters target are checked when the model is built: they need the modules)
+    num_layers = getattr(encoder_config, "num_hidden_layers", None) or 0
+    names = {spec.name: {} for spec in specs}
+    layout, adapters = recipe.model.task_layer_layout(specs), recipe.model.task_adapter_layout(specs)
+    try:
+        if layout and num_layers:
+            normalize_task_layers(layout, names, num_layers)
+        if adapters and num_layers:
+            normalize_task_adapters(adapters, names, num_layers)
+    except HfMtlError as error:
+        raise RecipeError(f"model: {error}") from None
 
 
 def build_model(recipe: Recipe, prepared: dict[str, TaskData], from_model: MultiTaskModel | None = None) -> MultiTaskModel:
@@ -339,7 +353,7 @@ def _train_in_folder(
     allow_changes: bool = False,
 ) -> TrainResult:
     output_dir = args.output_dir
-    check_backbone_early(recipe, args)  # from the config alone: before the tokenizer, the data and the weights
+    check_backbone_early(recipe, specs, args)  # from the config alone: before the tokenizer, the data and the weights
     tokenizer_source = recipe.model.from_model or recipe.model.encoder_path
     tokenizer = load_tokenizer(tokenizer_source)
     existing = load_model(recipe.model.from_model, "model.from_model") if recipe.model.from_model else None
