@@ -145,6 +145,13 @@ def test_optimized_graph_has_fused_operators_and_a_plain_one_is_kept_when_not_ex
     done, why = optimize_onnx_graph(copy, model.config.encoder, lambda graph: {"logits_ner": 1.0}, atol=1e-4)
     assert not done and "differs from PyTorch by 1.00e+00 on logits_ner" in why
     assert copy.read_bytes() == before and sorted(tmp_path.glob("tmp*.onnx")) == []  # plain kept, no leftovers
+
+    def refused(graph):  # onnxruntime refusing the optimized graph (MRA: an input the optimizer pruned)
+        raise ValueError("Invalid input name: attention_mask")
+
+    done, why = optimize_onnx_graph(copy, model.config.encoder, refused, atol=1e-4)
+    assert not done and "does not run (ValueError: Invalid input name: attention_mask)" in why
+    assert copy.read_bytes() == before and sorted(tmp_path.glob("tmp*.onnx")) == []
     done, what = optimize_onnx_graph(copy, model.config.encoder, lambda graph: check_onnx(model, graph), atol=1e-4)
     assert done and "SkipLayerNormalization" in what and copy.read_bytes() != before
 

@@ -66,12 +66,21 @@ def optimize_onnx_graph(path: str | Path, encoder_config: Any, check: Callable[[
         return False, f"the optimizer failed ({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})"
     if not fused:
         return False, "nothing to fuse"
+    import onnx
+
+    plain_inputs = [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
+    optimized_inputs = [i.name for i in optimized.model.graph.input]
+    if optimized_inputs != plain_inputs:  # e.g. an input the family's graph does not use, pruned (MRA's mask)
+        return False, f"the optimizer changed the graph's inputs ({plain_inputs} -> {optimized_inputs})"
     handle, candidate_name = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
     os.close(handle)
     candidate = Path(candidate_name)
     try:
         optimized.save_model_to_file(str(candidate))
-        differences = check(candidate)
+        try:
+            differences = check(candidate)
+        except Exception as error:  # onnxruntime refuses the optimized graph: the plain one stays
+            return False, f"the optimized graph does not run ({type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]})"
         worst = max(differences, key=differences.get)
         if differences[worst] > atol:
             return False, f"the optimized graph differs from PyTorch by {differences[worst]:.2e} on {worst} (atol {atol:.0e})"
