@@ -41,6 +41,7 @@ from .lora import ATTENTION_PROJECTIONS, TASK_ADAPTER_MARKER
 from .task_layers import (
     TaskLayerRouter,
     TaskLayerSlot,
+    check_copy_members,
     encoder_layer_list,
     task_layer_owner,
     task_layer_slots,
@@ -143,17 +144,8 @@ def normalize_task_adapters(value: Any, tasks: Mapping[str, Any], num_layers: in
         if entry is False or entry is None:
             continue
         where = f"task_adapters.{name}"
-        members = (entry.get("tasks") if isinstance(entry, Mapping) else None) or [name]
-        if isinstance(members, str) or not all(isinstance(member, str) for member in members):
-            raise HfMtlError(f"{where}.tasks: expected a list of task names, got {members!r}.")
-        for member in members:
-            if member not in tasks:
-                raise HfMtlError(f"{where}: unknown task '{member}'{did_you_mean(member, tasks)}; the model's tasks "
-                                 f"are {list(tasks)}.")
-            if member in owner:
-                raise HfMtlError(f"task_adapters: task '{member}' is in two copies ('{owner[member]}' and '{name}'); "
-                                 "a task (or task group) has one adapter.")
-            owner[member] = name
+        members = check_copy_members((entry.get("tasks") if isinstance(entry, Mapping) else None) or [name], name,
+                                     tasks, owner, "task_adapters", "one adapter")
         settings = check_adapter_settings(entry, where)
         settings["layers"] = _layer_indices(settings["layers"], num_layers, where)
         result[name] = {"tasks": list(members), **settings}

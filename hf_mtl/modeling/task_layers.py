@@ -61,6 +61,23 @@ def check_task_layer_count(value: Any, num_layers: int, where: str) -> int:
     return value
 
 
+def check_copy_members(members: Any, name: str, tasks: Mapping[str, Any], owner: dict[str, str], key: str,
+                       one: str) -> list[str]:
+    """The tasks of one copy (``task_layers`` / ``task_adapters`` entry ``name``): a list of the model's task names,
+    none already in another copy (``owner``: task -> copy, updated)."""
+    if isinstance(members, str) or not all(isinstance(member, str) for member in members):
+        raise HfMtlError(f"{key}.{name}.tasks: expected a list of task names, got {members!r}.")
+    for member in members:
+        if member not in tasks:
+            raise HfMtlError(f"{key}.{name}: unknown task '{member}'{did_you_mean(member, tasks)}; the model's tasks "
+                             f"are {list(tasks)}.")
+        if member in owner:
+            raise HfMtlError(f"{key}: task '{member}' is in two copies ('{owner[member]}' and '{name}'); a task (or "
+                             f"task group) has {one}.")
+        owner[member] = name
+    return list(members)
+
+
 def normalize_task_layers(value: Any, tasks: Mapping[str, Any], num_layers: int) -> dict[str, dict[str, Any]] | None:
     """The canonical ``config.task_layers``: ``{copy: {"layers": k, "tasks": [names]}}``, copies with ``k > 0`` only.
 
@@ -86,17 +103,8 @@ def normalize_task_layers(value: Any, tasks: Mapping[str, Any], num_layers: int)
         if not isinstance(name, str) or not _COPY_NAME.match(name):
             raise HfMtlError(f"task_layers: {name!r} is not a task or group name (lowercase snake_case).")
         count = check_task_layer_count(entry.get("layers"), num_layers, f"task_layers.{name}")
-        members = entry.get("tasks") or [name]
-        if isinstance(members, str) or not all(isinstance(member, str) for member in members):
-            raise HfMtlError(f"task_layers.{name}.tasks: expected a list of task names, got {members!r}.")
-        for member in members:
-            if member not in tasks:
-                raise HfMtlError(f"task_layers.{name}: unknown task '{member}'{did_you_mean(member, tasks)}; the "
-                                 f"model's tasks are {list(tasks)}.")
-            if member in owner:
-                raise HfMtlError(f"task_layers: task '{member}' is in two copies ('{owner[member]}' and '{name}'); "
-                                 "a task (or task group) has one copy of the top layers.")
-            owner[member] = name
+        members = check_copy_members(entry.get("tasks") or [name], name, tasks, owner, "task_layers",
+                                     "one copy of the top layers")
         if count:
             result[name] = {"layers": count, "tasks": list(members)}
     return result or None
