@@ -399,15 +399,10 @@ def test_two_process_training_with_task_adapters(tmp_path):
 
 # ------------------------------------------------------------------ recipes: layout, resume, CLI
 def recipe_tasks(samples: Path, **extra) -> list[dict]:
-    small = {"max_train_examples": 12, "max_eval_examples": 16, "max_length": 32}
-    return [
-        {"name": "ner", "type": "token-classification", "train": str(samples / "conll2003_train.txt"),
-         "validation": str(samples / "conll2003_validation.txt"), **small, "task_adapters": {"r": 4},
-         "labels": ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]},
-        {"name": "sentiment", "type": "text-classification", "train": str(samples / "sst2_train.tsv"),
-         "validation": str(samples / "sst2_validation.tsv"), "text_column": "sentence",
-         "label_map": {0: "negative", 1: "positive"}, **small, **extra},
-    ]
+    """test_task_layers' two sample tasks, ``ner`` with its own adapter (r = 4)."""
+    from test_task_layers import recipe_tasks as two_tasks
+
+    return two_tasks(samples, ner_capacity={"task_adapters": {"r": 4}}, **extra)
 
 
 def test_recipe_task_adapters_model_level_and_per_task(tmp_path, encoder_dir):

@@ -284,11 +284,12 @@ def test_a_family_without_a_layer_list_is_refused_by_name():
 
 
 # ------------------------------------------------------------------ recipes: layout, resume, DDP
-def recipe_tasks(samples: Path, **extra) -> list[dict]:
+def recipe_tasks(samples: Path, ner_capacity: dict | None = None, **extra) -> list[dict]:
+    """Two small sample tasks; ``ner`` with its own capacity (default: 2 own top layers), ``sentiment`` with ``extra``."""
     small = {"max_train_examples": 12, "max_eval_examples": 16, "max_length": 32}
     return [
         {"name": "ner", "type": "token-classification", "train": str(samples / "conll2003_train.txt"),
-         "validation": str(samples / "conll2003_validation.txt"), **small, "task_layers": 2,
+         "validation": str(samples / "conll2003_validation.txt"), **small, **(ner_capacity or {"task_layers": 2}),
          "labels": ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]},
         {"name": "sentiment", "type": "text-classification", "train": str(samples / "sst2_train.tsv"),
          "validation": str(samples / "sst2_validation.tsv"), "text_column": "sentence",
