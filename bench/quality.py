@@ -30,7 +30,9 @@ Arms (embedded all-MiniLM-L6-v2, batch 32, learning rate 5e-5, seed 0 (`--seed`)
 - ``joint_<strategy>_refine``: joint, then refine (MT-DNN): that joint arm's model, then ``--refine-steps`` (150 x
   scale) steps on each task alone through ``hf_mtl.workflow.refine.refine_model`` (``hf-mtl refine``); its
   ``train_seconds`` / ``examples_seen`` count the joint run and the refinement; ``refine`` in ``--arms`` stands
-  for the best finished joint arm.
+  for the best finished joint arm. ``--refine-steps N`` (another budget) and ``--refine-tasks ner`` (some tasks
+  only) record the arm under a name that carries them (``joint_temperature_refine_ner_750``), beside the default
+  one; such a partial arm has no mean. A joint model folder that is gone (another machine) is trained again first.
 
 Every hf_mtl arm runs through ``hf_mtl.workflow.train.train_recipe`` (the code behind ``hf-mtl train`` and
 ``hf-mtl compare``); each arm can run on its own (``--arms single``).
@@ -60,6 +62,7 @@ Usage:
     python bench/quality.py --scale 0.25     # a quarter of every step budget (as recorded in docs/benchmarks.md)
     python bench/quality.py --scale 0.02 --transfer-steps 5 --max-examples 200   # a smoke test (minutes)
     python bench/quality.py --arms joint_uniform_refine   # refine a finished joint arm (150 steps per task)
+    python bench/quality.py --arms joint_temperature_refine --refine-tasks ner --refine-steps 750   # a longer NER refine
     python bench/quality.py --noise-seeds 0,1,2 --arms single --tasks sentiment,topic --scale 0.1 --threads 1
 
 Writes ``docs/benchmarks/quality.json`` ({arm: {task: {metric, value, train_seconds, examples_seen}}, transfer,
@@ -94,6 +97,7 @@ from quality_report import (  # noqa: E402
     noise_spread,
     ordered_arms,
     plot,
+    refine_source,
     summary,
     target_lines,
     tradeoff,
@@ -150,6 +154,7 @@ JOINT_MODEL = {"joint_temperature_layers1": {"task_layers": 1}, "joint_temperatu
                "joint_temperature_adapters2": {"task_adapters": {"r": 16, "alpha": 32, "layers": 2,
                                                                  "target_modules": ["query", "value", "dense"]}}}
 # joint_<strategy>_refine (REFINE_SUFFIX): that joint model, then --refine-steps per task (MT-DNN)
+DEFAULT_REFINE_STEPS = 150
 REFINE_ARMS = tuple(f"{arm}{REFINE_SUFFIX}" for arm in JOINT_ARMS)
 # "refine" stands for the best finished joint arm + refine; "transfer" starts from the best finished joint arm.
 ALL_ARMS = ("stock", "single", *JOINT_ARMS, *REFINE_ARMS, "refine", "transfer")
@@ -316,17 +321,32 @@ def run_joint(args: argparse.Namespace, work: Path, arm: str) -> dict[str, Any]:
             "train_seconds": result.train_seconds, "model_dir": result.output_dir, "model": JOINT_MODEL.get(arm, {})}
 
 
-def run_refine(args: argparse.Namespace, work: Path, joint_arm: str, joint: dict[str, Any]) -> dict[str, Any]:
-    """Arm `joint_<strategy>_refine`: the joint model of ``joint_arm``, then ``--refine-steps`` on each task alone.
+def refine_key(arm: str, args: argparse.Namespace) -> str:
+    """The name a refine arm is recorded under: ``joint_<strategy>_refine`` at the default budget (150 steps x
+    --scale, every task); a longer one or one of some tasks carries them: ``joint_temperature_refine_ner_750``."""
+    if refine_source(arm) is None or (args.refine_steps == DEFAULT_REFINE_STEPS and not args.refine_tasks):
+        return arm
+    tasks = f"{'+'.join(args.refine_tasks)}_" if args.refine_tasks else ""
+    return f"{arm}_{tasks}{args.refine_steps}"
+
+
+def run_refine(args: argparse.Namespace, work: Path, joint_arm: str, joint: dict[str, Any], key: str) -> dict[str, Any]:
+    """A refine arm (recorded as ``key``): the joint model of ``joint_arm``, then ``--refine-steps`` on each task of
+    ``--refine-tasks`` (default: every task) alone.
 
     Each task's ``train_seconds`` / ``examples_seen`` count the joint run and the refinement (the whole cost of the
-    refined model); ``joint_value`` is the joint model's score before refining, scored again here as a check.
+    refined model); ``joint_value`` is the joint model's score before refining, scored again here as a check. A
+    joint model folder that is gone (another machine) is trained again first, with the same seed and recipe.
     """
+    model_dir = Path(joint["model_dir"])
+    if not (model_dir / "config.json").is_file():
+        print(f"{joint_arm}: its model folder {model_dir} is gone; training it again (seed {args.seed})", flush=True)
+        model_dir = Path(run_joint(args, work, joint_arm)["model_dir"])
     training = {**base_training(args), **JOINT_ARMS.get(joint_arm, {})}
-    recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / f"{joint_arm}{REFINE_SUFFIX}", training,
+    recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / key, training,
                          ModelSection(encoder=args.encoder))
-    refinement = refine_model(joint["model_dir"], recipe, steps=steps(args.refine_steps, args.scale),
-                              output_dir=work / f"{joint_arm}{REFINE_SUFFIX}", eval_split="test")
+    refinement = refine_model(model_dir, recipe, steps=steps(args.refine_steps, args.scale), output_dir=work / key,
+                              tasks=list(args.refine_tasks) or None, eval_split="test")
     tasks = {}
     for row in refinement.rows():
         before = joint["tasks"][row["task"]]
@@ -336,7 +356,7 @@ def run_refine(args: argparse.Namespace, work: Path, joint_arm: str, joint: dict
             "refine_train_seconds": row["refine_train_seconds"], "refine_steps": row["refine_steps"],
             "examples_seen": before["examples_seen"] + row["refine_examples_seen"],
         }
-        print(f"{joint_arm}{REFINE_SUFFIX} {row['task']}: {tasks[row['task']]}", flush=True)
+        print(f"{key} {row['task']}: {tasks[row['task']]}", flush=True)
     refined = refinement.refined.values()
     return {"tasks": tasks, "parameters": sum(result.num_parameters for result in refined), "from_arm": joint_arm,
             "train_seconds": joint["train_seconds"] + sum(result.train_seconds for result in refined)}
@@ -368,7 +388,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tasks", default=",".join(TASK_NAMES), help="comma-separated subset of the four tasks")
     parser.add_argument("--seed", type=int, default=0, help="training seed of every arm (data order, new heads)")
     parser.add_argument("--encoder", default="embedded", help="encoder folder or Hub id (default: embedded MiniLM)")
-    parser.add_argument("--refine-steps", type=int, default=150, help="refine arms: steps per task (x --scale)")
+    parser.add_argument("--refine-steps", type=int, default=DEFAULT_REFINE_STEPS,
+                        help="refine arms: steps per task (x --scale); another budget is recorded as its own arm")
+    parser.add_argument("--refine-tasks", default="",
+                        help="refine arms: refine only these tasks (comma-separated; recorded as its own arm)")
     parser.add_argument("--transfer-from", default=None, help="joint arm whose model transfer starts from (default: best)")
     parser.add_argument("--transfer-examples", type=int, default=500)
     parser.add_argument("--transfer-steps", type=int, default=150)
@@ -418,7 +441,7 @@ def resolve_arms(parser: argparse.ArgumentParser, args: argparse.Namespace, resu
                          f"({', '.join(REFINE_ARMS)}) after its joint arm")
         arms = [f"{best}{REFINE_SUFFIX}" if arm == "refine" else arm for arm in arms]
     for position, arm in enumerate(arms):
-        source = arm[: -len(REFINE_SUFFIX)] if arm.endswith(REFINE_SUFFIX) else None
+        source = refine_source(arm)
         if source and source not in results and source not in arms[:position]:
             parser.error(f"arm {arm} starts from the {source} model: run {source} first (put it before {arm})")
     return arms
@@ -440,17 +463,18 @@ def run_arms(args: argparse.Namespace, arms: list[str], results: dict[str, Any],
         save()
 
     for arm in arms:
-        if arm in results or arm == "transfer":
+        key = refine_key(arm, args)
+        if key in results or arm == "transfer":
             continue
-        print(f"=== arm {arm} (seed {args.seed}) ===", flush=True)
+        print(f"=== arm {key} (seed {args.seed}) ===", flush=True)
         load = os.getloadavg()
         if arm == "stock":
             record(arm, run_stock(args, work, results, save), load)
         elif arm == "single":
             record(arm, run_single(args, work, results, save), load)
-        elif arm.endswith(REFINE_SUFFIX):
-            source = arm[: -len(REFINE_SUFFIX)]
-            record(arm, run_refine(args, work, source, results[source]), load)
+        elif refine_source(arm):
+            source = refine_source(arm)
+            record(key, run_refine(args, work, source, results[source], key), load)
         else:
             record(arm, run_joint(args, work, arm), load)
     if "transfer" in arms and "transfer" not in results:
@@ -490,7 +514,8 @@ def _meta(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "encoder": args.encoder, "scale": args.scale, "seed": args.seed, "tasks": list(args.tasks),
         "steps_single": steps(750, args.scale), "steps_joint": steps(3000, args.scale),
-        "refine_steps": steps(args.refine_steps, args.scale), "transfer_steps": args.transfer_steps,
+        "refine_steps": steps(args.refine_steps, args.scale), "refine_tasks": list(args.refine_tasks) or None,
+        "transfer_steps": args.transfer_steps,
         "transfer_examples": args.transfer_examples, "threads": args.threads,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "cpu_count": os.cpu_count(),
         "platform": platform.platform(), "torch": torch.__version__, "transformers": transformers.__version__,
@@ -508,6 +533,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.tasks = tuple(task.strip() for task in args.tasks.split(",") if task.strip())
     if not args.tasks or set(args.tasks) - set(TASK_NAMES):
         parser.error(f"--tasks must name some of {', '.join(TASK_NAMES)}, got {args.tasks}")
+    args.refine_tasks = tuple(task.strip() for task in args.refine_tasks.split(",") if task.strip())
+    if set(args.refine_tasks) - set(args.tasks):
+        parser.error(f"--refine-tasks must name some of the tasks ({', '.join(args.tasks)}), got {args.refine_tasks}")
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     done_file = Path(args.results)

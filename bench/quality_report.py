@@ -27,9 +27,16 @@ def ordered_arms(results: dict[str, Any]) -> list[str]:
     return [a for a in ARM_ORDER if a in arms] + sorted(a for a in arms if a not in ARM_ORDER)
 
 
+def refine_source(arm: str) -> str | None:
+    """The joint arm a refine arm starts from (``joint_temperature_refine`` and a longer or per-task refine such as
+    ``joint_temperature_refine_ner_750`` -> ``joint_temperature``); ``None`` for any other arm."""
+    source, suffix, _ = arm.partition(REFINE_SUFFIX)
+    return source if suffix and source.startswith("joint_") else None
+
+
 def is_joint(arm: str) -> bool:
     """A joint arm without refinement (``joint_<strategy>``, ``joint_<strategy>_<option>``)."""
-    return arm.startswith("joint_") and not arm.endswith(REFINE_SUFFIX)
+    return arm.startswith("joint_") and refine_source(arm) is None
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -48,9 +55,12 @@ def best_joint_arm(results: dict[str, Any]) -> str | None:
 def summary(results: dict[str, Any]) -> dict[str, Any]:
     """Per arm: mean, time, parameters, difference to single per task and worst task, time vs stock; targets."""
     out: dict[str, Any] = {}
+    every_task = {task for arm in ordered_arms(results) for task in results[arm]["tasks"]}
     for arm in ordered_arms(results):
         result = results[arm]
-        out[arm] = {"mean": _mean([entry["value"] for entry in result["tasks"].values()]),
+        # an arm of some tasks only (a longer NER refine) has no mean comparable with the others'
+        partial = set(result["tasks"]) < every_task
+        out[arm] = {"mean": None if partial else _mean([entry["value"] for entry in result["tasks"].values()]),
                     "train_seconds": result["train_seconds"], "parameters": result["parameters"]}
         if arm != "single" and "single" in results:
             single = results["single"]["tasks"]
@@ -78,7 +88,9 @@ def targets(results: dict[str, Any], arms: dict[str, Any]) -> dict[str, Any]:
             "met": mean_points >= 0 and worst >= TARGET_WORST_TASK_POINTS
             and (ratio is None or ratio <= TARGET_TIME_VS_STOCK),
         }
-    refines = [arm for arm in ordered_arms(results) if arm.endswith(REFINE_SUFFIX) and "difference_to_single" in arms[arm]]
+    # refine arms of every task (a refine of some tasks only, e.g. a longer NER refine, is not a served model)
+    refines = [arm for arm in ordered_arms(results) if refine_source(arm) and "difference_to_single" in arms[arm]
+               and set(arms[arm]["difference_to_single"]) == set(results["single"]["tasks"])]
     if refines:
         refine = max(refines, key=lambda arm: arms[arm]["mean"])
         points = {task: 100 * diff for task, diff in arms[refine]["difference_to_single"].items()}
@@ -208,7 +220,7 @@ def served_by(arm: str, inference: dict[str, Any], capacity_arms: set[str]) -> s
     measured = inference.get("arms", {})
     if arm in measured:
         return arm
-    if arm in ("single", "stock") or arm.endswith(REFINE_SUFFIX):
+    if arm in ("single", "stock") or refine_source(arm):
         return "four_models" if "four_models" in measured else None
     return None if arm in capacity_arms or "shared" not in measured else "shared"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,34 @@ def test_ud_pipeline_runs_every_arm_on_a_tiny_budget(tmp_path: Path) -> None:
     assert set(report["crf"]) == {"softmax", "crf", "load_average"} and report["crf"]["crf"]["ill_formed_spans"] == 0
     assert "mlm_perplexity" in report["mlm"]["with_mlm"]["scores"]
     assert report["mlm"]["with_mlm"]["examples_seen"]["mlm"] > 0
+
+
+@pytest.mark.slow
+@needs_data
+def test_quality_longer_refine_of_one_task_is_recorded_as_its_own_arm(tmp_path: Path) -> None:
+    """`--refine-tasks ner --refine-steps N` records `joint_temperature_refine_ner_N` beside the joint arm, and a
+    joint model folder that is gone (another machine) is trained again before refining."""
+    results, work = tmp_path / "arms.json", tmp_path / "work"
+
+    def quality(*options: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, str(REPO / "bench" / "quality.py"), "--scale", "0.002", "--max-examples", "32",
+             "--threads", "1", "--refine-tasks", "ner", "--work", str(work), "--results", str(results),
+             "--out", str(tmp_path / "quality.json"), "--inference-results", str(tmp_path / "none.json"), *options],
+            cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1500,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+
+    quality("--arms", "joint_temperature,joint_temperature_refine", "--refine-steps", "500")
+    recorded = json.loads(results.read_text())
+    assert set(recorded["joint_temperature_refine_ner_500"]["tasks"]) == {"ner"}
+    assert recorded["joint_temperature_refine_ner_500"]["tasks"]["ner"]["refine_steps"] == 1  # 500 x 0.002
+    shutil.rmtree(recorded["joint_temperature"]["model_dir"])
+    done = quality("--arms", "joint_temperature_refine", "--refine-steps", "1000")
+    assert "its model folder" in done.stdout and "training it again" in done.stdout
+    recorded = json.loads(results.read_text())
+    assert recorded["joint_temperature_refine_ner_1000"]["tasks"]["ner"]["refine_steps"] == 2
+    assert "joint_temperature_refine_ner_500" in recorded  # the first budget is kept
+    report = json.loads((tmp_path / "quality.json").read_text())
+    assert report["summary"]["joint_temperature_refine_ner_1000"]["mean"] is None

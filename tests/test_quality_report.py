@@ -58,3 +58,19 @@ def test_tradeoff_plot_writes_a_png(tmp_path: Path) -> None:
     path = tmp_path / "tradeoff.png"
     quality_report.tradeoff_plot(quality_report.tradeoff(RESULTS, INFERENCE, CAPACITY), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_longer_refine_of_one_task_is_its_own_arm_without_a_mean() -> None:
+    results = {**RESULTS, "joint_temperature_refine_ner_750": _arm({"ner": 0.805}, 101, 90.0)}
+    assert quality_report.refine_source("joint_temperature_refine_ner_750") == "joint_temperature"
+    assert quality_report.refine_source("joint_temperature_refine") == "joint_temperature"
+    assert quality_report.refine_source("joint_temperature_layers1") is None
+    assert not quality_report.is_joint("joint_temperature_refine_ner_750")
+    summ = quality_report.summary(results)
+    assert summ["joint_temperature_refine_ner_750"]["mean"] is None  # one of two tasks: no comparable mean
+    assert summ["joint_temperature_refine_ner_750"]["difference_to_single"]["ner"] == pytest.approx(0.005)
+    # the refine target is judged on a refine of every task only, although the NER-only one scores higher on NER
+    assert summ["targets"]["refine"]["arm"] == "joint_temperature_refine"
+    rows = quality_report.tradeoff(results, INFERENCE, CAPACITY)
+    assert rows["joint_temperature_refine_ner_750"]["inference"] == "four_models"
+    assert "| joint_temperature_refine_ner_750 | n/a | - | - |" in quality_report.tradeoff_markdown(rows)
