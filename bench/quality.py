@@ -336,12 +336,14 @@ def run_refine(args: argparse.Namespace, work: Path, joint_arm: str, joint: dict
 
     Each task's ``train_seconds`` / ``examples_seen`` count the joint run and the refinement (the whole cost of the
     refined model); ``joint_value`` is the joint model's score before refining, scored again here as a check. A
-    joint model folder that is gone (another machine) is trained again first, with the same seed and recipe.
+    joint model folder that is gone (another machine) is trained again first, with the same seed and recipe, and
+    its new folder recorded for the next refine (the joint arm's recorded scores stay).
     """
     model_dir = Path(joint["model_dir"])
     if not (model_dir / "config.json").is_file():
         print(f"{joint_arm}: its model folder {model_dir} is gone; training it again (seed {args.seed})", flush=True)
         model_dir = Path(run_joint(args, work, joint_arm)["model_dir"])
+        joint["model_dir"] = str(model_dir)  # recorded with this arm: the next refine reuses it (scores are kept)
     training = {**base_training(args), **JOINT_ARMS.get(joint_arm, {})}
     recipe = make_recipe(task_dicts(args.max_examples, args.tasks), work / key, training,
                          ModelSection(encoder=args.encoder))

@@ -126,3 +126,13 @@ def test_family_onnx(family, tmp_path):
         assert refusal is None, refusal
     else:
         assert refusal is not None and fm.ONNX_REFUSED[family][0] in refusal and "\n" not in refusal, refusal
+
+
+def test_a_refused_onnx_trace_prints_nothing_before_the_one_line_error(tmp_path, capfd):
+    """torch.export prints a failed trace's whole partial graph to stderr; hf_mtl holds it back (debug log only), so
+    the user sees the one-line refusal alone (Longformer: data-dependent shapes)."""
+    pytest.importorskip("onnxscript")
+    refusal = _run("onnx", "longformer", tmp_path)
+    assert refusal is not None and fm.ONNX_REFUSED["longformer"][0] in refusal
+    captured = capfd.readouterr()
+    assert "def forward" not in captured.err and "partial" not in captured.err.lower(), captured.err[:500]

@@ -28,10 +28,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import io
 import json
 import logging
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -209,12 +211,24 @@ _TRACER_LOGGERS = ("torch.fx.experimental.symbolic_shapes", "torch.onnx._interna
 
 @contextlib.contextmanager
 def _quiet_tracer_loggers() -> Any:
+    """Raise the tracer's chatty loggers to ERROR, and hold back what the exporter prints to stderr: a failed
+    ``torch.export`` prints its whole partial graph there (``print(e.partial_fx_graph, file=sys.stderr)``), hundreds
+    of lines before hf_mtl's one-line error. After a successful export the held text is written out as it came;
+    after a failure it goes to this module's debug log only (the error names the cause)."""
     loggers = [logging.getLogger(name) for name in _TRACER_LOGGERS]
     levels = [entry.level for entry in loggers]
     for entry in loggers:
         entry.setLevel(logging.ERROR)
+    held = io.StringIO()
     try:
-        yield
+        with contextlib.redirect_stderr(held):
+            yield
+    except BaseException:
+        if held.getvalue():
+            logger.debug("stderr of the failed ONNX trace:\n%s", held.getvalue())
+        raise
+    else:
+        sys.stderr.write(held.getvalue())
     finally:
         for entry, level in zip(loggers, levels, strict=True):
             entry.setLevel(level)
