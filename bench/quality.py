@@ -98,6 +98,7 @@ from quality_report import (  # noqa: E402
     ordered_arms,
     plot,
     refine_source,
+    save_results,
     summary,
     target_lines,
     tradeoff,
@@ -549,7 +550,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return run_noise(args, resolve_arms(parser, args, {}), argv, work)
     results: dict[str, Any] = json.loads(done_file.read_text()) if done_file.exists() else {}
     arms = resolve_arms(parser, args, results)
-    run_arms(args, arms, results, lambda: write_json(done_file, results), work, parser)
+    run_arms(args, arms, results, lambda: save_results(done_file, results), work, parser)
 
     transfer_results = {k: v for k, v in results.get("transfer", {}).items() if k not in ("load_average", "from_arm")}
     arm_results = {arm: results[arm] for arm in ordered_arms(results)}

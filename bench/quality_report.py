@@ -6,6 +6,7 @@ train_seconds, parameters, ...}, "transfer": {...}}``), whichever arms have fini
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,18 @@ def refine_source(arm: str) -> str | None:
     ``joint_temperature_refine_ner_750`` -> ``joint_temperature``); ``None`` for any other arm."""
     source, suffix, _ = arm.partition(REFINE_SUFFIX)
     return source if suffix and source.startswith("joint_") else None
+
+
+def save_results(path: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` to ``path`` on top of what the file holds now, so that two runs of different arms side by
+    side (``--arms joint_temperature_adapters`` on one core, ``--arms joint_temperature_layers2`` on the other) both
+    keep their arms: each run's own arms win, an arm only the file has (the other run's) stays. Bookkeeping keys
+    (``_partial``, a per-task arm's finished tasks) are this run's alone, so a finished arm's is not brought back."""
+    on_disk = json.loads(path.read_text()) if path.exists() else {}
+    others = {key: value for key, value in on_disk.items() if key not in results and not key.startswith("_")}
+    results.update(others)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def is_joint(arm: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -74,3 +75,21 @@ def test_a_longer_refine_of_one_task_is_its_own_arm_without_a_mean() -> None:
     rows = quality_report.tradeoff(results, INFERENCE, CAPACITY)
     assert rows["joint_temperature_refine_ner_750"]["inference"] == "four_models"
     assert "| joint_temperature_refine_ner_750 | n/a | - | - |" in quality_report.tradeoff_markdown(rows)
+
+
+def test_two_runs_side_by_side_keep_each_others_arms(tmp_path: Path) -> None:
+    results_file = tmp_path / "quality_arms.json"
+    first = {"single": _arm({"ner": 0.83}, 10, 1.0)}
+    quality_report.save_results(results_file, first)
+    second = dict(first)  # started from the same file
+    first["joint_temperature_layers2"] = _arm({"ner": 0.82}, 12, 2.0)
+    quality_report.save_results(results_file, first)
+    second["joint_temperature_adapters"] = _arm({"ner": 0.81}, 11, 3.0)
+    second["_partial"] = {"stock": {}}
+    quality_report.save_results(results_file, second)
+    on_disk = json.loads(results_file.read_text())
+    assert set(on_disk) == {"single", "joint_temperature_layers2", "joint_temperature_adapters", "_partial"}
+    del second["_partial"]  # this run's per-task arm finished: its bookkeeping is not brought back from the file
+    quality_report.save_results(results_file, second)
+    assert "_partial" not in json.loads(results_file.read_text())
+    assert "joint_temperature_layers2" in second  # the report of the last run to end shows every arm
