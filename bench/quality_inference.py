@@ -13,7 +13,9 @@ SST-2 and AG News, shuffled), in interleaved chunks, each chunk ``--repeats`` ti
   still exists and whose model has task-specific capacity: ``task_layers`` or per-task adapters).
 
 Writes ``--out`` (``docs/benchmarks/quality_inference.json``: sentences/s, ratio to ``shared``, the load average
-before and after) and prints a table; the last line is ``ratio <arm>/shared=X ...``.
+before and after) and prints a table; the last line is ``ratio <arm>/shared=X ...``. A capacity arm an earlier run
+recorded there and this one does not measure stays, with its own run's date, load and ``shared`` speed, so arms
+measured one at a time (as each finishes) end up in one file.
 
 Usage:
     python bench/quality_inference.py                                  # 2,000 sentences, 2 threads
@@ -73,6 +75,19 @@ def parse_arms(value: str | None, results_path: Path, parser: argparse.ArgumentP
     return arms
 
 
+def earlier_arms(out: Path, measured_now: set[str]) -> dict[str, Any]:
+    """The capacity arms an earlier run of this script recorded in ``out`` and this run does not measure (their
+    saved model may be gone), each with its own run's date, load and fully shared speed (``run``): its ratio was
+    measured side by side in that run. The baselines (``shared``, ``four_models``) are always this run's."""
+    if not out.exists():
+        return {}
+    earlier = json.loads(out.read_text(encoding="utf-8"))
+    earlier_run = {key: earlier.get("meta", {}).get(key) for key in ("date", "load_average")}
+    earlier_run["shared_sentences_per_s"] = earlier.get("arms", {}).get("shared", {}).get("sentences_per_s")
+    return {name: {**value, "run": value.get("run", earlier_run)} for name, value in earlier.get("arms", {}).items()
+            if name not in BASELINES and name not in measured_now}
+
+
 def pipeline_runner(model_dir: Path, batch_size: int) -> Any:
     """The ``multitask`` pipeline on a saved model, as a function of a list of sentences."""
     from transformers import pipeline
@@ -127,13 +142,15 @@ def main(argv: list[str] | None = None) -> None:
                 seconds[name] += min(times)
     load_after = os.getloadavg()
     speed = {name: len(sentences) / total for name, total in seconds.items()}
+    run_info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "shared_sentences_per_s": round(speed["shared"], 2),
+                "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]}}
     record = {
-        "arms": {name: {"sentences_per_s": round(speed[name], 2), "ratio_to_shared": round(speed[name] / speed["shared"], 3),
-                        **({"model_dir": str(arms[name])} if name in arms else {})} for name in runs},
+        "arms": {**earlier_arms(args.out, set(runs)),
+                 **{name: {"sentences_per_s": round(speed[name], 2), "ratio_to_shared": round(speed[name] / speed["shared"], 3),
+                           **({"model_dir": str(arms[name]), "run": run_info} if name in arms else {})} for name in runs}},
         "meta": {"sentences": len(sentences), "batch_size": args.batch_size, "threads": args.threads,
                  "repeats": args.repeats, "device": f"CPU, {os.cpu_count()} cores", "torch": torch.__version__,
-                 "load_average": {"before": [round(x, 2) for x in load_before],
-                                  "after": [round(x, 2) for x in load_after]}},
+                 **run_info},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

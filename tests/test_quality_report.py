@@ -93,3 +93,21 @@ def test_two_runs_side_by_side_keep_each_others_arms(tmp_path: Path) -> None:
     quality_report.save_results(results_file, second)
     assert "_partial" not in json.loads(results_file.read_text())
     assert "joint_temperature_layers2" in second  # the report of the last run to end shows every arm
+
+
+def test_an_arm_measured_in_an_earlier_inference_run_stays_with_that_runs_figures(tmp_path: Path) -> None:
+    import quality_inference
+
+    out = tmp_path / "quality_inference.json"
+    out.write_text(json.dumps({
+        "arms": {"shared": {"sentences_per_s": 140.0, "ratio_to_shared": 1.0},
+                 "four_models": {"sentences_per_s": 14.0, "ratio_to_shared": 0.1},
+                 "joint_temperature_layers1": {"sentences_per_s": 96.0, "ratio_to_shared": 0.686},
+                 "joint_temperature_layers2": {"sentences_per_s": 80.0, "ratio_to_shared": 0.5}},
+        "meta": {"date": "2026-12-02 05:52 UTC", "load_average": {"before": [1.7], "after": [1.9]}}}))
+    kept = quality_inference.earlier_arms(out, measured_now={"shared", "four_models", "joint_temperature_layers2"})
+    assert set(kept) == {"joint_temperature_layers1"}  # re-measured arms and the baselines are this run's
+    assert kept["joint_temperature_layers1"]["ratio_to_shared"] == 0.686
+    assert kept["joint_temperature_layers1"]["run"] == {"date": "2026-12-02 05:52 UTC", "shared_sentences_per_s": 140.0,
+                                                        "load_average": {"before": [1.7], "after": [1.9]}}
+    assert quality_inference.earlier_arms(tmp_path / "none.json", set()) == {}
