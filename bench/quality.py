@@ -93,6 +93,8 @@ from data_folder import add_data_dir_argument, data_dir_of  # noqa: E402
 from quality_report import (  # noqa: E402
     REFINE_SUFFIX,
     best_joint_arm,
+    capacity_target_lines,
+    capacity_targets,
     markdown,
     noise_spread,
     ordered_arms,
@@ -574,9 +576,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if inference_file.exists():  # bench/quality_inference.py's speeds: the trade-off table and plot
         rows = tradeoff(arm_results, json.loads(inference_file.read_text()), set(JOINT_MODEL))
         report["tradeoff"] = rows
+        report["capacity_targets"] = capacity_targets(rows, set(JOINT_MODEL))
         out.write_text(json.dumps(report, indent=2) + "\n")
         tradeoff_plot(rows, out.with_name(f"{out.stem}_tradeoff.png"))
         print(tradeoff_markdown(rows))
+        for line in capacity_target_lines(report["capacity_targets"]):
+            print(line)
     for line in target_lines(report["summary"]):
         print(line)
     return report

@@ -20,6 +20,10 @@ ARM_ORDER = ("stock", "single", "joint_proportional", "joint_temperature", "join
 # The issue's targets, in points (1 point = 0.01 of a score).
 TARGET_WORST_TASK_POINTS = -0.5
 TARGET_TIME_VS_STOCK = 0.5
+# Issue #23's targets for one served model with task-specific capacity (against single and the fully shared model).
+CAPACITY_TARGET_WORST_TASK_POINTS = -0.3
+CAPACITY_TARGET_PARAMETERS_VS_ONE_MODEL = 1.5
+CAPACITY_TARGET_INFERENCE_TIME_VS_SHARED = 2.0
 
 
 def ordered_arms(results: dict[str, Any]) -> list[str]:
@@ -262,6 +266,42 @@ def tradeoff(results: dict[str, Any], inference: dict[str, Any], capacity_arms: 
             row["inference_vs_shared"] = inference["arms"][source]["ratio_to_shared"]
         out[arm] = row
     return out
+
+
+def capacity_targets(rows: dict[str, dict[str, Any]], capacity_arms: set[str]) -> dict[str, dict[str, Any]]:
+    """Issue #23's targets per finished capacity arm of the trade-off ``rows``: mean >= single, no task more than
+    0.3 points below, at most 1.5x one model's parameters, at most 2x the fully shared model's inference time
+    (``None`` where not measured); ``met`` only when all four are."""
+    out = {}
+    for arm, row in rows.items():
+        if arm not in capacity_arms or "mean_minus_single_points" not in row:
+            continue
+        time_ratio = 1 / row["inference_vs_shared"] if row.get("inference_vs_shared") else None
+        checks = {"mean": row["mean_minus_single_points"] >= 0,
+                  # points are differences of scores: a tolerance so that -0.3000000000000003 is at the limit
+                  "worst_task": row["worst_task_points"] >= CAPACITY_TARGET_WORST_TASK_POINTS - 1e-9,
+                  "parameters": row["parameters_vs_one_model"] <= CAPACITY_TARGET_PARAMETERS_VS_ONE_MODEL,
+                  "inference": None if time_ratio is None else time_ratio <= CAPACITY_TARGET_INFERENCE_TIME_VS_SHARED}
+        out[arm] = {"mean_minus_single_points": row["mean_minus_single_points"], "worst_task": row["worst_task"],
+                    "worst_task_points": row["worst_task_points"],
+                    "parameters_vs_one_model": row["parameters_vs_one_model"], "inference_time_vs_shared": time_ratio,
+                    "checks": checks, "met": all(checks.values())}
+    return out
+
+
+def capacity_target_lines(goals: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per capacity arm: the four measured figures of :func:`capacity_targets`, and met / missed."""
+    lines = []
+    for arm, goal in goals.items():
+        time = "not measured" if goal["inference_time_vs_shared"] is None else f"{goal['inference_time_vs_shared']:.2f}x"
+        missed = [name if ok is False else f"{name} not measured" for name, ok in goal["checks"].items() if not ok]
+        lines.append(f"capacity target ({arm}): mean {goal['mean_minus_single_points']:+.2f} points vs single (goal >= 0), "
+                     f"worst {goal['worst_task']} {goal['worst_task_points']:+.2f} (goal >= "
+                     f"{CAPACITY_TARGET_WORST_TASK_POINTS}), parameters {goal['parameters_vs_one_model']:.2f}x one model "
+                     f"(goal <= {CAPACITY_TARGET_PARAMETERS_VS_ONE_MODEL}x), inference time {time} the fully shared "
+                     f"model's (goal <= {CAPACITY_TARGET_INFERENCE_TIME_VS_SHARED}x): "
+                     + ("met" if goal["met"] else f"missed ({', '.join(missed)})"))
+    return lines
 
 
 def tradeoff_markdown(rows: dict[str, dict[str, Any]], noise_points: float | None = None) -> str:

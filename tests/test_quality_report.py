@@ -111,3 +111,22 @@ def test_an_arm_measured_in_an_earlier_inference_run_stays_with_that_runs_figure
     assert kept["joint_temperature_layers1"]["run"] == {"date": "2026-12-02 05:52 UTC", "shared_sentences_per_s": 140.0,
                                                         "load_average": {"before": [1.7], "after": [1.9]}}
     assert quality_inference.earlier_arms(tmp_path / "none.json", set()) == {}
+
+
+def test_capacity_targets_are_met_only_when_all_four_are() -> None:
+    results = {**RESULTS, "joint_temperature_adapters": _arm({"ner": 0.80, "pos": 0.897}, 110, 65.0)}
+    inference = {"arms": {**INFERENCE["arms"],
+                          "joint_temperature_adapters": {"sentences_per_s": 40.0, "ratio_to_shared": 0.4}}}
+    rows = quality_report.tradeoff(results, inference, CAPACITY | {"joint_temperature_adapters"})
+    goals = quality_report.capacity_targets(rows, CAPACITY | {"joint_temperature_adapters"})
+    assert set(goals) == {"joint_temperature_layers1", "joint_temperature_layers2", "joint_temperature_adapters"}
+    assert goals["joint_temperature_layers1"]["met"]  # +0.75 mean, pos +0.50, 1.20x parameters, 1.43x time
+    assert goals["joint_temperature_layers1"]["inference_time_vs_shared"] == pytest.approx(1 / 0.7)
+    assert goals["joint_temperature_layers2"]["checks"]["inference"] is None  # not measured: not met either
+    assert not goals["joint_temperature_layers2"]["met"]
+    adapters = goals["joint_temperature_adapters"]  # mean -0.15, pos -0.30 (at the limit), 2.5x the time
+    assert adapters["checks"] == {"mean": False, "worst_task": True, "parameters": True, "inference": False}
+    lines = quality_report.capacity_target_lines(goals)
+    assert lines[0].startswith("capacity target (joint_temperature_layers1):") and lines[0].endswith(": met")
+    assert lines[1].endswith("missed (inference not measured)")
+    assert lines[2].endswith("missed (mean, inference)") and "inference time 2.50x" in lines[2]
