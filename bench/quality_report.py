@@ -259,11 +259,15 @@ def tradeoff(results: dict[str, Any], inference: dict[str, Any], capacity_arms: 
                 row["worst_task"], row["worst_task_points"] = worst, 100 * diffs[worst]
         if one_model:
             row["parameters_vs_one_model"] = summ[arm]["parameters"] / one_model
-        source = served_by(arm, inference, capacity_arms)
+        # an arm of some tasks only (a longer NER refine) is not a model serving the four tasks: no inference cost
+        source = served_by(arm, inference, capacity_arms) if summ[arm]["mean"] is not None else None
         if source:
             row["inference"] = source
             row["sentences_per_s"] = inference["arms"][source]["sentences_per_s"]
             row["inference_vs_shared"] = inference["arms"][source]["ratio_to_shared"]
+            earlier = inference["arms"][source].get("run", {})
+            if earlier.get("shared_sentences_per_s") not in (None, inference["arms"]["shared"]["sentences_per_s"]):
+                row["inference_run"] = earlier  # measured side by side in an earlier run, against its own shared
         out[arm] = row
     return out
 
@@ -310,13 +314,21 @@ def tradeoff_markdown(rows: dict[str, dict[str, Any]], noise_points: float | Non
     noise = f" (seed noise: range {noise_points:.2f})" if noise_points is not None else ""
     lines = [f"| arm | mean | vs single, points{noise} | worst task, points | parameters (x one model) | train s | "
              "inference, sentences/s (x fully shared) |", "|---|---:|---:|---|---:|---:|---:|"]
+    earlier: list[str] = []
     for arm, row in rows.items():
         vs = f"{row['mean_minus_single_points']:+.2f}" if "mean_minus_single_points" in row else "-"
         worst = f"{row['worst_task']} {row['worst_task_points']:+.2f}" if "worst_task" in row else "-"
         params = f"{row['parameters']:,}" + (f" ({row['parameters_vs_one_model']:.2f}x)" if "parameters_vs_one_model" in row else "")
         speed = f"{row['sentences_per_s']:.1f} ({row['inference_vs_shared']:.2f}x)" if "sentences_per_s" in row else "not measured"
+        if "inference_run" in row:
+            speed += " †"
+            earlier.append(f"{arm}: {row['inference_run'].get('date') or 'an earlier run'}, fully shared model "
+                           f"{row['inference_run']['shared_sentences_per_s']:.1f} sentences/s there")
         mean = "n/a" if row["mean"] is None else f"{row['mean']:.4f}"
         lines.append(f"| {arm} | {mean} | {vs} | {worst} | {params} | {row['train_seconds']:,.0f} | {speed} |")
+    if earlier:
+        lines.append("\n† measured side by side with the fully shared model in an earlier run (its ratio is that run's): "
+                     + "; ".join(earlier))
     return "\n".join(lines)
 
 

@@ -73,7 +73,7 @@ def test_a_longer_refine_of_one_task_is_its_own_arm_without_a_mean() -> None:
     # the refine target is judged on a refine of every task only, although the NER-only one scores higher on NER
     assert summ["targets"]["refine"]["arm"] == "joint_temperature_refine"
     rows = quality_report.tradeoff(results, INFERENCE, CAPACITY)
-    assert rows["joint_temperature_refine_ner_750"]["inference"] == "four_models"
+    assert "inference" not in rows["joint_temperature_refine_ner_750"]  # a NER-only model serves no four tasks
     assert "| joint_temperature_refine_ner_750 | n/a | - | - |" in quality_report.tradeoff_markdown(rows)
 
 
@@ -130,3 +130,18 @@ def test_capacity_targets_are_met_only_when_all_four_are() -> None:
     assert lines[0].startswith("capacity target (joint_temperature_layers1):") and lines[0].endswith(": met")
     assert lines[1].endswith("missed (inference not measured)")
     assert lines[2].endswith("missed (mean, inference)") and "inference time 2.50x the fully shared model's" in lines[2]
+
+
+def test_an_arm_timed_in_an_earlier_inference_run_is_marked_and_a_partial_arm_has_no_inference_cost() -> None:
+    results = {**RESULTS, "joint_temperature_refine_ner_750": {"tasks": {"ner": {"metric": "f1", "value": 0.85}},
+                                                               "parameters": 100, "train_seconds": 90.0}}
+    arms = {**INFERENCE["arms"], "joint_temperature_layers1": {
+        "sentences_per_s": 96.0, "ratio_to_shared": 0.68, "run": {"date": "2026-12-02 05:52 UTC", "shared_sentences_per_s": 142.3}}}
+    rows = quality_report.tradeoff(results, {"arms": arms}, CAPACITY)
+    assert "inference" not in rows["joint_temperature_refine_ner_750"]  # a NER-only model does not serve four tasks
+    table = quality_report.tradeoff_markdown(rows)
+    assert "| 96.0 (0.68x) † |" in table
+    assert "joint_temperature_layers1: 2026-12-02 05:52 UTC, fully shared model 142.3 sentences/s there" in table
+    same_run = {**arms, "joint_temperature_layers1": {**arms["joint_temperature_layers1"],
+                                                      "run": {"shared_sentences_per_s": 100.0}}}
+    assert "†" not in quality_report.tradeoff_markdown(quality_report.tradeoff(results, {"arms": same_run}, CAPACITY))
