@@ -47,8 +47,9 @@ probe barely moves at 5e-5) and unfrozen (5e-5).
 Every arm's result is written to ``--results`` (``docs/benchmarks/quality_arms.json``, committed) as it finishes,
 and a rerun skips the arms already there (so a long run can be resumed across sessions: commit the file after
 each arm); each run saves its arms on top of what the file holds then, so two runs of different arms can go side by
-side (e.g. each pinned to one core with ``--threads 1``); ``--fresh`` starts over. The one-model-per-task arms (``single``, ``stock``) also record each task as it
-finishes (under ``_partial``), so a stopped run resumes from the next task. Models go to ``--work``
+side (e.g. each pinned to one core with ``--threads 1``); ``--fresh`` starts over. The one-model-per-task arms
+(``single``, ``stock``) also record each task as it finishes (under ``_partial``), so a stopped run resumes from
+the next task. Models go to ``--work``
 (``bench/out/quality``, not committed). The load average before and after each arm is recorded, since wall times
 are only comparable on a quiet machine.
 
