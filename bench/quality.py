@@ -582,7 +582,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out.write_text(json.dumps(report, indent=2) + "\n")
         tradeoff_plot(rows, out.with_name(f"{out.stem}_tradeoff.png"))
         print(tradeoff_markdown(rows))
-        for line in capacity_target_lines(report["capacity_targets"]):
+        for line in capacity_target_lines(rows, report["capacity_targets"]):
             print(line)
     for line in target_lines(report["summary"]):
         print(line)

@@ -77,8 +77,9 @@ def parse_arms(value: str | None, results_path: Path, parser: argparse.ArgumentP
 
 def earlier_arms(out: Path, measured_now: set[str]) -> dict[str, Any]:
     """The capacity arms an earlier run of this script recorded in ``out`` and this run does not measure (their
-    saved model may be gone), each with its own run's date, load and fully shared speed (``run``): its ratio was
-    measured side by side in that run. The baselines (``shared``, ``four_models``) are always this run's."""
+    saved model may be gone), each with its own run's date, load and fully shared speed (``run``, which only such
+    an arm carries; the file's ``meta`` is the run of the others): its ratio was measured side by side in that run.
+    The baselines (``shared``, ``four_models``) are always this run's."""
     if not out.exists():
         return {}
     earlier = json.loads(out.read_text(encoding="utf-8"))
@@ -142,15 +143,15 @@ def main(argv: list[str] | None = None) -> None:
                 seconds[name] += min(times)
     load_after = os.getloadavg()
     speed = {name: len(sentences) / total for name, total in seconds.items()}
-    run_info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "shared_sentences_per_s": round(speed["shared"], 2),
-                "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]}}
     record = {
         "arms": {**earlier_arms(args.out, set(runs)),
                  **{name: {"sentences_per_s": round(speed[name], 2), "ratio_to_shared": round(speed[name] / speed["shared"], 3),
-                           **({"model_dir": str(arms[name]), "run": run_info} if name in arms else {})} for name in runs}},
+                           **({"model_dir": str(arms[name])} if name in arms else {})} for name in runs}},
         "meta": {"sentences": len(sentences), "batch_size": args.batch_size, "threads": args.threads,
                  "repeats": args.repeats, "device": f"CPU, {os.cpu_count()} cores", "torch": torch.__version__,
-                 **run_info},
+                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                 "load_average": {"before": [round(x, 2) for x in load_before],
+                                  "after": [round(x, 2) for x in load_after]}},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -265,9 +265,8 @@ def tradeoff(results: dict[str, Any], inference: dict[str, Any], capacity_arms: 
             row["inference"] = source
             row["sentences_per_s"] = inference["arms"][source]["sentences_per_s"]
             row["inference_vs_shared"] = inference["arms"][source]["ratio_to_shared"]
-            earlier = inference["arms"][source].get("run", {})
-            if earlier.get("shared_sentences_per_s") not in (None, inference["arms"]["shared"]["sentences_per_s"]):
-                row["inference_run"] = earlier  # measured side by side in an earlier run, against its own shared
+            if "run" in inference["arms"][source]:  # timed in an earlier run, against that run's shared model
+                row["inference_run"] = inference["arms"][source]["run"]
         out[arm] = row
     return out
 
@@ -286,23 +285,21 @@ def capacity_targets(rows: dict[str, dict[str, Any]], capacity_arms: set[str]) -
                   "worst_task": row["worst_task_points"] >= CAPACITY_TARGET_WORST_TASK_POINTS - 1e-9,
                   "parameters": row["parameters_vs_one_model"] <= CAPACITY_TARGET_PARAMETERS_VS_ONE_MODEL,
                   "inference": None if time_ratio is None else time_ratio <= CAPACITY_TARGET_INFERENCE_TIME_VS_SHARED}
-        out[arm] = {"mean_minus_single_points": row["mean_minus_single_points"], "worst_task": row["worst_task"],
-                    "worst_task_points": row["worst_task_points"],
-                    "parameters_vs_one_model": row["parameters_vs_one_model"], "inference_time_vs_shared": time_ratio,
-                    "checks": checks, "met": all(checks.values())}
+        out[arm] = {"inference_time_vs_shared": time_ratio, "checks": checks, "met": all(checks.values())}
     return out
 
 
-def capacity_target_lines(goals: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per capacity arm: the four measured figures of :func:`capacity_targets`, and met / missed."""
+def capacity_target_lines(rows: dict[str, dict[str, Any]], goals: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per capacity arm of :func:`capacity_targets`: its four figures (from its trade-off row), met / missed."""
     lines = []
     for arm, goal in goals.items():
+        row = rows[arm]
         time = ("not measured" if goal["inference_time_vs_shared"] is None
                 else f"{goal['inference_time_vs_shared']:.2f}x the fully shared model's")
         missed = [name if ok is False else f"{name} not measured" for name, ok in goal["checks"].items() if not ok]
-        lines.append(f"capacity target ({arm}): mean {goal['mean_minus_single_points']:+.2f} points vs single (goal >= 0), "
-                     f"worst {goal['worst_task']} {goal['worst_task_points']:+.2f} (goal >= "
-                     f"{CAPACITY_TARGET_WORST_TASK_POINTS}), parameters {goal['parameters_vs_one_model']:.2f}x one model "
+        lines.append(f"capacity target ({arm}): mean {row['mean_minus_single_points']:+.2f} points vs single (goal >= 0), "
+                     f"worst {row['worst_task']} {row['worst_task_points']:+.2f} (goal >= "
+                     f"{CAPACITY_TARGET_WORST_TASK_POINTS}), parameters {row['parameters_vs_one_model']:.2f}x one model "
                      f"(goal <= {CAPACITY_TARGET_PARAMETERS_VS_ONE_MODEL}x), inference time {time} "
                      f"(goal <= {CAPACITY_TARGET_INFERENCE_TIME_VS_SHARED}x): "
                      + ("met" if goal["met"] else f"missed ({', '.join(missed)})"))

@@ -126,7 +126,7 @@ def test_capacity_targets_are_met_only_when_all_four_are() -> None:
     assert not goals["joint_temperature_layers2"]["met"]
     adapters = goals["joint_temperature_adapters"]  # mean -0.15, pos -0.30 (at the limit), 2.5x the time
     assert adapters["checks"] == {"mean": False, "worst_task": True, "parameters": True, "inference": False}
-    lines = quality_report.capacity_target_lines(goals)
+    lines = quality_report.capacity_target_lines(rows, goals)
     assert lines[0].startswith("capacity target (joint_temperature_layers1):") and lines[0].endswith(": met")
     assert lines[1].endswith("missed (inference not measured)")
     assert lines[2].endswith("missed (mean, inference)") and "inference time 2.50x the fully shared model's" in lines[2]
@@ -142,6 +142,5 @@ def test_an_arm_timed_in_an_earlier_inference_run_is_marked_and_a_partial_arm_ha
     table = quality_report.tradeoff_markdown(rows)
     assert "| 96.0 (0.68x) † |" in table
     assert "joint_temperature_layers1: 2026-12-02 05:52 UTC, fully shared model 142.3 sentences/s there" in table
-    same_run = {**arms, "joint_temperature_layers1": {**arms["joint_temperature_layers1"],
-                                                      "run": {"shared_sentences_per_s": 100.0}}}
-    assert "†" not in quality_report.tradeoff_markdown(quality_report.tradeoff(results, {"arms": same_run}, CAPACITY))
+    this_run = {**arms, "joint_temperature_layers1": {"sentences_per_s": 70.0, "ratio_to_shared": 0.7}}  # no "run"
+    assert "†" not in quality_report.tradeoff_markdown(quality_report.tradeoff(results, {"arms": this_run}, CAPACITY))
